@@ -1,0 +1,18 @@
+"""rnnkit's exceptions.
+
+Every check on user input raises one of these. They subclass the builtin
+``ValueError`` / ``TypeError`` so code written against Keras or NumPy that
+catches those keeps working.
+"""
+
+
+class RnnkitError(Exception):
+    """Base class of every error rnnkit raises on purpose."""
+
+
+class RnnkitValueError(RnnkitError, ValueError):
+    """An argument has the right type but a value, shape or size that is not allowed."""
+
+
+class RnnkitTypeError(RnnkitError, TypeError):
+    """An argument has a type (or dtype) that is not allowed."""

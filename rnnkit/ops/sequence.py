@@ -1,0 +1,89 @@
+"""Pieces every sequence kernel shares: masking over time and gradient plumbing.
+
+Masking follows Keras. With ``mask[b, t]`` False, step t of sequence b is skipped:
+its state is carried over unchanged, and its output repeats the last output
+emitted (zeros before the first valid step), or is zero when
+``zero_output_for_mask`` is set (TF1's ``dynamic_rnn`` and Keras's
+``Bidirectional`` with ``return_sequences``).
+
+Forward, per step:   state_t = m·new_t + (1-m)·state_{t-1}
+                     out_t   = m·new_t + (1-m)·out_{t-1}     (or m·new_t)
+Backward turns those into the gradient routing below; the kernels call these
+helpers so the four cells cannot drift apart.
+"""
+import numpy as np
+
+
+def step_mask(mask, t):
+    """The (B, 1) boolean column of ``mask`` at step t, or None when unmasked."""
+    return None if mask is None else mask[:, t, None]
+
+
+def select(m, new, old):
+    """``new`` where the step is valid, else ``old`` (m is None means every step is valid)."""
+    return new if m is None else np.where(m, new, old)
+
+
+def mask_outputs(outputs, mask, zero_output_for_mask):
+    """Rewrite (B, T, H) ``outputs`` of the raw new states into the masked outputs (in place)."""
+    if mask is None:
+        return outputs
+    batch, time, units = outputs.shape
+    previous = np.zeros((batch, units), outputs.dtype)
+    for t in range(time):
+        m = mask[:, t, None]
+        fill = 0.0 if zero_output_for_mask else previous
+        outputs[:, t] = np.where(m, outputs[:, t], fill)
+        previous = outputs[:, t]
+    return outputs
+
+
+def output_grads(d_outputs, mask, zero_output_for_mask, shape, dtype):
+    """Gradient reaching each step's *new* output, from the (B, T, H) gradient of the masked outputs.
+
+    At a masked step the output is a copy of the previous one, so its gradient
+    flows on to the previous step instead (unless masked outputs are zeros).
+    Returns a (B, T, H) array; ``d_outputs`` may be None (no loss on outputs).
+    """
+    if d_outputs is None:
+        return np.zeros(shape, dtype)
+    d_outputs = np.asarray(d_outputs, dtype)
+    if mask is None:
+        return d_outputs
+    d_new = np.zeros(shape, dtype)
+    carry = np.zeros((shape[0], shape[2]), dtype)
+    for t in range(shape[1] - 1, -1, -1):
+        m = mask[:, t, None]
+        total = d_outputs[:, t] + carry
+        d_new[:, t] = np.where(m, total, 0.0)
+        carry = np.zeros_like(carry) if zero_output_for_mask else np.where(m, 0.0, total)
+    return d_new
+
+
+def state_grads(d_final_state, state0, dtype):
+    """The gradient of the final state as a list of arrays, zeros where None was given."""
+    if d_final_state is None:
+        d_final_state = (None,) * len(state0)
+    return [np.zeros_like(s, dtype) if d is None else np.asarray(d, dtype).copy()
+            for d, s in zip(d_final_state, state0)]
+
+
+def split_state_grad(m, d_state):
+    """Split the gradient of state_t into (part for the new value, part carried to state_{t-1})."""
+    if m is None:
+        return d_state, 0.0
+    return np.where(m, d_state, 0.0), np.where(m, 0.0, d_state)
+
+
+def input_weight_grads(x, d_pre, kernel, grads, use_bias):
+    """Gradients that do not need the time loop, each one GEMM over all steps.
+
+    ``d_pre`` is the (B, T, G) gradient of the input projection ``x @ kernel + bias``;
+    adds ``kernel`` (and ``bias``) gradients to ``grads`` and returns dx (B, T, I).
+    """
+    batch, time, features = x.shape
+    flat = d_pre.reshape(batch * time, -1)
+    grads["kernel"] = x.reshape(batch * time, features).T @ flat
+    if use_bias:
+        grads["bias"] = flat.sum(axis=0)
+    return d_pre @ kernel.T

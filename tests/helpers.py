@@ -1,0 +1,80 @@
+"""Shared test machinery: finite differences, relative errors, weighted-sum losses.
+
+Gradient checks use a random weighted sum of the outputs and final states as
+the loss (never all-ones upstream gradients: those hide transpose and summation
+bugs) and compare against float64 central differences.
+"""
+import numpy as np
+
+
+def rel_error(analytic, numeric):
+    """max |a - n| / max(|a|, |n|): a norm-wise relative error, 0 when both are 0."""
+    analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
+    scale = max(np.abs(analytic).max(initial=0.0), np.abs(numeric).max(initial=0.0))
+    if scale == 0.0:
+        return 0.0
+    return float(np.abs(analytic - numeric).max() / scale)
+
+
+def numeric_grad(loss, array, eps=1e-6):
+    """Central differences of the scalar ``loss()`` w.r.t. every element of ``array`` (perturbed in place)."""
+    grad = np.zeros_like(array, dtype=np.float64)
+    flat, gflat = array.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        up = loss()
+        flat[i] = old - eps
+        down = loss()
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def weighted_sum(arrays, weights):
+    """sum_i <arrays[i], weights[i]>, skipping None weights."""
+    return float(sum(np.sum(a * w) for a, w in zip(arrays, weights) if w is not None))
+
+
+def cell_gradient_errors(cell, x, state0=None, mask=None, seed=0, outputs_loss=True,
+                         zero_output_for_mask=False):
+    """Relative errors of ``cell.backward`` against central differences, per array.
+
+    Returns a dict: weight name -> error, plus "inputs" and "state0[i]".
+    ``outputs_loss=False`` puts the loss on the final state only.
+    """
+    rng = np.random.default_rng(seed)
+    if state0 is None:
+        state0 = [rng.standard_normal((x.shape[0], s)) * 0.5 for s in cell.state_size]
+    state0 = [np.array(s, np.float64) for s in state0]
+    x = np.array(x, np.float64)
+
+    def run():
+        return cell.forward(x, state0, mask, zero_output_for_mask=zero_output_for_mask)
+
+    outputs, final, cache = run()
+    g_out = rng.standard_normal(outputs.shape) if outputs_loss else None
+    g_state = [rng.standard_normal(s.shape) for s in final]
+
+    def loss():
+        out, fin, _ = run()
+        return weighted_sum([out, *fin], [g_out, *g_state])
+
+    dx, d_state0, grads = cell.backward(g_out, g_state, cache)
+    errors = {"inputs": rel_error(dx, numeric_grad(loss, x))}
+    for i, (s, ds) in enumerate(zip(state0, d_state0)):
+        errors[f"state0[{i}]"] = rel_error(ds, numeric_grad(loss, s))
+    for name, grad in zip(cell.weight_names, grads):
+        errors[name] = rel_error(grad, numeric_grad(loss, cell.params[name]))
+    return errors
+
+
+def random_mask(rng, batch, time):
+    """A (batch, time) mask mixing full rows, prefix lengths and holes, with one empty row when batch > 2."""
+    mask = rng.random((batch, time)) > 0.3
+    mask[0] = True
+    if batch > 1:
+        mask[1] = np.arange(time) < max(1, time // 2)
+    if batch > 2:
+        mask[2] = False
+    return mask

@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+
+from helpers import cell_gradient_errors, random_mask, rel_error
+from rnnkit.cells import SimpleRNNCell
+from rnnkit.errors import RnnkitTypeError, RnnkitValueError
+
+ACTIVATIONS = ["tanh", "relu", "sigmoid", "linear"]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("outputs_loss", [True, False])
+def test_gradients_match_finite_differences(activation, masked, outputs_loss):
+    rng = np.random.default_rng(1)
+    cell = SimpleRNNCell(4, activation=activation, dtype="float64", seed=3)
+    x = rng.standard_normal((3, 5, 2))
+    mask = random_mask(rng, 3, 5) if masked else None
+    errors = cell_gradient_errors(cell, x, mask=mask, outputs_loss=outputs_loss)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_zero_output_for_mask_gradients():
+    rng = np.random.default_rng(2)
+    cell = SimpleRNNCell(3, dtype="float64", seed=0)
+    x = rng.standard_normal((3, 6, 2))
+    errors = cell_gradient_errors(cell, x, mask=random_mask(rng, 3, 6), zero_output_for_mask=True)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_no_bias_gradients():
+    cell = SimpleRNNCell(3, use_bias=False, dtype="float64", seed=0)
+    x = np.random.default_rng(0).standard_normal((2, 4, 3))
+    errors = cell_gradient_errors(cell, x)
+    assert cell.weight_names == ["kernel", "recurrent_kernel"]
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_step_loop_equals_sequence_forward_and_backward():
+    rng = np.random.default_rng(4)
+    cell = SimpleRNNCell(5, dtype="float64", seed=1)
+    x = rng.standard_normal((2, 6, 3))
+    h0 = (rng.standard_normal((2, 5)),)
+    outputs, final, cache = cell.forward(x, h0)
+    g_out = rng.standard_normal(outputs.shape)
+    g_final = [rng.standard_normal((2, 5))]
+    dx, dh0, grads = cell.backward(g_out, g_final, cache)
+
+    state, caches, step_outputs = h0, [], []
+    for t in range(6):
+        out, state, c = cell.step_forward(x[:, t], state)
+        step_outputs.append(out)
+        caches.append(c)
+    assert rel_error(np.stack(step_outputs, 1), outputs) < 1e-12
+    assert rel_error(state[0], final[0]) < 1e-12
+
+    d_state, step_dx, step_grads = g_final, [], [np.zeros_like(w) for w in cell.get_weights()]
+    for t in range(5, -1, -1):
+        d_in, d_state, g = cell.step_backward(g_out[:, t], d_state, caches[t])
+        step_dx.insert(0, d_in)
+        step_grads = [a + b for a, b in zip(step_grads, g)]
+    assert rel_error(np.stack(step_dx, 1), dx) < 1e-12
+    assert rel_error(d_state[0], dh0[0]) < 1e-12
+    for a, b in zip(step_grads, grads):
+        assert rel_error(a, b) < 1e-12
+
+
+def test_tutorial_hand_computed_step():
+    # One-hot "b", kernel row for b = [-2.3, 0.8, 1.1], bias [0.5, 0.3, -0.2], zero state.
+    cell = SimpleRNNCell(3, dtype="float64")
+    cell.build(5)
+    kernel = np.zeros((5, 3))
+    kernel[1] = [-2.3, 0.8, 1.1]
+    cell.set_weights([kernel, np.zeros((3, 3)), np.array([0.5, 0.3, -0.2])])
+    out, (h,) = cell(np.array([[0.0, 1.0, 0.0, 0.0, 0.0]]), cell.get_initial_state(1))
+    np.testing.assert_allclose(h[0], np.tanh([-1.8, 1.1, 0.9]), rtol=1e-12)
+    np.testing.assert_allclose(out[0], [-0.9468, 0.8005, 0.7163], atol=1e-4)
+
+
+def test_parameter_count_matches_keras():
+    cell = SimpleRNNCell(3)
+    cell.build(5)
+    assert cell.count_params() == 27
+
+
+def test_masked_steps_keep_state_and_repeat_output():
+    rng = np.random.default_rng(0)
+    cell = SimpleRNNCell(2, seed=0)
+    x = rng.standard_normal((1, 4, 3)).astype(np.float32)
+    mask = np.array([[True, False, True, False]])
+    outputs, (h,), _ = cell.forward(x, mask=mask)
+    np.testing.assert_array_equal(outputs[0, 1], outputs[0, 0])
+    np.testing.assert_array_equal(outputs[0, 3], outputs[0, 2])
+    np.testing.assert_array_equal(h[0], outputs[0, 2])
+    zeroed, _, _ = cell.forward(x, mask=mask, zero_output_for_mask=True)
+    np.testing.assert_array_equal(zeroed[0, 1], 0.0)
+
+
+def test_bad_inputs_name_the_argument():
+    cell = SimpleRNNCell(3)
+    with pytest.raises(RnnkitValueError, match="inputs must have rank 3"):
+        cell.forward(np.zeros((2, 3), np.float32))
+    with pytest.raises(RnnkitTypeError, match="floating dtype"):
+        cell.forward(np.zeros((2, 3, 4), np.int64))
+    cell.forward(np.zeros((2, 3, 4), np.float32))
+    with pytest.raises(RnnkitValueError, match="must have 4 features"):
+        cell.forward(np.zeros((2, 3, 5), np.float32))
+    with pytest.raises(RnnkitValueError, match=r"initial_state\[0\] must have shape \(2, 3\)"):
+        cell.forward(np.zeros((2, 3, 4), np.float32), [np.zeros((2, 4), np.float32)])
+    with pytest.raises(RnnkitValueError, match="activation must be one of"):
+        SimpleRNNCell(3, activation="tanhh")
+    with pytest.raises(RnnkitValueError, match="units must be a positive integer"):
+        SimpleRNNCell(0)
+    with pytest.raises(RnnkitValueError, match=r"mask must have shape"):
+        cell.forward(np.zeros((2, 3, 4), np.float32), mask=np.ones((2, 4), bool))
