@@ -1,32 +1,41 @@
 """Pure array math: activations and the whole-sequence kernels of every cell.
 
 ``get_kernels(name)`` returns ``(forward, backward)`` for a cell kind. The
-NumPy reference kernels are the spec; a compiled fast path, when present,
-registers itself here with the same signatures and is tested equal to them.
+NumPy reference kernels (``rnnkit/ops/<name>.py``, functions ``<name>_forward``
+and ``<name>_backward``) are the spec; a compiled fast path, when present,
+registers itself with :func:`register_kernels` under the same signatures and is
+tested equal to them. Kernel modules are imported on first use.
 """
-from .simple_rnn import simple_rnn_backward, simple_rnn_forward
+import importlib
 
-REFERENCE_KERNELS = {
-    "simple_rnn": (simple_rnn_forward, simple_rnn_backward),
-}
+#: cell kind -> module (relative to rnnkit.ops) holding its reference kernels
+KERNEL_MODULES = {"simple_rnn": ".simple_rnn", "lstm": ".lstm", "gru": ".gru"}
 
-_active = dict(REFERENCE_KERNELS)
+_active = {}
+
+
+def reference_kernels(name):
+    """The NumPy reference ``(forward, backward)`` pair of cell kind ``name``."""
+    module = importlib.import_module(KERNEL_MODULES[name], __name__)
+    return getattr(module, f"{name}_forward"), getattr(module, f"{name}_backward")
 
 
 def get_kernels(name):
     """The ``(forward, backward)`` pair in use for cell kind ``name``."""
+    if name not in _active:
+        _active[name] = reference_kernels(name)
     return _active[name]
 
 
 def register_kernels(name, forward, backward):
-    """Replace the kernels for ``name`` (used by compiled fast paths)."""
+    """Use ``forward``/``backward`` for cell kind ``name`` (how compiled fast paths plug in)."""
     _active[name] = (forward, backward)
 
 
 def use_reference(name=None):
     """Go back to the NumPy reference kernels, for one cell kind or all."""
-    for key in ([name] if name else list(REFERENCE_KERNELS)):
-        _active[key] = REFERENCE_KERNELS[key]
+    for key in ([name] if name else list(_active)):
+        _active[key] = reference_kernels(key)
 
 
-__all__ = ["get_kernels", "register_kernels", "use_reference", "REFERENCE_KERNELS"]
+__all__ = ["KERNEL_MODULES", "get_kernels", "reference_kernels", "register_kernels", "use_reference"]

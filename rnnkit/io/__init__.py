@@ -1,0 +1,1 @@
+"""Weight files, model configs and converters from other frameworks' layouts."""
