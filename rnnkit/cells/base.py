@@ -116,8 +116,8 @@ class RecurrentCell:
                 raise RnnkitValueError(
                     f"weight {self.name}/{name} must have shape {current.shape}, got {describe(value)}"
                 )
-        for (name, _), value in zip(expected, weights):
-            self.params[name] = np.array(value, dtype=self.dtype)
+        for (name, current), value in zip(expected, weights):
+            current[...] = value  # in place: layers and optimizers hold references to these arrays
 
     def count_params(self):
         return int(sum(value.size for value in self.params.values()))
