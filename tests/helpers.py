@@ -18,16 +18,16 @@ def rel_error(analytic, numeric):
 
 def numeric_grad(loss, array, eps=1e-6):
     """Central differences of the scalar ``loss()`` w.r.t. every element of ``array`` (perturbed in place)."""
-    grad = np.zeros_like(array, dtype=np.float64)
-    flat, gflat = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
+    # index the array itself: reshape(-1) would silently perturb a copy of a non-C-contiguous array
+    grad = np.zeros(array.shape, dtype=np.float64)
+    for index in np.ndindex(array.shape):
+        old = array[index]
+        array[index] = old + eps
         up = loss()
-        flat[i] = old - eps
+        array[index] = old - eps
         down = loss()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * eps)
+        array[index] = old
+        grad[index] = (up - down) / (2 * eps)
     return grad
 
 
@@ -37,12 +37,14 @@ def weighted_sum(arrays, weights):
 
 
 def cell_gradient_errors(cell, x, state0=None, mask=None, seed=0, outputs_loss=True,
-                         zero_output_for_mask=False):
+                         zero_output_for_mask=False, recurrent_mask=None):
     """Relative errors of ``cell.backward`` against central differences, per array.
 
     Returns a dict: weight name -> error, plus "inputs" and "state0[i]".
-    ``outputs_loss=False`` puts the loss on the final state only.
+    ``outputs_loss=False`` puts the loss on the final state only; ``recurrent_mask``
+    (fixed, not differentiated) is passed to ``cell.forward`` when given.
     """
+    extra = {} if recurrent_mask is None else {"recurrent_mask": recurrent_mask}
     rng = np.random.default_rng(seed)
     if state0 is None:
         state0 = [rng.standard_normal((x.shape[0], s)) * 0.5 for s in cell.state_size]
@@ -50,7 +52,7 @@ def cell_gradient_errors(cell, x, state0=None, mask=None, seed=0, outputs_loss=T
     x = np.array(x, np.float64)
 
     def run():
-        return cell.forward(x, state0, mask, zero_output_for_mask=zero_output_for_mask)
+        return cell.forward(x, state0, mask, zero_output_for_mask=zero_output_for_mask, **extra)
 
     outputs, final, cache = run()
     g_out = rng.standard_normal(outputs.shape) if outputs_loss else None
