@@ -1,0 +1,46 @@
+"""GRU: Keras's gated recurrent unit layer."""
+from ..cells.gru import GRUCell
+from .recurrent import CellLayer
+
+
+class GRU(CellLayer):
+    """Gated recurrent unit over a sequence (Keras 3 semantics, gate order z, r, h).
+
+        z = σ(x W_z + h U_z + b_z), r = σ(x W_r + h U_r + b_r)
+        h~ = act(x W_h + r ⊙ (h U_h + b_rh) + b_h)        (reset_after=True, the default)
+        h~ = act(x W_h + (r ⊙ h) U_h + b_h)               (reset_after=False)
+        h_t = z ⊙ h_{t-1} + (1 - z) ⊙ h~
+
+    Weights (Keras layout): kernel (I, 3H), recurrent_kernel (H, 3H), bias (2, 3H) with
+    reset_after (input bias, recurrent bias) or (3H,) without.
+
+    Args:
+        units: H.
+        activation ("tanh"), recurrent_activation ("sigmoid"), use_bias, kernel_initializer
+            ("glorot_uniform"), recurrent_initializer ("orthogonal"), bias_initializer ("zeros"),
+            reset_after (True): Keras 3's defaults.
+        dropout, recurrent_dropout, return_sequences, return_state, go_backwards, stateful, unroll,
+            zero_output_for_mask, seed, name, dtype, input_shape, trainable: see :class:`~rnnkit.layers.RNN`.
+
+    Shapes: inputs (B, T, I) -> (B, H) or (B, T, H); state ``[h]``.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = GRU(4, seed=0)
+        >>> layer(np.zeros((2, 5, 3), np.float32)).shape, layer.count_params()
+        ((2, 4), 108)
+    """
+
+    cell_class = GRUCell
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 dropout=0.0, recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, reset_after=True, seed=None, dtype="float32", **kwargs):
+        cell_kwargs = dict(units=units, activation=activation, recurrent_activation=recurrent_activation,
+                           use_bias=use_bias, kernel_initializer=kernel_initializer,
+                           recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+                           reset_after=reset_after)
+        super().__init__(cell_kwargs, seed=seed, dtype=dtype, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                         return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
+                         stateful=stateful, unroll=unroll, **kwargs)

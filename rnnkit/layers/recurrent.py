@@ -1,0 +1,32 @@
+"""What SimpleRNN, LSTM and GRU share: an RNN layer that makes its own cell from Keras's arguments."""
+from .rnn import RNN
+
+# Cell config entries that belong to the layer itself, not to the cell's arguments.
+_LAYER_OWNED = ("name", "dtype", "seed")
+
+
+class CellLayer(RNN):
+    """An :class:`RNN` whose cell is built from the layer's own arguments.
+
+    Subclasses set ``cell_class`` and pass the cell's arguments as ``cell_kwargs``; the
+    layer's ``get_config`` then lists them flat (Keras's form, no nested ``cell``), and
+    the cell's attributes (``units``, ``activation``, ...) read through the layer.
+    """
+
+    cell_class = None
+
+    def __init__(self, cell_kwargs, *, seed=None, dtype="float32", **rnn_kwargs):
+        cell = self.cell_class(**cell_kwargs, seed=seed, dtype=dtype)
+        super().__init__(cell, seed=seed, dtype=dtype, **rnn_kwargs)
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails: expose the cell's constructor arguments.
+        cell = self.__dict__.get("cell")
+        if cell is not None and not name.startswith("_") and name in cell.get_config():
+            return getattr(cell, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({k: v for k, v in self.cell.get_config().items() if k not in _LAYER_OWNED})
+        return config

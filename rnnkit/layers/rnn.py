@@ -1,0 +1,314 @@
+"""RNN: the Keras layer that runs a recurrent cell (or a stack of cells) over a sequence."""
+import importlib
+
+import numpy as np
+
+from .._validate import describe, float_array, float_dtype, mask_array, rate
+from ..errors import RnnkitTypeError, RnnkitValueError
+from ..random import make_rng
+from .base import Layer
+
+_CELL_MODULES = ("simple_rnn", "lstm", "gru", "stacked")
+
+
+def cell_class(class_name):
+    """The cell class called ``class_name`` in :mod:`rnnkit.cells` (for from_config)."""
+    for module_name in _CELL_MODULES:
+        try:
+            module = importlib.import_module(f"rnnkit.cells.{module_name}")
+        except ImportError:  # a cell kind not present in this build
+            continue
+        if hasattr(module, class_name):
+            return getattr(module, class_name)
+    raise RnnkitValueError(f"cell config names an unknown cell class {class_name!r}")
+
+
+def serialize_cell(cell):
+    return {"class_name": type(cell).__name__, "config": cell.get_config()}
+
+
+def deserialize_cell(spec):
+    """A fresh cell from :func:`serialize_cell`'s output (cell objects pass through)."""
+    if not isinstance(spec, dict):
+        return spec
+    return cell_class(spec["class_name"]).from_config(dict(spec["config"]))
+
+
+def _is_nested(state_size):
+    return any(isinstance(s, (tuple, list)) for s in state_size)
+
+
+def flat_state_sizes(cell):
+    """The sizes of the cell's states in Keras's flat order (cell by cell for a stack)."""
+    sizes = cell.state_size
+    if _is_nested(sizes):
+        return [s for sub in sizes for s in sub]
+    return list(sizes)
+
+
+def pack_states(cell, flat):
+    """Flat list -> the cell's state structure (tuple, or tuple of tuples for a stack)."""
+    sizes = cell.state_size
+    if not _is_nested(sizes):
+        return tuple(flat)
+    packed, start = [], 0
+    for sub in sizes:
+        packed.append(tuple(flat[start:start + len(sub)]))
+        start += len(sub)
+    return tuple(packed)
+
+
+def flatten_states(cell, states):
+    if not _is_nested(cell.state_size):
+        return list(states)
+    return [s for sub in states for s in sub]
+
+
+class RNN(Layer):
+    """Runs ``cell`` over the time axis of (B, T, I) inputs, with BPTT in :meth:`backward`.
+
+    Args:
+        cell: a recurrent cell (:class:`~rnnkit.cells.SimpleRNNCell`, ``LSTMCell``, ``GRUCell``,
+            ``StackedRNNCells``) or a list of cells (stacked, first cell reads the inputs).
+        return_sequences: return all outputs (B, T, H) instead of the last one (B, H).
+        return_state: also return the final states: ``[output, *states]``, states flat in Keras's
+            order (``h`` / ``h, c`` per cell, cell by cell for a stack).
+        go_backwards: process the sequence in reverse; as in Keras the returned sequence stays in
+            reversed order (the output at index 0 belongs to the last input step).
+        stateful: the final states of a call become the initial states of the next one (the batch
+            size is then fixed); see :meth:`reset_states`.
+        unroll: accepted for Keras compatibility; the time loop is never unrolled.
+        zero_output_for_mask: masked steps output zeros instead of repeating the previous output.
+        dropout: fraction of input features dropped (training only). One (B, I) mask per call,
+            reused at every step, with kept entries scaled by 1/(1-dropout) (Keras's inverted dropout).
+        recurrent_dropout: the same on the recurrent input h_{t-1} of every cell; the mask is
+            given to the cell kernel as ``recurrent_mask``.
+        seed: int or None; fixes the dropout masks (and, for subclasses, the initial weights).
+        name, dtype, input_shape, trainable: see :class:`Layer`; ``dtype`` defaults to the cell's.
+
+    Call: ``layer(x, training=False, mask=None, initial_state=None)`` with x (B, T, I), mask (B, T)
+    bool (False skips a step: state kept, output repeated or zeroed), initial_state a flat list of
+    (B, size) arrays (one array is accepted when the cell has a single state).
+
+    Backward: ``layer.backward(d_output, *d_states)`` with one gradient per returned array (None
+    means no loss on it) returns dx (B, T, I); weight gradients go to ``get_gradients()`` and the
+    gradient of a passed ``initial_state`` to ``layer.initial_state_gradients`` (flat list).
+    One forward cache is kept: backward applies to the most recent call.
+    """
+
+    supports_masking = True
+    input_ndim = 3
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, zero_output_for_mask=False, dropout=0.0, recurrent_dropout=0.0, seed=None,
+                 dtype=None, **kwargs):
+        cell = self._make_cell(cell)
+        cell_dtype = float_dtype("cell.dtype", cell.dtype)
+        if dtype is None:
+            dtype = cell_dtype
+        elif float_dtype("dtype", dtype) != cell_dtype:
+            raise RnnkitValueError(
+                f"dtype of the RNN layer ({np.dtype(dtype).name}) must match its cell's dtype ({cell_dtype.name})"
+            )
+        super().__init__(dtype=dtype, **kwargs)
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.unroll = bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.dropout = rate("dropout", dropout)
+        self.recurrent_dropout = rate("recurrent_dropout", recurrent_dropout)
+        make_rng(seed)  # validates the seed
+        self.seed = seed
+        # A stream of its own, so dropout masks do not replay the weight initialisation's numbers.
+        self._dropout_rng = make_rng(None) if seed is None else np.random.default_rng((int(seed), 0xD50))
+        self.states = None
+        self.initial_state_gradients = None
+        self.dropout_masks = (None, None)
+        self._cache = None
+
+    @staticmethod
+    def _make_cell(cell):
+        if isinstance(cell, dict):
+            cell = deserialize_cell(cell)
+        if isinstance(cell, (list, tuple)):
+            from ..cells.stacked import StackedRNNCells
+            cell = StackedRNNCells(list(cell))
+        for method in ("forward", "backward", "build", "state_size"):
+            if not hasattr(cell, method):
+                raise RnnkitTypeError(f"cell must be a recurrent cell or a list of cells, got {describe(cell)}")
+        return cell
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def output_size(self):
+        return self.cell.output_size
+
+    @property
+    def state_sizes(self):
+        """Sizes of the returned states, flat in Keras's order."""
+        return flat_state_sizes(self.cell)
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        if not self.cell.built:
+            self.cell.build(features)
+        elif self.cell.input_dim != features:
+            raise RnnkitValueError(
+                f"inputs of layer {self.name!r} must have {self.cell.input_dim} features (the cell is built for "
+                f"them), got input_shape {tuple(input_shape)}"
+            )
+        for name, value in self.cell.params.items():
+            self.add_weight(name, value)
+        self.input_features = features
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        batch, time = input_shape[0], input_shape[1]
+        size = self.output_size
+        out = (batch, time, size) if self.return_sequences else (batch, size)
+        if self.return_state:
+            return [out] + [(batch, size) for size in self.state_sizes]
+        return out
+
+    def compute_mask(self, inputs, mask=None):
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * len(self.state_sizes)
+        return output_mask
+
+    # ------------------------------------------------------------------ states
+    def _check_flat_states(self, states, batch, name):
+        sizes = self.state_sizes
+        if isinstance(states, np.ndarray) and len(sizes) == 1:
+            states = [states]
+        if not isinstance(states, (list, tuple)) or len(states) != len(sizes):
+            raise RnnkitValueError(
+                f"{name} of layer {self.name!r} must be a list of {len(sizes)} arrays with shapes "
+                f"{[(batch, s) for s in sizes]}, got {describe(states)}"
+            )
+        checked = []
+        for i, (value, size) in enumerate(zip(states, sizes)):
+            value = float_array(f"{name}[{i}]", value, ndim=2, dtype=self.dtype)
+            if value.shape != (batch, size):
+                raise RnnkitValueError(
+                    f"{name}[{i}] of layer {self.name!r} must have shape {(batch, size)}, got {describe(value)}"
+                )
+            checked.append(value)
+        return checked
+
+    def reset_states(self, states=None):
+        """Stateful layers: zero the carried states, or set them to ``states`` (flat list of (B, size))."""
+        if not self.stateful:
+            raise RnnkitValueError(f"reset_states needs a stateful layer; layer {self.name!r} has stateful=False")
+        if states is None:
+            if self.states is not None:
+                self.states = [np.zeros_like(s) for s in self.states]
+            return
+        if isinstance(states, np.ndarray) and len(self.state_sizes) == 1:
+            states = [states]
+        if not isinstance(states, (list, tuple)) or not states:
+            raise RnnkitValueError(f"states of layer {self.name!r} must be a list of arrays, got {describe(states)}")
+        batch = np.shape(states[0])[0] if self.states is None else self.states[0].shape[0]
+        self.states = [s.copy() for s in self._check_flat_states(states, batch, "states")]
+
+    reset_state = reset_states
+
+    # ------------------------------------------------------------------ forward
+    def _dropout_mask(self, rate_, shape):
+        keep = self._dropout_rng.random(shape) >= rate_
+        return (keep / (1.0 - rate_)).astype(self.dtype)
+
+    def _recurrent_masks(self, batch):
+        cells = getattr(self.cell, "cells", None)
+        if cells is None:
+            return self._dropout_mask(self.recurrent_dropout, (batch, self.cell.state_size[0]))
+        return [self._dropout_mask(self.recurrent_dropout, (batch, c.state_size[0])) for c in cells]
+
+    def call(self, inputs, training=False, mask=None, initial_state=None):
+        x = inputs
+        batch, time, _ = x.shape
+        mask = mask_array("mask", mask, batch, time)
+        if self.stateful and self.states is not None and self.states[0].shape[0] != batch:
+            raise RnnkitValueError(
+                f"stateful layer {self.name!r} carries states for batch size {self.states[0].shape[0]}, "
+                f"got inputs with batch size {batch}; call reset_states(...) with new states to change it"
+            )
+        passed_state = initial_state is not None
+        if passed_state:
+            flat0 = self._check_flat_states(initial_state, batch, "initial_state")
+        elif self.stateful and self.states is not None:
+            flat0 = self.states
+        else:
+            flat0 = [np.zeros((batch, s), self.dtype) for s in self.state_sizes]
+        if self.go_backwards:
+            x = x[:, ::-1]
+            mask = None if mask is None else mask[:, ::-1]
+        input_mask = recurrent_mask = None
+        if training and self.dropout > 0:
+            input_mask = self._dropout_mask(self.dropout, (batch, x.shape[-1]))
+            x = x * input_mask[:, None, :]
+        if training and self.recurrent_dropout > 0:
+            recurrent_mask = self._recurrent_masks(batch)
+        self.dropout_masks = (input_mask, recurrent_mask)
+        outputs, final, cache = self.cell.forward(
+            np.ascontiguousarray(x), pack_states(self.cell, flat0), mask,
+            recurrent_mask=recurrent_mask, zero_output_for_mask=self.zero_output_for_mask)
+        final = flatten_states(self.cell, final)
+        if self.stateful:
+            self.states = [s.copy() for s in final]
+        self._cache = dict(cell_cache=cache, input_mask=input_mask, time=time, passed_state=passed_state,
+                           out_shape=outputs.shape)
+        output = outputs if self.return_sequences else outputs[:, -1]
+        if self.return_state:
+            return [output, *final]
+        return output
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, d_output=None, *d_states):
+        """dx (B, T, I) from the gradients of the returned arrays (None where there is no loss)."""
+        if self._cache is None:
+            raise RnnkitValueError(f"backward on layer {self.name!r} needs a forward call first")
+        c = self._cache
+        if len(d_states) > len(self.state_sizes):
+            raise RnnkitValueError(
+                f"backward of layer {self.name!r} takes at most {len(self.state_sizes)} state gradients, "
+                f"got {len(d_states)}"
+            )
+        d_outputs = None
+        if d_output is not None:
+            d_output = np.asarray(d_output, self.dtype)
+            if self.return_sequences:
+                d_outputs = d_output
+            else:
+                d_outputs = np.zeros(c["out_shape"], self.dtype)
+                d_outputs[:, -1] = d_output
+        d_final = list(d_states) + [None] * (len(self.state_sizes) - len(d_states))
+        dx, d_state0, grads = self.cell.backward(d_outputs, pack_states(self.cell, d_final), c["cell_cache"])
+        if c["input_mask"] is not None:
+            dx = dx * c["input_mask"][:, None, :]
+        if self.go_backwards:
+            dx = dx[:, ::-1]
+        self._gradients = list(grads)
+        self.initial_state_gradients = flatten_states(self.cell, d_state0) if c["passed_state"] else None
+        return np.ascontiguousarray(dx)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        })
+        if type(self) is RNN:
+            config["cell"] = serialize_cell(self.cell)
+        return config

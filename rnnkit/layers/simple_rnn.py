@@ -1,0 +1,40 @@
+"""SimpleRNN: Keras's fully connected recurrent layer."""
+from ..cells.simple_rnn import SimpleRNNCell
+from .recurrent import CellLayer
+
+
+class SimpleRNN(CellLayer):
+    """``h_t = activation(x_t · kernel + h_{t-1} · recurrent_kernel + bias)`` over a sequence.
+
+    Weights (Keras layout): kernel (I, units), recurrent_kernel (units, units), bias (units,);
+    SimpleRNN(3) on 5 features has 27 parameters.
+
+    Args:
+        units: H.
+        activation: "tanh" (default), "relu", "sigmoid", ... .
+        use_bias, kernel_initializer ("glorot_uniform"), recurrent_initializer ("orthogonal"),
+            bias_initializer ("zeros"): Keras 3's defaults.
+        dropout, recurrent_dropout, return_sequences, return_state, go_backwards, stateful, unroll,
+            zero_output_for_mask, seed, name, dtype, input_shape, trainable: see :class:`~rnnkit.layers.RNN`.
+
+    Shapes: inputs (B, T, I) -> (B, units), or (B, T, units) with return_sequences; state ``[h]``.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = SimpleRNN(3, seed=0)
+        >>> layer(np.zeros((2, 4, 5), np.float32)).shape, layer.count_params()
+        ((2, 3), 27)
+    """
+
+    cell_class = SimpleRNNCell
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0,
+                 recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, seed=None, dtype="float32", **kwargs):
+        cell_kwargs = dict(units=units, activation=activation, use_bias=use_bias,
+                           kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                           bias_initializer=bias_initializer)
+        super().__init__(cell_kwargs, seed=seed, dtype=dtype, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                         return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
+                         stateful=stateful, unroll=unroll, **kwargs)
