@@ -120,41 +120,37 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
     bias = params.get("bias")
     batch, time, _ = x.shape
     units = recurrent.shape[0]
+    Z, R, C, ZR = slice(0, units), slice(units, 2 * units), slice(2 * units, None), slice(0, 2 * units)
     masks = _gate_masks(recurrent_mask, units)
-    zr = slice(0, 2)
+    mask_h = _gate_mask(masks, 2)
 
     projected = x @ kernel
     if bias is not None:
         projected += bias[0] if reset_after else bias
-    pre = np.empty((batch, time, 3 * units), x.dtype)    # a_z, a_r, a_h
-    gates = np.empty((batch, time, 3 * units), x.dtype)  # z, r, h~
+    pre = np.empty((batch, time, 3 * units), x.dtype)    # a_z, a_r, a_h: before σ, σ, f
+    gates = np.empty((batch, time, 3 * units), x.dtype)  # z, r, h~: after them
     new = np.empty((batch, time, units), x.dtype)
     states = np.empty((batch, time + 1, units), x.dtype)  # states[:, t] is h_{t-1}
     # reset_after keeps uh = h U_h + b_rh (dr needs it); reset_before keeps r ⊙ h_{t-1} (dU_h needs it)
     kept = np.empty((batch, time, units), x.dtype)
-    mask_h = _gate_mask(masks, 2)
     states[:, 0] = state0[0]
     h = state0[0]
     for t in range(time):
-        px = projected[:, t]
+        px, a, g = projected[:, t], pre[:, t], gates[:, t]
         if reset_after:
             rec = _project(_masked(h, masks, slice(0, 3)), recurrent)
             if bias is not None:
                 rec += bias[1]
-            pre[:, t, :2 * units] = px[:, :2 * units] + rec[:, :2 * units]
-            gates[:, t, :2 * units] = sigma(pre[:, t, :2 * units])
-            kept[:, t] = rec[:, 2 * units:]
-            pre[:, t, 2 * units:] = px[:, 2 * units:] + gates[:, t, units:2 * units] * kept[:, t]
+            a[:, ZR] = px[:, ZR] + rec[:, ZR]
+            g[:, ZR] = sigma(a[:, ZR])
+            kept[:, t] = rec[:, C]
         else:
-            rec = _project(_masked(h, masks, zr), recurrent[:, :2 * units])
-            pre[:, t, :2 * units] = px[:, :2 * units] + rec
-            gates[:, t, :2 * units] = sigma(pre[:, t, :2 * units])
-            h_in = h if mask_h is None else h * mask_h
-            kept[:, t] = gates[:, t, units:2 * units] * h_in
-            pre[:, t, 2 * units:] = px[:, 2 * units:] + kept[:, t] @ recurrent[:, 2 * units:]
-        gates[:, t, 2 * units:] = f(pre[:, t, 2 * units:])
-        z = gates[:, t, :units]
-        new[:, t] = z * h + (1.0 - z) * gates[:, t, 2 * units:]
+            a[:, ZR] = px[:, ZR] + _project(_masked(h, masks, slice(0, 2)), recurrent[:, ZR])
+            g[:, ZR] = sigma(a[:, ZR])
+            kept[:, t] = g[:, R] * (h if mask_h is None else h * mask_h)
+        a[:, C] = px[:, C] + (g[:, R] * kept[:, t] if reset_after else kept[:, t] @ recurrent[:, C])
+        g[:, C] = f(a[:, C])
+        new[:, t] = g[:, Z] * h + (1.0 - g[:, Z]) * g[:, C]
         h = sequence.select(sequence.step_mask(mask, t), new[:, t], h)
         states[:, t + 1] = h
     outputs = sequence.mask_outputs(new.copy(), mask, zero_output_for_mask)
@@ -180,52 +176,44 @@ def gru_backward(d_outputs, d_final_state, cache):
     f, sigma, reset_after = cache["f"], cache["sigma"], cache["reset_after"]
     recurrent = params["recurrent_kernel"]
     batch, time, units = new.shape
-    zr = slice(0, 2)
+    Z, R, C, ZR = slice(0, units), slice(units, 2 * units), slice(2 * units, None), slice(0, 2 * units)
     mask_h = _gate_mask(masks, 2)
     d_new = sequence.output_grads(d_outputs, mask, cache["zero_output_for_mask"], new.shape, x.dtype)
     (dh,) = sequence.state_grads(d_final_state, (states[:, 0],), x.dtype)
-    d_pre = np.empty_like(pre)  # gradient of a_z, a_r, a_h: what x W + b_in receives
-    d_rec_h = np.empty((batch, time, units), x.dtype) if reset_after else None  # gradient of uh
+    d_pre = np.empty_like(pre)  # gradient of a_z, a_r, a_h = what x W + b_in receives
+    d_rec = np.empty_like(pre) if reset_after else None  # gradient of [uz, ur, uh] = h U + b_rec
     for t in range(time - 1, -1, -1):
         d_fresh, dh = sequence.split_state_grad(sequence.step_mask(mask, t), dh)
         d = d_fresh + d_new[:, t]
-        h_prev = states[:, t]
-        z, r, cand = gates[:, t, :units], gates[:, t, units:2 * units], gates[:, t, 2 * units:]
-        d_pre[:, t, 2 * units:] = d * (1.0 - z) * f.derivative(pre[:, t, 2 * units:], cand)
-        d_ah = d_pre[:, t, 2 * units:]
-        dh = dh + d * z
+        h_prev, a, g, da = states[:, t], pre[:, t], gates[:, t], d_pre[:, t]
+        da[:, C] = d * (1.0 - g[:, Z]) * f.derivative(a[:, C], g[:, C])
+        da[:, Z] = d * (h_prev - g[:, C]) * sigma.derivative(a[:, Z], g[:, Z])
+        dh = dh + d * g[:, Z]
         if reset_after:
-            dr = d_ah * kept[:, t]
-            d_rec_h[:, t] = d_ah * r
+            dr = da[:, C] * kept[:, t]
         else:
-            d_rh = d_ah @ recurrent[:, 2 * units:].T
-            if mask_h is None:
-                dr = d_rh * h_prev
-                dh = dh + d_rh * r
-            else:
-                dr = d_rh * (h_prev * mask_h)
-                dh = dh + d_rh * r * mask_h
-        d_pre[:, t, :units] = d * (h_prev - cand) * sigma.derivative(pre[:, t, :units], z)
-        d_pre[:, t, units:2 * units] = dr * sigma.derivative(pre[:, t, units:2 * units], r)
+            d_rh = da[:, C] @ recurrent[:, C].T  # gradient of r ⊙ h_in
+            dr = d_rh * (h_prev if mask_h is None else h_prev * mask_h)
+            dh = dh + d_rh * (g[:, R] if mask_h is None else g[:, R] * mask_h)
+        da[:, R] = dr * sigma.derivative(a[:, R], g[:, R])
         if reset_after:
-            d_rec = np.concatenate([d_pre[:, t, :2 * units], d_rec_h[:, t]], axis=1)
-            dh = dh + _project_backward(d_rec, recurrent, masks, slice(0, 3))
+            d_rec[:, t, ZR] = da[:, ZR]
+            d_rec[:, t, C] = da[:, C] * g[:, R]
+            dh = dh + _project_backward(d_rec[:, t], recurrent, masks, slice(0, 3))
         else:
-            dh = dh + _project_backward(d_pre[:, t, :2 * units], recurrent[:, :2 * units], masks, zr)
+            dh = dh + _project_backward(da[:, ZR], recurrent[:, ZR], masks, slice(0, 2))
 
     grads = {}
     dx = sequence.input_weight_grads(x, d_pre, params["kernel"], grads, "bias" in params)
     h_seq = states[:, :-1]
     seq_masks = None if masks is None else masks[:, None]  # the same mask at every step
     if reset_after:
-        d_rec_all = np.concatenate([d_pre[:, :, :2 * units], d_rec_h], axis=2)
-        grads["recurrent_kernel"] = _weight_grad(_masked(h_seq, seq_masks, slice(0, 3)), d_rec_all)
+        grads["recurrent_kernel"] = _weight_grad(_masked(h_seq, seq_masks, slice(0, 3)), d_rec)
         if "bias" in params:
-            grads["bias"] = np.stack([grads["bias"], d_rec_all.sum(axis=(0, 1))])
+            grads["bias"] = np.stack([grads["bias"], d_rec.sum(axis=(0, 1))])
     else:
-        d_zr = d_pre[:, :, :2 * units]
         grads["recurrent_kernel"] = np.concatenate([
-            _weight_grad(_masked(h_seq, seq_masks, zr), d_zr),
-            _weight_grad(kept, d_pre[:, :, 2 * units:]),
+            _weight_grad(_masked(h_seq, seq_masks, slice(0, 2)), d_pre[:, :, ZR]),
+            _weight_grad(kept, d_pre[:, :, C]),
         ], axis=1)
     return dx, (dh,), {name: grads[name] for name in params}
