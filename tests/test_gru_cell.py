@@ -247,3 +247,21 @@ def test_bad_arguments_name_the_argument():
         GRUCell(3, reset_after="yes")
     with pytest.raises(RnnkitTypeError, match="dtype must be float32 or float64"):
         GRUCell(3, dtype="int32")
+
+
+def test_missing_upstream_gradients_count_as_zeros():
+    rng = np.random.default_rng(10)
+    cell = _built_cell(rng)
+    x = rng.standard_normal((2, 4, 3))
+    outputs, final, cache = cell.forward(x)
+    g_out = rng.standard_normal(outputs.shape)
+    g_h = rng.standard_normal(final[0].shape)
+    pairs = [((g_out, None), (g_out, [np.zeros_like(g_h)])),
+             ((g_out, [None]), (g_out, [np.zeros_like(g_h)])),
+             ((None, [g_h]), (np.zeros_like(g_out), [g_h]))]
+    for given, explicit in pairs:
+        a, b = cell.backward(*given, cache), cell.backward(*explicit, cache)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1][0], b[1][0])
+        for ga, gb in zip(a[2], b[2]):
+            np.testing.assert_array_equal(ga, gb)
