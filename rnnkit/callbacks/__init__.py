@@ -1,0 +1,20 @@
+"""Keras-style callbacks for ``Sequential.fit`` / ``evaluate`` / ``predict``.
+
+Hooks and behaviours follow Keras 3 (keras.callbacks); see each class.
+"""
+from .backup_and_restore import BackupAndRestore
+from .base import Callback, CallbackList, History
+from .csv_logger import CSVLogger
+from .early_stopping import EarlyStopping
+from .learning_rate_scheduler import LearningRateScheduler
+from .model_checkpoint import ModelCheckpoint
+from .monitor import MonitorCallback
+from .progbar_logger import ProgbarLogger
+from .reduce_lr_on_plateau import ReduceLROnPlateau
+from .terminate_on_nan import TerminateOnNaN
+
+__all__ = [
+    "BackupAndRestore", "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
+    "LearningRateScheduler", "ModelCheckpoint", "MonitorCallback", "ProgbarLogger", "ReduceLROnPlateau",
+    "TerminateOnNaN",
+]

@@ -1,0 +1,73 @@
+"""BackupAndRestore: resume an interrupted fit where it left off."""
+import os
+
+from . import _checks
+from .base import Callback
+
+STATE_FILE = "training_state"
+
+
+class BackupAndRestore(Callback):
+    """Back up the whole training state during fit and restore it when fit starts again.
+
+    The backup is one file, ``<backup_dir>/training_state``, written by
+    ``model.save_training_state(path, epoch)`` (weights, optimizer state, RNG
+    states and the epoch to resume from, written atomically, so a kill at any
+    moment leaves the previous backup or the new one).
+
+    - ``on_train_begin``: if the backup exists, ``model.load_training_state(path)``
+      restores it and ``model._resume_epoch`` is set to the epoch it returns, which
+      fit starts from.
+    - ``on_epoch_end`` (or every ``save_freq`` batches): the state is saved with
+      the number of completed epochs; a mid-epoch backup resumes at the start
+      of the unfinished epoch.
+    - ``on_train_end``: with ``delete_checkpoint`` the backup file is removed (and
+      ``backup_dir`` too if that leaves it empty). An exception out of fit skips
+      ``on_train_end``, which is what keeps the backup for the next run.
+
+    Args:
+        backup_dir: folder for the backup (created when needed); do not share it
+            with other callbacks or runs.
+        save_freq: "epoch" or a positive number of training batches.
+        delete_checkpoint: remove the backup when fit completes (default True).
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+        super().__init__()
+        self.backup_dir = _checks.path_string("backup_dir", backup_dir)
+        self.save_freq = _checks.save_frequency("save_freq", save_freq)
+        self.delete_checkpoint = _checks.flag("delete_checkpoint", delete_checkpoint)
+        self.state_path = os.path.join(self.backup_dir, STATE_FILE)
+        self._completed_epochs = 0
+        self._batches_since_save = 0
+
+    def on_train_begin(self, logs=None):
+        self._completed_epochs = 0
+        self._batches_since_save = 0
+        if os.path.exists(self.state_path):
+            epoch = int(self.model.load_training_state(self.state_path))
+            self._completed_epochs = epoch
+            self.model._resume_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_save += 1
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self.model.save_training_state(self.state_path, self._completed_epochs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._completed_epochs = epoch + 1
+        if self.save_freq == "epoch":
+            self.model.save_training_state(self.state_path, self._completed_epochs)
+
+    def on_train_end(self, logs=None):
+        if not self.delete_checkpoint:
+            return
+        if os.path.exists(self.state_path):
+            os.remove(self.state_path)
+        try:
+            os.rmdir(self.backup_dir)
+        except OSError:
+            pass  # missing, or holds other files: those are not ours to delete
