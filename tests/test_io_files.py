@@ -189,6 +189,10 @@ def test_save_refuses_bad_arguments(tmp_path):
         save_arrays(tmp_path / "x", {}, {"cfg": {"f": print}})
     with pytest.raises(RnnkitTypeError, match="metadata keys must be str"):
         save_arrays(tmp_path / "x", {}, {3: "a"})
+    looped = {}
+    looped["self"] = looped
+    with pytest.raises(RnnkitValueError, match="contains itself"):
+        save_arrays(tmp_path / "x", {}, looped)
     assert not (tmp_path / "x").exists()
 
 
@@ -280,7 +284,8 @@ def test_huge_declared_header_or_data_length(tmp_path):
     ({"arrays": [], "metadata": {}, "code": "import os"}, "exactly the keys"),
     (b'{"arrays": [], "arrays": [], "metadata": {}}', "duplicate key"),
     (b'{"arrays": [], "metadata": {', "not valid JSON"),
-    (b"[" * 100_000, "not valid JSON"),
+    pytest.param(b"[" * 100_000, "not valid JSON", id="unclosed-deep-nesting"),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, "not valid JSON", id="closed-deep-nesting"),
 ])
 def test_malformed_headers(tmp_path, header, match):
     path = tmp_path / "m"
@@ -323,12 +328,13 @@ def test_foreign_files_are_named(tmp_path):
     np.savez(tmp_path / "w.npz", a=np.ones(3))
     np.save(tmp_path / "w.npy", np.ones(3))
     (tmp_path / "w.txt").write_text("kernel = [1, 2, 3]\n")
+    (tmp_path / "w.json").write_text('{"arrays": {"kernel": [1, 2]}}')
     (tmp_path / "empty").write_bytes(b"")
     (tmp_path / "w.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     (tmp_path / "noise").write_bytes(bytes(range(250, 256)) * 20)
     header = b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
     (tmp_path / "w.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
-    expected = {"w.npz": "ZIP archive", "w.npy": ".npy", "w.txt": "text file", "empty": "empty",
+    expected = {"w.npz": "ZIP archive", "w.npy": ".npy", "w.txt": "text file", "w.json": "text file", "empty": "empty",
                 "w.h5": "HDF5", "noise": "first bytes fa fb", "w.safetensors": "safetensors"}
     for name, match in expected.items():
         with pytest.raises(RnnkitFileError, match=match) as info:

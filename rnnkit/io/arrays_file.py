@@ -135,7 +135,10 @@ def save_arrays(path, arrays, metadata=None):
         metadata = {}
     if not isinstance(metadata, Mapping):
         raise RnnkitTypeError(f"metadata must be a dict, got {describe(metadata)}")
-    metadata = _json_value("metadata", metadata)
+    try:
+        metadata = _json_value("metadata", metadata)
+    except RecursionError:
+        raise RnnkitValueError("metadata is nested too deeply or contains itself") from None
 
     entries, payload, offset = [], [], 0
     for name, value in arrays.items():
@@ -193,7 +196,7 @@ def _looks_like(head):
         return "it is a NumPy .npy file, not an rnnkit array file"
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "it is an HDF5 file (for example a Keras .h5), not an rnnkit array file"
-    if len(head) >= 9 and head[8:9] == b"{":
+    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 2**32:
         return "it looks like a safetensors file, not an rnnkit array file"
     try:
         text = head.decode("utf-8")
