@@ -349,8 +349,11 @@ def test_missing_file_is_the_usual_error(tmp_path):
 
 def test_file_error_is_a_value_error(tmp_path):
     (tmp_path / "t").write_text("hi")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as info:
         load_arrays(tmp_path / "t")
+    assert info.value.path == str(tmp_path / "t") and "text file" in info.value.reason
+    plain = RnnkitFileError("w.ckpt holds weights for 2 layers but the model has 3")
+    assert str(plain) == plain.reason and plain.path is None
 
 
 # ----------------------------------------------------------------------------- killed writers

@@ -55,16 +55,23 @@ DTYPES = {
 
 
 class RnnkitFileError(RnnkitValueError):
-    """A file is missing pieces, corrupt, or not an rnnkit array file.
+    """A file is missing pieces, corrupt, not an rnnkit file, or does not fit what reads it.
+
+    ``RnnkitFileError(path, reason)`` gives the message ``cannot load '<path>': <reason>``;
+    ``RnnkitFileError(message)`` (one argument) is used as is, for callers that word it themselves.
 
     Attributes:
-        path: the file's name as given.
+        path: the file's name as given (None for the one-argument form).
         reason: what is wrong with it.
     """
 
-    def __init__(self, path, reason):
-        self.path, self.reason = path, reason
-        super().__init__(f"cannot load {path!r}: {reason}")
+    def __init__(self, path, reason=None):
+        if reason is None:
+            self.path, self.reason = None, str(path)
+            super().__init__(self.reason)
+        else:
+            self.path, self.reason = path, reason
+            super().__init__(f"cannot load {path!r}: {reason}")
 
 
 def _aligned(n):
