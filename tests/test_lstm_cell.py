@@ -42,7 +42,7 @@ def assert_clips_some_entries(cell, x, mask):
     valid = np.ones(x.shape[:2], bool) if mask is None else mask
     for bound, kept in ((cell.cell_clip, cache["c_kept"]), (cell.proj_clip, cache["h_kept"])):
         if bound is not None:
-            kept = kept[valid]
+            kept = kept.transpose(1, 0, 2)[valid]  # the cache is time-major
             assert 0 < np.count_nonzero(~kept) < kept.size, (bound, kept.mean())
 
 

@@ -19,7 +19,7 @@ with h (B, H_in) and c (B, H); the output at t is h_t.
 
 Backward, for t = T..1, with a_* the full gate pre-activations (peepholes and
 forget_bias included; ∂a/∂z = 1):
-    dh_raw  = dh_t ⊙ [|h_raw| ≤ proj_clip] ;  dP += m_tᵀ dh_raw ;  dm = dh_raw Pᵀ
+    dh_raw  = dh_t ⊙ [|h_raw| ≤ proj_clip] ;  dm = dh_raw Pᵀ
     da_o    = dm ⊙ act(c_t) ⊙ σ'(a_o)
     dc_t   += dm ⊙ o_t ⊙ act'(c_t) + da_o ⊙ p_o
     dc_raw  = dc_t ⊙ [|c_raw| ≤ cell_clip]
@@ -64,74 +64,79 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
         zero_output_for_mask: masked steps output zeros instead of the previous output.
 
     Returns:
-        outputs (B, T, H_in), final state ``(h_T, c_T)``, and the cache for :func:`lstm_backward`.
+        outputs (B, T, H_in), final state ``(h_T, c_T)``, and the cache for :func:`lstm_backward`
+        (a dict; its per-step arrays are time-major, (T, B, ·), e.g. ``c_kept`` / ``h_kept``:
+        True where the cell clip / projection clip left the value as it was).
     """
     sig, act = get_activation(recurrent_activation), get_activation(activation)
     blocks = _blocks(coupled_input_forget)
     kernel, recurrent = params["kernel"], params["recurrent_kernel"]
     projection = params.get("projection_kernel")
     peep = {name[-1]: params[name] for name in _PEEPHOLES if name in params}
-    batch, time, _ = x.shape
+    batch, time, features = x.shape
     units = kernel.shape[1] // len(blocks)
     out_units = recurrent.shape[0]
     cols = {g: slice(k * units, (k + 1) * units) for g, k in blocks.items()}
+    front = slice(0, cols["f"].stop)  # i and f (or f alone) lead: one call to σ covers them
 
-    projected = x @ kernel  # one GEMM for the input part of every step
+    # Everything per step is stored time-major, (T, B, ·): a step is then one contiguous
+    # block, which makes the per-step reads and writes several times cheaper than (B, T, ·).
+    x_tm = np.ascontiguousarray(x.transpose(1, 0, 2))
+    projected = (x_tm.reshape(time * batch, features) @ kernel).reshape(time, batch, -1)
     if "bias" in params:
-        projected += params["bias"]
+        projected += params["bias"]  # one GEMM for the input part of every step
     dtype = projected.dtype
-    pre = np.empty((batch, time, len(blocks) * units), dtype)    # a_*: gate pre-activations
-    gates = np.empty_like(pre)                                    # σ(a_i), σ(a_f), act(a_c), σ(a_o)
-    c_new = np.empty((batch, time, units), dtype)                 # c_t after the clip
+    pre = np.empty_like(projected)                                # a_*: gate pre-activations
+    gates = np.empty_like(projected)                              # σ(a_i), σ(a_f), act(a_c), σ(a_o)
+    c_new = np.empty((time, batch, units), dtype)                 # c_t after the clip
     act_c = np.empty_like(c_new)
     m_new = np.empty_like(c_new)
-    h_new = np.empty((batch, time, out_units), dtype)             # h_t after the clip
+    h_new = np.empty((time, batch, out_units), dtype)             # h_t after the clip
     c_kept = None if cell_clip is None else np.empty(c_new.shape, bool)   # inside the clip bounds
     h_kept = None if proj_clip is None else np.empty(h_new.shape, bool)
-    h_states = np.empty((batch, time + 1, out_units), dtype)     # h_states[:, t] is h_{t-1}
-    c_states = np.empty((batch, time + 1, units), dtype)
+    h_states = np.empty((time + 1, batch, out_units), dtype)     # h_states[t] is h_{t-1}
+    c_states = np.empty((time + 1, batch, units), dtype)
     h, c = state0
-    h_states[:, 0], c_states[:, 0] = h, c
+    h_states[0], c_states[0] = h, c
 
     for t in range(time):
         h_in = h if recurrent_mask is None else h * recurrent_mask
-        a = projected[:, t] + h_in @ recurrent  # the fused (B, G·H) gate matrix
-        a[:, cols["f"]] += forget_bias
-        for g in ("i", "f"):
-            if g in peep:
-                a[:, cols[g]] += peep[g] * c
-        g_out = gates[:, t]
-        # i and f (or f alone) are adjacent leading blocks: one call to σ for both
-        front = slice(0, cols["f"].stop)
-        g_out[:, front] = sig(a[:, front])
-        g_out[:, cols["c"]] = act(a[:, cols["c"]])
-        f = g_out[:, cols["f"]]
-        i = 1.0 - f if coupled_input_forget else g_out[:, cols["i"]]
-        c_t = f * c + i * g_out[:, cols["c"]]
+        a, g = pre[t], gates[t]
+        np.matmul(h_in, recurrent, out=a)  # the fused (B, G·H) gate matrix, written in place
+        a += projected[t]
+        if forget_bias:
+            a[:, cols["f"]] += forget_bias
+        for gate in ("i", "f"):
+            if gate in peep:
+                a[:, cols[gate]] += peep[gate] * c
+        g[:, front] = sig(a[:, front])
+        g[:, cols["c"]] = act(a[:, cols["c"]])
+        f = g[:, cols["f"]]
+        i = 1.0 - f if coupled_input_forget else g[:, cols["i"]]
+        c_t = f * c + i * g[:, cols["c"]]
         if cell_clip is not None:
-            c_kept[:, t] = np.abs(c_t) <= cell_clip
+            c_kept[t] = np.abs(c_t) <= cell_clip
             c_t = np.clip(c_t, -cell_clip, cell_clip)
         if "o" in peep:
             a[:, cols["o"]] += peep["o"] * c_t
-        g_out[:, cols["o"]] = sig(a[:, cols["o"]])
-        pre[:, t] = a
-        c_new[:, t] = c_t
-        act_c[:, t] = act(c_t)
-        m_new[:, t] = g_out[:, cols["o"]] * act_c[:, t]
-        h_t = m_new[:, t] if projection is None else m_new[:, t] @ projection
+        g[:, cols["o"]] = sig(a[:, cols["o"]])
+        c_new[t] = c_t
+        act_c[t] = act(c_t)
+        np.multiply(g[:, cols["o"]], act_c[t], out=m_new[t])
+        h_t = m_new[t] if projection is None else m_new[t] @ projection
         if proj_clip is not None:
-            h_kept[:, t] = np.abs(h_t) <= proj_clip
+            h_kept[t] = np.abs(h_t) <= proj_clip
             h_t = np.clip(h_t, -proj_clip, proj_clip)
-        h_new[:, t] = h_t
+        h_new[t] = h_t
         m = sequence.step_mask(mask, t)
-        h = sequence.select(m, h_new[:, t], h)
-        c = sequence.select(m, c_t, c)
-        h_states[:, t + 1], c_states[:, t + 1] = h, c
+        h = sequence.select(m, h_new[t], h)
+        c = sequence.select(m, c_new[t], c)
+        h_states[t + 1], c_states[t + 1] = h, c
 
-    outputs = sequence.mask_outputs(h_new.copy(), mask, zero_output_for_mask)
-    cache = dict(x=x, params=params, mask=mask, recurrent_mask=recurrent_mask, sig=sig, act=act,
+    outputs = sequence.mask_outputs(np.ascontiguousarray(h_new.transpose(1, 0, 2)), mask, zero_output_for_mask)
+    cache = dict(x_tm=x_tm, params=params, mask=mask, recurrent_mask=recurrent_mask, sig=sig, act=act,
                  coupled=coupled_input_forget, cols=cols, peep=peep, pre=pre, gates=gates,
-                 c_new=c_new, act_c=act_c, m_new=m_new, h_new=h_new, c_kept=c_kept, h_kept=h_kept,
+                 c_new=c_new, act_c=act_c, m_new=m_new, c_kept=c_kept, h_kept=h_kept,
                  h_states=h_states, c_states=c_states, zero_output_for_mask=zero_output_for_mask)
     return outputs, (h, c), cache
 
@@ -147,43 +152,45 @@ def lstm_backward(d_outputs, d_final_state, cache):
     Returns:
         dx (B, T, I), ``(dh0, dc0)``, and a dict of weight gradients keyed like ``params``.
     """
-    x, params, mask, rmask = cache["x"], cache["params"], cache["mask"], cache["recurrent_mask"]
+    x_tm, params, mask, rmask = cache["x_tm"], cache["params"], cache["mask"], cache["recurrent_mask"]
     sig, act, coupled, cols, peep = cache["sig"], cache["act"], cache["coupled"], cache["cols"], cache["peep"]
     pre, gates, c_new, act_c = cache["pre"], cache["gates"], cache["c_new"], cache["act_c"]
     h_states, c_states, c_kept, h_kept = cache["h_states"], cache["c_states"], cache["c_kept"], cache["h_kept"]
     recurrent = params["recurrent_kernel"]
     projection = params.get("projection_kernel")
-    batch, time, _ = pre.shape
+    time, batch, _ = pre.shape
     dtype = pre.dtype
+    out_units = h_states.shape[2]
 
-    d_new = sequence.output_grads(d_outputs, mask, cache["zero_output_for_mask"], cache["h_new"].shape, dtype)
-    dh, dc = sequence.state_grads(d_final_state, (h_states[:, 0], c_states[:, 0]), dtype)
+    d_new = sequence.output_grads(d_outputs, mask, cache["zero_output_for_mask"], (batch, time, out_units), dtype)
+    d_new = np.ascontiguousarray(d_new.transpose(1, 0, 2))  # time-major like the cache
+    dh, dc = sequence.state_grads(d_final_state, (h_states[0], c_states[0]), dtype)
     d_pre = np.empty_like(pre)
-    d_h_raw = None if projection is None else np.empty(cache["h_new"].shape, dtype)
+    d_h_raw = None if projection is None else np.empty((time, batch, out_units), dtype)
     for t in range(time - 1, -1, -1):
         m = sequence.step_mask(mask, t)
         d_fresh_h, dh_carry = sequence.split_state_grad(m, dh)
         d_fresh_c, dc_carry = sequence.split_state_grad(m, dc)
-        dh_t = d_fresh_h + d_new[:, t]
+        dh_t = d_fresh_h + d_new[t]
         if h_kept is not None:
-            dh_t = dh_t * h_kept[:, t]
+            dh_t *= h_kept[t]
         if projection is None:
             dm = dh_t
         else:
-            d_h_raw[:, t] = dh_t
+            d_h_raw[t] = dh_t
             dm = dh_t @ projection.T
-        a, g, da = pre[:, t], gates[:, t], d_pre[:, t]
+        a, g, da = pre[t], gates[t], d_pre[t]
         o = g[:, cols["o"]]
-        da[:, cols["o"]] = dm * act_c[:, t] * sig.derivative(a[:, cols["o"]], o)
-        dc_t = d_fresh_c + dm * o * act.derivative(c_new[:, t], act_c[:, t])
+        da[:, cols["o"]] = dm * act_c[t] * sig.derivative(a[:, cols["o"]], o)
+        dc_t = d_fresh_c + dm * o * act.derivative(c_new[t], act_c[t])
         if "o" in peep:
-            dc_t = dc_t + da[:, cols["o"]] * peep["o"]
+            dc_t += da[:, cols["o"]] * peep["o"]
         if c_kept is not None:
-            dc_t = dc_t * c_kept[:, t]
-        c_prev, f, cand = c_states[:, t], g[:, cols["f"]], g[:, cols["c"]]
+            dc_t *= c_kept[t]
+        c_prev, f, cand = c_states[t], g[:, cols["f"]], g[:, cols["c"]]
         df = dc_t * c_prev
         if coupled:
-            df = df - dc_t * cand  # i = 1 - f, so di flows into f with a minus sign
+            df -= dc_t * cand  # i = 1 - f, so di flows into f with a minus sign
             i = 1.0 - f
         else:
             i = g[:, cols["i"]]
@@ -193,21 +200,23 @@ def lstm_backward(d_outputs, d_final_state, cache):
         dc_prev = dc_t * f
         for gate in ("i", "f"):
             if gate in peep:
-                dc_prev = dc_prev + da[:, cols[gate]] * peep[gate]
+                dc_prev += da[:, cols[gate]] * peep[gate]
         d_in = da @ recurrent.T
         dh = dh_carry + (d_in if rmask is None else d_in * rmask)
         dc = dc_carry + dc_prev
 
+    rows = time * batch
     grads = {}
-    h_in = h_states[:, :time] if rmask is None else h_states[:, :time] * rmask[:, None, :]
-    flat_pre = d_pre.reshape(batch * time, -1)
-    grads["recurrent_kernel"] = h_in.reshape(batch * time, -1).T @ flat_pre
+    h_in = h_states[:time] if rmask is None else h_states[:time] * rmask
+    flat_pre = d_pre.reshape(rows, -1)
+    grads["recurrent_kernel"] = h_in.reshape(rows, -1).T @ flat_pre
     if projection is not None:
-        grads["projection_kernel"] = (cache["m_new"].reshape(batch * time, -1).T
-                                      @ d_h_raw.reshape(batch * time, -1))
+        grads["projection_kernel"] = cache["m_new"].reshape(rows, -1).T @ d_h_raw.reshape(rows, -1)
     # the gate each peephole feeds, and the cell state it reads (c_{t-1} for i, f; c_t for o)
-    for gate, c_seen in (("i", c_states[:, :time]), ("f", c_states[:, :time]), ("o", c_new)):
+    for gate, c_seen in (("i", c_states[:time]), ("f", c_states[:time]), ("o", c_new)):
         if gate in peep:
-            grads[f"peephole_{gate}"] = np.einsum("bth,bth->h", d_pre[:, :, cols[gate]], c_seen)
-    dx = sequence.input_weight_grads(x, d_pre, params["kernel"], grads, "bias" in params)
+            grads[f"peephole_{gate}"] = np.einsum("tbh,tbh->h", d_pre[:, :, cols[gate]], c_seen)
+    # time-major arrays in place of (B, T, ·): the helper only flattens the two leading axes
+    dx_tm = sequence.input_weight_grads(x_tm, d_pre, params["kernel"], grads, "bias" in params)
+    dx = np.ascontiguousarray(dx_tm.transpose(1, 0, 2))
     return dx, (dh, dc), {name: grads[name] for name in params}
