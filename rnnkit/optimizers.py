@@ -176,14 +176,15 @@ class Optimizer:
             g = np.asarray(g)
             if g.shape != v.shape:
                 raise RnnkitValueError(f"gradient for {v.name} must have shape {v.shape}, got {describe(g)}")
-            grads.append(g)
+            # Clipping and the update run in the variable's dtype (Keras casts the same way).
+            grads.append(g.astype(v.value.dtype, copy=False))
             variables.append(v)
         self._check_finite(grads, variables)
         grads = self._clip(grads)
         lr = self.learning_rate
         for g, v in zip(grads, variables):
             dtype = v.value.dtype
-            self._update(g.astype(dtype, copy=False), v.value, self._slots[self._index[id(v)]], dtype.type(lr))
+            self._update(g, v.value, self._slots[self._index[id(v)]], dtype.type(lr))
         self._iterations += 1
         return self._iterations
 
@@ -264,8 +265,9 @@ class Optimizer:
         and checked against the variables of the first step (same order, names and shapes)."""
         state = dict(state)
         slot_keys = {k for k in state if k.startswith("slot/")}
-        if not self.built and slot_keys:
-            self._pending_state = state
+        if not self.built:
+            self._set_counters(state)
+            self._pending_state = state if slot_keys else None
             return
         expected = {}
         if self.built:
@@ -283,6 +285,9 @@ class Optimizer:
                 raise RnnkitValueError(f"state[{key!r}] must have shape {array.shape}, got {describe(value)}")
         for key, array in expected.items():
             array[...] = state[key]
+        self._set_counters(state)
+
+    def _set_counters(self, state):
         self._iterations = int(state.get("iterations", 0))
         self.clip_events = int(state.get("clip_events", 0))
         if "learning_rate" in state and not callable(self._learning_rate):

@@ -300,3 +300,24 @@ def test_float32_variables_stay_float32_and_unknown_variables_are_refused():
     before = variables[1].numpy()
     opt.apply_gradients([(np.ones((3, 4)), variables[0]), (None, variables[1])])
     assert np.array_equal(variables[1].value, before) and opt.iterations == 2
+
+
+def test_set_state_before_build_restores_counters_at_once_and_checks_slots_at_build():
+    variables = _variables()
+    opt = optimizers.SGD(0.1, momentum=0.9)
+    for step in _grad_sequence(3):
+        opt.apply_gradients(zip(step, variables))
+    fresh = optimizers.SGD(0.1, momentum=0.9)
+    fresh.set_state(opt.get_state())
+    assert fresh.iterations == 3 and not fresh.built
+    wrong = [Variable(np.zeros(s), f"other{i}") for i, s in enumerate(SHAPES)]
+    with pytest.raises(RnnkitValueError, match="missing"):
+        fresh.apply_gradients(zip(_grad_sequence(1)[0], wrong))
+    assert all(not v.value.any() for v in wrong)
+
+
+def test_integer_gradients_are_cast_to_the_variable_dtype():
+    var = Variable(np.zeros(2, np.float32), "w")
+    opt = optimizers.SGD(0.5, clipnorm=1.0)
+    opt.apply_gradients([(np.array([3, 4]), var)])
+    assert var.value.dtype == np.float32 and np.allclose(var.value, [-0.3, -0.4])
