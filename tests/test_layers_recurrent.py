@@ -77,7 +77,7 @@ def test_mask_matches_truncated_sequences():
 
 def test_stacked_cells_return_flat_states():
     cells = [SimpleRNNCell(3, seed=0, dtype="float64"), LSTMCell(2, seed=1, dtype="float64")]
-    layer = RNN(cells, return_state=True)
+    layer = RNN(cells, return_state=True, name="rnn")
     out, h1, h2, c2 = layer(_x((2, 4, 5)))
     assert (out.shape, h1.shape, h2.shape, c2.shape) == ((2, 2), (2, 3), (2, 2), (2, 2))
     assert [v.name for v in layer.weights][:2] == ["rnn/cell_0/kernel", "rnn/cell_0/recurrent_kernel"]

@@ -13,6 +13,16 @@ def _strip(prefix, name):
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
+def _offset_seed(config):
+    """Seed the backward copy with seed + 1: the seed fixes initial weights and dropout masks here,
+    and the two directions should not start identical or drop the same units."""
+    if isinstance(config.get("seed"), int):
+        config["seed"] += 1
+    cell = config.get("cell")
+    if isinstance(cell, dict) and isinstance(cell.get("config", {}).get("seed"), int):
+        config["cell"] = {**cell, "config": {**cell["config"], "seed": cell["config"]["seed"] + 1}}
+
+
 class Bidirectional(Layer):
     """Run ``layer`` forwards and a copy of it backwards in time, then merge (Keras 3 semantics).
 
@@ -23,7 +33,8 @@ class Bidirectional(Layer):
     Args:
         layer: an :class:`~rnnkit.layers.RNN` (SimpleRNN, LSTM, GRU, RNN(cell)). Two fresh
             layers are made from its config: ``forward_<name>`` and ``backward_<name>`` (go_backwards
-            flipped); ``layer``'s own weights are not used.
+            flipped, and seed + 1 when ``layer`` has an integer seed, so the two directions start
+            from different weights); ``layer``'s own weights are not used.
         merge_mode: "concat" (default), "sum", "mul", "ave" or None.
         backward_layer: optional RNN used as is for the backward direction; it must have the
             opposite go_backwards and the same return_sequences, return_state and stateful.
@@ -56,6 +67,7 @@ class Bidirectional(Layer):
         if backward_layer is None:
             backward_config = dict(config, name="backward_" + _strip("backward_", layer.name),
                                    go_backwards=not config["go_backwards"])
+            _offset_seed(backward_config)
             self._set_dtype(backward_config)
             self.backward_layer = type(layer).from_config(backward_config)
             self._custom_backward = False

@@ -54,6 +54,8 @@ class Dense(Layer):
         self._cache = None
 
     def build(self, input_shape):
+        if self.built:  # weights exist already; __call__ checks the feature size
+            return
         features = positive_int("input_shape[-1]", input_shape[-1])
         rng = make_rng(self.seed)
         self.kernel = self.add_weight("kernel", self.kernel_initializer((features, self.units), self.dtype, rng))

@@ -152,6 +152,8 @@ class RNN(Layer):
         return flat_state_sizes(self.cell)
 
     def build(self, input_shape):
+        if self.built:  # weights exist already; __call__ checks the feature size
+            return
         features = input_shape[-1]
         if not self.cell.built:
             self.cell.build(features)
