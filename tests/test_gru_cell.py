@@ -265,3 +265,18 @@ def test_missing_upstream_gradients_count_as_zeros():
         np.testing.assert_array_equal(a[1][0], b[1][0])
         for ga, gb in zip(a[2], b[2]):
             np.testing.assert_array_equal(ga, gb)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("shape", [(2, 0, 3), (0, 4, 3)])
+def test_empty_time_or_batch(reset_after, shape):
+    cell = _built_cell(np.random.default_rng(11), reset_after=reset_after)
+    h0 = np.ones((shape[0], 4))
+    outputs, (h,), cache = cell.forward(np.zeros(shape), (h0,))
+    assert outputs.shape == shape[:2] + (4,)
+    np.testing.assert_array_equal(h, h0)
+    dx, (dh0,), grads = cell.backward(np.zeros(outputs.shape), [np.ones_like(h0)], cache)
+    assert dx.shape == shape
+    np.testing.assert_array_equal(dh0, np.ones_like(h0))  # with no steps, h_T is h0
+    assert [g.shape for g in grads] == [w.shape for w in cell.get_weights()]
+    assert all(not g.any() for g in grads)

@@ -82,7 +82,7 @@ def input_weight_grads(x, d_pre, kernel, grads, use_bias):
     adds ``kernel`` (and ``bias``) gradients to ``grads`` and returns dx (B, T, I).
     """
     batch, time, features = x.shape
-    flat = d_pre.reshape(batch * time, -1)
+    flat = d_pre.reshape(batch * time, d_pre.shape[-1])  # explicit width: -1 fails when batch or time is 0
     grads["kernel"] = x.reshape(batch * time, features).T @ flat
     if use_bias:
         grads["bias"] = flat.sum(axis=0)
