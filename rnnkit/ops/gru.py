@@ -21,6 +21,9 @@ for reset_after=False the candidate reads (r ⊙ (h_{t-1} ⊙ m_h)) U_h); the bl
 z ⊙ h_{t-1} always uses the undropped h_{t-1}. Keras draws one mask per gate (z, r, h)
 and keeps it for every step; ``recurrent_mask`` may be one (B, H) mask shared by the
 three gates or a (B, 3H) array holding the three masks side by side in z, r, h order.
+(Checked against Keras 3.16's GRUCell.call: a nonzero recurrent_dropout switches it to
+implementation 1, whose h_tm1_z, h_tm1_r, h_tm1_h = h_tm1 * rec_dp_mask[0..2] feed only
+the three recurrent matmuls, while ``h = z * h_tm1 + (1 - z) * hh`` uses h_tm1 itself.)
 
 Backward (BPTT), for t = T..1, with dh the gradient reaching h_t's new value:
     dz  = dh ⊙ (h_{t-1} - h~) ;  dh~ = dh ⊙ (1 - z) ;  dh_{t-1} = dh ⊙ z + (recurrent paths)
