@@ -1,11 +1,20 @@
-"""rnnkit: recurrent neural networks in NumPy with explicit backpropagation through time."""
-from . import cells, errors, initializers, ops
+"""rnnkit: recurrent neural networks in NumPy with explicit backpropagation through time.
+
+Two faces over one core:
+
+* ``rnnkit.nn`` — TensorFlow 1's cell API (``rnn_cell.LSTMCell``, ``dynamic_rnn``, ...);
+* ``rnnkit.layers`` / ``rnnkit.Sequential`` — Keras's model API (``LSTM``, ``compile``, ``fit``, ...).
+"""
+from . import (callbacks, cells, errors, initializers, io, layers, losses, metrics, models, nn, ops,
+               optimizers, utils)
 from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
+from .models import Sequential, load_model
 from .random import set_random_seed
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "cells", "errors", "initializers", "ops",
+    "callbacks", "cells", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn", "ops",
+    "optimizers", "utils", "Sequential", "load_model",
     "RnnkitError", "RnnkitTypeError", "RnnkitValueError", "set_random_seed", "__version__",
 ]

@@ -1,5 +1,8 @@
 """Recurrent cells: parameters in Keras's layout, one step, and whole-sequence BPTT."""
 from .base import RecurrentCell
+from .gru import GRUCell
+from .lstm import LSTMCell
 from .simple_rnn import SimpleRNNCell
+from .stacked import StackedRNNCells
 
-__all__ = ["RecurrentCell", "SimpleRNNCell"]
+__all__ = ["RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"]

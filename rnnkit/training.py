@@ -1,0 +1,366 @@
+"""compile / fit / evaluate / predict for models: the training loop around explicit BPTT.
+
+A model that mixes in :class:`TrainingMixin` provides ``__call__(x, training)``
+(forward, keeping caches when training), ``backward(d_output)`` (fills every
+layer's gradients), ``trainable_variables``, ``output_mask`` (the mask of the
+last forward's output, or None) and ``_layer_rngs()``.
+
+One training step:
+    y_pred = model(x, training=True)
+    L      = loss(y, y_pred)           (Keras "sum_over_batch_size": mean over batch and time)
+    dL/dy_pred -> model.backward -> gradients of every weight (BPTT inside recurrent layers)
+    optimizer.apply_gradients(zip(gradients, trainable_variables))
+"""
+import numbers
+import warnings
+
+import numpy as np
+
+from . import callbacks as callbacks_module
+from . import losses as losses_module
+from . import metrics as metrics_module
+from . import optimizers as optimizers_module
+from ._validate import describe
+from .data_checks import as_array, batch_slices, check_finite, check_same_length
+from .errors import RnnkitError, RnnkitValueError
+from .random import make_rng
+
+
+class NonFiniteError(RnnkitError, FloatingPointError):
+    """The loss or a gradient became NaN or Inf during training."""
+
+
+def _check_batch_size(batch_size):
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
+        raise RnnkitValueError(f"batch_size must be a positive integer, got {describe(batch_size)}")
+    return int(batch_size)
+
+
+def _mask_weights(mask, sample_weight):
+    """Turn an output mask into sample weights the way Keras does: masked steps weigh 0 and the
+    rest are rescaled so the mean runs over the valid steps only."""
+    if mask is None:
+        return sample_weight
+    weights = mask.astype(np.float64)
+    valid = weights.sum()
+    if valid > 0:
+        weights *= weights.size / valid
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, np.float64)
+        weights = weights * sw.reshape(sw.shape + (1,) * (weights.ndim - sw.ndim))
+    return weights
+
+
+class TrainingMixin:
+    """Keras's training API: ``compile``, ``fit``, ``evaluate``, ``predict`` and the ``*_on_batch`` forms."""
+
+    optimizer = None
+    loss = None
+    compiled_metrics = ()
+    stop_training = False
+    history = None
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, terminate_on_nan=True):
+        """Choose the optimizer, the loss and the metrics (objects or Keras's string names).
+
+        ``terminate_on_nan`` (default True) stops ``fit`` at the first non-finite loss or gradient
+        and keeps the last finite weights; set it False to let training run on regardless.
+        """
+        if loss is None:
+            raise RnnkitValueError("loss must be given to compile(), e.g. loss='mse', got None")
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = losses_module.get(loss)
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, (str, dict)) or not hasattr(metrics, "__iter__"):
+            raise RnnkitValueError(f"metrics must be a list such as ['accuracy'], got {describe(metrics)}")
+        self.compiled_metrics = [metrics_module.resolve_metric(m, self.loss) for m in metrics]
+        self.terminate_on_nan = bool(terminate_on_nan)
+        self.compiled = True
+
+    def _require_compiled(self, what):
+        if not getattr(self, "compiled", False):
+            raise RnnkitValueError(
+                f"the model must be compiled before {what}(): call model.compile(optimizer=..., loss=...) first"
+            )
+
+    @property
+    def metrics_names(self):
+        return ["loss"] + [m.name for m in self.compiled_metrics]
+
+    # ------------------------------------------------------------------ one batch
+    def compute_loss_and_gradients(self, x, y, sample_weight=None):
+        """Forward, loss and BPTT on one batch: returns (loss, gradients in trainable_variables order, y_pred)."""
+        y_pred = self(x, training=True)
+        weights = _mask_weights(self.output_mask, sample_weight)
+        loss = self.loss(y, y_pred, sample_weight=weights)
+        self.backward(self.loss.gradient(y, y_pred, sample_weight=weights))
+        return float(loss), self.gradients(), y_pred
+
+    def compute_loss(self, x, y, sample_weight=None, training=False):
+        """The compiled loss of the model on (x, y), without gradients."""
+        self._require_compiled("compute_loss")
+        y_pred = self(x, training=training)
+        return float(self.loss(y, y_pred, sample_weight=_mask_weights(self.output_mask, sample_weight)))
+
+    def _train_step(self, x, y, where):
+        loss, grads, y_pred = self.compute_loss_and_gradients(x, y)
+        finite = np.isfinite(loss) and all(np.isfinite(g).all() for g in grads)
+        if not finite and self.terminate_on_nan:
+            raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
+                                 f"last finite step")
+        norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        for metric in self.compiled_metrics:
+            metric.update_state(y, y_pred)
+        return loss, norm
+
+    def train_on_batch(self, x, y, return_dict=False):
+        """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
+        self._require_compiled("train_on_batch")
+        x, y = self._check_xy(x, y)
+        self._reset_metrics()
+        loss, _ = self._train_step(x, y, "train_on_batch")
+        return self._results(loss, return_dict)
+
+    def test_on_batch(self, x, y, return_dict=False):
+        self._require_compiled("test_on_batch")
+        x, y = self._check_xy(x, y)
+        self._reset_metrics()
+        y_pred = self(x, training=False)
+        loss = float(self.loss(y, y_pred, sample_weight=_mask_weights(self.output_mask, None)))
+        for metric in self.compiled_metrics:
+            metric.update_state(y, y_pred)
+        return self._results(loss, return_dict)
+
+    def predict_on_batch(self, x):
+        return self(self._check_x(x), training=False)
+
+    def _reset_metrics(self):
+        for metric in self.compiled_metrics:
+            metric.reset_state()
+
+    def _results(self, loss, return_dict):
+        logs = {"loss": loss, **{m.name: float(m.result()) for m in self.compiled_metrics}}
+        if return_dict:
+            return logs
+        return loss if len(logs) == 1 else list(logs.values())
+
+    # ------------------------------------------------------------------ data checks
+    def _check_x(self, x, name="x"):
+        return check_finite(name, as_array(name, x))
+
+    def _check_xy(self, x, y, x_name="x", y_name="y"):
+        if y is None:
+            raise RnnkitValueError(f"{y_name} must be given for training or evaluation, got None")
+        x, y = self._check_x(x, x_name), check_finite(y_name, as_array(y_name, y))
+        check_same_length(x, y, x_name, y_name)
+        if len(x) == 0:
+            raise RnnkitValueError(f"{x_name} must hold at least one sample, got {describe(x)}")
+        return x, y
+
+    def _validation_arrays(self, x, y, validation_split, validation_data):
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise RnnkitValueError(
+                    f"validation_data must be a tuple (x_val, y_val), got {describe(validation_data)}")
+            vx, vy = self._check_xy(*validation_data, x_name="validation_data[0]", y_name="validation_data[1]")
+            return x, y, (vx, vy)
+        if not isinstance(validation_split, numbers.Real) or not 0.0 <= validation_split < 1.0:
+            raise RnnkitValueError(f"validation_split must be a number in [0, 1), got {describe(validation_split)}")
+        if validation_split == 0.0:
+            return x, y, None
+        # Keras takes the last samples, before any shuffling.
+        split = int(len(x) * (1.0 - validation_split))
+        if split == 0 or split == len(x):
+            raise RnnkitValueError(
+                f"validation_split={validation_split} leaves an empty training or validation set for {len(x)} samples")
+        return x[:split], y[:split], (x[split:], y[split:])
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, tbptt_steps=None):
+        """Train for ``epochs`` passes over (x, y) and return a ``History``.
+
+        Args:
+            x: (N, T, F) floats (or (N, T) integer ids for an Embedding first layer).
+            y: targets, N first.
+            batch_size: samples per gradient step (default 32).
+            epochs: index of the last epoch (as Keras: training runs from ``initial_epoch`` to ``epochs``).
+            verbose: "auto" or 1 (progress bar), 2 (one line per epoch), 0 (silent).
+            callbacks: list of ``rnnkit.callbacks.Callback``.
+            validation_split: fraction of the data, taken from the end, held out for validation.
+            validation_data: ``(x_val, y_val)``; overrides validation_split.
+            shuffle: shuffle the training samples every epoch.
+            initial_epoch: epoch to start from (for resuming).
+            tbptt_steps: truncated BPTT: split each sequence into chunks of this many steps, carry the
+                recurrent states across chunks and backpropagate (and update) within each chunk.
+
+        Returns:
+            History with ``.history`` lists keyed ``loss``, metric names, ``val_*`` and ``grad_norm``.
+        """
+        self._require_compiled("fit")
+        x, y = self._check_xy(x, y)
+        batch_size = _check_batch_size(batch_size)
+        for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise RnnkitValueError(f"{name} must be a non-negative integer, got {describe(value)}")
+        if verbose == "auto":
+            verbose = 1
+        if verbose not in (0, 1, 2):
+            raise RnnkitValueError(f"verbose must be 'auto', 0, 1 or 2, got {describe(verbose)}")
+        if tbptt_steps is not None:
+            tbptt_steps = self._check_tbptt(tbptt_steps, x, y)
+        x, y, validation = self._validation_arrays(x, y, validation_split, validation_data)
+        self._fit_x_shape = x.shape
+        self(x[:1], training=False)  # builds every layer and checks the input shape before epoch 1
+
+        steps = len(batch_slices(len(x), batch_size))
+        history = callbacks_module.History()
+        callback_list = list(callbacks or [])
+        if verbose:
+            callback_list.append(callbacks_module.ProgbarLogger())
+        callback_list.append(history)
+        cbs = callbacks_module.CallbackList(callback_list, model=self,
+                                            params={"epochs": epochs, "steps": steps, "verbose": verbose})
+        if getattr(self, "_shuffle_rng", None) is None:
+            self._shuffle_rng = make_rng(None)
+        self.stop_training = False
+        self._resume_epoch = None
+        cbs.on_train_begin()
+        if self._resume_epoch is not None:
+            initial_epoch = int(self._resume_epoch)
+            self._resume_epoch = None
+
+        for epoch in range(initial_epoch, epochs):
+            if self.stop_training:
+                break
+            cbs.on_epoch_begin(epoch)
+            logs = self._run_epoch(x, y, batch_size, shuffle, epoch, cbs, tbptt_steps)
+            if logs is None:  # stopped on a non-finite value
+                break
+            if validation is not None:
+                val = self.evaluate(*validation, batch_size=batch_size, verbose=0, return_dict=True)
+                logs.update({f"val_{k}": v for k, v in val.items()})
+            cbs.on_epoch_end(epoch, logs)
+        cbs.on_train_end()
+        self.history = history
+        return history
+
+    def _run_epoch(self, x, y, batch_size, shuffle, epoch, cbs, tbptt_steps):
+        order = self._shuffle_rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        self._reset_metrics()
+        total, count, norms = 0.0, 0, []
+        clips_before = getattr(self.optimizer, "clip_events", 0)
+        for step, part in enumerate(batch_slices(len(x), batch_size)):
+            cbs.on_train_batch_begin(step)
+            index = order[part]
+            where = f"epoch {epoch + 1}, batch {step + 1}"
+            try:
+                if tbptt_steps is None:
+                    loss, norm = self._train_step(x[index], y[index], where)
+                else:
+                    loss, norm = self._train_step_tbptt(x[index], y[index], tbptt_steps, where)
+            except NonFiniteError as error:
+                warnings.warn(f"fit stopped: {error}", RuntimeWarning, stacklevel=3)
+                self.stop_training = True
+                self.stop_reason = str(error)
+                return None
+            total += loss * len(index)
+            count += len(index)
+            norms.append(norm)
+            logs = {"loss": total / count, **{m.name: float(m.result()) for m in self.compiled_metrics}}
+            cbs.on_train_batch_end(step, logs)
+            if self.stop_training:
+                break
+        logs["grad_norm"] = float(np.mean(norms))
+        clipped = getattr(self.optimizer, "clip_events", 0) - clips_before
+        if self.optimizer_clips():
+            logs["clipped_steps"] = float(clipped)
+        return logs
+
+    def optimizer_clips(self):
+        """Whether the optimizer clips gradients (then History records how many steps it clipped)."""
+        opt = self.optimizer
+        return any(getattr(opt, name, None) is not None for name in ("clipvalue", "clipnorm", "global_clipnorm"))
+
+    # ------------------------------------------------------------------ evaluate / predict
+    def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", return_dict=False, callbacks=None):
+        """Loss (and metrics) over (x, y), averaged over samples as Keras does."""
+        self._require_compiled("evaluate")
+        x, y = self._check_xy(x, y)
+        batch_size = _check_batch_size(batch_size)
+        self._reset_metrics()
+        total = 0.0
+        for part in batch_slices(len(x), batch_size):
+            y_pred = self(x[part], training=False)
+            weights = _mask_weights(self.output_mask, None)
+            total += float(self.loss(y[part], y_pred, sample_weight=weights)) * len(y_pred)
+            for metric in self.compiled_metrics:
+                metric.update_state(y[part], y_pred)
+        return self._results(total / len(x), return_dict)
+
+    def predict(self, x, batch_size=32, verbose=0, callbacks=None):
+        """Outputs for every sample of x, computed ``batch_size`` samples at a time."""
+        x = self._check_x(x)
+        batch_size = _check_batch_size(batch_size)
+        return np.concatenate([self(x[part], training=False) for part in batch_slices(len(x), batch_size)])
+
+    # ------------------------------------------------------------------ truncated BPTT
+    def _recurrent_layers(self):
+        from .layers.rnn import RNN
+
+        return [layer for layer in self.layers if isinstance(layer, RNN)]
+
+    def _check_tbptt(self, tbptt_steps, x, y):
+        """Validate ``tbptt_steps`` against the data and the model (only plain, forward recurrent layers)."""
+        if isinstance(tbptt_steps, bool) or not isinstance(tbptt_steps, numbers.Integral) or tbptt_steps <= 0:
+            raise RnnkitValueError(f"tbptt_steps must be a positive integer or None, got {describe(tbptt_steps)}")
+        if x.ndim < 2:
+            raise RnnkitValueError(f"tbptt_steps needs sequences x of shape (batch, time, ...), got {describe(x)}")
+        names = [type(layer).__name__ for layer in self.layers]
+        if not self._recurrent_layers():
+            raise RnnkitValueError(f"tbptt_steps needs a recurrent layer in the model, got layers {names}")
+        if "Bidirectional" in names or any(layer.go_backwards for layer in self._recurrent_layers()):
+            raise RnnkitValueError(
+                "tbptt_steps cannot carry a backward-running state across chunks: the model has a "
+                f"Bidirectional or go_backwards layer ({names})")
+        return int(tbptt_steps)
+
+    def _train_step_tbptt(self, x, y, steps, where):
+        """Truncated BPTT on one batch.
+
+        The sequences are cut into chunks of ``steps`` time steps. Each chunk starts from the
+        recurrent states the previous chunk ended with (carried as values, so no gradient flows
+        back across a chunk boundary), and when the chunk has targets the optimizer steps on it.
+        With per-step targets (y of shape (B, T, ...)) every chunk trains on its own steps; with one
+        target per sequence only the last chunk has a loss, so the gradient reaches back at most
+        ``steps`` steps. Full BPTT is the special case ``steps >= T``.
+        """
+        time = x.shape[1]
+        per_step = y.ndim >= 2 and y.shape[1] == time and len(self.output_shape) >= 3
+        layers = self._recurrent_layers()
+        saved = [(layer.stateful, layer.states) for layer in layers]
+        losses, norms = [], []
+        try:
+            for layer in layers:
+                layer.stateful, layer.states = True, None
+            for start in range(0, time, steps):
+                chunk = slice(start, min(start + steps, time))
+                last = chunk.stop == time
+                if per_step:
+                    loss, norm = self._train_step(x[:, chunk], y[:, chunk], where)
+                elif last:
+                    loss, norm = self._train_step(x[:, chunk], y, where)
+                else:
+                    self(x[:, chunk], training=False)  # only advances the carried states
+                    continue
+                losses.append(loss)
+                norms.append(norm)
+        finally:
+            for layer, (stateful, states) in zip(layers, saved):
+                layer.stateful, layer.states = stateful, states
+        return float(np.mean(losses)), float(np.mean(norms))
