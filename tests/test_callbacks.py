@@ -520,3 +520,111 @@ def test_warnings_are_not_raised_by_well_configured_callbacks(tmp_path):
         warnings.simplefilter("error")
         drive(FakeModel(), [EarlyStopping(), ReduceLROnPlateau(), ModelCheckpoint(tmp_path / "m"),
                             CSVLogger(tmp_path / "c.csv"), TerminateOnNaN()], losses(1.0, 0.5))
+
+
+# ---------------------------------------------------------------- end to end through Sequential.fit
+def small_model(seed=0):
+    from rnnkit.layers import Dense, SimpleRNN
+    from rnnkit.models import Sequential
+
+    model = Sequential([SimpleRNN(4, seed=seed), Dense(2, activation="softmax", seed=seed + 1)])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def small_data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((24, 4, 3)).astype(np.float32)
+    return x, (x.sum((1, 2)) > 0).astype(np.int64)
+
+
+class WeightsAtEpochEnd(Callback):
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.model.get_weights())
+
+
+def test_fit_early_stopping_restores_best_and_reduces_lr():
+    pytest.importorskip("rnnkit.models")
+    x, y = small_data()
+    model = small_model()
+    seen = WeightsAtEpochEnd()
+    # min_delta=100: only the first epoch counts as an improvement.
+    stop = EarlyStopping(monitor="loss", min_delta=100, patience=2, restore_best_weights=True)
+    reduce = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=100)
+    history = model.fit(x, y, batch_size=8, epochs=10, verbose=0, shuffle=False, callbacks=[reduce, stop, seen])
+    assert history.epoch == [0, 1, 2]
+    assert history.history["learning_rate"] == [0.001, 0.001, 0.0005]
+    assert model.optimizer.learning_rate == 0.00025
+    for got, want in zip(model.get_weights(), seen.weights[0]):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_fit_progress_bar_verbose_1_and_2(capsys):
+    pytest.importorskip("rnnkit.models")
+    x, y = small_data()
+    model = small_model()
+    model.fit(x, y, batch_size=8, epochs=2, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2" and len(lines) == 4
+    assert re.fullmatch(r"3/3 ━{20} \d+s \d+(ms|us|s)/step - accuracy: \d\.\d{4} - grad_norm: \d+\.\d{4}"
+                        r" - loss: \d\.\d{4}", lines[1]), lines[1]
+    model.fit(x, y, batch_size=8, epochs=1, verbose=2, validation_split=0.25)
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"3/3 - \d+s - \d+(ms|us|s)/step - accuracy: \d\.\d{4} - grad_norm: \d+\.\d{4}"
+                        r" - loss: \d\.\d{4} - val_accuracy: \d\.\d{4} - val_loss: \d\.\d{4}\n", out), out
+
+
+def test_fit_checkpoint_and_csv_files(tmp_path):
+    pytest.importorskip("rnnkit.models")
+    x, y = small_data()
+    model = small_model()
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[
+        ModelCheckpoint(tmp_path / "ckpt" / "w-{epoch:02d}.bin", save_weights_only=True),
+        CSVLogger(tmp_path / "log.csv")])
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["w-01.bin", "w-02.bin", "w-03.bin"]
+    again = small_model(seed=5)
+    again.build((None, 4, 3))
+    again.load_weights(tmp_path / "ckpt" / "w-03.bin")
+    for got, want in zip(again.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    assert rows[0] == "epoch,accuracy,grad_norm,loss"
+    assert [float(r.split(",")[3]) for r in rows[1:]] == history.history["loss"]
+
+
+def test_fit_backup_and_restore_resumes_bit_for_bit(tmp_path):
+    pytest.importorskip("rnnkit.models")
+    import rnnkit
+
+    x, y = small_data()
+
+    def fresh_process(seed):
+        # A real resume happens in a new process: same layer names (optimizer slots are keyed by
+        # them) but an unrelated global seed for the resumed run.
+        rnnkit.utils.clear_session()
+        rnnkit.set_random_seed(seed)
+
+    fresh_process(3)
+    reference = small_model()
+    reference.fit(x, y, batch_size=8, epochs=4, verbose=0)
+
+    class Interrupt(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    fresh_process(3)
+    first = small_model()
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[BackupAndRestore(tmp_path / "b"), Interrupt()])
+    fresh_process(99)
+    resumed = small_model()
+    history = resumed.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[BackupAndRestore(tmp_path / "b")])
+    assert history.epoch == [2, 3]
+    assert not (tmp_path / "b").exists()
+    for got, want in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(got, want)
