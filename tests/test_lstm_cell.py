@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from helpers import cell_gradient_errors, numeric_grad, random_mask, rel_error, weighted_sum
+from rnnkit import ops
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 from rnnkit.ops.lstm import lstm_backward, lstm_forward
@@ -23,6 +24,15 @@ VARIANTS = {
     "all_coupled": {"use_peepholes": True, "coupled_input_forget": True, "num_proj": 3,
                     "cell_clip": 0.15, "proj_clip": 0.12, "forget_bias": 1.0},
 }
+
+
+@pytest.fixture(autouse=True)
+def reference_lstm_kernels():
+    """These tests verify the NumPy reference (the spec), even where a compiled path is active."""
+    previous = ops.get_kernels("lstm")
+    ops.register_kernels("lstm", *ops.reference_kernels("lstm"))
+    yield
+    ops.register_kernels("lstm", *previous)
 
 
 def make_cell(kwargs, units=4, input_dim=2, seed=3):

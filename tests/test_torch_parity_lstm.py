@@ -2,12 +2,23 @@ import numpy as np
 import pytest
 
 from helpers import rel_error
+from rnnkit import ops
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.io.torch_weights import lstm_from_torch, torch_layer_weights
 
 torch = pytest.importorskip("torch")
 
 BATCH, TIME, FEATURES, UNITS = 3, 7, 5, 6
+
+
+@pytest.fixture(params=["reference", "active"])
+def lstm_kernels(request):
+    """Run each parity test on the NumPy reference and on the kernels in use (a compiled path, if any)."""
+    previous = ops.get_kernels("lstm")
+    if request.param == "reference":
+        ops.register_kernels("lstm", *ops.reference_kernels("lstm"))
+    yield request.param
+    ops.register_kernels("lstm", *previous)
 
 
 def run_both(proj_size, seed):
@@ -62,7 +73,7 @@ def zip_names(proj_size, weights):
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported")
 @pytest.mark.parametrize("proj_size", [0, 4])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_matches_torch_lstm(proj_size, seed):
+def test_matches_torch_lstm(proj_size, seed, lstm_kernels):
     ours, ref = run_both(proj_size, seed)
     assert ours["outputs"].dtype == np.float32 and ours["kernel"].dtype == np.float32
     errors = {key: rel_error(ours[key], ref[key]) for key in ours if key != "bias"}
@@ -75,7 +86,7 @@ def test_matches_torch_lstm(proj_size, seed):
     assert max(errors.values()) < 1e-5, errors
 
 
-def test_matches_torch_packed_variable_lengths():
+def test_matches_torch_packed_variable_lengths(lstm_kernels):
     """A prefix mask equals torch's packed sequences on the final state and valid outputs."""
     torch.manual_seed(3)
     rng = np.random.default_rng(3)
