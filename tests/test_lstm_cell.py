@@ -320,3 +320,21 @@ def test_bad_arguments_name_the_argument():
         cell.forward(x, [np.zeros((2, 2), np.float32)])
     with pytest.raises(RnnkitValueError, match="inputs must have rank 3"):
         cell.forward(np.zeros((2, 3), np.float32))
+
+
+@pytest.mark.parametrize("shape", [(2, 0, 4), (0, 3, 4)])
+def test_empty_batch_or_time(shape):
+    cell = LSTMCell(3, num_proj=2, use_peepholes=True, cell_clip=1.0, proj_clip=1.0)
+    rng = np.random.default_rng(0)
+    state0 = [rng.standard_normal((shape[0], s)).astype(np.float32) for s in cell.state_size]
+    outputs, final, cache = cell.forward(np.zeros(shape, np.float32), state0)
+    assert outputs.shape == (shape[0], shape[1], 2)
+    for a, b in zip(final, state0):  # no step ran: the state passes through
+        np.testing.assert_array_equal(a, b)
+    g_final = [rng.standard_normal(s.shape).astype(np.float32) for s in final]
+    dx, d_state0, grads = cell.backward(np.zeros(outputs.shape, np.float32), g_final, cache)
+    assert dx.shape == shape
+    for a, b in zip(d_state0, g_final):
+        np.testing.assert_array_equal(a, b)
+    assert [g.shape for g in grads] == [w.shape for w in cell.get_weights()]
+    assert not any(np.any(g) for g in grads)

@@ -82,7 +82,7 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
     # Everything per step is stored time-major, (T, B, ·): a step is then one contiguous
     # block, which makes the per-step reads and writes several times cheaper than (B, T, ·).
     x_tm = np.ascontiguousarray(x.transpose(1, 0, 2))
-    projected = (x_tm.reshape(time * batch, features) @ kernel).reshape(time, batch, -1)
+    projected = (x_tm.reshape(time * batch, features) @ kernel).reshape(time, batch, kernel.shape[1])
     if "bias" in params:
         projected += params["bias"]  # one GEMM for the input part of every step
     dtype = projected.dtype
@@ -206,12 +206,15 @@ def lstm_backward(d_outputs, d_final_state, cache):
         dc = dc_carry + dc_prev
 
     rows = time * batch
+
+    def flat(array):  # (T, B, n) -> (T·B, n); an explicit width, as -1 fails when T or B is 0
+        return array.reshape(rows, array.shape[-1])
+
     grads = {}
     h_in = h_states[:time] if rmask is None else h_states[:time] * rmask
-    flat_pre = d_pre.reshape(rows, -1)
-    grads["recurrent_kernel"] = h_in.reshape(rows, -1).T @ flat_pre
+    grads["recurrent_kernel"] = flat(h_in).T @ flat(d_pre)
     if projection is not None:
-        grads["projection_kernel"] = cache["m_new"].reshape(rows, -1).T @ d_h_raw.reshape(rows, -1)
+        grads["projection_kernel"] = flat(cache["m_new"]).T @ flat(d_h_raw)
     # the gate each peephole feeds, and the cell state it reads (c_{t-1} for i, f; c_t for o)
     for gate, c_seen in (("i", c_states[:time]), ("f", c_states[:time]), ("o", c_new)):
         if gate in peep:
