@@ -96,6 +96,5 @@ def check_layer(cls, kwargs, input_shape, seed=0, mask=False, initial_state=Fals
 
 
 def _reseed_dropout(layer, seed):
-    for sub in (layer, getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)):
-        if sub is not None and hasattr(sub, "_dropout_rng"):
-            sub._dropout_rng = np.random.default_rng(seed)
+    if hasattr(layer, "rng"):
+        layer.rng = np.random.default_rng(seed)

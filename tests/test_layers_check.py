@@ -120,3 +120,8 @@ def test_dropout_gradients(cls, kwargs):
 
 def test_stacked_dropout_gradients():
     check_layer(RNN, dict(cell=_cells(), dropout=0.2, recurrent_dropout=0.3, seed=1), SHAPE, training=True)
+
+
+def test_bidirectional_dropout_gradients():
+    layer = GRU(2, seed=3, dropout=0.3, recurrent_dropout=0.3, return_sequences=True)
+    check_layer(Bidirectional, {"layer": layer, "merge_mode": "ave"}, BI_SHAPE, mask=True, training=True)

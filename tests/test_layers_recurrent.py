@@ -144,8 +144,10 @@ def test_stateful_errors():
         layer(np.zeros((4, 2, 1), np.float32))
     with pytest.raises(RnnkitValueError, match=r"states\[0\] of layer .* must have shape \(3, 2\)"):
         layer.reset_states([np.zeros((3, 5))])
+    plain = SimpleRNN(2)
+    plain.reset_states()  # a no-op, so a model may reset every layer
     with pytest.raises(RnnkitValueError, match="needs a stateful layer"):
-        SimpleRNN(2).reset_states()
+        plain.reset_states([np.zeros((1, 2))])
 
 
 # ------------------------------------------------------------------ backward extras
@@ -230,3 +232,12 @@ def test_recurrent_input_errors_name_argument_and_values():
         RNN("lstm")
     with pytest.raises(RnnkitValueError, match=r"set_weights on layer 'gru_x': weight gru_x/bias has shape \(2, 9\)"):
         layer.set_weights([np.zeros((4, 9)), np.zeros((3, 9)), np.zeros(9)])
+
+
+def test_bidirectional_directions_share_one_dropout_generator_but_start_differently():
+    bi = Bidirectional(LSTM(3, seed=4, dropout=0.5))
+    bi(_x((2, 3, 4), np.float32), training=True)
+    assert bi.rng is bi.forward_layer.rng is bi.backward_layer.rng
+    fwd_mask, bwd_mask = bi.forward_layer.dropout_masks[0], bi.backward_layer.dropout_masks[0]
+    assert not np.array_equal(fwd_mask, bwd_mask)
+    assert not np.array_equal(bi.forward_layer.get_weights()[0], bi.backward_layer.get_weights()[0])

@@ -82,6 +82,8 @@ class Bidirectional(Layer):
         # Keras: aligned sequences must not repeat stale outputs at masked steps.
         for sub in (self.forward_layer, self.backward_layer):
             sub.zero_output_for_mask = sub.return_sequences
+        # One dropout generator for both directions, so a model saves and restores a single state.
+        self.backward_layer.rng = self.forward_layer.rng
         self._cache = None
         self.initial_state_gradients = None
 
@@ -174,6 +176,15 @@ class Bidirectional(Layer):
         self.backward_layer.reset_states(states[n:])
 
     reset_state = reset_states
+
+    @property
+    def rng(self):
+        """The dropout generator both directions draw from."""
+        return self.forward_layer.rng
+
+    @rng.setter
+    def rng(self, generator):
+        self.forward_layer.rng = self.backward_layer.rng = generator
 
     # ------------------------------------------------------------------ forward / backward
     def call(self, inputs, training=False, mask=None, initial_state=None):

@@ -202,9 +202,17 @@ class RNN(Layer):
         return checked
 
     def reset_states(self, states=None):
-        """Stateful layers: zero the carried states, or set them to ``states`` (flat list of (B, size))."""
+        """Stateful layers: zero the carried states, or set them to ``states`` (flat list of (B, size)).
+
+        Without ``states`` this is a no-op on a layer that is not stateful (as Keras 3's
+        ``reset_state``), so a model can reset every layer; setting states needs ``stateful=True``.
+        """
         if not self.stateful:
-            raise RnnkitValueError(f"reset_states needs a stateful layer; layer {self.name!r} has stateful=False")
+            if states is None:
+                return
+            raise RnnkitValueError(
+                f"reset_states(states) needs a stateful layer; layer {self.name!r} has stateful=False"
+            )
         if states is None:
             if self.states is not None:
                 self.states = [np.zeros_like(s) for s in self.states]
@@ -217,6 +225,15 @@ class RNN(Layer):
         self.states = [s.copy() for s in self._check_flat_states(states, batch, "states")]
 
     reset_state = reset_states
+
+    @property
+    def rng(self):
+        """The generator behind the dropout masks (its state can be saved to resume training exactly)."""
+        return self._dropout_rng
+
+    @rng.setter
+    def rng(self, generator):
+        self._dropout_rng = generator
 
     # ------------------------------------------------------------------ forward
     def _dropout_mask(self, rate_, shape):
