@@ -52,7 +52,9 @@ def test_dense_on_any_rank_and_shapes():
 
 def test_dense_input_and_weight_errors():
     layer = Dense(3, name="head")
-    with pytest.raises(RnnkitValueError, match="inputs must have rank"):
+    with pytest.raises(RnnkitValueError, match="needs a forward call first"):
+        layer.backward(np.zeros((1, 3)))
+    with pytest.raises(RnnkitValueError, match=r"inputs of layer 'head' must have rank >= 2, got array of shape \(4,\)"):
         layer(np.zeros(4, np.float32))
     with pytest.raises(RnnkitTypeError, match="floating dtype"):
         layer(np.zeros((2, 4), np.int64))

@@ -195,10 +195,11 @@ class Layer:
 
     def check_inputs(self, inputs, name="inputs"):
         """Validate ``inputs`` (float array of the right rank and feature size) and cast to the layer's dtype."""
-        ndim = self.input_ndim
-        if ndim is None and self.min_ndim is not None:
-            ndim = tuple(range(self.min_ndim, max(self.min_ndim, 8) + 1))
-        x = float_array(name, inputs, ndim=ndim)
+        x = float_array(name, inputs, ndim=self.input_ndim)
+        if self.min_ndim is not None and x.ndim < self.min_ndim:
+            raise RnnkitValueError(
+                f"{name} of layer {self.name!r} must have rank >= {self.min_ndim}, got {describe(x)}"
+            )
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         if self.built and self.input_features is not None and x.shape[-1] != self.input_features:

@@ -5,6 +5,7 @@ from .. import initializers
 from .._validate import positive_int
 from ..ops import softmax as softmax_ops
 from ..ops.activations import get_activation, serialize_activation
+from ..errors import RnnkitValueError
 from ..random import make_rng
 from .base import Layer
 
@@ -79,6 +80,8 @@ class Dense(Layer):
 
     def backward(self, d_outputs):
         """dL/dinputs from ``d_outputs`` = dL/doutputs (..., units); fills kernel and bias gradients."""
+        if self._cache is None:
+            raise RnnkitValueError(f"backward on layer {self.name!r} needs a forward call first")
         x, z, y = self._cache
         dy = np.asarray(d_outputs, self.dtype)
         if self.activation == "softmax":
