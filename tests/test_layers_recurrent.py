@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 
 from rnnkit.errors import RnnkitTypeError, RnnkitValueError
-from rnnkit.layers import GRU, LSTM, RNN, Bidirectional, Dense, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from rnnkit.layers import GRU, LSTM, RNN, Bidirectional, Dense, LSTMCell, SimpleRNN, SimpleRNNCell
 
-RNG = np.random.default_rng(0)
 
 
 def _x(shape, dtype=np.float64):

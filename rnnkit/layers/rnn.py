@@ -278,7 +278,7 @@ class RNN(Layer):
         final = flatten_states(self.cell, final)
         if self.stateful:
             self.states = [s.copy() for s in final]
-        self._cache = dict(cell_cache=cache, input_mask=input_mask, time=time, passed_state=passed_state,
+        self._cache = dict(cell_cache=cache, input_mask=input_mask, passed_state=passed_state,
                            out_shape=outputs.shape)
         output = outputs if self.return_sequences else outputs[:, -1]
         if self.return_state:
