@@ -5,7 +5,6 @@ from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 from rnnkit.layers import GRU, LSTM, RNN, Bidirectional, Dense, LSTMCell, SimpleRNN, SimpleRNNCell
 
 
-
 def _x(shape, dtype=np.float64):
     return np.random.default_rng(1).standard_normal(shape).astype(dtype)
 
