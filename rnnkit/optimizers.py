@@ -30,7 +30,8 @@ and raises :class:`NonFiniteGradientError` before any variable, slot or counter 
 touched, so the weights stay valid and the caller may skip the batch.
 
 State: :meth:`Optimizer.get_state` returns a flat dict of plain numbers and arrays
-(slots keyed ``"slot/<index>/<variable name>/<slot name>"``) and
+(slots keyed ``"slot/<index>/<slot name>"`` by variable position, so a model rebuilt
+under other layer names resumes too) and
 :meth:`Optimizer.set_state` restores it, so a run resumes bit-identically.
 """
 import inspect
@@ -257,12 +258,12 @@ class Optimizer:
         if self.built:
             for i, (v, slots) in enumerate(zip(self._variables, self._slots)):
                 for name, array in slots.items():
-                    state[f"slot/{i}/{v.name}/{name}"] = array.copy()
+                    state[f"slot/{i}/{name}"] = array.copy()
         return state
 
     def set_state(self, state):
         """Restore :meth:`get_state`'s output. Before the optimizer is built the slots are kept
-        and checked against the variables of the first step (same order, names and shapes)."""
+        and checked against the variables of the first step (same order and shapes)."""
         state = dict(state)
         slot_keys = {k for k in state if k.startswith("slot/")}
         if not self.built:
@@ -273,7 +274,7 @@ class Optimizer:
         if self.built:
             for i, (v, slots) in enumerate(zip(self._variables, self._slots)):
                 for name, array in slots.items():
-                    expected[f"slot/{i}/{v.name}/{name}"] = array
+                    expected[f"slot/{i}/{name}"] = array
         missing, extra = sorted(set(expected) - slot_keys), sorted(slot_keys - set(expected))
         if missing or extra:
             raise RnnkitValueError(

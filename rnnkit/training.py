@@ -38,21 +38,6 @@ def _check_batch_size(batch_size):
     return int(batch_size)
 
 
-def _mask_weights(mask, sample_weight):
-    """Turn an output mask into sample weights the way Keras does: masked steps weigh 0 and the
-    rest are rescaled so the mean runs over the valid steps only."""
-    if mask is None:
-        return sample_weight
-    weights = mask.astype(np.float64)
-    valid = weights.sum()
-    if valid > 0:
-        weights *= weights.size / valid
-    if sample_weight is not None:
-        sw = np.asarray(sample_weight, np.float64)
-        weights = weights * sw.reshape(sw.shape + (1,) * (weights.ndim - sw.ndim))
-    return weights
-
-
 class TrainingMixin:
     """Keras's training API: ``compile``, ``fit``, ``evaluate``, ``predict`` and the ``*_on_batch`` forms."""
 
@@ -95,16 +80,15 @@ class TrainingMixin:
     def compute_loss_and_gradients(self, x, y, sample_weight=None):
         """Forward, loss and BPTT on one batch: returns (loss, gradients in trainable_variables order, y_pred)."""
         y_pred = self(x, training=True)
-        weights = _mask_weights(self.output_mask, sample_weight)
-        loss = self.loss(y, y_pred, sample_weight=weights)
-        self.backward(self.loss.gradient(y, y_pred, sample_weight=weights))
+        loss, d_pred = self.loss.value_and_gradient(y, y_pred, sample_weight=sample_weight, mask=self.output_mask)
+        self.backward(d_pred)
         return float(loss), self.gradients(), y_pred
 
     def compute_loss(self, x, y, sample_weight=None, training=False):
         """The compiled loss of the model on (x, y), without gradients."""
         self._require_compiled("compute_loss")
         y_pred = self(x, training=training)
-        return float(self.loss(y, y_pred, sample_weight=_mask_weights(self.output_mask, sample_weight)))
+        return float(self.loss(y, y_pred, sample_weight=sample_weight, mask=self.output_mask))
 
     def _train_step(self, x, y, where):
         loss, grads, y_pred = self.compute_loss_and_gradients(x, y)
@@ -114,8 +98,7 @@ class TrainingMixin:
                                  f"last finite step")
         norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        for metric in self.compiled_metrics:
-            metric.update_state(y, y_pred)
+        self._update_metrics(y, y_pred)
         return loss, norm
 
     def train_on_batch(self, x, y, return_dict=False):
@@ -131,13 +114,16 @@ class TrainingMixin:
         x, y = self._check_xy(x, y)
         self._reset_metrics()
         y_pred = self(x, training=False)
-        loss = float(self.loss(y, y_pred, sample_weight=_mask_weights(self.output_mask, None)))
-        for metric in self.compiled_metrics:
-            metric.update_state(y, y_pred)
+        loss = float(self.loss(y, y_pred, mask=self.output_mask))
+        self._update_metrics(y, y_pred)
         return self._results(loss, return_dict)
 
     def predict_on_batch(self, x):
         return self(self._check_x(x), training=False)
+
+    def _update_metrics(self, y, y_pred):
+        for metric in self.compiled_metrics:
+            metric.update_state(y, y_pred, mask=self.output_mask)
 
     def _reset_metrics(self):
         for metric in self.compiled_metrics:
@@ -297,10 +283,8 @@ class TrainingMixin:
         total = 0.0
         for part in batch_slices(len(x), batch_size):
             y_pred = self(x[part], training=False)
-            weights = _mask_weights(self.output_mask, None)
-            total += float(self.loss(y[part], y_pred, sample_weight=weights)) * len(y_pred)
-            for metric in self.compiled_metrics:
-                metric.update_state(y[part], y_pred)
+            total += float(self.loss(y[part], y_pred, mask=self.output_mask)) * len(y_pred)
+            self._update_metrics(y[part], y_pred)
         return self._results(total / len(x), return_dict)
 
     def predict(self, x, batch_size=32, verbose=0, callbacks=None):
