@@ -338,3 +338,18 @@ def test_empty_batch_or_time(shape):
         np.testing.assert_array_equal(a, b)
     assert [g.shape for g in grads] == [w.shape for w in cell.get_weights()]
     assert not any(np.any(g) for g in grads)
+
+
+def test_kernel_refuses_mismatched_params():
+    cell = make_cell({"use_peepholes": True})
+    params = dict(cell.params)
+    x, state0 = np.zeros((1, 2, 2)), cell.get_initial_state(1)
+    with pytest.raises(RnnkitValueError, match="must have 3 gate blocks"):
+        lstm_forward(x, state0, params, coupled_input_forget=True)
+    coupled = make_cell({"use_peepholes": True, "coupled_input_forget": True})
+    with pytest.raises(RnnkitValueError, match="unexpected weight 'peephole_i'"):
+        lstm_forward(x, state0, {**coupled.params, "peephole_i": np.zeros(4)}, coupled_input_forget=True)
+    with pytest.raises(RnnkitValueError, match=r"params\['recurrent_kernel'\] must have shape \(4, 16\)"):
+        lstm_forward(x, state0, {**params, "recurrent_kernel": np.zeros((3, 16))})
+    with pytest.raises(RnnkitValueError, match=r"params\['peephole_o'\] must have shape \(4,\)"):
+        lstm_forward(x, state0, {**params, "peephole_o": np.zeros(5)})

@@ -31,6 +31,8 @@ dW = Σ xᵀ da, db = Σ da, dU = Σ h'ᵀ da, dP = Σ mᵀ dh_raw, dp_i = Σ da
 """
 import numpy as np
 
+from .._validate import describe
+from ..errors import RnnkitValueError
 from . import sequence
 from .activations import get_activation
 
@@ -40,6 +42,34 @@ _PEEPHOLES = ("peephole_i", "peephole_f", "peephole_o")
 def _blocks(coupled):
     """Column-block index of each gate in the fused (·, G·H) matrices."""
     return {"f": 0, "c": 1, "o": 2} if coupled else {"i": 0, "f": 1, "c": 2, "o": 3}
+
+
+def _check_params(params, gates, coupled):
+    """Refuse weights whose shapes do not fit one another (a direct caller's mistake; cells build them right)."""
+    fused = params["kernel"].shape[1]
+    if fused % gates:
+        raise RnnkitValueError(
+            f"params['kernel'] must have {gates} gate blocks of equal width on its last axis "
+            f"(coupled_input_forget={coupled}), got {describe(params['kernel'])}"
+        )
+    units = fused // gates
+    out_units = params["projection_kernel"].shape[1] if "projection_kernel" in params else units
+    expected = {"kernel": (params["kernel"].shape[0], gates * units),
+                "recurrent_kernel": (out_units, gates * units), "bias": (gates * units,),
+                "peephole_f": (units,), "peephole_o": (units,), "projection_kernel": (units, out_units)}
+    if not coupled:
+        expected["peephole_i"] = (units,)
+    for name, value in params.items():
+        if name not in expected:
+            raise RnnkitValueError(
+                f"params has an unexpected weight {name!r} for an LSTM with coupled_input_forget={coupled}; "
+                f"expected names among {sorted(expected)}"
+            )
+        if value.shape != expected[name]:
+            raise RnnkitValueError(
+                f"params[{name!r}] must have shape {expected[name]} (gates={gates}, units={units}), "
+                f"got {describe(value)}"
+            )
 
 
 def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
@@ -70,6 +100,7 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
     """
     sig, act = get_activation(recurrent_activation), get_activation(activation)
     blocks = _blocks(coupled_input_forget)
+    _check_params(params, len(blocks), coupled_input_forget)
     kernel, recurrent = params["kernel"], params["recurrent_kernel"]
     projection = params.get("projection_kernel")
     peep = {name[-1]: params[name] for name in _PEEPHOLES if name in params}
