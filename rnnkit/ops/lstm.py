@@ -169,7 +169,8 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
                  coupled=coupled_input_forget, cols=cols, peep=peep, pre=pre, gates=gates,
                  c_new=c_new, act_c=act_c, m_new=m_new, c_kept=c_kept, h_kept=h_kept,
                  h_states=h_states, c_states=c_states, zero_output_for_mask=zero_output_for_mask)
-    return outputs, (h, c), cache
+    # copies: h and c may be views of the cache (or the caller's state0 when T = 0)
+    return outputs, (h.copy(), c.copy()), cache
 
 
 def lstm_backward(d_outputs, d_final_state, cache):
