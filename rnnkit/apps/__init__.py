@@ -1,0 +1,1 @@
+"""The applications behind the ``rnnkit`` command, one module per command (see ``rnnkit/cli.py``)."""
