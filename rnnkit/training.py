@@ -91,7 +91,9 @@ class TrainingMixin:
         return float(self.loss(y, y_pred, sample_weight=sample_weight, mask=self.output_mask))
 
     def _train_step(self, x, y, where):
-        loss, grads, y_pred = self.compute_loss_and_gradients(x, y)
+        # Overflow is detected below and reported with the epoch and batch; NumPy's own warnings would only repeat it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, grads, y_pred = self.compute_loss_and_gradients(x, y)
         finite = np.isfinite(loss) and all(np.isfinite(g).all() for g in grads)
         if not finite and self.terminate_on_nan:
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
@@ -136,6 +138,11 @@ class TrainingMixin:
         return loss if len(logs) == 1 else list(logs.values())
 
     # ------------------------------------------------------------------ data checks
+    def _check_labels(self, y, name):
+        """Refuse out-of-range class ids for a sparse loss before the first epoch, indexing the whole array."""
+        if isinstance(self.loss, losses_module.SparseCategoricalCrossentropy):
+            losses_module.check_labels(name, y, self.output_shape[-1])
+
     def _check_x(self, x, name="x"):
         return check_finite(name, as_array(name, x))
 
@@ -201,8 +208,10 @@ class TrainingMixin:
         if tbptt_steps is not None:
             tbptt_steps = self._check_tbptt(tbptt_steps, x, y)
         x, y, validation = self._validation_arrays(x, y, validation_split, validation_data)
-        self._fit_x_shape = x.shape
         self(x[:1], training=False)  # builds every layer and checks the input shape before epoch 1
+        self._check_labels(y, "y")
+        if validation is not None:
+            self._check_labels(validation[1], "validation y")
 
         steps = len(batch_slices(len(x), batch_size))
         history = callbacks_module.History()
@@ -306,12 +315,12 @@ class TrainingMixin:
         if x.ndim < 2:
             raise RnnkitValueError(f"tbptt_steps needs sequences x of shape (batch, time, ...), got {describe(x)}")
         names = [type(layer).__name__ for layer in self.layers]
-        if not self._recurrent_layers():
-            raise RnnkitValueError(f"tbptt_steps needs a recurrent layer in the model, got layers {names}")
         if "Bidirectional" in names or any(layer.go_backwards for layer in self._recurrent_layers()):
             raise RnnkitValueError(
                 "tbptt_steps cannot carry a backward-running state across chunks: the model has a "
                 f"Bidirectional or go_backwards layer ({names})")
+        if not self._recurrent_layers():
+            raise RnnkitValueError(f"tbptt_steps needs a recurrent layer in the model, got layers {names}")
         return int(tbptt_steps)
 
     def _train_step_tbptt(self, x, y, steps, where):
