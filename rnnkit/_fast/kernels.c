@@ -1,0 +1,214 @@
+/*
+ * Compiled time loops of rnnkit's recurrent kernels (SimpleRNN, LSTM, GRU), float32 and float64.
+ *
+ * Plain C with no Python headers: loaded through ctypes, built either by setup.py at install or
+ * on first use into a cache (see rnnkit/_fast/build.py). The GEMMs go to the BLAS that NumPy
+ * itself loaded; its sgemm/dgemm addresses are handed in once by rk_set_blas().
+ *
+ * Layout (all row-major, batch-major like the Python kernels):
+ *   P     (B, T, G)  on entry x W + b for every step (one GEMM done by the caller);
+ *                    the forward adds h_{t-1} U in place and overwrites it with the activated gates,
+ *                    which is what the backward needs (derivatives are taken from outputs).
+ *   hin   (B, T, H)  the matrix that multiplied U at step t (h_{t-1}, times the recurrent mask);
+ *                    the caller gets dU as one GEMM  hinᵀ dZ  over all steps.
+ *   dZ    (B, T, G)  backward result: gradient of the pre-activations; dW, db, dx are single GEMMs.
+ * Masking follows rnnkit/ops/sequence.py: a masked step keeps the state and repeats (or zeroes) the
+ * previous output; the backward routes output gradients the same way (output_grads/split_state_grad).
+ *
+ * Activation codes: 0 linear, 1 tanh, 2 sigmoid, 3 relu, 4 hard_sigmoid.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define RK_LINEAR 0
+#define RK_TANH 1
+#define RK_SIGMOID 2
+#define RK_RELU 3
+#define RK_HARD_SIGMOID 4
+
+/* ---------------------------------------------------------------- BLAS plumbing */
+
+enum { BLAS_CBLAS64 = 0, BLAS_CBLAS32 = 1, BLAS_FORTRAN32 = 2 };
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+
+typedef void (*cblas64_sgemm_t)(int, int, int, int64_t, int64_t, int64_t, float, const float *, int64_t,
+                                const float *, int64_t, float, float *, int64_t);
+typedef void (*cblas64_dgemm_t)(int, int, int, int64_t, int64_t, int64_t, double, const double *, int64_t,
+                                const double *, int64_t, double, double *, int64_t);
+typedef void (*cblas32_sgemm_t)(int, int, int, int, int, int, float, const float *, int, const float *, int,
+                                float, float *, int);
+typedef void (*cblas32_dgemm_t)(int, int, int, int, int, int, double, const double *, int, const double *, int,
+                                double, double *, int);
+typedef void (*fortran_sgemm_t)(const char *, const char *, const int *, const int *, const int *, const float *,
+                                const float *, const int *, const float *, const int *, const float *, float *,
+                                const int *);
+typedef void (*fortran_dgemm_t)(const char *, const char *, const int *, const int *, const int *, const double *,
+                                const double *, const int *, const double *, const int *, const double *, double *,
+                                const int *);
+
+static int blas_kind = -1;
+static void *sgemm_fn = 0, *dgemm_fn = 0;
+
+/* Returns 0 on success; kind is one of BLAS_*. */
+int rk_set_blas(int kind, void *sgemm, void *dgemm) {
+    if (kind < BLAS_CBLAS64 || kind > BLAS_FORTRAN32 || !sgemm || !dgemm) return -1;
+    blas_kind = kind;
+    sgemm_fn = sgemm;
+    dgemm_fn = dgemm;
+    return 0;
+}
+
+int rk_version(void) { return 3; }
+
+/* Row-major C = alpha op(A) op(B) + beta C, with op(A) M x K and op(B) K x N. */
+static void gemm_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (blas_kind == BLAS_CBLAS64) {
+        ((cblas64_sgemm_t)sgemm_fn)(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS,
+                                    tb ? CBLAS_TRANS : CBLAS_NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    } else if (blas_kind == BLAS_CBLAS32) {
+        ((cblas32_sgemm_t)sgemm_fn)(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS,
+                                    tb ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m, (int)n, (int)k, alpha, a, (int)lda,
+                                    b, (int)ldb, beta, c, (int)ldc);
+    } else {
+        /* Column-major BLAS: row-major C = A B is column-major Cᵀ = Bᵀ Aᵀ. */
+        int im = (int)m, in = (int)n, ik = (int)k, ilda = (int)lda, ildb = (int)ldb, ildc = (int)ldc;
+        char cta = ta ? 'T' : 'N', ctb = tb ? 'T' : 'N';
+        ((fortran_sgemm_t)sgemm_fn)(&ctb, &cta, &in, &im, &ik, &alpha, b, &ildb, a, &ilda, &beta, c, &ildc);
+    }
+}
+
+static void gemm_f64(int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
+                     const double *b, int64_t ldb, double beta, double *c, int64_t ldc) {
+    if (blas_kind == BLAS_CBLAS64) {
+        ((cblas64_dgemm_t)dgemm_fn)(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS,
+                                    tb ? CBLAS_TRANS : CBLAS_NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    } else if (blas_kind == BLAS_CBLAS32) {
+        ((cblas32_dgemm_t)dgemm_fn)(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS,
+                                    tb ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m, (int)n, (int)k, alpha, a, (int)lda,
+                                    b, (int)ldb, beta, c, (int)ldc);
+    } else {
+        int im = (int)m, in = (int)n, ik = (int)k, ilda = (int)lda, ildb = (int)ldb, ildc = (int)ldc;
+        char cta = ta ? 'T' : 'N', ctb = tb ? 'T' : 'N';
+        ((fortran_dgemm_t)dgemm_fn)(&ctb, &cta, &in, &im, &ik, &alpha, b, &ildb, a, &ilda, &beta, c, &ildc);
+    }
+}
+
+/* ---------------------------------------------------------------- activations */
+
+/* exp for float32 without branches so that loops calling it vectorise: Cody-Waite range
+ * reduction x = n ln2 + r, a degree-7 polynomial for e^r, 2^n from the exponent bits.
+ * Relative error about 1 ulp on [-87, 88]; arguments are clamped to that range. */
+static inline float exp_f32(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    /* adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits */
+    float shifted = x * 1.44269504088896341f + 12582912.0f;
+    float n = shifted - 12582912.0f;
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits;
+    memcpy(&bits, &shifted, 4);
+    bits = (bits - 0x4B400000 + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
+}
+
+/* tanh for float32: an odd polynomial near 0 (where 1 - 2/(e^2x + 1) would lose digits), else through exp. */
+static inline float tanh_f32(float x) {
+    float ax = x < 0.0f ? -x : x;
+    float z = x * x;
+    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+                    1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+    float e = exp_f32(2.0f * (ax > 9.0f ? 9.0f : ax));
+    float big = 1.0f - 2.0f / (e + 1.0f);
+    big = x < 0.0f ? -big : big;
+    return ax < 0.625f ? small : big;
+}
+
+static inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+
+static inline double sigmoid_f64(double x) { return 0.5 * (tanh(0.5 * x) + 1.0); }
+
+static inline float act_f32(int code, float z) {
+    switch (code) {
+    case RK_TANH: return tanh_f32(z);
+    case RK_SIGMOID: return sigmoid_f32(z);
+    case RK_RELU: return z > 0.0f ? z : 0.0f;
+    case RK_HARD_SIGMOID: { float y = z / 6.0f + 0.5f; return y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y); }
+    default: return z;
+    }
+}
+
+static inline double act_f64(int code, double z) {
+    switch (code) {
+    case RK_TANH: return tanh(z);
+    case RK_SIGMOID: return sigmoid_f64(z);
+    case RK_RELU: return z > 0.0 ? z : 0.0;
+    case RK_HARD_SIGMOID: { double y = z / 6.0 + 0.5; return y < 0.0 ? 0.0 : (y > 1.0 ? 1.0 : y); }
+    default: return z;
+    }
+}
+
+/* f'(z) written through y = f(z), which the forward kept. */
+#define RK_DERIV(code, y, one, zero)                                                                   \
+    ((code) == RK_TANH ? (one) - (y) * (y)                                                             \
+     : (code) == RK_SIGMOID ? (y) * ((one) - (y))                                                      \
+     : (code) == RK_RELU ? ((y) > (zero) ? (one) : (zero))                                             \
+     : (code) == RK_HARD_SIGMOID ? (((y) > (zero) && (y) < (one)) ? (one) / 6 : (zero))               \
+     : (one))
+
+/* Activation over a row, with the switch hoisted out of the loop so each case vectorises. */
+#define RK_DEFINE_ROW_ACT(NAME, REAL, ACT)                                                             \
+    static void NAME(int code, REAL *y, const REAL *z, int64_t n) {                  \
+        switch (code) {                                                                                \
+        case RK_TANH: for (int64_t j = 0; j < n; j++) y[j] = ACT(RK_TANH, z[j]); break;                \
+        case RK_SIGMOID: for (int64_t j = 0; j < n; j++) y[j] = ACT(RK_SIGMOID, z[j]); break;          \
+        case RK_RELU: for (int64_t j = 0; j < n; j++) y[j] = ACT(RK_RELU, z[j]); break;                \
+        case RK_HARD_SIGMOID: for (int64_t j = 0; j < n; j++) y[j] = ACT(RK_HARD_SIGMOID, z[j]); break; \
+        default: for (int64_t j = 0; j < n; j++) y[j] = z[j]; break;                                   \
+        }                                                                                              \
+    }
+RK_DEFINE_ROW_ACT(row_act_f32, float, act_f32)
+RK_DEFINE_ROW_ACT(row_act_f64, double, act_f64)
+
+/* Runs CALL with A_, R_ bound to the activation codes: as literals for the usual (tanh, sigmoid) pair so
+ * that inlined row loops specialise and vectorise, else as runtime values. */
+#define RK_DISPATCH(act, ract, CALL)                                                                   \
+    do {                                                                                               \
+        if ((act) == RK_TANH && (ract) == RK_SIGMOID) {                                                \
+            const int A_ = RK_TANH, R_ = RK_SIGMOID;                                                   \
+            CALL;                                                                                      \
+        } else {                                                                                       \
+            const int A_ = (act), R_ = (ract);                                                         \
+            CALL;                                                                                      \
+        }                                                                                              \
+    } while (0)
+
+/* ---------------------------------------------------------------- the kernels, per dtype */
+
+#define REAL float
+#define SUFFIX(name) name##_f32
+#define GEMM gemm_f32
+#define ACT act_f32
+#define ROW_ACT row_act_f32
+#include "kernels_impl.h"
+#undef REAL
+#undef SUFFIX
+#undef GEMM
+#undef ACT
+#undef ROW_ACT
+
+#define REAL double
+#define SUFFIX(name) name##_f64
+#define GEMM gemm_f64
+#define ACT act_f64
+#define ROW_ACT row_act_f64
+#include "kernels_impl.h"

@@ -1,0 +1,336 @@
+"""Compiled SimpleRNN, LSTM and GRU kernels with the reference kernels' exact signatures.
+
+Each ``<cell>_forward`` runs the whole time loop in C (rnnkit/_fast/kernels.c): one
+GEMM for the input projection of every step, the recurrent GEMM of each step through
+BLAS straight into the fused gate matrix, and all of a step's elementwise gate math in
+one vectorised pass. The matching ``<cell>_backward`` never recomputes anything (the
+forward kept the activated gates), runs the reverse time loop in C, and then forms dW,
+dU, db and dx as single GEMMs/reductions over all steps.
+
+Configurations the C loops do not cover are handed to the NumPy reference kernel
+(rnnkit/ops/<cell>.py), whose cache the backward recognises and hands back the same way:
+  - activations other than linear, tanh, sigmoid, relu, hard_sigmoid (as registered at import);
+  - LSTM peepholes, projection, cell/projection clipping, coupled input-forget gate;
+  - GRU reset_after=False or a per-gate (B, 3H) recurrent mask;
+  - mixed dtypes, dtypes other than float32/float64, empty batch/time/feature axes.
+"""
+import ctypes
+import threading
+
+import numpy as np
+
+from ..ops import activations, reference_kernels
+from . import blas, build
+
+_ACTIVATION_CODES = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "hard_sigmoid": 4}
+_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+
+_i64, _int, _ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
+_SIGNATURES = {  # argument types after the dtype-specific REAL scalars are filled in
+    "rk_simple_forward": [_i64] * 3 + [_ptr] * 5 + [_int, _int, _ptr, _ptr],
+    "rk_simple_backward": [_i64] * 3 + [_ptr] * 4 + [_int, _int] + [_ptr] * 5,
+    "rk_lstm_forward": [_i64] * 3 + [_ptr] * 6 + ["real", _int, _int, _int] + [_ptr] * 5,
+    "rk_lstm_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6,
+    "rk_gru_forward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 5,
+    "rk_gru_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6,
+}
+
+_lib = None
+_functions = {}
+_scratch = threading.local()
+
+
+def load():
+    """Load the library, point it at NumPy's BLAS and bind the functions; returns a description."""
+    global _lib
+    lib, path = build.load_library()
+    found = blas.find_gemm()
+    if found is None:
+        raise build.BuildError("no BLAS sgemm/dgemm found in this process (NumPy's) nor in SciPy")
+    kind, sgemm, dgemm, where = found
+    lib.rk_set_blas.argtypes = [_int, _ptr, _ptr]
+    if lib.rk_set_blas(kind, sgemm, dgemm) != 0:
+        raise build.BuildError(f"rk_set_blas refused BLAS kind {kind} from {where}")
+    for name, argtypes in _SIGNATURES.items():
+        for dtype, suffix in _SUFFIX.items():
+            fn = getattr(lib, f"{name}_{suffix}")
+            real = ctypes.c_float if suffix == "f32" else ctypes.c_double
+            fn.argtypes = [real if a == "real" else a for a in argtypes]
+            fn.restype = None
+            _functions[name, dtype] = fn
+    _lib = lib
+    return f"{path} with BLAS {where}"
+
+
+def _fn(name, dtype):
+    return _functions[name, dtype]
+
+
+def _addr(array):
+    return None if array is None else array.ctypes.data
+
+
+def _buffer(name, shape, dtype):
+    """A scratch array reused across calls of this thread (backward-only intermediates)."""
+    pool = getattr(_scratch, "pool", None)
+    if pool is None:
+        pool = _scratch.pool = {}
+    array = pool.get(name)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        array = np.empty(shape, dtype)
+        if array.nbytes <= 1 << 28:  # keep up to 256 MiB per buffer around
+            pool[name] = array
+    return array
+
+
+def _activation_code(identifier):
+    """The C code of a built-in activation, or None (custom ones run in the reference)."""
+    try:
+        act = activations.get_activation(identifier)
+    except Exception:
+        return None  # the reference raises the proper error
+    for name, code in _ACTIVATION_CODES.items():
+        if act is activations.get_activation(name) and act is _BUILTINS.get(name):
+            return code
+    return None
+
+
+_BUILTINS = {name: activations.get_activation(name) for name in _ACTIVATION_CODES}
+
+
+class _Inputs:
+    """Validated, C-contiguous views of a forward call's arrays, or ``ok = False``."""
+
+    def __init__(self, x, state0, params, mask, recurrent_mask, gates, allowed):
+        self.ok = False
+        if not isinstance(x, np.ndarray) or x.ndim != 3 or x.dtype not in _SUFFIX:
+            return
+        dtype = self.dtype = x.dtype
+        if not set(params) <= allowed or "kernel" not in params or "recurrent_kernel" not in params:
+            return
+        if any(not isinstance(v, np.ndarray) or v.dtype != dtype for v in params.values()):
+            return
+        batch, time, features = x.shape
+        kernel, recurrent = params["kernel"], params["recurrent_kernel"]
+        if kernel.ndim != 2 or kernel.shape[0] != features or kernel.shape[1] % gates:
+            return
+        units = kernel.shape[1] // gates
+        if recurrent.shape != (units, gates * units) or 0 in (batch, time, features, units):
+            return
+        try:
+            self.states = [np.array(np.broadcast_to(s, (batch, units)), dtype) for s in state0]
+            if any(np.asarray(s).dtype != dtype for s in state0):
+                return
+            self.mask = None
+            if mask is not None:
+                mask = np.asarray(mask)
+                if mask.shape != (batch, time):
+                    return
+                self.mask = np.ascontiguousarray(mask.astype(bool, copy=False)).view(np.uint8)
+            self.rmask = None
+            if recurrent_mask is not None:
+                if np.ndim(recurrent_mask) and np.shape(recurrent_mask)[-1] != units:
+                    return
+                self.rmask = np.ascontiguousarray(np.broadcast_to(recurrent_mask, (batch, units)), dtype)
+        except ValueError:
+            return
+        self.shape = batch, time, features, units
+        self.x2 = np.ascontiguousarray(x).reshape(batch * time, features)
+        self.kernel = np.ascontiguousarray(kernel)
+        self.recurrent = np.ascontiguousarray(recurrent)
+        self.ok = True
+
+    def projection(self, bias):
+        """x W + b for every step at once: (B, T, G), C-contiguous and owned."""
+        batch, time, _, _ = self.shape
+        projected = self.x2 @ self.kernel
+        if bias is not None:
+            projected += bias
+        return projected.reshape(batch, time, -1)
+
+
+def _state_grads(d_final_state, count, batch, units, dtype):
+    if d_final_state is None:
+        d_final_state = (None,) * count
+    return [np.zeros((batch, units), dtype) if d is None else np.array(np.broadcast_to(d, (batch, units)), dtype)
+            for d in d_final_state]
+
+
+def _output_grads(d_outputs, shape, dtype):
+    return None if d_outputs is None else np.ascontiguousarray(np.broadcast_to(d_outputs, shape), dtype)
+
+
+def _input_grads(cache, d_pre, grads):
+    """dW (and db) as one GEMM / sum over all steps; returns dx (B, T, I)."""
+    inputs = cache["inputs"]
+    batch, time, features, _ = inputs.shape
+    flat = d_pre.reshape(batch * time, -1)
+    grads["kernel"] = inputs.x2.T @ flat
+    if "bias" in cache["params"]:
+        grads["bias"] = flat.sum(axis=0)
+    return (flat @ inputs.kernel.T).reshape(batch, time, features)
+
+
+def _finish(cache, grads):
+    return {name: grads[name] for name in cache["params"]}
+
+
+# ------------------------------------------------------------------------------ SimpleRNN
+
+def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
+                       zero_output_for_mask=False):
+    """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_forward` (same arguments and results)."""
+    inputs = _Inputs(x, state0, params, mask, recurrent_mask, 1, {"kernel", "recurrent_kernel", "bias"})
+    act = _activation_code(activation)
+    if not inputs.ok or act is None or len(state0) != 1:
+        return reference_kernels("simple_rnn")[0](x, state0, params, mask, recurrent_mask, activation=activation,
+                                                  zero_output_for_mask=zero_output_for_mask)
+    batch, time, _, units = inputs.shape
+    dtype = inputs.dtype
+    new = inputs.projection(params.get("bias"))
+    outputs = np.empty((batch, time, units), dtype)
+    h_in = np.empty((batch, time, units), dtype)
+    (h,) = inputs.states
+    _fn("rk_simple_forward", dtype)(batch, time, units, _addr(new), _addr(inputs.recurrent), _addr(h),
+                                    _addr(inputs.mask), _addr(inputs.rmask), act, bool(zero_output_for_mask),
+                                    _addr(outputs), _addr(h_in))
+    cache = dict(fast="simple_rnn", inputs=inputs, params=params, act=act, zero=bool(zero_output_for_mask),
+                 new=new, h_in=h_in)
+    return outputs, (h,), cache
+
+
+def simple_rnn_backward(d_outputs, d_final_state, cache):
+    """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_backward` (same arguments and results)."""
+    if cache.get("fast") != "simple_rnn":
+        return reference_kernels("simple_rnn")[1](d_outputs, d_final_state, cache)
+    inputs = cache["inputs"]
+    batch, time, _, units = inputs.shape
+    dtype = inputs.dtype
+    d_out = _output_grads(d_outputs, (batch, time, units), dtype)
+    (dh,) = _state_grads(d_final_state, 1, batch, units, dtype)
+    d_pre = _buffer("d_pre", (batch, time, units), dtype)
+    work = np.empty((batch, units), dtype)
+    carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
+    _fn("rk_simple_backward", dtype)(batch, time, units, _addr(cache["new"]), _addr(inputs.recurrent),
+                                     _addr(inputs.mask), _addr(inputs.rmask), cache["act"], cache["zero"],
+                                     _addr(d_out), _addr(dh), _addr(d_pre), _addr(work), _addr(carry))
+    grads = {"recurrent_kernel": cache["h_in"].reshape(batch * time, units).T @ d_pre.reshape(batch * time, units)}
+    dx = _input_grads(cache, d_pre, grads)
+    return dx, (dh,), _finish(cache, grads)
+
+
+# ------------------------------------------------------------------------------ LSTM
+
+def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
+                 recurrent_activation="sigmoid", forget_bias=0.0, coupled_input_forget=False,
+                 cell_clip=None, proj_clip=None, zero_output_for_mask=False):
+    """Compiled :func:`rnnkit.ops.lstm.lstm_forward` (same arguments and results)."""
+    inputs = _Inputs(x, state0, params, mask, recurrent_mask, 4, {"kernel", "recurrent_kernel", "bias"})
+    act, ract = _activation_code(activation), _activation_code(recurrent_activation)
+    if (not inputs.ok or act is None or ract is None or len(state0) != 2 or coupled_input_forget
+            or cell_clip is not None or proj_clip is not None):
+        return reference_kernels("lstm")[0](
+            x, state0, params, mask, recurrent_mask, activation=activation,
+            recurrent_activation=recurrent_activation, forget_bias=forget_bias,
+            coupled_input_forget=coupled_input_forget, cell_clip=cell_clip, proj_clip=proj_clip,
+            zero_output_for_mask=zero_output_for_mask)
+    batch, time, _, units = inputs.shape
+    dtype = inputs.dtype
+    gates = inputs.projection(params.get("bias"))
+    outputs = np.empty((batch, time, units), dtype)
+    h_in, act_c, c_prev = (np.empty((batch, time, units), dtype) for _ in range(3))
+    work = np.empty((batch, units), dtype)
+    h, c = inputs.states
+    _fn("rk_lstm_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(h), _addr(c),
+                                  _addr(inputs.mask), _addr(inputs.rmask), float(forget_bias), act, ract,
+                                  bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(act_c),
+                                  _addr(c_prev), _addr(work))
+    cache = dict(fast="lstm", inputs=inputs, params=params, act=act, ract=ract, zero=bool(zero_output_for_mask),
+                 gates=gates, h_in=h_in, act_c=act_c, c_prev=c_prev,
+                 c_kept=None, h_kept=None)  # the reference's clip records: no clipping on this path
+    return outputs, (h, c), cache
+
+
+def lstm_backward(d_outputs, d_final_state, cache):
+    """Compiled :func:`rnnkit.ops.lstm.lstm_backward` (same arguments and results)."""
+    if cache.get("fast") != "lstm":
+        return reference_kernels("lstm")[1](d_outputs, d_final_state, cache)
+    inputs = cache["inputs"]
+    batch, time, _, units = inputs.shape
+    dtype = inputs.dtype
+    d_out = _output_grads(d_outputs, (batch, time, units), dtype)
+    dh, dc = _state_grads(d_final_state, 2, batch, units, dtype)
+    d_pre = _buffer("d_pre", (batch, time, 4 * units), dtype)
+    work = np.empty((batch, units), dtype)
+    carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
+    _fn("rk_lstm_backward", dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
+                                   _addr(cache["c_prev"]), _addr(inputs.recurrent), _addr(inputs.mask),
+                                   _addr(inputs.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
+                                   _addr(dh), _addr(dc), _addr(d_pre), _addr(work), _addr(carry))
+    rows = batch * time
+    grads = {"recurrent_kernel": cache["h_in"].reshape(rows, units).T @ d_pre.reshape(rows, -1)}
+    dx = _input_grads(cache, d_pre, grads)
+    return dx, (dh, dc), _finish(cache, grads)
+
+
+# ------------------------------------------------------------------------------ GRU
+
+def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
+                recurrent_activation="sigmoid", reset_after=True, zero_output_for_mask=False):
+    """Compiled :func:`rnnkit.ops.gru.gru_forward` (same arguments and results)."""
+    inputs = _Inputs(x, state0, params, mask, recurrent_mask, 3, {"kernel", "recurrent_kernel", "bias"})
+    act, ract = _activation_code(activation), _activation_code(recurrent_activation)
+    bias = params.get("bias")
+    if (not inputs.ok or act is None or ract is None or len(state0) != 1 or not reset_after
+            or (bias is not None and bias.shape != (2, params["kernel"].shape[1]))):
+        return reference_kernels("gru")[0](x, state0, params, mask, recurrent_mask, activation=activation,
+                                           recurrent_activation=recurrent_activation, reset_after=reset_after,
+                                           zero_output_for_mask=zero_output_for_mask)
+    batch, time, _, units = inputs.shape
+    dtype = inputs.dtype
+    gates = inputs.projection(None if bias is None else bias[0])
+    recurrent_bias = None if bias is None else np.ascontiguousarray(bias[1])
+    outputs = np.empty((batch, time, units), dtype)
+    h_in, u_h, h_prev = (np.empty((batch, time, units), dtype) for _ in range(3))
+    work = np.empty((batch, 3 * units), dtype)
+    (h,) = inputs.states
+    _fn("rk_gru_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(recurrent_bias),
+                                 _addr(h), _addr(inputs.mask), _addr(inputs.rmask), act, ract,
+                                 bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(u_h), _addr(h_prev),
+                                 _addr(work))
+    cache = dict(fast="gru", inputs=inputs, params=params, act=act, ract=ract, zero=bool(zero_output_for_mask),
+                 gates=gates, h_in=h_in, u_h=u_h, h_prev=h_prev)
+    return outputs, (h,), cache
+
+
+def gru_backward(d_outputs, d_final_state, cache):
+    """Compiled :func:`rnnkit.ops.gru.gru_backward` (same arguments and results)."""
+    if cache.get("fast") != "gru":
+        return reference_kernels("gru")[1](d_outputs, d_final_state, cache)
+    inputs = cache["inputs"]
+    batch, time, _, units = inputs.shape
+    dtype = inputs.dtype
+    d_out = _output_grads(d_outputs, (batch, time, units), dtype)
+    (dh,) = _state_grads(d_final_state, 1, batch, units, dtype)
+    d_pre = _buffer("d_pre", (batch, time, 3 * units), dtype)
+    d_rec = _buffer("d_rec", (batch, time, 3 * units), dtype)
+    work = np.empty((batch, units), dtype)
+    carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
+    _fn("rk_gru_backward", dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
+                                  _addr(cache["h_prev"]), _addr(inputs.recurrent), _addr(inputs.mask),
+                                  _addr(inputs.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
+                                  _addr(dh), _addr(d_pre), _addr(d_rec), _addr(work), _addr(carry))
+    rows = batch * time
+    d_rec_flat = d_rec.reshape(rows, -1)
+    grads = {"recurrent_kernel": cache["h_in"].reshape(rows, units).T @ d_rec_flat}
+    dx = _input_grads(cache, d_pre, grads)
+    if "bias" in grads:
+        grads["bias"] = np.stack([grads["bias"], d_rec_flat.sum(axis=0)])
+    return dx, (dh,), _finish(cache, grads)
+
+
+KERNELS = {
+    "simple_rnn": (simple_rnn_forward, simple_rnn_backward),
+    "lstm": (lstm_forward, lstm_backward),
+    "gru": (gru_forward, gru_backward),
+}

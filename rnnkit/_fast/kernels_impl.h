@@ -1,0 +1,282 @@
+/*
+ * Kernel bodies, included by kernels.c once per dtype with REAL, SUFFIX, GEMM, ACT and ROW_ACT defined.
+ * Argument shapes are in kernels.c's header comment and in rnnkit/_fast/kernels.py, which calls these.
+ */
+
+/* hin[:, t] = h (times the recurrent mask); returns nothing, rows of hin are T*H apart. */
+static void SUFFIX(fill_hin)(int64_t B, int64_t T, int64_t H, int64_t t, const REAL *h, const REAL *rmask,
+                             REAL *hin) {
+    for (int64_t b = 0; b < B; b++) {
+        REAL *dst = hin + (b * T + t) * H;
+        const REAL *src = h + b * H;
+        if (rmask) {
+            const REAL *rm = rmask + b * H;
+            for (int64_t j = 0; j < H; j++) dst[j] = src[j] * rm[j];
+        } else {
+            memcpy(dst, src, (size_t)H * sizeof(REAL));
+        }
+    }
+}
+
+/* Output row at a masked step: the previous output, or zeros (also before the first step). */
+static void SUFFIX(masked_output)(REAL *o, int64_t t, int64_t H, int zero_out) {
+    if (zero_out || t == 0)
+        memset(o, 0, (size_t)H * sizeof(REAL));
+    else
+        memcpy(o, o - H, (size_t)H * sizeof(REAL));
+}
+
+/* Gradient reaching the new output of row (b, t) (sequence.output_grads, one step): writes d_new. */
+static void SUFFIX(route_output_grad)(const REAL *go, REAL *carry, int m, int zero_out, REAL *d_new, int64_t H) {
+    for (int64_t j = 0; j < H; j++) {
+        REAL total = (go ? go[j] : (REAL)0) + carry[j];
+        d_new[j] = m ? total : (REAL)0;
+        carry[j] = (zero_out || m) ? (REAL)0 : total;
+    }
+}
+
+/* dh += work (times the recurrent mask): the recurrent GEMM's share of dh_{t-1}. */
+static void SUFFIX(add_recurrent_grad)(int64_t B, int64_t H, const REAL *work, const REAL *rmask, REAL *dh) {
+    int64_t n = B * H;
+    if (rmask)
+        for (int64_t j = 0; j < n; j++) dh[j] += work[j] * rmask[j];
+    else
+        for (int64_t j = 0; j < n; j++) dh[j] += work[j];
+}
+
+/* One (b, t) row of the LSTM backward; always inlined so that constant activation codes fold away
+ * and the loop vectorises. */
+static inline __attribute__((always_inline)) void SUFFIX(lstm_backward_row)(
+    int64_t H, const REAL *restrict g, const REAL *restrict tc, const REAL *restrict cp, const REAL *restrict gout,
+    REAL *restrict dhb, REAL *restrict dcb, REAL *restrict dz, const int act, const int ract) {
+    const REAL *gi = g, *gf = g + H, *gc = g + 2 * H, *go = g + 3 * H;
+    for (int64_t j = 0; j < H; j++) {
+        REAL dhn = dhb[j] + gout[j];
+        REAL dcn = dcb[j] + dhn * go[j] * RK_DERIV(act, tc[j], (REAL)1, (REAL)0);
+        dz[j] = dcn * gc[j] * RK_DERIV(ract, gi[j], (REAL)1, (REAL)0);
+        dz[H + j] = dcn * cp[j] * RK_DERIV(ract, gf[j], (REAL)1, (REAL)0);
+        dz[2 * H + j] = dcn * gi[j] * RK_DERIV(act, gc[j], (REAL)1, (REAL)0);
+        dz[3 * H + j] = dhn * tc[j] * RK_DERIV(ract, go[j], (REAL)1, (REAL)0);
+        dcb[j] = dcn * gf[j];
+        dhb[j] = 0;
+    }
+}
+
+/* One (b, t) row of the GRU backward (reset_after), inlined like lstm_backward_row. */
+static inline __attribute__((always_inline)) void SUFFIX(gru_backward_row)(
+    int64_t H, const REAL *restrict g, const REAL *restrict hz, const REAL *restrict hp,
+    const REAL *restrict gout, REAL *restrict dhb, REAL *restrict dx, REAL *restrict dr, const int act,
+    const int ract) {
+    const REAL *gz = g, *gr = g + H, *gh = g + 2 * H;
+    for (int64_t j = 0; j < H; j++) {
+        REAL dhn = dhb[j] + gout[j];
+        REAL dzz = dhn * (hp[j] - gh[j]) * RK_DERIV(ract, gz[j], (REAL)1, (REAL)0);
+        REAL dhh = dhn * (1 - gz[j]) * RK_DERIV(act, gh[j], (REAL)1, (REAL)0);
+        REAL drr = dhh * hz[j] * RK_DERIV(ract, gr[j], (REAL)1, (REAL)0);
+        dx[j] = dzz;
+        dx[H + j] = drr;
+        dx[2 * H + j] = dhh;
+        dr[j] = dzz;
+        dr[H + j] = drr;
+        dr[2 * H + j] = dhh * gr[j];
+        dhb[j] = dhn * gz[j];
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ SimpleRNN */
+
+void SUFFIX(rk_simple_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, REAL *h,
+                               const uint8_t *mask, const REAL *rmask, int act, int zero_out, REAL *out,
+                               REAL *hin) {
+    const int64_t ld = T * H;
+    for (int64_t t = 0; t < T; t++) {
+        SUFFIX(fill_hin)(B, T, H, t, h, rmask, hin);
+        GEMM(0, 0, B, H, H, 1, hin + t * H, ld, U, H, 1, P + t * H, ld);
+        for (int64_t b = 0; b < B; b++) {
+            REAL *z = P + b * ld + t * H, *o = out + b * ld + t * H;
+            ROW_ACT(act, z, z, H);
+            if (!mask || mask[b * T + t]) {
+                memcpy(h + b * H, z, (size_t)H * sizeof(REAL));
+                memcpy(o, z, (size_t)H * sizeof(REAL));
+            } else {
+                SUFFIX(masked_output)(o, t, H, zero_out);
+            }
+        }
+    }
+}
+
+void SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, const REAL *U, const uint8_t *mask,
+                                const REAL *rmask, int act, int zero_out, const REAL *dout, REAL *dh, REAL *dZ,
+                                REAL *work, REAL *carry) {
+    const int64_t ld = T * H;
+    for (int64_t t = T - 1; t >= 0; t--) {
+        for (int64_t b = 0; b < B; b++) {
+            const REAL *y = Y + b * ld + t * H;
+            const REAL *go = dout ? dout + b * ld + t * H : 0;
+            REAL *dz = dZ + b * ld + t * H, *dhb = dh + b * H;
+            int m = !mask || mask[b * T + t];
+            if (mask) {
+                SUFFIX(route_output_grad)(go, carry + b * H, m, zero_out, work + b * H, H);
+                go = work + b * H;
+            }
+            if (!m) {
+                memset(dz, 0, (size_t)H * sizeof(REAL));
+                continue;
+            }
+            if (go)
+                for (int64_t j = 0; j < H; j++) dz[j] = (dhb[j] + go[j]) * RK_DERIV(act, y[j], (REAL)1, (REAL)0);
+            else
+                for (int64_t j = 0; j < H; j++) dz[j] = dhb[j] * RK_DERIV(act, y[j], (REAL)1, (REAL)0);
+            memset(dhb, 0, (size_t)H * sizeof(REAL));
+        }
+        GEMM(0, 1, B, H, H, 1, dZ + t * H, ld, U, H, 0, work, H);
+        SUFFIX(add_recurrent_grad)(B, H, work, rmask, dh);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ LSTM */
+
+/* Gates in P rows are [i, f, c~, o] (Keras order); TC keeps act(c_t), CP keeps c_{t-1}. work: (B, H). */
+void SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, REAL *h, REAL *c,
+                             const uint8_t *mask, const REAL *rmask, REAL forget_bias, int act, int ract,
+                             int zero_out, REAL *out, REAL *hin, REAL *TC, REAL *CP, REAL *work) {
+    const int64_t G = 4 * H, ld = T * H, ldg = T * G;
+    for (int64_t t = 0; t < T; t++) {
+        SUFFIX(fill_hin)(B, T, H, t, h, rmask, hin);
+        GEMM(0, 0, B, G, H, 1, hin + t * H, ld, U, G, 1, P + t * G, ldg);
+        for (int64_t b = 0; b < B; b++) {
+            REAL *g = P + b * ldg + t * G;
+            REAL *gi = g, *gf = g + H, *gc = g + 2 * H, *go = g + 3 * H;
+            REAL *cb = c + b * H, *hb = h + b * H, *tc = TC + b * ld + t * H, *cp = CP + b * ld + t * H;
+            REAL *o = out + b * ld + t * H, *cn = work + b * H;
+            int m = !mask || mask[b * T + t];
+            if (forget_bias != 0)
+                for (int64_t j = 0; j < H; j++) gf[j] += forget_bias;
+            ROW_ACT(ract, gi, gi, 2 * H);
+            ROW_ACT(act, gc, gc, H);
+            ROW_ACT(ract, go, go, H);
+            for (int64_t j = 0; j < H; j++) {
+                cp[j] = cb[j];
+                cn[j] = gf[j] * cb[j] + gi[j] * gc[j];
+            }
+            ROW_ACT(act, tc, cn, H);
+            if (m) {
+                memcpy(cb, cn, (size_t)H * sizeof(REAL));
+                for (int64_t j = 0; j < H; j++) {
+                    REAL hn = go[j] * tc[j];
+                    hb[j] = hn;
+                    o[j] = hn;
+                }
+            } else {
+                SUFFIX(masked_output)(o, t, H, zero_out);
+            }
+        }
+    }
+}
+
+/* Gate rows of A hold activated [i, f, c~, o]; dZ gets the pre-activation gradients. work, carry: (B, H). */
+void SUFFIX(rk_lstm_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, const REAL *TC, const REAL *CP,
+                              const REAL *U, const uint8_t *mask, const REAL *rmask, int act, int ract,
+                              int zero_out, const REAL *dout, REAL *dh, REAL *dc, REAL *dZ, REAL *work,
+                              REAL *carry) {
+    const int64_t G = 4 * H, ld = T * H, ldg = T * G;
+    for (int64_t t = T - 1; t >= 0; t--) {
+        for (int64_t b = 0; b < B; b++) {
+            const REAL *g = A + b * ldg + t * G;
+            const REAL *tc = TC + b * ld + t * H, *cp = CP + b * ld + t * H;
+            const REAL *gout = dout ? dout + b * ld + t * H : 0;
+            REAL *dz = dZ + b * ldg + t * G, *dhb = dh + b * H, *dcb = dc + b * H;
+            int m = !mask || mask[b * T + t];
+            if (mask) {
+                SUFFIX(route_output_grad)(gout, carry + b * H, m, zero_out, work + b * H, H);
+                gout = work + b * H;
+            }
+            if (!m) {
+                memset(dz, 0, (size_t)G * sizeof(REAL));
+                continue;
+            }
+            if (!gout) {
+                memset(work + b * H, 0, (size_t)H * sizeof(REAL));
+                gout = work + b * H;
+            }
+            RK_DISPATCH(act, ract, SUFFIX(lstm_backward_row)(H, g, tc, cp, gout, dhb, dcb, dz, A_, R_));
+        }
+        GEMM(0, 1, B, H, G, 1, dZ + t * G, ldg, U, G, 0, work, H);
+        SUFFIX(add_recurrent_grad)(B, H, work, rmask, dh);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ GRU */
+
+/* Keras reset_after=True. Gate rows of P are [z, r, h~] holding x W + b_input on entry;
+ * rbias (3H,) or NULL is the recurrent bias. HZ keeps (h_in U_h + b_rh), HP keeps h_{t-1}. work: (B, 3H). */
+void SUFFIX(rk_gru_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, const REAL *rbias, REAL *h,
+                            const uint8_t *mask, const REAL *rmask, int act, int ract, int zero_out, REAL *out,
+                            REAL *hin, REAL *HZ, REAL *HP, REAL *work) {
+    const int64_t G = 3 * H, ld = T * H, ldg = T * G;
+    for (int64_t t = 0; t < T; t++) {
+        SUFFIX(fill_hin)(B, T, H, t, h, rmask, hin);
+        GEMM(0, 0, B, G, H, 1, hin + t * H, ld, U, G, 0, work, G);
+        for (int64_t b = 0; b < B; b++) {
+            REAL *g = P + b * ldg + t * G, *w = work + b * G;
+            REAL *gz = g, *gr = g + H, *gh = g + 2 * H;
+            REAL *hb = h + b * H, *hz = HZ + b * ld + t * H, *hp = HP + b * ld + t * H;
+            REAL *o = out + b * ld + t * H;
+            int m = !mask || mask[b * T + t];
+            if (rbias)
+                for (int64_t j = 0; j < 2 * H; j++) g[j] += w[j] + rbias[j];
+            else
+                for (int64_t j = 0; j < 2 * H; j++) g[j] += w[j];
+            ROW_ACT(ract, g, g, 2 * H);
+            for (int64_t j = 0; j < H; j++) {
+                REAL v = w[2 * H + j] + (rbias ? rbias[2 * H + j] : (REAL)0);
+                hz[j] = v;
+                gh[j] += gr[j] * v;
+            }
+            ROW_ACT(act, gh, gh, H);
+            memcpy(hp, hb, (size_t)H * sizeof(REAL));
+            if (m) {
+                for (int64_t j = 0; j < H; j++) {
+                    REAL hn = gz[j] * hp[j] + (1 - gz[j]) * gh[j];
+                    hb[j] = hn;
+                    o[j] = hn;
+                }
+            } else {
+                SUFFIX(masked_output)(o, t, H, zero_out);
+            }
+        }
+    }
+}
+
+/* dX: gradient of the input-side pre-activations [z, r, h~]; dR: of the recurrent side (h~ part times r). */
+void SUFFIX(rk_gru_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, const REAL *HZ, const REAL *HP,
+                             const REAL *U, const uint8_t *mask, const REAL *rmask, int act, int ract, int zero_out,
+                             const REAL *dout, REAL *dh, REAL *dX, REAL *dR, REAL *work, REAL *carry) {
+    const int64_t G = 3 * H, ld = T * H, ldg = T * G;
+    for (int64_t t = T - 1; t >= 0; t--) {
+        for (int64_t b = 0; b < B; b++) {
+            const REAL *g = A + b * ldg + t * G;
+            const REAL *gz = g, *gr = g + H, *gh = g + 2 * H;
+            const REAL *hz = HZ + b * ld + t * H, *hp = HP + b * ld + t * H;
+            const REAL *gout = dout ? dout + b * ld + t * H : 0;
+            REAL *dx = dX + b * ldg + t * G, *dr = dR + b * ldg + t * G, *dhb = dh + b * H;
+            int m = !mask || mask[b * T + t];
+            if (mask) {
+                SUFFIX(route_output_grad)(gout, carry + b * H, m, zero_out, work + b * H, H);
+                gout = work + b * H;
+            }
+            if (!m) {
+                memset(dx, 0, (size_t)G * sizeof(REAL));
+                memset(dr, 0, (size_t)G * sizeof(REAL));
+                continue;
+            }
+            if (!gout) {
+                memset(work + b * H, 0, (size_t)H * sizeof(REAL));
+                gout = work + b * H;
+            }
+            RK_DISPATCH(act, ract, SUFFIX(gru_backward_row)(H, g, hz, hp, gout, dhb, dx, dr, A_, R_));
+        }
+        GEMM(0, 1, B, H, G, 1, dR + t * G, ldg, U, G, 0, work, H);
+        SUFFIX(add_recurrent_grad)(B, H, work, rmask, dh);
+    }
+}
