@@ -4,7 +4,8 @@
 NumPy reference kernels (``rnnkit/ops/<name>.py``, functions ``<name>_forward``
 and ``<name>_backward``) are the spec; a compiled fast path, when present,
 registers itself with :func:`register_kernels` under the same signatures and is
-tested equal to them. Kernel modules are imported on first use.
+tested equal to them. Kernel modules are imported on first use; so is the
+compiled path (``rnnkit._fast``), which is preferred when it loads.
 """
 import importlib
 
@@ -23,8 +24,15 @@ def reference_kernels(name):
 def get_kernels(name):
     """The ``(forward, backward)`` pair in use for cell kind ``name``."""
     if name not in _active:
-        _active[name] = reference_kernels(name)
+        _active[name] = _fast_kernels(name) or reference_kernels(name)
     return _active[name]
+
+
+def _fast_kernels(name):
+    """The compiled pair for ``name`` from :mod:`rnnkit._fast` (loaded here, on first use), or None."""
+    from .. import _fast
+
+    return _fast.kernels_for(name)
 
 
 def register_kernels(name, forward, backward):
