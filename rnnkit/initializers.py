@@ -171,7 +171,8 @@ class Orthogonal(Initializer):
         q = q * np.sign(np.diag(r))  # makes the decomposition unique, hence uniformly distributed
         if rows < cols:
             q = q.T
-        return (self.gain * q.reshape(shape)).astype(dtype)
+        # C order: kernels and in-place updates assume contiguous weights (q.T alone would be Fortran order).
+        return np.ascontiguousarray(self.gain * q.reshape(shape), dtype=dtype)
 
     def get_config(self):
         return {"gain": self.gain}
