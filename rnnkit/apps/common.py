@@ -31,8 +31,6 @@ METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "best.weights"
 BACKUP_DIR = "backup"
 
-# Options that never change what model a run directory holds.
-_NOT_MODEL = ("seed", "epochs", "batch_size", "run_dir", "resume", "verbose", "command")
 
 
 class CliError(Exception):
@@ -262,7 +260,8 @@ def open_run_dir(args, command):
 
 def split_config(args, model_keys):
     """Split parsed ``args`` into (model, settings) dicts for :meth:`RunDir.write_config`."""
-    values = {k: v for k, v in vars(args).items() if not k.startswith("_") and not callable(v)}
+    values = {k: v for k, v in vars(args).items()
+              if not k.startswith("_") and k not in ("command", "run_dir_used") and not callable(v)}
     model = {k: values[k] for k in model_keys if k in values}
     settings = {k: v for k, v in values.items() if k not in model}
     return model, settings
