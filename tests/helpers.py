@@ -80,3 +80,33 @@ def random_mask(rng, batch, time):
     if batch > 2:
         mask[2] = False
     return mask
+
+
+def step_loop_errors(cell, x, state0, seed=0):
+    """Relative differences between a loop of ``step_forward``/``step_backward`` calls and one
+    whole-sequence ``forward``/``backward``, for outputs, final states, dx, d_state0 and weight grads.
+
+    ``state0`` is a flat tuple of (B, size) arrays; returns a dict name -> error.
+    """
+    rng = np.random.default_rng(seed)
+    outputs, final, cache = cell.forward(x, state0)
+    g_out = rng.standard_normal(outputs.shape)
+    g_final = [rng.standard_normal(s.shape) for s in final]
+    dx, d_state0, grads = cell.backward(g_out, g_final, cache)
+
+    state, caches, step_outputs = state0, [], []
+    for t in range(x.shape[1]):
+        out, state, c = cell.step_forward(x[:, t], state)
+        step_outputs.append(out)
+        caches.append(c)
+    d_state, step_dx, step_grads = g_final, [], [np.zeros_like(w) for w in cell.get_weights()]
+    for t in range(x.shape[1] - 1, -1, -1):
+        d_in, d_state, g = cell.step_backward(g_out[:, t], d_state, caches[t])
+        step_dx.insert(0, d_in)
+        step_grads = [a + b for a, b in zip(step_grads, g)]
+
+    errors = {"outputs": rel_error(np.stack(step_outputs, 1), outputs), "dx": rel_error(np.stack(step_dx, 1), dx)}
+    errors.update({f"final[{i}]": rel_error(a, b) for i, (a, b) in enumerate(zip(state, final))})
+    errors.update({f"d_state0[{i}]": rel_error(a, b) for i, (a, b) in enumerate(zip(d_state, d_state0))})
+    errors.update({f"grad[{i}]": rel_error(a, b) for i, (a, b) in enumerate(zip(step_grads, grads))})
+    return errors

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from helpers import cell_gradient_errors, random_mask, rel_error
+from helpers import cell_gradient_errors, random_mask, step_loop_errors
 from rnnkit.cells import SimpleRNNCell
 from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 
@@ -40,29 +40,8 @@ def test_step_loop_equals_sequence_forward_and_backward():
     rng = np.random.default_rng(4)
     cell = SimpleRNNCell(5, dtype="float64", seed=1)
     x = rng.standard_normal((2, 6, 3))
-    h0 = (rng.standard_normal((2, 5)),)
-    outputs, final, cache = cell.forward(x, h0)
-    g_out = rng.standard_normal(outputs.shape)
-    g_final = [rng.standard_normal((2, 5))]
-    dx, dh0, grads = cell.backward(g_out, g_final, cache)
-
-    state, caches, step_outputs = h0, [], []
-    for t in range(6):
-        out, state, c = cell.step_forward(x[:, t], state)
-        step_outputs.append(out)
-        caches.append(c)
-    assert rel_error(np.stack(step_outputs, 1), outputs) < 1e-12
-    assert rel_error(state[0], final[0]) < 1e-12
-
-    d_state, step_dx, step_grads = g_final, [], [np.zeros_like(w) for w in cell.get_weights()]
-    for t in range(5, -1, -1):
-        d_in, d_state, g = cell.step_backward(g_out[:, t], d_state, caches[t])
-        step_dx.insert(0, d_in)
-        step_grads = [a + b for a, b in zip(step_grads, g)]
-    assert rel_error(np.stack(step_dx, 1), dx) < 1e-12
-    assert rel_error(d_state[0], dh0[0]) < 1e-12
-    for a, b in zip(step_grads, grads):
-        assert rel_error(a, b) < 1e-12
+    errors = step_loop_errors(cell, x, (rng.standard_normal((2, 5)),))
+    assert max(errors.values()) < 1e-12, errors
 
 
 def test_tutorial_hand_computed_step():
