@@ -136,6 +136,7 @@ class RunDir:
     Layout::
 
         config.json     {"command", "model": {...}, "settings": {...}, "rnnkit_version"}
+        results.json    the final numbers the command reported
         metrics.csv     one row per epoch (CSVLogger)
         best.weights    best weights so far (ModelCheckpoint, save_best_only)
         backup/         full training state after every epoch (BackupAndRestore), for --resume
@@ -232,6 +233,14 @@ class RunDir:
         os.makedirs(self.path, exist_ok=True)
         atomic_write_text(self.config_path, json.dumps(self.config, indent=2, sort_keys=True) + "\n")
         return self.config
+
+    def write_results(self, results):
+        """Write the run's final numbers to results.json (atomically); returns the path."""
+        from ..io import atomic_write_text
+
+        path = self.file("results.json")
+        atomic_write_text(path, json.dumps(_json_ready(dict(results)), indent=2, sort_keys=True) + "\n")
+        return path
 
     def best_logged(self, monitor, mode):
         """The best ``monitor`` value in metrics.csv so far (None when there is none), for --resume."""
@@ -353,3 +362,25 @@ def save_figure(fig, path, dpi=100):
 def wrote(path, what):
     """Report one file written by the command."""
     say(f"wrote {path}  ({what})")
+
+
+# ---------------------------------------------------------------------- models
+CELLS = {"lstm": "LSTM", "gru": "GRU", "simple": "SimpleRNN"}
+
+
+def recurrent_stack(cell, units, layers, input_shape, seed, return_sequences=False):
+    """``layers`` recurrent layers of ``cell`` ("lstm", "gru" or "simple"), each feeding its sequence to the next.
+
+    The first layer declares ``input_shape`` (time, features); only the last one returns
+    ``return_sequences``. Layer k is seeded ``seed + k`` so a run repeats bit for bit.
+    """
+    from .. import layers as layer_module
+
+    cls = getattr(layer_module, CELLS[cell])
+    stack = []
+    for k in range(layers):
+        last = k == layers - 1
+        kwargs = {"input_shape": input_shape} if k == 0 else {}
+        stack.append(cls(units, return_sequences=return_sequences if last else True, seed=seed + k,
+                         name=f"{CELLS[cell].lower()}_{k + 1}", **kwargs))
+    return stack
