@@ -114,14 +114,14 @@ def draw_curves(history, path):
     return save_figure(fig, path)
 
 
-def parse_queries(text, window):
+def parse_queries(text, window, where="--predict"):
     """Split 'a,b,c' (or 'abcd,bcde') into inputs of ``window`` letters, each checked."""
     queries = [part.strip().lower() for part in text.replace("\n", ",").split(",") if part.strip()]
     if not queries:
-        raise CliError(f"--predict needs letters such as {'a,b' if window == 1 else 'abcd,bcde'}, got {text!r}")
+        raise CliError(f"{where} needs letters such as {'a,b' if window == 1 else 'abcd,bcde'}, got {text!r}")
     for query in queries:
         if len(query) != window or any(ch not in ALPHABET for ch in query):
-            raise CliError(f"--predict: {query!r} is not {window} letter{'s' if window > 1 else ''} "
+            raise CliError(f"{where}: {query!r} is not {window} letter{'s' if window > 1 else ''} "
                            f"from {ALPHABET!r}")
     return queries
 
@@ -146,7 +146,7 @@ def interactive(model, window):
     for _ in range(max(count, 0)):
         text = input(f"Input {window} letter{'s' if window > 1 else ''}: ").strip().lower()
         try:
-            query = parse_queries(text, window)[0]
+            query = parse_queries(text, window, where="input")[0]
         except CliError as err:
             say(f"  {err}")
             continue
