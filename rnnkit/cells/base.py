@@ -169,7 +169,8 @@ class RecurrentCell:
             checked.append(value)
         return tuple(checked)
 
-    def forward(self, x, initial_state=None, mask=None, *, recurrent_mask=None, zero_output_for_mask=False):
+    def forward(self, x, initial_state=None, mask=None, *, recurrent_mask=None, zero_output_for_mask=False,
+                segment_length=None):
         """Run the whole sequence.
 
         Args:
@@ -178,19 +179,45 @@ class RecurrentCell:
             mask: None or (B, T) bool; False skips a step (state carried, output repeated).
             recurrent_mask: None or (B, H_in) multiplier on the previous output (recurrent dropout).
             zero_output_for_mask: masked steps output zeros.
+            segment_length: None, or S > 0 for gradient checkpointing through time: the cache keeps
+                only the state every S steps and :meth:`backward` recomputes one segment at a time
+                (same results, less memory, one extra forward; see :mod:`rnnkit.ops.checkpointing`).
 
         Returns:
             outputs (B, T, output_size), final state tuple, cache for :meth:`backward`.
         """
         x, state0, mask = self.check_inputs(x, initial_state, mask)
-        forward, _ = self._kernels()
+        recurrent_mask = self.check_recurrent_mask(recurrent_mask, x.shape[0])
+        forward, backward = self._kernels()
+        if segment_length is not None:
+            from ..ops import checkpointing
+
+            run, backward = checkpointing.bind_kernels(forward, backward, self.params, recurrent_mask,
+                                                       **self.kernel_config())
+            return checkpointing.segmented_forward(run, backward, x, state0, mask, segment_length=segment_length,
+                                                   zero_output_for_mask=zero_output_for_mask)
         return forward(x, state0, self.params, mask, recurrent_mask,
                        zero_output_for_mask=zero_output_for_mask, **self.kernel_config())
+
+    def check_recurrent_mask(self, recurrent_mask, batch):
+        """Validate a recurrent dropout mask: None or (B, H_in) floats, H_in the size of the fed-back output."""
+        if recurrent_mask is None:
+            return None
+        recurrent_mask = float_array("recurrent_mask", recurrent_mask, ndim=2, dtype=self.dtype)
+        if recurrent_mask.shape != (batch, self.state_size[0]):
+            raise RnnkitValueError(
+                f"recurrent_mask must have shape {(batch, self.state_size[0])}, got {describe(recurrent_mask)}")
+        return recurrent_mask
 
     def backward(self, d_outputs, d_final_state, cache):
         """BPTT: returns dx (B, T, I), the gradient of the initial state (tuple) and the
         weight gradients as a list in :meth:`get_weights` order."""
-        _, backward = self._kernels()
+        from ..ops import checkpointing
+
+        if isinstance(cache, checkpointing.SegmentedCache):
+            backward = checkpointing.segmented_backward
+        else:
+            _, backward = self._kernels()
         dx, d_state0, grads = backward(d_outputs, d_final_state, cache)
         return dx, d_state0, [grads[name] for name in self.params]
 

@@ -67,7 +67,11 @@ class GRUCell(RecurrentCell):
                 "reset_after": self.reset_after}
 
     def check_recurrent_mask(self, recurrent_mask, batch):
-        """Validate a recurrent dropout mask: (B, H) shared by the gates or (B, 3H) one per gate."""
+        """Validate a recurrent dropout mask: (B, H) shared by the gates or (B, 3H) one per gate.
+
+        It multiplies h_{t-1} where it enters the recurrent matmuls only (never the z ⊙ h_{t-1}
+        blend), as Keras 3's GRUCell applies recurrent dropout.
+        """
         if recurrent_mask is None:
             return None
         recurrent_mask = float_array("recurrent_mask", recurrent_mask, ndim=2, dtype=self.dtype)
@@ -77,18 +81,6 @@ class GRUCell(RecurrentCell):
                 f"{(batch, 3 * self.units)} (one mask per gate), got {describe(recurrent_mask)}"
             )
         return recurrent_mask
-
-    def forward(self, x, initial_state=None, mask=None, *, recurrent_mask=None, zero_output_for_mask=False):
-        """Run the whole sequence; see :meth:`RecurrentCell.forward`.
-
-        ``recurrent_mask`` multiplies h_{t-1} where it enters the recurrent matmuls only
-        (never the z ⊙ h_{t-1} blend), as Keras 3's GRUCell applies recurrent dropout.
-        """
-        x, state0, mask = self.check_inputs(x, initial_state, mask)
-        recurrent_mask = self.check_recurrent_mask(recurrent_mask, x.shape[0])
-        forward, _ = self._kernels()
-        return forward(x, state0, self.params, mask, recurrent_mask,
-                       zero_output_for_mask=zero_output_for_mask, **self.kernel_config())
 
     def get_config(self):
         return {

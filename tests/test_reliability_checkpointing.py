@@ -1,0 +1,154 @@
+"""Gradient checkpointing through time (rnnkit.ops.checkpointing): same values and gradients as
+plain BPTT for every cell kind, masks, recurrent dropout, ragged last segments and empty
+sequences, with a forward cache that shrinks as promised."""
+import numpy as np
+import pytest
+
+from helpers import cell_gradient_errors, random_mask, rel_error
+from rnnkit.cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
+from rnnkit.errors import RnnkitValueError
+from rnnkit.ops import checkpointing, get_kernels, reference_kernels
+
+CELLS = {
+    "simple_rnn": lambda: SimpleRNNCell(4, dtype="float64", seed=1),
+    "lstm": lambda: LSTMCell(4, dtype="float64", seed=2),
+    "lstm_variants": lambda: LSTMCell(4, use_peepholes=True, num_proj=3, cell_clip=0.8, proj_clip=0.5,
+                                      forget_bias=1.0, dtype="float64", seed=3),
+    "gru": lambda: GRUCell(4, dtype="float64", seed=4),
+    "gru_reset_before": lambda: GRUCell(4, reset_after=False, dtype="float64", seed=5),
+}
+
+
+def _plain_and_segmented(cell, x, state0, mask, segment_length, zero_output_for_mask, recurrent_mask=None, seed=0):
+    rng = np.random.default_rng(seed)
+    results = []
+    for seg in (None, segment_length):
+        out, final, cache = cell.forward(x, state0, mask, recurrent_mask=recurrent_mask,
+                                         zero_output_for_mask=zero_output_for_mask, segment_length=seg)
+        results.append((out, final, cache))
+    g_out = rng.standard_normal(results[0][0].shape)
+    g_state = [rng.standard_normal(s.shape) for s in results[0][1]]
+    grads = [cell.backward(g_out, g_state, cache) for _, _, cache in results]
+    return results, grads
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+@pytest.mark.parametrize("segment_length", [1, 3, 7, 50])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("zero_output_for_mask", [False, True])
+def test_segmented_equals_plain_bptt(kind, segment_length, masked, zero_output_for_mask):
+    rng = np.random.default_rng(7)
+    cell = CELLS[kind]()
+    x = rng.standard_normal((4, 13, 3))
+    cell.build(3)
+    state0 = [rng.standard_normal((4, s)) * 0.5 for s in cell.state_size]
+    mask = random_mask(rng, 4, 13) if masked else None
+    (plain, seg), (g_plain, g_seg) = _plain_and_segmented(cell, x, state0, mask, segment_length,
+                                                          zero_output_for_mask)
+    assert isinstance(seg[2], checkpointing.SegmentedCache)
+    assert seg[2].segment_count == -(-13 // segment_length)
+    np.testing.assert_allclose(seg[0], plain[0], rtol=0, atol=1e-13)
+    for a, b in zip(seg[1], plain[1]):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+    dx_p, ds_p, gw_p = g_plain
+    dx_s, ds_s, gw_s = g_seg
+    errors = {"dx": rel_error(dx_s, dx_p)}
+    errors.update({f"d_state0[{i}]": rel_error(a, b) for i, (a, b) in enumerate(zip(ds_s, ds_p))})
+    errors.update({name: rel_error(a, b) for name, a, b in zip(cell.weight_names, gw_s, gw_p)})
+    assert max(errors.values()) < 1e-12, errors
+
+
+def test_segmented_with_recurrent_dropout_mask():
+    rng = np.random.default_rng(3)
+    cell = LSTMCell(5, dtype="float64", seed=0)
+    cell.build(2)
+    x = rng.standard_normal((3, 10, 2))
+    rmask = (rng.random((3, 5)) > 0.3) / 0.7
+    (plain, seg), (g_plain, g_seg) = _plain_and_segmented(cell, x, None, None, 4, False, recurrent_mask=rmask)
+    np.testing.assert_allclose(seg[0], plain[0], atol=1e-13)
+    for a, b in zip(g_seg[2], g_plain[2]):
+        assert rel_error(a, b) < 1e-12
+
+
+@pytest.mark.parametrize("kind", ["simple_rnn", "lstm_variants", "gru"])
+def test_segmented_gradients_match_finite_differences(kind, monkeypatch):
+    """The checkpointed backward against central differences directly (not only against plain BPTT)."""
+    rng = np.random.default_rng(11)
+    cell = CELLS[kind]()
+    original = cell.forward
+    monkeypatch.setattr(cell, "forward", lambda *a, **k: original(*a, segment_length=2, **k))
+    errors = cell_gradient_errors(cell, rng.standard_normal((3, 5, 2)), mask=random_mask(rng, 3, 5))
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_empty_and_one_step_sequences():
+    cell = GRUCell(3, dtype="float64", seed=0)
+    for time in (0, 1):
+        x = np.random.default_rng(0).standard_normal((2, time, 4))
+        out, final, cache = cell.forward(x, segment_length=5)
+        assert out.shape == (2, time, 3)
+        dx, ds, grads = cell.backward(np.ones_like(out), [np.ones((2, 3))], cache)
+        assert dx.shape == x.shape and all(np.isfinite(g).all() for g in grads)
+        if time == 0:  # the state passes through unchanged, so does its gradient
+            np.testing.assert_array_equal(ds[0], np.ones((2, 3)))
+
+
+def test_stacked_cells_through_the_generic_helper():
+    """Any (forward, backward) pair works: here a StackedRNNCells' own methods, grads as a list."""
+    rng = np.random.default_rng(5)
+    stack = StackedRNNCells([LSTMCell(4, dtype="float64", seed=0), GRUCell(3, dtype="float64", seed=1)])
+    x = rng.standard_normal((2, 9, 3))
+    mask = random_mask(rng, 2, 9)
+
+    def run(xs, state, m, zero):
+        return stack.forward(xs, state, m, zero_output_for_mask=zero)
+
+    out_p, fin_p, cache_p = stack.forward(x, None, mask)
+    out_s, fin_s, cache_s = checkpointing.segmented_forward(run, stack.backward, x, stack.check_state(None, 2),
+                                                            mask, segment_length=4)
+    np.testing.assert_allclose(out_s, out_p, atol=1e-13)
+    g = rng.standard_normal(out_p.shape)
+    dx_p, _, gw_p = stack.backward(g, None, cache_p)
+    dx_s, _, gw_s = checkpointing.segmented_backward(g, None, cache_s)
+    assert rel_error(dx_s, dx_p) < 1e-12
+    assert max(rel_error(a, b) for a, b in zip(gw_s, gw_p)) < 1e-12
+
+
+def test_active_kernels_agree_with_reference_when_segmented():
+    """Whatever kernels are active (a compiled path may reuse scratch buffers between calls), the
+    segmented backward equals the plain reference one."""
+    rng = np.random.default_rng(2)
+    cell = LSTMCell(6, seed=0)  # float32, the compiled path's usual dtype
+    x = rng.standard_normal((3, 20, 4)).astype(np.float32)
+    g = rng.standard_normal((3, 20, 6)).astype(np.float32)
+    cell.build(4)
+    state0 = cell.get_initial_state(3)
+    ref_f, ref_b = reference_kernels("lstm")
+    out_r, _, cache_r = ref_f(x, state0, cell.params, **cell.kernel_config())
+    dx_r, _, grads_r = ref_b(g, None, cache_r)
+    out, _, cache = cell.forward(x, state0, segment_length=6)
+    dx, _, grads = cell.backward(g, None, cache)
+    assert get_kernels("lstm") is not None
+    np.testing.assert_allclose(out, out_r, atol=1e-5)
+    assert rel_error(dx, dx_r) < 1e-4
+    assert max(rel_error(a, grads_r[n]) for n, a in zip(cell.weight_names, grads)) < 1e-4
+
+
+def test_cache_memory_shrinks_with_segments():
+    rng = np.random.default_rng(0)
+    cell = LSTMCell(32, seed=0)
+    x = rng.standard_normal((8, 400, 16)).astype(np.float32)
+    _, _, plain = cell.forward(x)
+    _, _, seg = cell.forward(x, segment_length=20)
+    plain_bytes, seg_bytes = checkpointing.cache_nbytes(plain), checkpointing.cache_nbytes(seg)
+    # the plain cache holds ~13 H floats per step and sample; the segmented one the inputs plus
+    # 20 boundary states (h, c)
+    assert seg_bytes < plain_bytes / 5, (plain_bytes, seg_bytes)
+    assert seg_bytes == x.nbytes + 20 * 2 * 8 * 32 * 4
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10"])
+def test_segment_length_is_validated(bad):
+    cell = SimpleRNNCell(2)
+    with pytest.raises(RnnkitValueError, match="segment_length must be a positive integer"):
+        cell.forward(np.zeros((1, 4, 3), np.float32), segment_length=bad)
