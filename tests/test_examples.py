@@ -1,0 +1,76 @@
+"""Smoke tests: every script in examples/ runs as a program and prints what its README promises."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(REPO, "examples")
+
+
+def run_example(relative, cwd, args=(), stdin=""):
+    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, os.path.join(EXAMPLES, relative), *args], cwd=cwd, input=stdin,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_every_example_folder_has_a_readme_and_a_test():
+    folders = sorted(d for d in os.listdir(EXAMPLES) if os.path.isdir(os.path.join(EXAMPLES, d)))
+    assert folders == ["action_model", "dynamic_rnn", "letters", "tf1_cells"]
+    for folder in folders:
+        assert os.path.isfile(os.path.join(EXAMPLES, folder, "README.md")), folder
+
+
+def test_tf1_cells(tmp_path):
+    out = run_example("tf1_cells/tf1_cells.py", tmp_path)
+    assert "h0 (32, 128)  output (32, 128)  h1 (32, 128)" in out
+    assert "output (4, 128)  s1.h (4, 128)  s1.c (4, 128)" in out
+    assert "4464 weights" in out
+    assert "[-0.95  0.8   0.72]" in out
+
+
+def test_dynamic_rnn(tmp_path):
+    out = run_example("dynamic_rnn/dynamic_rnn.py", tmp_path)
+    assert "outputs (4, 10, 64)" in out
+    assert out.count("padding outputs zero: True") == 4 and "False" not in out
+    assert "bidirectional outputs (2, 6, 16)" in out
+    for name in ("BasicRNNCell", "LSTMCell"):
+        norms = [float(v) for v in re.search(name + r"\s+\|dL/dx_t\| at t = [\d, ]+: ([^(]+)", out).group(1)
+                 .split(",")]
+        assert norms[0] > norms[-1]  # the gradient fades going back in time
+
+
+def test_letters_script_trains_checkpoints_and_answers(tmp_path):
+    out = run_example("letters/letters_1pre1.py", tmp_path, stdin="3\na\nz\ne\n")
+    assert "Total params: 47" in out
+    assert "a->b" in out and "e->a" in out and "expected 1 letters" in out
+    assert (tmp_path / "checkpoint" / "rnn_onehot_1pre1.ckpt").is_file()
+    weights = (tmp_path / "weights.txt").read_text()
+    assert "simple_rnn" in weights and "(3, 5)" in weights
+    # A second run finds the checkpoint and starts from it.
+    out = run_example("letters/letters_1pre1.py", tmp_path, args=["--epochs", "2"])
+    assert "load the model" in out and "no (more) letters to test" in out
+
+
+def test_letters_script_4pre1(tmp_path):
+    out = run_example("letters/letters_1pre1.py", tmp_path, args=["--mode", "4pre1", "--epochs", "5"],
+                      stdin="1\nabcd\n")
+    assert re.search(r"abcd->[a-e]", out)
+    assert (tmp_path / "checkpoint" / "rnn_onehot_4pre1.ckpt").is_file()
+
+
+def test_action_model(tmp_path):
+    out = run_example("action_model/action_model.py", tmp_path, args=["--epochs", "3"])
+    assert "Total params: 203,459" in out and "48,896" in out
+    accuracy = float(re.search(r"test accuracy ([\d.]+)", out).group(1))
+    assert 0.0 <= accuracy <= 1.0
+
+
+@pytest.mark.slow
+def test_action_model_learns_the_synthetic_actions(tmp_path):
+    out = run_example("action_model/action_model.py", tmp_path)
+    assert float(re.search(r"test accuracy ([\d.]+)", out).group(1)) >= 0.9
