@@ -22,7 +22,24 @@ from ..errors import RnnkitValueError
 from ..random import make_rng
 
 
-class RecurrentCell:
+class SingleStep:
+    """One step of a sequence cell with a cache, built on its whole-sequence ``forward``/``backward``
+    (a sequence of length 1), so a loop of single steps can be backpropagated and checked."""
+
+    def step_forward(self, inputs, states):
+        """One step: inputs (B, I), states as in ``state_size`` -> (output (B, output_size), new states, cache)."""
+        inputs = float_array("inputs", inputs, ndim=2)
+        outputs, new_states, cache = self.forward(inputs[:, None, :], states)
+        return outputs[:, 0], new_states, cache
+
+    def step_backward(self, d_output, d_new_states, cache):
+        """Gradient of one step: -> (d_inputs (B, I), d_states, weight grads list)."""
+        d_outputs = None if d_output is None else np.asarray(d_output)[:, None, :]
+        dx, d_states, grads = self.backward(d_outputs, d_new_states, cache)
+        return dx[:, 0], d_states, grads
+
+
+class RecurrentCell(SingleStep):
     """Abstract cell. Subclasses set ``kernel_name`` and implement ``weight_shapes``,
     ``state_size``, ``kernel_config`` and optionally ``initial_weight``.
 
@@ -222,19 +239,6 @@ class RecurrentCell:
         return dx, d_state0, [grads[name] for name in self.params]
 
     # ------------------------------------------------------------------ one step
-    def step_forward(self, inputs, states):
-        """One step with a cache: inputs (B, I), states as in ``state_size`` ->
-        (output (B, output_size), new_states tuple, cache)."""
-        inputs = float_array("inputs", inputs, ndim=2)
-        outputs, new_states, cache = self.forward(inputs[:, None, :], states)
-        return outputs[:, 0], new_states, cache
-
-    def step_backward(self, d_output, d_new_states, cache):
-        """Gradient of one step: -> (d_inputs (B, I), d_states tuple, weight grads list)."""
-        d_outputs = None if d_output is None else np.asarray(d_output)[:, None, :]
-        dx, d_states, grads = self.backward(d_outputs, d_new_states, cache)
-        return dx[:, 0], d_states, grads
-
     def __call__(self, inputs, states, training=False):
         """Keras cell contract: ``output, new_states = cell(inputs, states)``."""
         output, new_states, _ = self.step_forward(inputs, states)

@@ -24,11 +24,12 @@ import numpy as np
 
 from .._validate import describe, float_array, mask_array, positive_int
 from ..errors import RnnkitTypeError, RnnkitValueError
+from .base import SingleStep
 
 _CELL_METHODS = ("forward", "backward", "build", "get_weights", "set_weights", "check_state")
 
 
-class StackedRNNCells:
+class StackedRNNCells(SingleStep):
     """Several cells run as one, bottom to top.
 
     Args:
@@ -219,18 +220,6 @@ class StackedRNNCells:
         return d, tuple(d_states), [g for cell_grads in grads for g in cell_grads]
 
     # ------------------------------------------------------------------ one step
-    def step_forward(self, inputs, states):
-        """One step with a cache: inputs (B, I), nested states -> (output, new nested states, cache)."""
-        inputs = float_array("inputs", inputs, ndim=2)
-        outputs, new_states, cache = self.forward(inputs[:, None, :], states)
-        return outputs[:, 0], new_states, cache
-
-    def step_backward(self, d_output, d_new_states, cache):
-        """Gradient of one step: -> (d_inputs (B, I), nested d_states, flat weight grads)."""
-        d_outputs = None if d_output is None else np.asarray(d_output)[:, None, :]
-        dx, d_states, grads = self.backward(d_outputs, d_new_states, cache)
-        return dx[:, 0], d_states, grads
-
     def __call__(self, inputs, states, training=False):
         """Keras cell contract: ``output, new_states = stack(inputs, states)``, states nested per cell."""
         output, new_states, _ = self.step_forward(inputs, states)
