@@ -20,7 +20,7 @@ def check_finite(name, array):
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise RnnkitValueError(
-            f"{name} contains a non-finite value ({array[index]!r}) at index {index}; "
+            f"{name} contains a non-finite value ({array[index].item()!r}) at index {index}; "
             f"clean or impute the data before training"
         )
     return array

@@ -52,7 +52,8 @@ class TrainingMixin:
         """Choose the optimizer, the loss and the metrics (objects or Keras's string names).
 
         ``terminate_on_nan`` (default True) stops ``fit`` at the first non-finite loss or gradient
-        and keeps the last finite weights; set it False to let training run on regardless.
+        and keeps the last finite weights; set it False to let training run on regardless (a step whose
+        gradients are not finite is then skipped with a warning, and History shows the non-finite loss).
         """
         if loss is None:
             raise RnnkitValueError("loss must be given to compile(), e.g. loss='mse', got None")
@@ -99,7 +100,12 @@ class TrainingMixin:
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
                                  f"last finite step")
         norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        if all(np.isfinite(g).all() for g in grads):
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        else:
+            # terminate_on_nan=False: the optimizer refuses non-finite gradients, so this step is
+            # skipped (weights unchanged) and training runs on; the loss and grad_norm show it.
+            warnings.warn(f"non-finite gradient at {where}; update skipped", RuntimeWarning, stacklevel=4)
         self._update_metrics(y, y_pred)
         return loss, norm
 
