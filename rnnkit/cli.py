@@ -87,6 +87,9 @@ def main(argv=None):
         return _error(args.command, err)
     except RnnkitError as err:  # rnnkit refused a value that came from the command line or a file
         return _error(args.command, err)
+    except OSError as err:  # a folder that cannot be created, a file that cannot be written
+        where = f" {err.filename!r}" if err.filename else ""
+        return _error(args.command, f"{err.strerror or err}{where}")
     except KeyboardInterrupt:
         run_dir = getattr(args, "run_dir_used", None)
         hint = f"; continue with --resume --run-dir {run_dir}" if run_dir else ""

@@ -82,6 +82,14 @@ def test_cli_error_is_one_line_on_stderr(monkeypatch, capsys):
     assert captured.err == "rnnkit letters: error: first line second line\n"
 
 
+def test_unwritable_run_dir_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cli.main(["letters", "--run-dir", str(blocker / "run"), "--predict", "a"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit letters: error: ") and err.count("\n") == 1 and str(blocker) in err
+
+
 def test_keyboard_interrupt_says_how_to_resume(monkeypatch, capsys, tmp_path):
     letters = importlib.import_module("rnnkit.apps.letters")
 
