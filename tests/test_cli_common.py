@@ -207,3 +207,12 @@ def test_argument_types(parse, text, ok):
             parse(text)
     else:
         assert parse(text) == ok
+
+
+def test_a_real_process_exits_2_with_one_line_and_no_traceback(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "rnnkit.cli", "forecast", "--csv", str(tmp_path / "none.csv")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": REPO})
+    assert done.returncode == 2
+    assert done.stderr == f"rnnkit forecast: error: --csv: no such file {str(tmp_path / 'none.csv')!r}\n"
+    assert not (tmp_path / "runs").exists()
