@@ -44,17 +44,26 @@ def forward_flops(cell, batch, time_, features, units):
 
 def median_ms(fn, repeats, min_time=0.2):
     """Median wall time of ``fn()`` in ms over ``repeats`` runs (more for fast functions), after a warm-up."""
-    fn()
-    start = time.perf_counter()
-    fn()
-    once = time.perf_counter() - start
-    runs = max(repeats, min(200, int(min_time / max(once, 1e-6))))
-    samples = []
-    for _ in range(runs):
+    return paired_ms([fn], repeats, min_time)[0]
+
+
+def paired_ms(fns, repeats, min_time=0.3):
+    """Median wall times (ms) of each of ``fns``, run in turn (a, b, a, b, ...) so that load from other
+    processes hits all of them alike; at least ``repeats`` rounds, more for fast functions."""
+    once = []
+    for fn in fns:
+        fn()  # warm-up: caches, allocator, lazy loading
         start = time.perf_counter()
         fn()
-        samples.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(samples)
+        once.append(time.perf_counter() - start)
+    rounds = max(repeats, min(200, int(min_time / max(sum(once), 1e-6))))
+    samples = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, out in zip(fns, samples):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return [1e3 * statistics.median(out) for out in samples]
 
 
 def sgemm_peak(np):
@@ -202,7 +211,7 @@ def main(argv=None):
         kinds[cell] = f"{forward.__module__}.{forward.__name__}"
     print(f"machine: {machine()}")
     print(f"threads: {args.threads} (OpenBLAS and torch.set_num_threads); NumPy {np.__version__}, "
-          f"torch {torch.__version__}; sgemm peak {peak:.0f} GFLOP/s; median of >= {args.repeats} runs")
+          f"torch {torch.__version__}; sgemm peak {peak:.0f} GFLOP/s; median of >= {args.repeats} interleaved runs")
     for cell, kind in kinds.items():
         print(f"rnnkit {cell} kernels: {kind}")
     header = (f"{'cell':<10} {'B,T,I,H':<15} | {'train ms':>9} {'torch':>9} {'ratio':>6} {'GF/s':>6} {'%pk':>4} | "
@@ -216,8 +225,7 @@ def main(argv=None):
             row = []
             for r_fn, t_fn, flops in ((r_train, t_train, training_flops(cell, *size)),
                                       (r_infer, t_infer, forward_flops(cell, *size))):
-                r_ms = median_ms(r_fn, args.repeats)
-                t_ms = median_ms(t_fn, args.repeats)
+                r_ms, t_ms = paired_ms([r_fn, t_fn], args.repeats)
                 gflops = flops / (r_ms * 1e-3) / 1e9
                 row.append(f"{r_ms:9.2f} {t_ms:9.2f} {t_ms / r_ms:6.2f} {gflops:6.1f} {100 * gflops / peak:3.0f}%")
             print(f"{cell:<10} {','.join(map(str, size)):<15} | {row[0]} | {row[1]}", flush=True)

@@ -20,6 +20,10 @@ _SYMBOLS = [
 ]
 
 
+# OpenBLAS's per-calling-thread thread count (int -> previous int), where the build exports it
+_THREADS_LOCAL = ("scipy_openblas_set_num_threads_local64_", "openblas_set_num_threads_local")
+
+
 def _loaded_libraries():
     """Paths of loaded shared objects whose name mentions BLAS (Linux: from /proc/self/maps)."""
     paths = []
@@ -63,7 +67,8 @@ def _from_loaded():
                 if ilp64:
                     continue
             address = lambda name: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value  # noqa: E731
-            return kind, address(s_name), address(d_name), f"{path}:{s_name}"
+            threads = next((address(n) for n in _THREADS_LOCAL if hasattr(lib, n)), None)
+            return kind, address(s_name), address(d_name), threads, f"{path}:{s_name}"
     return None
 
 
@@ -78,9 +83,13 @@ def _from_scipy():
     name.restype, name.argtypes = ctypes.c_char_p, [ctypes.py_object]
     capsules = cython_blas.__pyx_capi__
     s, d = capsules["sgemm"], capsules["dgemm"]
-    return FORTRAN32, get(s, name(s)), get(d, name(d)), "scipy.linalg.cython_blas"
+    return FORTRAN32, get(s, name(s)), get(d, name(d)), None, "scipy.linalg.cython_blas"
 
 
 def find_gemm():
-    """``(kind, sgemm_address, dgemm_address, description)``, or None when no BLAS is reachable."""
+    """``(kind, sgemm, dgemm, set_threads_local, description)``, or None when no BLAS is reachable.
+
+    The first three are function addresses; ``set_threads_local`` is the address of OpenBLAS's
+    ``openblas_set_num_threads_local`` or None.
+    """
     return _from_loaded() or _from_scipy()

@@ -5,13 +5,16 @@
  * on first use into a cache (see rnnkit/_fast/build.py). The GEMMs go to the BLAS that NumPy
  * itself loaded; its sgemm/dgemm addresses are handed in once by rk_set_blas().
  *
- * Layout (all row-major, batch-major like the Python kernels):
- *   P     (B, T, G)  on entry x W + b for every step (one GEMM done by the caller);
+ * Layout (all row-major). Everything kept per step is time-major, (T, B, ·), so that a step is one
+ * contiguous block (batch-major rows T·G apart would all land in the same cache sets):
+ *   P     (T, B, G)  on entry x W for every step (one GEMM done by the caller; the bias is added
+ *                    in the elementwise pass, which saves a sweep over P);
  *                    the forward adds h_{t-1} U in place and overwrites it with the activated gates,
  *                    which is what the backward needs (derivatives are taken from outputs).
- *   hin   (B, T, H)  the matrix that multiplied U at step t (h_{t-1}, times the recurrent mask);
+ *   hin   (T, B, H)  the matrix that multiplied U at step t (h_{t-1}, times the recurrent mask);
  *                    the caller gets dU as one GEMM  hinᵀ dZ  over all steps.
- *   dZ    (B, T, G)  backward result: gradient of the pre-activations; dW, db, dx are single GEMMs.
+ *   dZ    (T, B, G)  backward result: gradient of the pre-activations; dW, db, dx are single GEMMs.
+ *   out, dout (B, T, H)  the outputs and their gradient stay batch-major, as the Python API has them.
  * Masking follows rnnkit/ops/sequence.py: a masked step keeps the state and repeats (or zeroes) the
  * previous output; the backward routes output gradients the same way (output_grads/split_state_grad).
  *
@@ -59,7 +62,28 @@ int rk_set_blas(int kind, void *sgemm, void *dgemm) {
     return 0;
 }
 
-int rk_version(void) { return 3; }
+int rk_version(void) { return 6; }
+
+/* Per-step GEMMs smaller than this many multiply-adds run on one BLAS thread: waking a second
+ * thread costs more than it saves there, and far more when other processes hold the cores. */
+static int64_t serial_macs = 1 << 21;
+static int (*set_threads_local)(int) = 0;
+
+/* fn: OpenBLAS's openblas_set_num_threads_local (or NULL to leave threading alone). */
+void rk_set_threading(void *fn, int64_t macs) {
+    set_threads_local = (int (*)(int))fn;
+    serial_macs = macs;
+}
+
+/* Called around each time loop: returns the thread count to restore, or 0. */
+static int begin_steps(int64_t step_macs) {
+    if (!set_threads_local || step_macs >= serial_macs) return 0;
+    return set_threads_local(1);
+}
+
+static void end_steps(int previous) {
+    if (previous > 0) set_threads_local(previous);
+}
 
 /* Row-major C = alpha op(A) op(B) + beta C, with op(A) M x K and op(B) K x N. */
 static void gemm_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,

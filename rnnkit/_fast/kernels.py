@@ -15,6 +15,7 @@ Configurations the C loops do not cover are handed to the NumPy reference kernel
   - mixed dtypes, dtypes other than float32/float64, empty batch/time/feature axes.
 """
 import ctypes
+import os
 import threading
 
 import numpy as np
@@ -27,13 +28,16 @@ _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
 _i64, _int, _ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
 _SIGNATURES = {  # argument types after the dtype-specific REAL scalars are filled in
-    "rk_simple_forward": [_i64] * 3 + [_ptr] * 5 + [_int, _int, _ptr, _ptr],
+    "rk_simple_forward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _ptr, _ptr],
     "rk_simple_backward": [_i64] * 3 + [_ptr] * 4 + [_int, _int] + [_ptr] * 5,
-    "rk_lstm_forward": [_i64] * 3 + [_ptr] * 6 + ["real", _int, _int, _int] + [_ptr] * 5,
+    "rk_lstm_forward": [_i64] * 3 + [_ptr] * 7 + ["real", _int, _int, _int] + [_ptr] * 5,
     "rk_lstm_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6,
-    "rk_gru_forward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 5,
+    "rk_gru_forward": [_i64] * 3 + [_ptr] * 7 + [_int, _int, _int] + [_ptr] * 5,
     "rk_gru_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6,
 }
+
+#: per-step GEMMs below this many multiply-adds keep BLAS on one thread (see kernels.c, begin_steps)
+SERIAL_MACS = 1 << 21
 
 _lib = None
 _functions = {}
@@ -47,10 +51,13 @@ def load():
     found = blas.find_gemm()
     if found is None:
         raise build.BuildError("no BLAS sgemm/dgemm found in this process (NumPy's) nor in SciPy")
-    kind, sgemm, dgemm, where = found
+    kind, sgemm, dgemm, threads_local, where = found
     lib.rk_set_blas.argtypes = [_int, _ptr, _ptr]
     if lib.rk_set_blas(kind, sgemm, dgemm) != 0:
         raise build.BuildError(f"rk_set_blas refused BLAS kind {kind} from {where}")
+    lib.rk_set_threading.argtypes = [_ptr, _i64]
+    lib.rk_set_threading.restype = None
+    lib.rk_set_threading(threads_local, int(os.environ.get("RNNKIT_SERIAL_MACS", SERIAL_MACS)))
     for name, argtypes in _SIGNATURES.items():
         for dtype, suffix in _SUFFIX.items():
             fn = getattr(lib, f"{name}_{suffix}")
@@ -101,7 +108,7 @@ _BUILTINS = {name: activations.get_activation(name) for name in _ACTIVATION_CODE
 class _Inputs:
     """Validated, C-contiguous views of a forward call's arrays, or ``ok = False``."""
 
-    def __init__(self, x, state0, params, mask, recurrent_mask, gates, allowed):
+    def __init__(self, x, state0, params, mask, recurrent_mask, gates, allowed, bias_shape=lambda width: (width,)):
         self.ok = False
         if not isinstance(x, np.ndarray) or x.ndim != 3 or x.dtype not in _SUFFIX:
             return
@@ -135,18 +142,21 @@ class _Inputs:
         except ValueError:
             return
         self.shape = batch, time, features, units
-        self.x2 = np.ascontiguousarray(x).reshape(batch * time, features)
+        # time-major (T·B, I): each step's rows are one block, like every per-step array in C
+        self.x2 = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(time * batch, features)
         self.kernel = np.ascontiguousarray(kernel)
         self.recurrent = np.ascontiguousarray(recurrent)
+        self.bias = params.get("bias")
+        if self.bias is not None:
+            if self.bias.shape != bias_shape(gates * units):
+                return
+            self.bias = np.ascontiguousarray(self.bias)
         self.ok = True
 
-    def projection(self, bias):
-        """x W + b for every step at once: (B, T, G), C-contiguous and owned."""
+    def projection(self):
+        """x W for every step at once: time-major (T, B, G), C-contiguous and owned (C adds the bias)."""
         batch, time, _, _ = self.shape
-        projected = self.x2 @ self.kernel
-        if bias is not None:
-            projected += bias
-        return projected.reshape(batch, time, -1)
+        return (self.x2 @ self.kernel).reshape(time, batch, -1)
 
 
 def _state_grads(d_final_state, count, batch, units, dtype):
@@ -161,14 +171,14 @@ def _output_grads(d_outputs, shape, dtype):
 
 
 def _input_grads(cache, d_pre, grads):
-    """dW (and db) as one GEMM / sum over all steps; returns dx (B, T, I)."""
+    """dW (and db) as one GEMM / sum over all steps; returns dx (B, T, I) from the time-major d_pre."""
     inputs = cache["inputs"]
     batch, time, features, _ = inputs.shape
     flat = d_pre.reshape(batch * time, -1)
     grads["kernel"] = inputs.x2.T @ flat
     if "bias" in cache["params"]:
         grads["bias"] = flat.sum(axis=0)
-    return (flat @ inputs.kernel.T).reshape(batch, time, features)
+    return np.ascontiguousarray((flat @ inputs.kernel.T).reshape(time, batch, features).transpose(1, 0, 2))
 
 
 def _finish(cache, grads):
@@ -187,11 +197,12 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
                                                   zero_output_for_mask=zero_output_for_mask)
     batch, time, _, units = inputs.shape
     dtype = inputs.dtype
-    new = inputs.projection(params.get("bias"))
+    new = inputs.projection()
+    bias = inputs.bias
     outputs = np.empty((batch, time, units), dtype)
-    h_in = np.empty((batch, time, units), dtype)
+    h_in = np.empty((time, batch, units), dtype)
     (h,) = inputs.states
-    _fn("rk_simple_forward", dtype)(batch, time, units, _addr(new), _addr(inputs.recurrent), _addr(h),
+    _fn("rk_simple_forward", dtype)(batch, time, units, _addr(new), _addr(inputs.recurrent), _addr(bias), _addr(h),
                                     _addr(inputs.mask), _addr(inputs.rmask), act, bool(zero_output_for_mask),
                                     _addr(outputs), _addr(h_in))
     cache = dict(fast="simple_rnn", inputs=inputs, params=params, act=act, zero=bool(zero_output_for_mask),
@@ -208,7 +219,7 @@ def simple_rnn_backward(d_outputs, d_final_state, cache):
     dtype = inputs.dtype
     d_out = _output_grads(d_outputs, (batch, time, units), dtype)
     (dh,) = _state_grads(d_final_state, 1, batch, units, dtype)
-    d_pre = _buffer("d_pre", (batch, time, units), dtype)
+    d_pre = _buffer("d_pre", (time, batch, units), dtype)
     work = np.empty((batch, units), dtype)
     carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
     _fn("rk_simple_backward", dtype)(batch, time, units, _addr(cache["new"]), _addr(inputs.recurrent),
@@ -236,12 +247,14 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
             zero_output_for_mask=zero_output_for_mask)
     batch, time, _, units = inputs.shape
     dtype = inputs.dtype
-    gates = inputs.projection(params.get("bias"))
+    gates = inputs.projection()
+    bias = inputs.bias
     outputs = np.empty((batch, time, units), dtype)
-    h_in, act_c, c_prev = (np.empty((batch, time, units), dtype) for _ in range(3))
+    h_in, act_c, c_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
     work = np.empty((batch, units), dtype)
     h, c = inputs.states
-    _fn("rk_lstm_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(h), _addr(c),
+    _fn("rk_lstm_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(bias), _addr(h),
+                                  _addr(c),
                                   _addr(inputs.mask), _addr(inputs.rmask), float(forget_bias), act, ract,
                                   bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(act_c),
                                   _addr(c_prev), _addr(work))
@@ -260,7 +273,7 @@ def lstm_backward(d_outputs, d_final_state, cache):
     dtype = inputs.dtype
     d_out = _output_grads(d_outputs, (batch, time, units), dtype)
     dh, dc = _state_grads(d_final_state, 2, batch, units, dtype)
-    d_pre = _buffer("d_pre", (batch, time, 4 * units), dtype)
+    d_pre = _buffer("d_pre", (time, batch, 4 * units), dtype)
     work = np.empty((batch, units), dtype)
     carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
     _fn("rk_lstm_backward", dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
@@ -278,23 +291,24 @@ def lstm_backward(d_outputs, d_final_state, cache):
 def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
                 recurrent_activation="sigmoid", reset_after=True, zero_output_for_mask=False):
     """Compiled :func:`rnnkit.ops.gru.gru_forward` (same arguments and results)."""
-    inputs = _Inputs(x, state0, params, mask, recurrent_mask, 3, {"kernel", "recurrent_kernel", "bias"})
+    inputs = _Inputs(x, state0, params, mask, recurrent_mask, 3, {"kernel", "recurrent_kernel", "bias"},
+                     bias_shape=lambda width: (2, width))
     act, ract = _activation_code(activation), _activation_code(recurrent_activation)
-    bias = params.get("bias")
-    if (not inputs.ok or act is None or ract is None or len(state0) != 1 or not reset_after
-            or (bias is not None and bias.shape != (2, params["kernel"].shape[1]))):
+    if not inputs.ok or act is None or ract is None or len(state0) != 1 or not reset_after:
         return reference_kernels("gru")[0](x, state0, params, mask, recurrent_mask, activation=activation,
                                            recurrent_activation=recurrent_activation, reset_after=reset_after,
                                            zero_output_for_mask=zero_output_for_mask)
     batch, time, _, units = inputs.shape
     dtype = inputs.dtype
-    gates = inputs.projection(None if bias is None else bias[0])
-    recurrent_bias = None if bias is None else np.ascontiguousarray(bias[1])
+    gates = inputs.projection()
+    bias = inputs.bias
+    input_bias, recurrent_bias = (None, None) if bias is None else (bias[0], bias[1])
     outputs = np.empty((batch, time, units), dtype)
-    h_in, u_h, h_prev = (np.empty((batch, time, units), dtype) for _ in range(3))
+    h_in, u_h, h_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
     work = np.empty((batch, 3 * units), dtype)
     (h,) = inputs.states
-    _fn("rk_gru_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(recurrent_bias),
+    _fn("rk_gru_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(input_bias),
+                                 _addr(recurrent_bias),
                                  _addr(h), _addr(inputs.mask), _addr(inputs.rmask), act, ract,
                                  bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(u_h), _addr(h_prev),
                                  _addr(work))
@@ -312,8 +326,8 @@ def gru_backward(d_outputs, d_final_state, cache):
     dtype = inputs.dtype
     d_out = _output_grads(d_outputs, (batch, time, units), dtype)
     (dh,) = _state_grads(d_final_state, 1, batch, units, dtype)
-    d_pre = _buffer("d_pre", (batch, time, 3 * units), dtype)
-    d_rec = _buffer("d_rec", (batch, time, 3 * units), dtype)
+    d_pre = _buffer("d_pre", (time, batch, 3 * units), dtype)
+    d_rec = _buffer("d_rec", (time, batch, 3 * units), dtype)
     work = np.empty((batch, units), dtype)
     carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
     _fn("rk_gru_backward", dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),

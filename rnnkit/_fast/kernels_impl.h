@@ -7,7 +7,7 @@
 static void SUFFIX(fill_hin)(int64_t B, int64_t T, int64_t H, int64_t t, const REAL *h, const REAL *rmask,
                              REAL *hin) {
     for (int64_t b = 0; b < B; b++) {
-        REAL *dst = hin + (b * T + t) * H;
+        REAL *dst = hin + (t * B + b) * H;
         const REAL *src = h + b * H;
         if (rmask) {
             const REAL *rm = rmask + b * H;
@@ -85,15 +85,17 @@ static inline __attribute__((always_inline)) void SUFFIX(gru_backward_row)(
 
 /* ------------------------------------------------------------------------------------------ SimpleRNN */
 
-void SUFFIX(rk_simple_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, REAL *h,
+void SUFFIX(rk_simple_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, const REAL *bias, REAL *h,
                                const uint8_t *mask, const REAL *rmask, int act, int zero_out, REAL *out,
                                REAL *hin) {
-    const int64_t ld = T * H;
+    int threads = begin_steps(B * H * H);
     for (int64_t t = 0; t < T; t++) {
         SUFFIX(fill_hin)(B, T, H, t, h, rmask, hin);
-        GEMM(0, 0, B, H, H, 1, hin + t * H, ld, U, H, 1, P + t * H, ld);
+        GEMM(0, 0, B, H, H, 1, hin + t * B * H, H, U, H, 1, P + t * B * H, H);
         for (int64_t b = 0; b < B; b++) {
-            REAL *z = P + b * ld + t * H, *o = out + b * ld + t * H;
+            REAL *z = P + (t * B + b) * H, *o = out + (b * T + t) * H;
+            if (bias)
+                for (int64_t j = 0; j < H; j++) z[j] += bias[j];
             ROW_ACT(act, z, z, H);
             if (!mask || mask[b * T + t]) {
                 memcpy(h + b * H, z, (size_t)H * sizeof(REAL));
@@ -103,17 +105,18 @@ void SUFFIX(rk_simple_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const R
             }
         }
     }
+    end_steps(threads);
 }
 
 void SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, const REAL *U, const uint8_t *mask,
                                 const REAL *rmask, int act, int zero_out, const REAL *dout, REAL *dh, REAL *dZ,
                                 REAL *work, REAL *carry) {
-    const int64_t ld = T * H;
+    int threads = begin_steps(B * H * H);
     for (int64_t t = T - 1; t >= 0; t--) {
         for (int64_t b = 0; b < B; b++) {
-            const REAL *y = Y + b * ld + t * H;
-            const REAL *go = dout ? dout + b * ld + t * H : 0;
-            REAL *dz = dZ + b * ld + t * H, *dhb = dh + b * H;
+            const REAL *y = Y + (t * B + b) * H;
+            const REAL *go = dout ? dout + (b * T + t) * H : 0;
+            REAL *dz = dZ + (t * B + b) * H, *dhb = dh + b * H;
             int m = !mask || mask[b * T + t];
             if (mask) {
                 SUFFIX(route_output_grad)(go, carry + b * H, m, zero_out, work + b * H, H);
@@ -129,27 +132,32 @@ void SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, 
                 for (int64_t j = 0; j < H; j++) dz[j] = dhb[j] * RK_DERIV(act, y[j], (REAL)1, (REAL)0);
             memset(dhb, 0, (size_t)H * sizeof(REAL));
         }
-        GEMM(0, 1, B, H, H, 1, dZ + t * H, ld, U, H, 0, work, H);
+        GEMM(0, 1, B, H, H, 1, dZ + t * B * H, H, U, H, 0, work, H);
         SUFFIX(add_recurrent_grad)(B, H, work, rmask, dh);
     }
+    end_steps(threads);
 }
 
 /* ------------------------------------------------------------------------------------------ LSTM */
 
 /* Gates in P rows are [i, f, c~, o] (Keras order); TC keeps act(c_t), CP keeps c_{t-1}. work: (B, H). */
-void SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, REAL *h, REAL *c,
+void SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, const REAL *bias, REAL *h,
+                             REAL *c,
                              const uint8_t *mask, const REAL *rmask, REAL forget_bias, int act, int ract,
                              int zero_out, REAL *out, REAL *hin, REAL *TC, REAL *CP, REAL *work) {
-    const int64_t G = 4 * H, ld = T * H, ldg = T * G;
+    const int64_t G = 4 * H;
+    int threads = begin_steps(B * H * 4 * H);
     for (int64_t t = 0; t < T; t++) {
         SUFFIX(fill_hin)(B, T, H, t, h, rmask, hin);
-        GEMM(0, 0, B, G, H, 1, hin + t * H, ld, U, G, 1, P + t * G, ldg);
+        GEMM(0, 0, B, G, H, 1, hin + t * B * H, H, U, G, 1, P + t * B * G, G);
         for (int64_t b = 0; b < B; b++) {
-            REAL *g = P + b * ldg + t * G;
+            REAL *g = P + (t * B + b) * G;
             REAL *gi = g, *gf = g + H, *gc = g + 2 * H, *go = g + 3 * H;
-            REAL *cb = c + b * H, *hb = h + b * H, *tc = TC + b * ld + t * H, *cp = CP + b * ld + t * H;
-            REAL *o = out + b * ld + t * H, *cn = work + b * H;
+            REAL *cb = c + b * H, *hb = h + b * H, *tc = TC + (t * B + b) * H, *cp = CP + (t * B + b) * H;
+            REAL *o = out + (b * T + t) * H, *cn = work + b * H;
             int m = !mask || mask[b * T + t];
+            if (bias)
+                for (int64_t j = 0; j < G; j++) g[j] += bias[j];
             if (forget_bias != 0)
                 for (int64_t j = 0; j < H; j++) gf[j] += forget_bias;
             ROW_ACT(ract, gi, gi, 2 * H);
@@ -172,6 +180,7 @@ void SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REA
             }
         }
     }
+    end_steps(threads);
 }
 
 /* Gate rows of A hold activated [i, f, c~, o]; dZ gets the pre-activation gradients. work, carry: (B, H). */
@@ -179,13 +188,14 @@ void SUFFIX(rk_lstm_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, co
                               const REAL *U, const uint8_t *mask, const REAL *rmask, int act, int ract,
                               int zero_out, const REAL *dout, REAL *dh, REAL *dc, REAL *dZ, REAL *work,
                               REAL *carry) {
-    const int64_t G = 4 * H, ld = T * H, ldg = T * G;
+    const int64_t G = 4 * H;
+    int threads = begin_steps(B * H * 4 * H);
     for (int64_t t = T - 1; t >= 0; t--) {
         for (int64_t b = 0; b < B; b++) {
-            const REAL *g = A + b * ldg + t * G;
-            const REAL *tc = TC + b * ld + t * H, *cp = CP + b * ld + t * H;
-            const REAL *gout = dout ? dout + b * ld + t * H : 0;
-            REAL *dz = dZ + b * ldg + t * G, *dhb = dh + b * H, *dcb = dc + b * H;
+            const REAL *g = A + (t * B + b) * G;
+            const REAL *tc = TC + (t * B + b) * H, *cp = CP + (t * B + b) * H;
+            const REAL *gout = dout ? dout + (b * T + t) * H : 0;
+            REAL *dz = dZ + (t * B + b) * G, *dhb = dh + b * H, *dcb = dc + b * H;
             int m = !mask || mask[b * T + t];
             if (mask) {
                 SUFFIX(route_output_grad)(gout, carry + b * H, m, zero_out, work + b * H, H);
@@ -201,28 +211,33 @@ void SUFFIX(rk_lstm_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, co
             }
             RK_DISPATCH(act, ract, SUFFIX(lstm_backward_row)(H, g, tc, cp, gout, dhb, dcb, dz, A_, R_));
         }
-        GEMM(0, 1, B, H, G, 1, dZ + t * G, ldg, U, G, 0, work, H);
+        GEMM(0, 1, B, H, G, 1, dZ + t * B * G, G, U, G, 0, work, H);
         SUFFIX(add_recurrent_grad)(B, H, work, rmask, dh);
     }
+    end_steps(threads);
 }
 
 /* ------------------------------------------------------------------------------------------ GRU */
 
-/* Keras reset_after=True. Gate rows of P are [z, r, h~] holding x W + b_input on entry;
- * rbias (3H,) or NULL is the recurrent bias. HZ keeps (h_in U_h + b_rh), HP keeps h_{t-1}. work: (B, 3H). */
-void SUFFIX(rk_gru_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, const REAL *rbias, REAL *h,
+/* Keras reset_after=True. Gate rows of P are [z, r, h~] holding x W on entry; ibias and rbias (3H,)
+ * or NULL are the input and recurrent biases. HZ keeps (h_in U_h + b_rh), HP keeps h_{t-1}. work: (B, 3H). */
+void SUFFIX(rk_gru_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, const REAL *ibias,
+                            const REAL *rbias, REAL *h,
                             const uint8_t *mask, const REAL *rmask, int act, int ract, int zero_out, REAL *out,
                             REAL *hin, REAL *HZ, REAL *HP, REAL *work) {
-    const int64_t G = 3 * H, ld = T * H, ldg = T * G;
+    const int64_t G = 3 * H;
+    int threads = begin_steps(B * H * 3 * H);
     for (int64_t t = 0; t < T; t++) {
         SUFFIX(fill_hin)(B, T, H, t, h, rmask, hin);
-        GEMM(0, 0, B, G, H, 1, hin + t * H, ld, U, G, 0, work, G);
+        GEMM(0, 0, B, G, H, 1, hin + t * B * H, H, U, G, 0, work, G);
         for (int64_t b = 0; b < B; b++) {
-            REAL *g = P + b * ldg + t * G, *w = work + b * G;
+            REAL *g = P + (t * B + b) * G, *w = work + b * G;
             REAL *gz = g, *gr = g + H, *gh = g + 2 * H;
-            REAL *hb = h + b * H, *hz = HZ + b * ld + t * H, *hp = HP + b * ld + t * H;
-            REAL *o = out + b * ld + t * H;
+            REAL *hb = h + b * H, *hz = HZ + (t * B + b) * H, *hp = HP + (t * B + b) * H;
+            REAL *o = out + (b * T + t) * H;
             int m = !mask || mask[b * T + t];
+            if (ibias)
+                for (int64_t j = 0; j < G; j++) g[j] += ibias[j];
             if (rbias)
                 for (int64_t j = 0; j < 2 * H; j++) g[j] += w[j] + rbias[j];
             else
@@ -246,20 +261,22 @@ void SUFFIX(rk_gru_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL
             }
         }
     }
+    end_steps(threads);
 }
 
 /* dX: gradient of the input-side pre-activations [z, r, h~]; dR: of the recurrent side (h~ part times r). */
 void SUFFIX(rk_gru_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, const REAL *HZ, const REAL *HP,
                              const REAL *U, const uint8_t *mask, const REAL *rmask, int act, int ract, int zero_out,
                              const REAL *dout, REAL *dh, REAL *dX, REAL *dR, REAL *work, REAL *carry) {
-    const int64_t G = 3 * H, ld = T * H, ldg = T * G;
+    const int64_t G = 3 * H;
+    int threads = begin_steps(B * H * 3 * H);
     for (int64_t t = T - 1; t >= 0; t--) {
         for (int64_t b = 0; b < B; b++) {
-            const REAL *g = A + b * ldg + t * G;
+            const REAL *g = A + (t * B + b) * G;
             const REAL *gz = g, *gr = g + H, *gh = g + 2 * H;
-            const REAL *hz = HZ + b * ld + t * H, *hp = HP + b * ld + t * H;
-            const REAL *gout = dout ? dout + b * ld + t * H : 0;
-            REAL *dx = dX + b * ldg + t * G, *dr = dR + b * ldg + t * G, *dhb = dh + b * H;
+            const REAL *hz = HZ + (t * B + b) * H, *hp = HP + (t * B + b) * H;
+            const REAL *gout = dout ? dout + (b * T + t) * H : 0;
+            REAL *dx = dX + (t * B + b) * G, *dr = dR + (t * B + b) * G, *dhb = dh + b * H;
             int m = !mask || mask[b * T + t];
             if (mask) {
                 SUFFIX(route_output_grad)(gout, carry + b * H, m, zero_out, work + b * H, H);
@@ -276,7 +293,8 @@ void SUFFIX(rk_gru_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, con
             }
             RK_DISPATCH(act, ract, SUFFIX(gru_backward_row)(H, g, hz, hp, gout, dhb, dx, dr, A_, R_));
         }
-        GEMM(0, 1, B, H, G, 1, dR + t * G, ldg, U, G, 0, work, H);
+        GEMM(0, 1, B, H, G, 1, dR + t * B * G, G, U, G, 0, work, H);
         SUFFIX(add_recurrent_grad)(B, H, work, rmask, dh);
     }
+    end_steps(threads);
 }
