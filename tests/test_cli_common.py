@@ -216,3 +216,14 @@ def test_a_real_process_exits_2_with_one_line_and_no_traceback(tmp_path):
     assert done.returncode == 2
     assert done.stderr == f"rnnkit forecast: error: --csv: no such file {str(tmp_path / 'none.csv')!r}\n"
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_command_runs_without_matplotlib(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    monkeypatch.setattr(common, "_PYPLOT", {"checked": False, "module": None})
+    run_dir = tmp_path / "run"
+    assert cli.main(["letters", "--epochs", "2", "--verbose", "0", "--run-dir", str(run_dir), "--predict", "a"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("pictures skipped: matplotlib is not installed") == 1
+    assert (run_dir / "metrics.csv").is_file() and not list(run_dir.glob("*.png"))

@@ -277,8 +277,9 @@ def run(args):
         say(f"the model {verdict} the baseline on RMSE ({rmse:.3f} vs {base_rmse:.3f}, "
             f"{100 * (1 - rmse / base_rmse):+.1f}%)")
         test = (test_origins, pred, truth)
-        results = {"test_rmse": rmse, "test_mae": mae, "baseline_rmse": base_rmse,
-                                     "baseline_mae": base_mae}
+        results = {"test_rmse": rmse, "test_mae": mae, "baseline_rmse": base_rmse, "baseline_mae": base_mae}
+    else:
+        say("no test part (--test-fraction 0): no RMSE or MAE to report")
 
     future = unscale(model.predict(scaled[-args.window:][None, :, None].astype(np.float32)))[0]
     lines = ["step,forecast"] + [f"{k + 1},{value!r}" for k, value in enumerate(future.tolist())]
