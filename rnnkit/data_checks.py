@@ -7,7 +7,10 @@ from .errors import RnnkitTypeError, RnnkitValueError
 
 def as_array(name, value):
     """``value`` as a NumPy array of numbers (lists are converted), refusing objects and strings."""
-    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    try:
+        array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    except (ValueError, TypeError):  # ragged nested lists
+        raise RnnkitValueError(f"{name} must be a rectangular array of numbers, got {describe(value)}") from None
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise RnnkitTypeError(f"{name} must be an array of numbers, got {describe(value)}")
     if array.ndim == 0:

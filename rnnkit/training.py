@@ -22,7 +22,7 @@ from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from ._validate import describe
 from .data_checks import as_array, batch_slices, check_finite, check_same_length
-from .errors import RnnkitError, RnnkitValueError
+from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
 from .random import make_rng
 
 
@@ -207,10 +207,14 @@ class TrainingMixin:
         for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise RnnkitValueError(f"{name} must be a non-negative integer, got {describe(value)}")
-        if verbose == "auto":
+        if isinstance(verbose, str) and verbose == "auto":
             verbose = 1
-        if verbose not in (0, 1, 2):
+        if not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
             raise RnnkitValueError(f"verbose must be 'auto', 0, 1 or 2, got {describe(verbose)}")
+        if callbacks is not None and (not isinstance(callbacks, (list, tuple)) or not all(
+                isinstance(c, callbacks_module.Callback) for c in callbacks)):
+            raise RnnkitTypeError(f"callbacks must be a list of rnnkit.callbacks.Callback objects, "
+                                  f"got {describe(callbacks)}")
         if tbptt_steps is not None:
             tbptt_steps = self._check_tbptt(tbptt_steps, x, y)
         x, y, validation = self._validation_arrays(x, y, validation_split, validation_data)
@@ -306,6 +310,8 @@ class TrainingMixin:
         """Outputs for every sample of x, computed ``batch_size`` samples at a time."""
         x = self._check_x(x)
         batch_size = _check_batch_size(batch_size)
+        if len(x) == 0:
+            raise RnnkitValueError(f"x must hold at least one sample, got {describe(x)}")
         return np.concatenate([self(x[part], training=False) for part in batch_slices(len(x), batch_size)])
 
     # ------------------------------------------------------------------ truncated BPTT

@@ -1,6 +1,10 @@
 """Masking: skip the time steps whose features all equal ``mask_value``."""
+import numbers
+
 import numpy as np
 
+from .._validate import describe
+from ..errors import RnnkitTypeError
 from .base import Layer
 
 
@@ -17,6 +21,8 @@ class Masking(Layer):
     supports_masking = True
 
     def __init__(self, mask_value=0.0, **kwargs):
+        if isinstance(mask_value, bool) or not isinstance(mask_value, numbers.Real):
+            raise RnnkitTypeError(f"mask_value must be a number such as 0.0, got {describe(mask_value)}")
         super().__init__(**kwargs)
         self.mask_value = float(mask_value)
         self._keep = None

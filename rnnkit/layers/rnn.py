@@ -280,7 +280,12 @@ class RNN(Layer):
             self.states = [s.copy() for s in final]
         self._cache = dict(cell_cache=cache, input_mask=input_mask, passed_state=passed_state,
                            out_shape=outputs.shape)
-        output = outputs if self.return_sequences else outputs[:, -1]
+        if self.return_sequences:
+            output = outputs
+        elif time:
+            output = outputs[:, -1]
+        else:  # no step ran: the last output is the zeros a fully masked sequence also gives
+            output = np.zeros((batch, outputs.shape[2]), outputs.dtype)
         if self.return_state:
             return [output, *final]
         return output
@@ -303,7 +308,8 @@ class RNN(Layer):
                 d_outputs = d_output
             else:
                 d_outputs = np.zeros(c["out_shape"], self.dtype)
-                d_outputs[:, -1] = d_output
+                if c["out_shape"][1]:  # with no time steps the output was a constant
+                    d_outputs[:, -1] = d_output
         d_final = list(d_states) + [None] * (len(self.state_sizes) - len(d_states))
         dx, d_state0, grads = self.cell.backward(d_outputs, pack_states(self.cell, d_final), c["cell_cache"])
         if c["input_mask"] is not None:
