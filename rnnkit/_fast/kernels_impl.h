@@ -108,7 +108,7 @@ void SUFFIX(rk_simple_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const R
     end_steps(threads);
 }
 
-void SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, const REAL *U, const uint8_t *mask,
+void SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, const REAL *UT, const uint8_t *mask,
                                 const REAL *rmask, int act, int zero_out, const REAL *dout, REAL *dh, REAL *dZ,
                                 REAL *work, REAL *carry) {
     int threads = begin_steps(B * H * H);
@@ -132,7 +132,7 @@ void SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, 
                 for (int64_t j = 0; j < H; j++) dz[j] = dhb[j] * RK_DERIV(act, y[j], (REAL)1, (REAL)0);
             memset(dhb, 0, (size_t)H * sizeof(REAL));
         }
-        GEMM(0, 1, B, H, H, 1, dZ + t * B * H, H, U, H, 0, work, H);
+        GEMM(0, 0, B, H, H, 1, dZ + t * B * H, H, UT, H, 0, work, H);
         SUFFIX(add_recurrent_grad)(B, H, work, rmask, dh);
     }
     end_steps(threads);
@@ -185,7 +185,7 @@ void SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REA
 
 /* Gate rows of A hold activated [i, f, c~, o]; dZ gets the pre-activation gradients. work, carry: (B, H). */
 void SUFFIX(rk_lstm_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, const REAL *TC, const REAL *CP,
-                              const REAL *U, const uint8_t *mask, const REAL *rmask, int act, int ract,
+                              const REAL *UT, const uint8_t *mask, const REAL *rmask, int act, int ract,
                               int zero_out, const REAL *dout, REAL *dh, REAL *dc, REAL *dZ, REAL *work,
                               REAL *carry) {
     const int64_t G = 4 * H;
@@ -211,7 +211,7 @@ void SUFFIX(rk_lstm_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, co
             }
             RK_DISPATCH(act, ract, SUFFIX(lstm_backward_row)(H, g, tc, cp, gout, dhb, dcb, dz, A_, R_));
         }
-        GEMM(0, 1, B, H, G, 1, dZ + t * B * G, G, U, G, 0, work, H);
+        GEMM(0, 0, B, H, G, 1, dZ + t * B * G, G, UT, H, 0, work, H);
         SUFFIX(add_recurrent_grad)(B, H, work, rmask, dh);
     }
     end_steps(threads);
@@ -266,7 +266,7 @@ void SUFFIX(rk_gru_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL
 
 /* dX: gradient of the input-side pre-activations [z, r, h~]; dR: of the recurrent side (h~ part times r). */
 void SUFFIX(rk_gru_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, const REAL *HZ, const REAL *HP,
-                             const REAL *U, const uint8_t *mask, const REAL *rmask, int act, int ract, int zero_out,
+                             const REAL *UT, const uint8_t *mask, const REAL *rmask, int act, int ract, int zero_out,
                              const REAL *dout, REAL *dh, REAL *dX, REAL *dR, REAL *work, REAL *carry) {
     const int64_t G = 3 * H;
     int threads = begin_steps(B * H * 3 * H);
@@ -293,7 +293,7 @@ void SUFFIX(rk_gru_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, con
             }
             RK_DISPATCH(act, ract, SUFFIX(gru_backward_row)(H, g, hz, hp, gout, dhb, dx, dr, A_, R_));
         }
-        GEMM(0, 1, B, H, G, 1, dR + t * B * G, G, U, G, 0, work, H);
+        GEMM(0, 0, B, H, G, 1, dR + t * B * G, G, UT, H, 0, work, H);
         SUFFIX(add_recurrent_grad)(B, H, work, rmask, dh);
     }
     end_steps(threads);
