@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import cell_gradient_errors, random_mask, rel_error
+from rnnkit import Sequential, layers
 from rnnkit.cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from rnnkit.errors import RnnkitValueError
 from rnnkit.ops import checkpointing, get_kernels, reference_kernels
@@ -152,3 +153,60 @@ def test_segment_length_is_validated(bad):
     cell = SimpleRNNCell(2)
     with pytest.raises(RnnkitValueError, match="segment_length must be a positive integer"):
         cell.forward(np.zeros((1, 4, 3), np.float32), segment_length=bad)
+
+
+# ---------------------------------------------------------------- the layer face: backprop_segment
+LAYERS = {
+    "LSTM": lambda **k: layers.LSTM(4, **k),
+    "GRU": lambda **k: layers.GRU(3, **k),
+    "SimpleRNN": lambda **k: layers.SimpleRNN(3, **k),
+    "stacked": lambda **k: layers.RNN([cells_lstm(), cells_gru()], **k),
+    "Bidirectional": lambda **k: layers.Bidirectional(layers.LSTM(3, **k)),
+}
+
+
+def cells_lstm():
+    return LSTMCell(3, dtype="float64", seed=7)
+
+
+def cells_gru():
+    return GRUCell(2, dtype="float64", seed=8)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+@pytest.mark.parametrize("options", [dict(return_sequences=True), dict(go_backwards=True),
+                                     dict(return_sequences=True, dropout=0.3, recurrent_dropout=0.3)],
+                         ids=["sequences", "backwards", "dropout"])
+def test_layer_backprop_segment_equals_plain(kind, options):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 11, 2))
+    mask = random_mask(rng, 3, 11)
+    results = []
+    for segment in (None, 4):
+        layer = LAYERS[kind](dtype="float64", seed=3, backprop_segment=segment, **options)
+        out = layer(x, training=True, mask=mask)
+        g = np.random.default_rng(2).standard_normal(out.shape)
+        results.append((out, layer.backward(g), layer.get_gradients()))
+    (out_p, dx_p, grads_p), (out_s, dx_s, grads_s) = results
+    np.testing.assert_allclose(out_s, out_p, atol=1e-13)
+    assert rel_error(dx_s, dx_p) < 1e-12
+    assert max(rel_error(a, b) for a, b in zip(grads_s, grads_p)) < 1e-12
+
+
+def test_layer_backprop_segment_in_config_and_fit():
+    layer = layers.LSTM(4, backprop_segment=5)
+    assert layer.get_config()["backprop_segment"] == 5
+    assert layers.LSTM.from_config(layer.get_config()).backprop_segment == 5
+    assert layers.LSTM(4).get_config()["backprop_segment"] is None
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 30, 3)), rng.standard_normal((16, 1))
+    weights = []
+    for segment in (None, 6):
+        model = Sequential([layers.GRU(5, input_shape=(30, 3), dtype="float64", seed=1, backprop_segment=segment),
+                            layers.Dense(1, dtype="float64", seed=2)])
+        model.compile("adam", "mse")
+        model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

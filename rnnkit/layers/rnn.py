@@ -1,10 +1,12 @@
 """RNN: the Keras layer that runs a recurrent cell (or a stack of cells) over a sequence."""
 import importlib
+import numbers
 
 import numpy as np
 
 from .._validate import describe, float_array, float_dtype, mask_array, rate
 from ..errors import RnnkitTypeError, RnnkitValueError
+from ..ops import checkpointing
 from ..random import make_rng
 from .base import Layer
 
@@ -84,6 +86,10 @@ class RNN(Layer):
         recurrent_dropout: the same on the recurrent input h_{t-1} of every cell; the mask is
             given to the cell kernel as ``recurrent_mask``.
         seed: int or None; fixes the dropout masks (and, for subclasses, the initial weights).
+        backprop_segment: None, or S > 0 for gradient checkpointing through time: a training
+            forward keeps the recurrent state only every S steps and backward recomputes one
+            segment at a time (same results, roughly one extra forward pass, memory per step cut
+            to the inputs plus the boundary states; see docs/memory.md). S ≈ √T is the usual choice.
         name, dtype, input_shape, trainable: see :class:`Layer`; ``dtype`` defaults to the cell's.
 
     Call: ``layer(x, training=False, mask=None, initial_state=None)`` with x (B, T, I), mask (B, T)
@@ -101,7 +107,7 @@ class RNN(Layer):
 
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
                  unroll=False, zero_output_for_mask=False, dropout=0.0, recurrent_dropout=0.0, seed=None,
-                 dtype=None, **kwargs):
+                 dtype=None, backprop_segment=None, **kwargs):
         cell = self._make_cell(cell)
         cell_dtype = float_dtype("cell.dtype", cell.dtype)
         if dtype is None:
@@ -121,6 +127,11 @@ class RNN(Layer):
         self.dropout = rate("dropout", dropout)
         self.recurrent_dropout = rate("recurrent_dropout", recurrent_dropout)
         make_rng(seed)  # validates the seed
+        if backprop_segment is not None and (isinstance(backprop_segment, bool) or not isinstance(
+                backprop_segment, numbers.Integral) or backprop_segment <= 0):
+            raise RnnkitValueError(
+                f"backprop_segment must be a positive integer or None, got {describe(backprop_segment)}")
+        self.backprop_segment = None if backprop_segment is None else int(backprop_segment)
         self.seed = seed
         # A stream of its own, so dropout masks do not replay the weight initialisation's numbers.
         self._dropout_rng = make_rng(None) if seed is None else np.random.default_rng((int(seed), 0xD50))
@@ -272,9 +283,17 @@ class RNN(Layer):
         if training and self.recurrent_dropout > 0:
             recurrent_mask = self._recurrent_masks(batch)
         self.dropout_masks = (input_mask, recurrent_mask)
-        outputs, final, cache = self.cell.forward(
-            np.ascontiguousarray(x), pack_states(self.cell, flat0), mask,
-            recurrent_mask=recurrent_mask, zero_output_for_mask=self.zero_output_for_mask)
+        if self.backprop_segment is None:
+            outputs, final, cache = self.cell.forward(
+                np.ascontiguousarray(x), pack_states(self.cell, flat0), mask,
+                recurrent_mask=recurrent_mask, zero_output_for_mask=self.zero_output_for_mask)
+        else:  # the cell's own forward/backward per segment, so a StackedRNNCells works too
+            def run(x_seg, state, mask_seg, zero_output_for_mask):
+                return self.cell.forward(x_seg, state, mask_seg, recurrent_mask=recurrent_mask,
+                                         zero_output_for_mask=zero_output_for_mask)
+            outputs, final, cache = checkpointing.segmented_forward(
+                run, self.cell.backward, np.ascontiguousarray(x), pack_states(self.cell, flat0), mask,
+                segment_length=self.backprop_segment, zero_output_for_mask=self.zero_output_for_mask)
         final = flatten_states(self.cell, final)
         if self.stateful:
             self.states = [s.copy() for s in final]
@@ -311,7 +330,9 @@ class RNN(Layer):
                 if c["out_shape"][1]:  # with no time steps the output was a constant
                     d_outputs[:, -1] = d_output
         d_final = list(d_states) + [None] * (len(self.state_sizes) - len(d_states))
-        dx, d_state0, grads = self.cell.backward(d_outputs, pack_states(self.cell, d_final), c["cell_cache"])
+        cell_backward = (checkpointing.segmented_backward if isinstance(c["cell_cache"], checkpointing.SegmentedCache)
+                         else self.cell.backward)
+        dx, d_state0, grads = cell_backward(d_outputs, pack_states(self.cell, d_final), c["cell_cache"])
         if c["input_mask"] is not None:
             dx = dx * c["input_mask"][:, None, :]
         if self.go_backwards:
@@ -333,6 +354,7 @@ class RNN(Layer):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
+            "backprop_segment": self.backprop_segment,
         })
         if type(self) is RNN:
             config["cell"] = serialize_cell(self.cell)

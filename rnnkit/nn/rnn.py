@@ -158,6 +158,13 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
     return (outputs, state, cache) if return_cache else (outputs, state)
 
 
+def _check_cache(cache, keys, producer):
+    """Refuse a ``cache`` that is not the one ``producer(..., return_cache=True)`` returned."""
+    if not isinstance(cache, dict) or not all(key in cache for key in keys):
+        raise RnnkitValueError(f"cache must be the third value of {producer}(..., return_cache=True), "
+                               f"got {describe(cache)}")
+
+
 def dynamic_rnn_backward(cache, d_outputs=None, d_state=None):
     """Backpropagate through :func:`dynamic_rnn`.
 
@@ -172,6 +179,7 @@ def dynamic_rnn_backward(cache, d_outputs=None, d_state=None):
         of the initial state in the cell's structure, and the weight gradients as a list in
         ``cell.get_weights()`` order.
     """
+    _check_cache(cache, ("cell", "core", "time_major"), "dynamic_rnn")
     if d_outputs is not None and cache["time_major"]:
         d_outputs = np.swapaxes(float_array("d_outputs", d_outputs, ndim=3), 0, 1)
     dx, d_state0, grads = _run_backward(cache, d_outputs, d_state, ("d_outputs", "d_state"))
@@ -237,6 +245,7 @@ def bidirectional_dynamic_rnn_backward(cache, d_outputs=None, d_states=None):
         ``(d_inputs, (d_initial_state_fw, d_initial_state_bw), (grads_fw, grads_bw))`` with the
         weight gradients as lists in each cell's ``get_weights()`` order.
     """
+    _check_cache(cache, ("fw", "bw", "lengths", "time_major"), "bidirectional_dynamic_rnn")
     d_out_fw, d_out_bw = _pair(d_outputs, "d_outputs")
     d_state_fw, d_state_bw = _pair(d_states, "d_states")
     time_major, lengths = cache["time_major"], cache["lengths"]
