@@ -64,7 +64,7 @@ int rk_set_blas(int kind, void *sgemm, void *dgemm) {
     return 0;
 }
 
-int rk_version(void) { return 7; }
+int rk_version(void) { return 8; }
 
 /* Per-step GEMMs smaller than this many multiply-adds run on one BLAS thread: waking a second
  * thread costs more than it saves there, and far more when other processes hold the cores. */
@@ -126,7 +126,7 @@ static void gemm_f64(int ta, int tb, int64_t m, int64_t n, int64_t k, double alp
 /* exp for float32 without branches so that loops calling it vectorise: Cody-Waite range
  * reduction x = n ln2 + r, a degree-7 polynomial for e^r, 2^n from the exponent bits.
  * Relative error about 1 ulp on [-87, 88]; arguments are clamped to that range. */
-static inline float exp_f32(float x) {
+static inline __attribute__((always_inline)) float exp_f32(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     /* adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits */
     float shifted = x * 1.44269504088896341f + 12582912.0f;
@@ -148,7 +148,7 @@ static inline float exp_f32(float x) {
 }
 
 /* tanh for float32: an odd polynomial near 0 (where 1 - 2/(e^2x + 1) would lose digits), else through exp. */
-static inline float tanh_f32(float x) {
+static inline __attribute__((always_inline)) float tanh_f32(float x) {
     float ax = x < 0.0f ? -x : x;
     float z = x * x;
     float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
@@ -159,11 +159,11 @@ static inline float tanh_f32(float x) {
     return ax < 0.625f ? small : big;
 }
 
-static inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+static inline __attribute__((always_inline)) float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
 
-static inline double sigmoid_f64(double x) { return 0.5 * (tanh(0.5 * x) + 1.0); }
+static inline __attribute__((always_inline)) double sigmoid_f64(double x) { return 0.5 * (tanh(0.5 * x) + 1.0); }
 
-static inline float act_f32(int code, float z) {
+static inline __attribute__((always_inline)) float act_f32(int code, float z) {
     switch (code) {
     case RK_TANH: return tanh_f32(z);
     case RK_SIGMOID: return sigmoid_f32(z);
@@ -173,7 +173,7 @@ static inline float act_f32(int code, float z) {
     }
 }
 
-static inline double act_f64(int code, double z) {
+static inline __attribute__((always_inline)) double act_f64(int code, double z) {
     switch (code) {
     case RK_TANH: return tanh(z);
     case RK_SIGMOID: return sigmoid_f64(z);

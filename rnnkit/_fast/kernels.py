@@ -253,7 +253,7 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
     batch, time, _, units = inputs.shape
     dtype = inputs.dtype
     gates = inputs.projection()
-    bias = inputs.bias
+    bias = inputs.bias if inputs.bias is not None else np.zeros(4 * units, dtype)  # C reads it unconditionally
     outputs = np.empty((batch, time, units), dtype)
     h_in, act_c, c_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
     work = np.empty((batch, units), dtype)

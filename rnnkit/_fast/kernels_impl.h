@@ -44,6 +44,27 @@ static void SUFFIX(add_recurrent_grad)(int64_t B, int64_t H, const REAL *work, c
         for (int64_t j = 0; j < n; j++) dh[j] += work[j];
 }
 
+/* One (b, t) row of the LSTM forward, all gate math in one pass: bias, activations, the cell update and
+ * act(c_t); inlined like lstm_backward_row. bias (4H) is required (zeros when the layer has none). */
+static inline __attribute__((always_inline)) void SUFFIX(lstm_forward_row)(
+    int64_t H, REAL *restrict g, const REAL *restrict bias, REAL forget_bias, const REAL *restrict cb,
+    REAL *restrict cp, REAL *restrict cn, REAL *restrict tc, const int act, const int ract) {
+    for (int64_t j = 0; j < H; j++) {
+        REAL i = ACT(ract, g[j] + bias[j]);
+        REAL f = ACT(ract, g[H + j] + bias[H + j] + forget_bias);
+        REAL cc = ACT(act, g[2 * H + j] + bias[2 * H + j]);
+        REAL o = ACT(ract, g[3 * H + j] + bias[3 * H + j]);
+        g[j] = i;
+        g[H + j] = f;
+        g[2 * H + j] = cc;
+        g[3 * H + j] = o;
+        cp[j] = cb[j];
+        REAL c_new = f * cb[j] + i * cc;
+        cn[j] = c_new;
+        tc[j] = ACT(act, c_new);
+    }
+}
+
 /* One (b, t) row of the LSTM backward; always inlined so that constant activation codes fold away
  * and the loop vectorises. */
 static inline __attribute__((always_inline)) void SUFFIX(lstm_backward_row)(
@@ -152,22 +173,11 @@ void SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REA
         GEMM(0, 0, B, G, H, 1, hin + t * B * H, H, U, G, 1, P + t * B * G, G);
         for (int64_t b = 0; b < B; b++) {
             REAL *g = P + (t * B + b) * G;
-            REAL *gi = g, *gf = g + H, *gc = g + 2 * H, *go = g + 3 * H;
+            const REAL *go = g + 3 * H;
             REAL *cb = c + b * H, *hb = h + b * H, *tc = TC + (t * B + b) * H, *cp = CP + (t * B + b) * H;
             REAL *o = out + (b * T + t) * H, *cn = work + b * H;
             int m = !mask || mask[b * T + t];
-            if (bias)
-                for (int64_t j = 0; j < G; j++) g[j] += bias[j];
-            if (forget_bias != 0)
-                for (int64_t j = 0; j < H; j++) gf[j] += forget_bias;
-            ROW_ACT(ract, gi, gi, 2 * H);
-            ROW_ACT(act, gc, gc, H);
-            ROW_ACT(ract, go, go, H);
-            for (int64_t j = 0; j < H; j++) {
-                cp[j] = cb[j];
-                cn[j] = gf[j] * cb[j] + gi[j] * gc[j];
-            }
-            ROW_ACT(act, tc, cn, H);
+            RK_DISPATCH(act, ract, SUFFIX(lstm_forward_row)(H, g, bias, forget_bias, cb, cp, cn, tc, A_, R_));
             if (m) {
                 memcpy(cb, cn, (size_t)H * sizeof(REAL));
                 for (int64_t j = 0; j < H; j++) {
