@@ -210,3 +210,24 @@ def test_layer_backprop_segment_in_config_and_fit():
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- the numbers in docs/memory.md
+@pytest.mark.parametrize("kind, make, per_step, once", [
+    ("simple_rnn", lambda: SimpleRNNCell(5, dtype="float64"), lambda i, h, p: i + 3 * h, lambda h, p: h),
+    ("lstm", lambda: LSTMCell(5, dtype="float64"), lambda i, h, p: i + 13 * h, lambda h, p: 2 * h),
+    ("lstm", lambda: LSTMCell(5, num_proj=2, dtype="float64"), lambda i, h, p: i + 12 * h + p,
+     lambda h, p: h + p),
+    ("gru", lambda: GRUCell(5, dtype="float64"), lambda i, h, p: i + 9 * h, lambda h, p: h),
+], ids=["simple_rnn", "lstm", "lstm_proj", "gru"])
+def test_reference_cache_floats_per_step_match_docs(kind, make, per_step, once):
+    """docs/memory.md: floats kept per time step and sample by each reference kernel's cache."""
+    batch, time, features = 3, 7, 4
+    cell = make()
+    cell.build(features)
+    forward, _ = reference_kernels(kind)
+    x = np.zeros((batch, time, features))
+    _, _, cache = forward(x, cell.get_initial_state(batch), cell.params, **cell.kernel_config())
+    h, p = cell.units, cell.output_size
+    expected = batch * time * per_step(features, h, p) + batch * once(h, p)
+    assert checkpointing.cache_nbytes(cache) == 8 * expected
