@@ -234,3 +234,16 @@ def test_sample_errors_are_one_line(tmp_path, text_file, capsys):
 def test_missing_action_is_a_usage_error(capsys):
     assert cli.main(["charlm"]) == 2
     assert "train" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_default_training_learns_python_style(tmp_path, capsys):
+    """The README's claim: with the defaults (LSTM(128), 30 epochs on the stdlib modules) the model gets
+    well below 2 bits per character and its sample is indented Python-looking text."""
+    run_dir = str(tmp_path / "run")
+    assert cli.main(["charlm", "train", "--run-dir", run_dir, "--verbose", "0"]) == 0
+    out = capsys.readouterr().out
+    val = float(re.search(r"best model: validation ([\d.]+) bits", out).group(1))
+    assert val < 2.0
+    sample = open(os.path.join(run_dir, "sample.txt")).read()
+    assert "\n    " in sample and any(word in sample for word in ("self", "def ", "return", "if "))

@@ -28,7 +28,7 @@ three (the gated cells even faster: a GRU whose update gate sits near 0.5 halves
 carried gradient every step); training teaches LSTM and GRU to keep the path open
 (the ratio |dL/dh_1|/|dL/dh_T| rises to about 0.1) and both reach test MSE < 0.01,
 while SimpleRNN's gradient at step 1 falls to ~1e-13 and its MSE stays near 0.167.
-Each cell trains in about a minute on two free cores.
+The default run takes a few minutes on two cores (LSTM is the slowest of the three).
 
 example:
   rnnkit gradflow                              # T=100, all three cells
