@@ -11,8 +11,9 @@ def as_array(name, value):
         array = np.asarray(value) if not isinstance(value, np.ndarray) else value
     except (ValueError, TypeError):  # ragged nested lists
         raise RnnkitValueError(f"{name} must be a rectangular array of numbers, got {describe(value)}") from None
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise RnnkitTypeError(f"{name} must be an array of numbers, got {describe(value)}")
+    if array.dtype == object or np.issubdtype(array.dtype, np.complexfloating) or not (
+            np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise RnnkitTypeError(f"{name} must be an array of real numbers, got {describe(value)}")
     if array.ndim == 0:
         raise RnnkitValueError(f"{name} must have a batch axis (rank >= 1), got {describe(array)}")
     return array

@@ -2,12 +2,16 @@
 shapes (batch 0 or 1, time 0 or 1 included), dtypes, scales from 0 to 1e4, fully masked rows,
 sequence lengths of 0 and gradient checkpointing — and over junk arguments."""
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rnnkit import cells, nn
 from rnnkit.nn import rnn_cell
 from test_properties_support import JUNK, PROPERTY_SETTINGS, all_finite, documented, sequences
+
+# a NumPy overflow/invalid/complex-cast warning is a silent numerical problem: fail on it
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 CELL_KINDS = {
     "simple_tanh": lambda d: cells.SimpleRNNCell(3, dtype=d, seed=0),

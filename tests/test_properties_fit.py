@@ -4,12 +4,16 @@ finite weights and history; junk arguments raise documented errors only."""
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import rnnkit
 from rnnkit import Sequential, layers
 from test_properties_support import FLOAT_DTYPES, JUNK, PROPERTY_SETTINGS, SCALES, all_finite, documented
+
+# a NumPy overflow/invalid/complex-cast warning is a silent numerical problem: fail on it
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 
 @st.composite

@@ -2,11 +2,15 @@
 go_backwards, Bidirectional) forward and backward over random shapes, dtypes and scales, and
 every layer constructor fed junk arguments."""
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rnnkit import layers
 from test_properties_support import JUNK, PROPERTY_SETTINGS, all_finite, documented, sequences
+
+# a NumPy overflow/invalid/complex-cast warning is a silent numerical problem: fail on it
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 RNN_LAYERS = {
     "SimpleRNN": lambda d, **k: layers.SimpleRNN(3, dtype=d, seed=0, **k),

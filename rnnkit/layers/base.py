@@ -211,6 +211,12 @@ class Layer:
 
     def __call__(self, inputs, training=False, mask=None, **kwargs):
         """Validate ``inputs``, build on first use, run :meth:`call`."""
+        if training is None:  # Keras: None means inference
+            training = False
+        elif isinstance(training, (bool, np.bool_)) or (isinstance(training, numbers.Integral) and training in (0, 1)):
+            training = bool(training)
+        else:
+            raise RnnkitTypeError(f"training must be True, False or None, got {describe(training)}")
         x = self.check_inputs(inputs)
         if not self.built:
             self.build(x.shape)
