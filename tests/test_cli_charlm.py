@@ -20,6 +20,21 @@ TINY = ["--units", "8", "--embedding", "4", "--seq-len", "16", "--epochs", "2", 
         "--sample-length", "30", "--verbose", "0"]
 
 
+def file_text(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def csv_rows(path):
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def json_file(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 @pytest.fixture
 def text_file(tmp_path):
     path = tmp_path / "code.txt"
@@ -42,7 +57,7 @@ def test_windows_predict_the_next_character():
 
 
 def test_every_tenth_window_validates():
-    (xt, yt), (xv, yv) = split_windows(np.arange(201), 4)
+    (xt, _), (xv, _) = split_windows(np.arange(201), 4)
     assert len(xt) == 45 and len(xv) == 5
     assert xv[:, 0].tolist() == [36, 76, 116, 156, 196]
     assert not set(xt[:, 0].tolist()) & set(xv[:, 0].tolist())
@@ -117,20 +132,20 @@ def test_train_tiny_run_writes_every_file_and_reports_bits(tmp_path, text_file, 
     status, run_dir = train(tmp_path, text_file)
     assert status == 0
     out = capsys.readouterr().out
-    rows = re.findall(r"^\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
+    rows = re.findall(r"^\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", out, re.MULTILINE)
     assert [int(r[0]) for r in rows] == [1, 2]
     assert all(0 < float(v) < 10 for r in rows for v in r[1:])
     assert "--- sample" in out and "validation" in out
     for name in ("config.json", "metrics.csv", "best.weights", "model.rnnkit", "sample.txt"):
         assert os.path.isfile(os.path.join(run_dir, name)), name
-    metrics = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
+    metrics = csv_rows(os.path.join(run_dir, "metrics.csv"))
     assert len(metrics) == 2
     for row in metrics:
         assert float(row["bpc"]) == pytest.approx(float(row["loss"]) / math.log(2), rel=1e-6)
         assert float(row["val_bpc"]) == pytest.approx(float(row["val_loss"]) / math.log(2), rel=1e-6)
-    config = json.load(open(os.path.join(run_dir, "config.json")))
+    config = json_file(os.path.join(run_dir, "config.json"))
     assert config["model"]["vocab"] == vocabulary(TEXT) and config["model"]["cell"] == "lstm"
-    assert len(open(os.path.join(run_dir, "sample.txt")).read()) == 31  # newline prime + 30
+    assert len(file_text(os.path.join(run_dir, "sample.txt"))) == 31  # newline prime + 30
     if pyplot() is not None:
         with open(os.path.join(run_dir, "bits_per_char.png"), "rb") as handle:
             assert handle.read(4) == b"\x89PNG"
@@ -147,7 +162,7 @@ def test_train_learns_a_repetitive_text(tmp_path, text_file, capsys):
 def test_train_with_truncated_bptt_and_two_layers(tmp_path, text_file, capsys):
     status, run_dir = train(tmp_path, text_file, "--tbptt-steps", "4", "--layers", "2", "--cell", "simplernn")
     assert status == 0
-    assert json.load(open(os.path.join(run_dir, "config.json")))["settings"]["tbptt_steps"] == 4
+    assert json_file(os.path.join(run_dir, "config.json"))["settings"]["tbptt_steps"] == 4
 
 
 def test_sample_loads_the_run_and_is_reproducible(tmp_path, text_file, capsys):
@@ -157,15 +172,15 @@ def test_sample_loads_the_run_and_is_reproducible(tmp_path, text_file, capsys):
     output = str(tmp_path / "out.txt")
     args = ["charlm", "sample", "--run-dir", run_dir, "--length", "40", "--prime", "def ", "--seed", "3"]
     assert cli.main([*args, "--output", output]) == 0
-    first = open(output).read()
+    first = file_text(output)
     assert first.startswith("def ") and len(first) == 44 and set(first) <= set(TEXT)
     assert first in capsys.readouterr().out
     assert cli.main(args) == 0
-    assert open(os.path.join(run_dir, "sample.txt")).read() == first
+    assert file_text(os.path.join(run_dir, "sample.txt")) == first
 
 
 def test_sample_falls_back_to_best_weights(tmp_path, text_file, capsys):
-    status, run_dir = train(tmp_path, text_file)
+    _, run_dir = train(tmp_path, text_file)
     os.remove(os.path.join(run_dir, "model.rnnkit"))
     assert cli.main(["charlm", "sample", "--run-dir", run_dir, "--length", "10"]) == 0
 
@@ -175,7 +190,7 @@ def test_default_text_tiny_run(tmp_path, capsys):
     assert cli.main(["charlm", "train", *TINY, "--batch-size", "512", "--epochs", "1", "--run-dir", run_dir]) == 0
     out = capsys.readouterr().out
     assert "standard-library modules" in out
-    assert json.load(open(os.path.join(run_dir, "config.json")))["model"]["text"] == "stdlib"
+    assert json_file(os.path.join(run_dir, "config.json"))["model"]["text"] == "stdlib"
 
 
 def test_resume_continues_and_refuses_another_model(tmp_path, text_file, capsys):
@@ -183,7 +198,7 @@ def test_resume_continues_and_refuses_another_model(tmp_path, text_file, capsys)
     assert status == 0
     status, _ = train(tmp_path, text_file, "--resume", "--epochs", "3")
     assert status == 0
-    assert len(list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))) == 3
+    assert len(csv_rows(os.path.join(run_dir, "metrics.csv"))) == 3
     capsys.readouterr()
     status, _ = train(tmp_path, text_file, "--resume", "--units", "9")
     assert status == 2
@@ -214,7 +229,7 @@ def test_train_errors_are_one_line(tmp_path, text_file, capsys):
 def test_sample_errors_are_one_line(tmp_path, text_file, capsys):
     assert cli.main(["charlm", "sample", "--run-dir", str(tmp_path / "none")]) == 2
     assert "config.json" in one_line_error(capsys)
-    status, run_dir = train(tmp_path, text_file)
+    _, run_dir = train(tmp_path, text_file)
     capsys.readouterr()
     assert cli.main(["charlm", "sample", "--run-dir", run_dir, "--prime", "Zebra"]) == 2
     assert "'Z'" in one_line_error(capsys)
@@ -245,5 +260,5 @@ def test_default_training_learns_python_style(tmp_path, capsys):
     out = capsys.readouterr().out
     val = float(re.search(r"best model: validation ([\d.]+) bits", out).group(1))
     assert val < 2.0
-    sample = open(os.path.join(run_dir, "sample.txt")).read()
+    sample = file_text(os.path.join(run_dir, "sample.txt"))
     assert "\n    " in sample and any(word in sample for word in ("self", "def ", "return", "if "))

@@ -19,6 +19,16 @@ TINY = ["--length", "12", "--units", "4", "--epochs", "2", "--train-size", "64",
         "--batch-size", "16", "--verbose", "0"]
 
 
+def csv_rows(path):
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def json_file(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def test_adding_problem_has_two_markers_one_per_half_and_their_sum_as_target():
     x, y = adding_problem(500, 10, np.random.default_rng(0))
     assert x.shape == (500, 10, 2) and y.shape == (500, 1) and x.dtype == np.float32
@@ -92,17 +102,17 @@ def test_gradflow_tiny_run_writes_every_file(tmp_path, capsys):
     assert cli.main(["gradflow", *TINY, "--run-dir", run_dir]) == 0
     out = capsys.readouterr().out
     for title in ("SimpleRNN (tanh)", "LSTM", "GRU"):
-        mse = float(re.search(rf"^{re.escape(title)}: test MSE ([\d.]+)", out, re.M).group(1))
+        mse = float(re.search(rf"^{re.escape(title)}: test MSE ([\d.]+)", out, re.MULTILINE).group(1))
         assert 0 <= mse < 5
     assert "always 1.0" in out and "0.167" in out
-    config = json.load(open(os.path.join(run_dir, "config.json")))
+    config = json_file(os.path.join(run_dir, "config.json"))
     assert config["command"] == "gradflow" and config["model"]["length"] == 12
     for kind in ("simplernn", "lstm", "gru"):
         for name in ("config.json", "metrics.csv", "best.weights"):
             assert os.path.isfile(os.path.join(run_dir, kind, name)), (kind, name)
-        rows = list(csv.DictReader(open(os.path.join(run_dir, kind, "metrics.csv"))))
+        rows = csv_rows(os.path.join(run_dir, kind, "metrics.csv"))
         assert len(rows) == 2 and "val_loss" in rows[0]
-    rows = list(csv.DictReader(open(os.path.join(run_dir, "gradient_norms.csv"))))
+    rows = csv_rows(os.path.join(run_dir, "gradient_norms.csv"))
     assert len(rows) == 12 and set(rows[0]) == {"t", "simplernn_init", "simplernn_trained", "lstm_init",
                                                "lstm_trained", "gru_init", "gru_trained"}
     assert all(float(v) > 0 for row in rows for v in row.values())
@@ -118,7 +128,7 @@ def test_gradflow_resume_continues_and_refuses_a_different_model(tmp_path, capsy
     assert cli.main(base) == 0
     capsys.readouterr()
     assert cli.main([*base, "--resume", "--epochs", "3"]) == 0
-    rows = list(csv.DictReader(open(os.path.join(run_dir, "gru", "metrics.csv"))))
+    rows = csv_rows(os.path.join(run_dir, "gru", "metrics.csv"))
     assert [row["epoch"] for row in rows] == ["0", "1", "2"]
     capsys.readouterr()
     assert cli.main([*base, "--resume", "--units", "5"]) == 2
@@ -141,7 +151,7 @@ def test_gradflow_bad_options_exit_2_with_one_line(tmp_path, capsys, args, words
 def test_gradflow_defaults_lstm_and_gru_solve_length_100(tmp_path, capsys):
     assert cli.main(["gradflow", "--run-dir", str(tmp_path / "run"), "--verbose", "0"]) == 0
     out = capsys.readouterr().out
-    mse = {title: float(re.search(rf"^{re.escape(title)}: test MSE ([\d.]+)", out, re.M).group(1))
+    mse = {title: float(re.search(rf"^{re.escape(title)}: test MSE ([\d.]+)", out, re.MULTILINE).group(1))
            for title in ("SimpleRNN (tanh)", "LSTM", "GRU")}
     assert mse["LSTM"] < 0.01 and mse["GRU"] < 0.01
     assert mse["SimpleRNN (tanh)"] > 0.05  # the point of the picture: it does not get there

@@ -145,7 +145,7 @@ def run(args):
         say(f"after training:    |dL/dh_1| = {after[0]:.3g}, |dL/dh_T| = {after[-1]:.3g} "
             f"(ratio {after[0] / after[-1]:.3g})")
         say(f"{title}: test MSE {test_mse:.4f} (always 1.0: {CONSTANT_BASELINE_MSE:.3f}) -> {verdict}")
-        results[kind] = dict(before=before, after=after, test_mse=test_mse, run=sub)
+        results[kind] = {"before": before, "after": after, "test_mse": test_mse, "run": sub}
 
     say("\ncell              test MSE   |dL/dh_1|/|dL/dh_T| at init   after training")
     for kind, r in results.items():
