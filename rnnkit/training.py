@@ -101,13 +101,29 @@ class TrainingMixin:
                                  f"last finite step")
         norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
         if all(np.isfinite(g).all() for g in grads):
-            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            self._apply_update(grads, where, norm)
         else:
             # terminate_on_nan=False: the optimizer refuses non-finite gradients, so this step is
             # skipped (weights unchanged) and training runs on; the loss and grad_norm show it.
             warnings.warn(f"non-finite gradient at {where}; update skipped", RuntimeWarning, stacklevel=4)
         self._update_metrics(y, y_pred)
         return loss, norm
+
+    def _apply_update(self, grads, where, norm):
+        """Apply the optimizer step; with terminate_on_nan, undo it if it made a weight non-finite.
+
+        Finite gradients can still overflow inside the optimizer (Adam's g² in float32 for |g| >
+        ~1e19), so the weights are checked after the step too.
+        """
+        variables = self.trainable_variables
+        before = [v.value.copy() for v in variables] if self.terminate_on_nan else None
+        with np.errstate(over="ignore", invalid="ignore"):  # detected and reported below
+            self.optimizer.apply_gradients(zip(grads, variables))
+        if before is not None and not all(np.isfinite(v.value).all() for v in variables):
+            for variable, value in zip(variables, before):
+                variable.value[...] = value
+            raise NonFiniteError(f"the optimizer step at {where} made weights non-finite (global gradient norm "
+                                 f"{norm:.3g}); weights kept from the last finite step")
 
     def train_on_batch(self, x, y, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""

@@ -19,8 +19,8 @@ _EXAMPLES = int(os.environ.get("RNNKIT_PROPERTY_EXAMPLES", "0"))
 PROPERTY_SETTINGS = settings(max_examples=_EXAMPLES or 100, deadline=None, derandomize=not _EXAMPLES,
                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-#: magnitudes of the inputs: exactly zero, tiny (denormal range in float32), ordinary, huge
-SCALES = st.sampled_from([0.0, 1e-30, 1e-8, 1.0, 1e4])
+#: magnitudes of the inputs: exactly zero, tiny (denormal range in float32), ordinary, large, huge
+SCALES = st.sampled_from([0.0, 1e-30, 1e-8, 1.0, 1e4, 1e30])
 FLOAT_DTYPES = st.sampled_from(["float32", "float64"])
 
 

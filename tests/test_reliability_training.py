@@ -89,6 +89,21 @@ def test_overflowing_sample_stops_fit_naming_epoch_and_batch_and_keeps_weights()
         np.testing.assert_array_equal(got, want)
 
 
+def test_optimizer_overflow_on_finite_gradients_is_undone_and_stops_fit():
+    """Gradients of ~1e22 are finite, but Adam's g² overflows float32: the step is undone."""
+    rnnkit.set_random_seed(0)
+    model = Sequential([layers.SimpleRNN(3, input_shape=(1, 1), seed=0), layers.Dense(1, seed=1)])
+    model.compile("adam", "mse")
+    recorder = Recorder()
+    x, y = np.array([[[1.2573022e29]]], np.float32), np.zeros((1, 1), np.float32)
+    with pytest.warns(RuntimeWarning, match=r"optimizer step at epoch \d+, batch 1 made weights non-finite"):
+        model.fit(x, y, epochs=5, verbose=0, callbacks=[recorder])
+    assert model.stop_training
+    for got, want in zip(model.get_weights(), recorder.weights[-1]):
+        assert np.isfinite(got).all()
+        np.testing.assert_array_equal(got, want)
+
+
 class NaNOnCall(losses.MeanSquaredError):
     """MSE whose ``nan_call``-th training evaluation returns a NaN loss and NaN gradient."""
 
