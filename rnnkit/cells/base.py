@@ -233,8 +233,11 @@ class RecurrentCell(SingleStep):
 
         if isinstance(cache, checkpointing.SegmentedCache):
             backward = checkpointing.segmented_backward
-        else:
+        elif isinstance(cache, dict) and "params" in cache:
             _, backward = self._kernels()
+        else:
+            raise RnnkitValueError(f"cache must be the third value returned by {self.name}.forward, "
+                                   f"got {describe(cache)}")
         dx, d_state0, grads = backward(d_outputs, d_final_state, cache)
         return dx, d_state0, [grads[name] for name in self.params]
 
