@@ -104,3 +104,36 @@ def test_other_entry_points_on_junk_work_or_raise_documented_errors(call, x, y):
     result = documented(lambda: method(x) if "predict" in call else method(x, y))
     if result is not None:
         assert all_finite(result)
+
+
+@st.composite
+def token_problems(draw):
+    """Integer id sequences padded with 0 (whole rows of padding included) and class labels."""
+    n, t = draw(st.integers(1, 6)), draw(st.integers(1, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    ids = rng.integers(1, 7, size=(n, t))
+    lengths = rng.integers(0, t + 1, size=n)
+    ids[np.arange(t)[None, :] >= lengths[:, None]] = 0
+    per_step = draw(st.booleans())
+    labels = rng.integers(0, 3, size=(n, t) if per_step else (n,))
+    return dict(ids=ids, labels=labels, per_step=per_step, batch_size=draw(st.integers(1, 4)),
+                wrapper=draw(st.sampled_from(["plain", "bidirectional"])),
+                kind=draw(st.sampled_from(["SimpleRNN", "LSTM", "GRU"])))
+
+
+@PROPERTY_SETTINGS
+@given(p=token_problems())
+def test_fit_on_padded_token_sequences_with_sparse_labels(p):
+    rnnkit.set_random_seed(0)
+    recurrent = getattr(layers, p["kind"])(3, return_sequences=p["per_step"])
+    if p["wrapper"] == "bidirectional":
+        recurrent = layers.Bidirectional(recurrent)
+    model = Sequential([layers.Embedding(7, 4, mask_zero=True, input_shape=(p["ids"].shape[1],)), recurrent,
+                        layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(p["ids"], p["labels"], batch_size=p["batch_size"], epochs=2, verbose=0)
+    assert history.epoch == [0, 1]
+    for name, values in history.history.items():
+        assert np.isfinite(values).all(), (name, values)
+    assert all(0.0 <= a <= 1.0 for a in history.history["accuracy"])
+    assert all_finite(model.get_weights(), model.predict(p["ids"]))
