@@ -8,7 +8,7 @@ from helpers import cell_gradient_errors, random_mask, rel_error
 from rnnkit import Sequential, layers
 from rnnkit.cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from rnnkit.errors import RnnkitValueError
-from rnnkit.ops import checkpointing, get_kernels, reference_kernels
+from rnnkit.ops import checkpointing, reference_kernels
 
 CELLS = {
     "simple_rnn": lambda: SimpleRNNCell(4, dtype="float64", seed=1),
@@ -115,21 +115,24 @@ def test_stacked_cells_through_the_generic_helper():
     assert max(rel_error(a, b) for a, b in zip(gw_s, gw_p)) < 1e-12
 
 
-def test_active_kernels_agree_with_reference_when_segmented():
+@pytest.mark.parametrize("make", [lambda: LSTMCell(6, seed=0), lambda: GRUCell(6, seed=0),
+                                  lambda: SimpleRNNCell(6, seed=0)], ids=["lstm", "gru", "simple_rnn"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_active_kernels_agree_with_reference_when_segmented(make, masked):
     """Whatever kernels are active (a compiled path may reuse scratch buffers between calls), the
     segmented backward equals the plain reference one."""
     rng = np.random.default_rng(2)
-    cell = LSTMCell(6, seed=0)  # float32, the compiled path's usual dtype
+    cell = make()  # float32, the compiled path's usual dtype
     x = rng.standard_normal((3, 20, 4)).astype(np.float32)
     g = rng.standard_normal((3, 20, 6)).astype(np.float32)
+    mask = random_mask(rng, 3, 20) if masked else None
     cell.build(4)
     state0 = cell.get_initial_state(3)
-    ref_f, ref_b = reference_kernels("lstm")
-    out_r, _, cache_r = ref_f(x, state0, cell.params, **cell.kernel_config())
+    ref_f, ref_b = reference_kernels(cell.kernel_name)
+    out_r, _, cache_r = ref_f(x, state0, cell.params, mask, **cell.kernel_config())
     dx_r, _, grads_r = ref_b(g, None, cache_r)
-    out, _, cache = cell.forward(x, state0, segment_length=6)
+    out, _, cache = cell.forward(x, state0, mask, segment_length=6)
     dx, _, grads = cell.backward(g, None, cache)
-    assert get_kernels("lstm") is not None
     np.testing.assert_allclose(out, out_r, atol=1e-5)
     assert rel_error(dx, dx_r) < 1e-4
     assert max(rel_error(a, grads_r[n]) for n, a in zip(cell.weight_names, grads)) < 1e-4

@@ -109,7 +109,7 @@ def segmented_forward(run, backward, x, state0, mask=None, *, segment_length, ze
     state, starts, pieces = state0, [], []
     for start, stop in bounds:
         starts.append(_copy_state(state))
-        seg_mask = None if mask is None else mask[:, start:stop]
+        seg_mask = None if mask is None else np.ascontiguousarray(mask[:, start:stop])
         outputs, state, _ = run(np.ascontiguousarray(x[:, start:stop]), state, seg_mask, True)  # cache dropped
         pieces.append(outputs)
     outputs = np.concatenate(pieces, axis=1) if len(pieces) > 1 else np.array(pieces[0], copy=True)
@@ -150,7 +150,7 @@ def segmented_backward(d_outputs, d_final_state, cache):
     d_state, total = d_final_state, None
     for k in range(cache.segment_count - 1, -1, -1):
         start, stop = cache.bounds[k]
-        seg_mask = None if mask is None else mask[:, start:stop]
+        seg_mask = None if mask is None else np.ascontiguousarray(mask[:, start:stop])
         _, _, seg_cache = cache.run(np.ascontiguousarray(x[:, start:stop]), cache.start_states[k], seg_mask, True)
         # d_new is already zero at masked steps, as a zero_output_for_mask kernel expects.
         seg_dx, d_state, grads = cache.backward(d_new[:, start:stop], d_state, seg_cache)
