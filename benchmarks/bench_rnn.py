@@ -10,13 +10,13 @@ means rnnkit is faster) and GFLOP/s against the measured NumPy sgemm peak.
     python benchmarks/bench_rnn.py --cells lstm --repeats 5
     python benchmarks/bench_rnn.py --reference         # NumPy reference kernels instead of the fast path
     python benchmarks/bench_rnn.py --memory            # add peak memory of one training step
+    python benchmarks/bench_rnn.py --threads 1 --clock cpu   # CPU time: steady on a busy machine
 
 Both libraries use the same number of threads (``--threads``, default: all cores).
 """
 import argparse
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,27 +42,32 @@ def forward_flops(cell, batch, time_, features, units):
     return 2 * batch * time_ * (features + units) * GATES[cell] * units
 
 
+#: the clock timings use: wall time (default) or, with --clock cpu, the CPU time of every thread of the
+#: process (insensitive to other processes taking the cores; spin-waiting threads count)
+CLOCK = time.perf_counter
+
+
 def median_ms(fn, repeats, min_time=0.2):
-    """Median wall time of ``fn()`` in ms over ``repeats`` runs (more for fast functions), after a warm-up."""
+    """Median time of ``fn()`` in ms over ``repeats`` runs (more for fast functions), after a warm-up."""
     return paired_ms([fn], repeats, min_time)[0]
 
 
 def paired_ms(fns, repeats, min_time=0.3):
-    """Median wall times (ms) of each of ``fns``, run in turn (a, b, a, b, ...) so that load from other
+    """Median times (ms) of each of ``fns``, run in turn (a, b, a, b, ...) so that load from other
     processes hits all of them alike; at least ``repeats`` rounds, more for fast functions."""
     once = []
     for fn in fns:
         fn()  # warm-up: caches, allocator, lazy loading
-        start = time.perf_counter()
+        start = CLOCK()
         fn()
-        once.append(time.perf_counter() - start)
+        once.append(CLOCK() - start)
     rounds = max(repeats, min(200, int(min_time / max(sum(once), 1e-6))))
     samples = [[] for _ in fns]
     for _ in range(rounds):
         for fn, out in zip(fns, samples):
-            start = time.perf_counter()
+            start = CLOCK()
             fn()
-            out.append(time.perf_counter() - start)
+            out.append(CLOCK() - start)
     return [1e3 * statistics.median(out) for out in samples]
 
 
@@ -156,13 +161,27 @@ def machine():
 
 
 def memory_child(lib, cell, size):
-    """Run in a subprocess: extra peak RSS (MiB) of one training step after a warm-up step."""
-    batch, time_, features, units = size
-    train, _ = (rnnkit_case if lib == "rnnkit" else torch_case)(cell, batch, time_, features, units)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """Run in a subprocess: peak RSS growth (MiB) over one training step, inputs and weights excluded.
+
+    A tiny step first loads everything lazy (kernel library, thread pools), so the growth is what
+    the step itself holds at its peak: caches, gradients, scratch.
+    """
+    make = rnnkit_case if lib == "rnnkit" else torch_case
+    make(cell, 2, 3, 4, 5)[0]()
+    train, _ = make(cell, *size)
+    before = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak-RSS mark (VmHWM): imports may have set it higher than this step goes
     train()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print((after - before) / 1024.0)
+    print((_status_kib("VmHWM") - before) / 1024.0)
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def peak_memory(lib, cell, size, threads):
@@ -179,10 +198,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--reference", action="store_true", help="time the NumPy reference kernels")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall time, or process CPU time (robust on a shared machine; use with --threads 1)")
     parser.add_argument("--memory", action="store_true", help="peak memory of a training step at the largest size")
     parser.add_argument("--memory-child", nargs=3, metavar=("LIB", "CELL", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     set_threads(args.threads)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
 
     import numpy as np
     import torch
@@ -211,7 +234,7 @@ def main(argv=None):
         kinds[cell] = f"{forward.__module__}.{forward.__name__}"
     print(f"machine: {machine()}")
     print(f"threads: {args.threads} (OpenBLAS and torch.set_num_threads); NumPy {np.__version__}, "
-          f"torch {torch.__version__}; sgemm peak {peak:.0f} GFLOP/s; median of >= {args.repeats} interleaved runs")
+          f"torch {torch.__version__}; sgemm peak {peak:.0f} GFLOP/s; median of >= {args.repeats} interleaved runs, {args.clock} clock")
     for cell, kind in kinds.items():
         print(f"rnnkit {cell} kernels: {kind}")
     header = (f"{'cell':<10} {'B,T,I,H':<15} | {'train ms':>9} {'torch':>9} {'ratio':>6} {'GF/s':>6} {'%pk':>4} | "
@@ -231,7 +254,8 @@ def main(argv=None):
             print(f"{cell:<10} {','.join(map(str, size)):<15} | {row[0]} | {row[1]}", flush=True)
     if args.memory:
         size = max(sizes, key=lambda s: s[0] * s[1] * s[3])
-        print(f"\npeak extra memory of one training step at B,T,I,H = {','.join(map(str, size))} (MiB, max RSS growth)")
+        print(f"\npeak memory of one training step at B,T,I,H = {','.join(map(str, size))} "
+              f"(MiB: peak RSS during the step minus RSS before it, each in a fresh process; Linux only)")
         for cell in cells:
             mine = peak_memory("rnnkit", cell, size, args.threads)
             theirs = peak_memory("torch", cell, size, args.threads)

@@ -64,7 +64,7 @@ int rk_set_blas(int kind, void *sgemm, void *dgemm) {
     return 0;
 }
 
-int rk_version(void) { return 8; }
+int rk_version(void) { return 9; }
 
 /* Per-step GEMMs smaller than this many multiply-adds run on one BLAS thread: waking a second
  * thread costs more than it saves there, and far more when other processes hold the cores. */

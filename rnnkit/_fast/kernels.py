@@ -30,7 +30,7 @@ _i64, _int, _ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
 _SIGNATURES = {  # argument types after the dtype-specific REAL scalars are filled in
     "rk_simple_forward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _ptr, _ptr],
     "rk_simple_backward": [_i64] * 3 + [_ptr] * 4 + [_int, _int] + [_ptr] * 5,
-    "rk_lstm_forward": [_i64] * 3 + [_ptr] * 7 + ["real", _int, _int, _int] + [_ptr] * 5,
+    "rk_lstm_forward": [_i64] * 3 + [_ptr] * 7 + ["real", _int, _int, _int] + [_ptr] * 6,
     "rk_lstm_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6,
     "rk_gru_forward": [_i64] * 3 + [_ptr] * 7 + [_int, _int, _int] + [_ptr] * 5,
     "rk_gru_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6,
@@ -257,12 +257,13 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
     outputs = np.empty((batch, time, units), dtype)
     h_in, act_c, c_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
     work = np.empty((batch, units), dtype)
+    step_gates = np.empty((batch, 4 * units), dtype)
     h, c = inputs.states
     _fn("rk_lstm_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(bias), _addr(h),
                                   _addr(c),
                                   _addr(inputs.mask), _addr(inputs.rmask), float(forget_bias), act, ract,
                                   bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(act_c),
-                                  _addr(c_prev), _addr(work))
+                                  _addr(c_prev), _addr(work), _addr(step_gates))
     cache = dict(fast="lstm", inputs=inputs, params=params, act=act, ract=ract, zero=bool(zero_output_for_mask),
                  gates=gates, h_in=h_in, act_c=act_c, c_prev=c_prev,
                  c_kept=None, h_kept=None)  # the reference's clip records: no clipping on this path

@@ -44,16 +44,16 @@ static void SUFFIX(add_recurrent_grad)(int64_t B, int64_t H, const REAL *work, c
         for (int64_t j = 0; j < n; j++) dh[j] += work[j];
 }
 
-/* One (b, t) row of the LSTM forward, all gate math in one pass: bias, activations, the cell update and
- * act(c_t); inlined like lstm_backward_row. bias (4H) is required (zeros when the layer has none). */
+/* One (b, t) row of the LSTM forward, all gate math in one pass: x W + h U + b, activations, the cell
+ * update and act(c_t); inlined like lstm_backward_row. bias (4H) is required (zeros when there is none). */
 static inline __attribute__((always_inline)) void SUFFIX(lstm_forward_row)(
-    int64_t H, REAL *restrict g, const REAL *restrict bias, REAL forget_bias, const REAL *restrict cb,
-    REAL *restrict cp, REAL *restrict cn, REAL *restrict tc, const int act, const int ract) {
+    int64_t H, REAL *restrict g, const REAL *restrict s, const REAL *restrict bias, REAL forget_bias,
+    const REAL *restrict cb, REAL *restrict cp, REAL *restrict cn, REAL *restrict tc, const int act, const int ract) {
     for (int64_t j = 0; j < H; j++) {
-        REAL i = ACT(ract, g[j] + bias[j]);
-        REAL f = ACT(ract, g[H + j] + bias[H + j] + forget_bias);
-        REAL cc = ACT(act, g[2 * H + j] + bias[2 * H + j]);
-        REAL o = ACT(ract, g[3 * H + j] + bias[3 * H + j]);
+        REAL i = ACT(ract, g[j] + s[j] + bias[j]);
+        REAL f = ACT(ract, g[H + j] + s[H + j] + bias[H + j] + forget_bias);
+        REAL cc = ACT(act, g[2 * H + j] + s[2 * H + j] + bias[2 * H + j]);
+        REAL o = ACT(ract, g[3 * H + j] + s[3 * H + j] + bias[3 * H + j]);
         g[j] = i;
         g[H + j] = f;
         g[2 * H + j] = cc;
@@ -165,19 +165,21 @@ void SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, 
 void SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, const REAL *bias, REAL *h,
                              REAL *c,
                              const uint8_t *mask, const REAL *rmask, REAL forget_bias, int act, int ract,
-                             int zero_out, REAL *out, REAL *hin, REAL *TC, REAL *CP, REAL *work) {
+                             int zero_out, REAL *out, REAL *hin, REAL *TC, REAL *CP, REAL *work, REAL *S) {
     const int64_t G = 4 * H;
     int threads = begin_steps(B * H * 4 * H);
     for (int64_t t = 0; t < T; t++) {
         SUFFIX(fill_hin)(B, T, H, t, h, rmask, hin);
-        GEMM(0, 0, B, G, H, 1, hin + t * B * H, H, U, G, 1, P + t * B * G, G);
+        /* into the cache-hot S rather than accumulating onto P: P was written long before (one GEMM for
+         * all steps) and is cold, and beta=1 would make the GEMM kernel itself wait for it */
+        GEMM(0, 0, B, G, H, 1, hin + t * B * H, H, U, G, 0, S, G);
         for (int64_t b = 0; b < B; b++) {
             REAL *g = P + (t * B + b) * G;
             const REAL *go = g + 3 * H;
             REAL *cb = c + b * H, *hb = h + b * H, *tc = TC + (t * B + b) * H, *cp = CP + (t * B + b) * H;
             REAL *o = out + (b * T + t) * H, *cn = work + b * H;
             int m = !mask || mask[b * T + t];
-            RK_DISPATCH(act, ract, SUFFIX(lstm_forward_row)(H, g, bias, forget_bias, cb, cp, cn, tc, A_, R_));
+            RK_DISPATCH(act, ract, SUFFIX(lstm_forward_row)(H, g, S + b * G, bias, forget_bias, cb, cp, cn, tc, A_, R_));
             if (m) {
                 memcpy(cb, cn, (size_t)H * sizeof(REAL));
                 for (int64_t j = 0; j < H; j++) {
