@@ -161,25 +161,34 @@ def segmented_backward(d_outputs, d_final_state, cache):
 
 
 def cache_nbytes(cache):
-    """Bytes of the NumPy arrays a forward cache holds (nested dicts, lists and tuples followed;
-    each underlying buffer counted once; weights in ``params`` left out, as they exist anyway)."""
-    seen, total, stack = set(), 0, [cache]
+    """Bytes of the NumPy arrays a forward cache keeps alive: dicts, lists, tuples and plain
+    objects' attributes are followed, each underlying buffer is counted once, and the weights
+    (the arrays under a ``params`` key, which exist anyway) are left out."""
+    def base_of(array):
+        while isinstance(array.base, np.ndarray):
+            array = array.base
+        return array
+
+    weights, buffers, seen, stack = set(), {}, set(), [cache]
     while stack:
         item = stack.pop()
-        if isinstance(item, SegmentedCache):
-            stack.extend([item.x, item.mask, item.start_states])
-        elif isinstance(item, dict):
-            stack.extend(value for key, value in item.items() if key != "params")
+        if isinstance(item, np.ndarray):
+            buffers[id(base_of(item))] = base_of(item)
+            continue
+        if id(item) in seen or item is None or isinstance(item, (str, bytes, int, float, bool)):
+            continue
+        seen.add(id(item))
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "params" and isinstance(value, dict):
+                    weights.update(id(base_of(np.asarray(w))) for w in value.values())
+                else:
+                    stack.append(value)
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
-        elif isinstance(item, np.ndarray):
-            base = item
-            while isinstance(base.base, np.ndarray):
-                base = base.base
-            if id(base) not in seen:
-                seen.add(id(base))
-                total += base.nbytes
-    return total
+        elif hasattr(item, "__dict__") and not callable(item):
+            stack.extend(vars(item).values())
+    return int(sum(b.nbytes for key, b in buffers.items() if key not in weights))
 
 
 __all__ = ["SegmentedCache", "bind_kernels", "cache_nbytes", "segment_bounds", "segmented_backward",
