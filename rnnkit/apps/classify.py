@@ -13,9 +13,9 @@ rnnkit; a seeded, class-stratified split holds out a test part and a validation 
 import gzip
 import os
 
-from .common import (CliError, add_common_arguments, fit_callbacks, load_best, open_run_dir, positive_float,
-                     positive_int, pyplot, read_history, recurrent_stack, save_figure, say, split_config,
-                     unit_fraction, wrote)
+from .common import (CliError, add_common_arguments, draw_accuracy_and_loss, fit_callbacks, load_best,
+                     open_run_dir, positive_float, positive_int, pyplot, read_history, recurrent_stack,
+                     save_figure, say, split_config, unit_fraction, wrote)
 
 HELP = "classify 8x8 handwritten digits read row by row as time steps"
 DESCRIPTION = """Sequence classification: 8x8 handwritten digits read row by row.
@@ -145,23 +145,7 @@ def draw_examples(images, truth, predicted, path, count=24):
 
 
 def draw_curves(history, path):
-    plt = pyplot()
-    if plt is None:
-        return None
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = [int(e) + 1 for e in history.get("epoch", [])]
-    for key, label in (("accuracy", "training"), ("val_accuracy", "validation")):
-        if key in history:
-            ax_acc.plot(epochs, history[key], label=label)
-    for key, label in (("loss", "training"), ("val_loss", "validation")):
-        if key in history:
-            ax_loss.plot(epochs, history[key], label=label)
-    ax_acc.set_title("Accuracy")
-    ax_loss.set_title("Loss")
-    for ax in (ax_acc, ax_loss):
-        ax.set_xlabel("epoch")
-        ax.legend()
-    return save_figure(fig, path)
+    return draw_accuracy_and_loss(history, path, accuracy_key="accuracy")
 
 
 def run(args):

@@ -43,56 +43,28 @@ def say(*parts, file=None):
 
 
 # ---------------------------------------------------------------------- argument types
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    import argparse
+def _argument_type(convert, accept, expected):
+    """An argparse ``type``: ``convert(text)`` must succeed and satisfy ``accept``, else one clear error."""
+    def parse(text):
+        import argparse
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
 
-
-def non_negative_int(text):
-    """argparse type: an integer >= 0."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
+    return parse
 
 
-def positive_float(text):
-    """argparse type: a finite number > 0."""
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+positive_int = _argument_type(int, lambda v: v >= 1, "a positive integer")
+non_negative_int = _argument_type(int, lambda v: v >= 0, "a non-negative integer")
+positive_float = _argument_type(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
-def unit_fraction(text):
-    """argparse type: a number in [0, 1)."""
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
+unit_fraction = _argument_type(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
 
 
 def add_common_arguments(parser, epochs=10, batch_size=32, seed=0):
@@ -384,3 +356,22 @@ def recurrent_stack(cell, units, layers, input_shape, seed, return_sequences=Fal
         stack.append(cls(units, return_sequences=return_sequences if last else True, seed=seed + k,
                          name=f"{CELLS[cell].lower()}_{k + 1}", **kwargs))
     return stack
+
+
+def draw_accuracy_and_loss(history, path, accuracy_key="accuracy"):
+    """Accuracy and loss per epoch side by side (training, and validation when present); returns the
+    PNG path, or None without matplotlib. ``history`` is a History's dict plus an "epoch" list."""
+    plt = pyplot()
+    if plt is None:
+        return None
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = [int(e) + 1 for e in history.get("epoch", [])]
+    for ax, key, title in ((ax_acc, accuracy_key, "Accuracy"), (ax_loss, "loss", "Loss")):
+        for name, label in ((key, "training"), (f"val_{key}", "validation")):
+            if name in history:
+                ax.plot(epochs, history[name], label=label)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    ax_acc.set_ylim(-0.05, 1.05)
+    return save_figure(fig, path)

@@ -13,8 +13,8 @@ sparse categorical cross-entropy for 100 epochs (batch 32: one step per epoch).
 import os
 import sys
 
-from .common import (CliError, add_common_arguments, fit_callbacks, load_best, open_run_dir, pyplot,
-                     read_history, save_figure, say, split_config, wrote)
+from .common import (CliError, add_common_arguments, draw_accuracy_and_loss, fit_callbacks, load_best,
+                     open_run_dir, read_history, say, split_config, wrote)
 
 HELP = "next-letter demo: SimpleRNN(3) + Dense(5) learns a->b->c->d->e->a"
 DESCRIPTION = """The next-letter demo of the RNN tutorials, for real.
@@ -97,21 +97,7 @@ def weights_text(model):
 
 
 def draw_curves(history, path):
-    plt = pyplot()
-    if plt is None:
-        return None
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = [int(e) + 1 for e in history.get("epoch", [])]
-    ax_acc.plot(epochs, history.get("sparse_categorical_accuracy", []), label="training accuracy")
-    ax_acc.set_title("Training accuracy")
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylim(-0.05, 1.05)
-    ax_acc.legend()
-    ax_loss.plot(epochs, history.get("loss", []), label="training loss", color="tab:red")
-    ax_loss.set_title("Training loss")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.legend()
-    return save_figure(fig, path)
+    return draw_accuracy_and_loss(history, path, accuracy_key="sparse_categorical_accuracy")
 
 
 def parse_queries(text, window, where="--predict"):
