@@ -52,22 +52,27 @@ def median_ms(fn, repeats, min_time=0.2):
     return paired_ms([fn], repeats, min_time)[0]
 
 
-def paired_ms(fns, repeats, min_time=0.3):
-    """Median times (ms) of each of ``fns``, run in turn (a, b, a, b, ...) so that load from other
-    processes hits all of them alike; at least ``repeats`` rounds, more for fast functions."""
+def paired_ms(fns, repeats, min_time=0.3, blocks=3):
+    """Median times (ms) of each of ``fns``, measured in alternating blocks (a a a, b b b, a a a, ...)
+    so that load from other processes hits all of them alike; at least ``repeats`` runs each, more
+    for fast functions. The first run of each block is not counted: the other library's thread pool
+    may still be spinning from its last call (OpenMP and OpenBLAS both spin before they sleep)."""
     once = []
     for fn in fns:
         fn()  # warm-up: caches, allocator, lazy loading
         start = CLOCK()
         fn()
         once.append(CLOCK() - start)
-    rounds = max(repeats, min(200, int(min_time / max(sum(once), 1e-6))))
+    runs = max(repeats, min(200, int(min_time / max(sum(once), 1e-6))))
+    per_block = -(-runs // blocks)
     samples = [[] for _ in fns]
-    for _ in range(rounds):
+    for _ in range(blocks):
         for fn, out in zip(fns, samples):
-            start = CLOCK()
             fn()
-            out.append(CLOCK() - start)
+            for _ in range(per_block):
+                start = CLOCK()
+                fn()
+                out.append(CLOCK() - start)
     return [1e3 * statistics.median(out) for out in samples]
 
 
@@ -234,7 +239,7 @@ def main(argv=None):
         kinds[cell] = f"{forward.__module__}.{forward.__name__}"
     print(f"machine: {machine()}")
     print(f"threads: {args.threads} (OpenBLAS and torch.set_num_threads); NumPy {np.__version__}, "
-          f"torch {torch.__version__}; sgemm peak {peak:.0f} GFLOP/s; median of >= {args.repeats} interleaved runs, {args.clock} clock")
+          f"torch {torch.__version__}; sgemm peak {peak:.0f} GFLOP/s; median of >= {args.repeats} runs in alternating blocks, {args.clock} clock")
     for cell, kind in kinds.items():
         print(f"rnnkit {cell} kernels: {kind}")
     header = (f"{'cell':<10} {'B,T,I,H':<15} | {'train ms':>9} {'torch':>9} {'ratio':>6} {'GF/s':>6} {'%pk':>4} | "
