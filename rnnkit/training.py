@@ -95,12 +95,12 @@ class TrainingMixin:
         # Overflow is detected below and reported with the epoch and batch; NumPy's own warnings would only repeat it.
         with np.errstate(over="ignore", invalid="ignore"):
             loss, grads, y_pred = self.compute_loss_and_gradients(x, y)
-        finite = np.isfinite(loss) and all(np.isfinite(g).all() for g in grads)
-        if not finite and self.terminate_on_nan:
+        grads_finite = all(np.isfinite(g).all() for g in grads)
+        if not (np.isfinite(loss) and grads_finite) and self.terminate_on_nan:
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
                                  f"last finite step")
         norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
-        if all(np.isfinite(g).all() for g in grads):
+        if grads_finite:
             self._apply_update(grads, where, norm)
         else:
             # terminate_on_nan=False: the optimizer refuses non-finite gradients, so this step is
