@@ -196,3 +196,34 @@ def test_empty_time_axis(cell):
     case = make_case(cell, np.float32, rng, 2, 0, 3, 4)
     results = run_both(cell, case, default_options(cell), rng)
     assert max_error(results) == 0.0
+
+
+# the fused float32 LSTM forward (AVX-512 builds): units a multiple of 16, no step mask
+fused_lstm = pytest.mark.skipif(fast_kernels._fused_lstm is None,  # set by the load in fast.available()
+                                reason="this build has no fused float32 LSTM forward (needs AVX-512)")
+
+
+@fused_lstm
+@pytest.mark.parametrize("threads", ["1", "2"])
+@pytest.mark.parametrize("batch,units,recurrent_masked,bias", [(1, 16, False, True), (7, 32, True, True),
+                                                               (13, 48, False, False), (20, 64, True, True)])
+def test_fused_lstm_equals_reference(monkeypatch, threads, batch, units, recurrent_masked, bias):
+    monkeypatch.setenv("RNNKIT_FUSED_MIN_UNITS", "16")  # small sizes keep the test fast
+    if threads == "2":  # the opt-in two-thread split, also at sizes below the usual threshold
+        monkeypatch.setenv("RNNKIT_LSTM_THREADS", "2")
+        monkeypatch.setenv("RNNKIT_SERIAL_MACS", "0")
+        if fast_kernels._fused_lstm[2] is None or fast_kernels._fused_lstm[2]() < 2:
+            pytest.skip("BLAS runs on one thread here: the split is never chosen")
+    rng = np.random.default_rng(batch)
+    case = make_case("lstm", np.float32, rng, batch, 9, 5, units, bias=bias, recurrent_masked=recurrent_masked)
+    assert fast_kernels._fused_lstm_threads(batch, units) == int(threads)
+    options = dict(default_options("lstm"), forget_bias=1.0)
+    assert max_error(run_both("lstm", case, options, rng)) < TOLERANCE[np.float32]
+
+
+@fused_lstm
+def test_fused_lstm_only_where_it_pays():
+    assert fast_kernels._fused_lstm_threads(64, 256) == 0
+    assert fast_kernels._fused_lstm_threads(64, 500) == 0  # not a multiple of 16
+    blas_threads = fast_kernels._fused_lstm[2]
+    assert fast_kernels._fused_lstm_threads(64, 512) == (1 if blas_threads is None or blas_threads() <= 1 else 0)

@@ -93,3 +93,21 @@ def find_gemm():
     ``openblas_set_num_threads_local`` or None.
     """
     return _from_loaded() or _from_scipy()
+
+
+_GET_THREADS = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads")
+
+
+def thread_count_function():
+    """A callable returning OpenBLAS's current thread count (NumPy's copy), or None when not found."""
+    for path in _loaded_libraries():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in _GET_THREADS:
+            if hasattr(lib, name):
+                fn = getattr(lib, name)
+                fn.argtypes, fn.restype = [], ctypes.c_int
+                return fn
+    return None

@@ -64,7 +64,7 @@ int rk_set_blas(int kind, void *sgemm, void *dgemm) {
     return 0;
 }
 
-int rk_version(void) { return 9; }
+int rk_version(void) { return 10; }
 
 /* Per-step GEMMs smaller than this many multiply-adds run on one BLAS thread: waking a second
  * thread costs more than it saves there, and far more when other processes hold the cores. */
@@ -238,3 +238,213 @@ RK_DEFINE_ROW_ACT(row_act_f64, double, act_f64)
 #define ACT act_f64
 #define ROW_ACT row_act_f64
 #include "kernels_impl.h"
+#undef REAL
+#undef SUFFIX
+#undef GEMM
+#undef ACT
+#undef ROW_ACT
+
+/* ---------------------------------------------------------------- fused float32 LSTM forward (AVX-512)
+ *
+ * The per-step recurrent GEMM and the gate math in one pass, the way oneDNN's fused RNN does it: U is
+ * packed once per call into panels of 16 units x 4 gates (Up[p][k][gate][16] = U[k, gate*H + 16p + l]),
+ * so that a 6-row x 64-column register tile holds, for 6 batch rows and 16 units, the recurrent part
+ * of all four gates. The tile's gate math runs while those values are still in L1, and no packing
+ * happens per step (OpenBLAS re-packs U on each of the T calls). Needs H % 16 == 0 and no step mask;
+ * rk_lstm_fused_available() says whether this build has it. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+int rk_lstm_fused_available(void) { return 1; }
+
+void rk_lstm_pack_u_f32(int64_t H, const float *U, float *Up) {
+    const int64_t G = 4 * H;
+    for (int64_t p = 0; p < H / 16; p++)
+        for (int64_t k = 0; k < H; k++)
+            for (int64_t gate = 0; gate < 4; gate++)
+                memcpy(Up + ((p * H + k) * 4 + gate) * 16, U + k * G + gate * H + p * 16, 16 * sizeof(float));
+}
+
+/* tile[r][gate*16 + l] = sum_k A[r, k] Bp[k][gate][l] for r < MR (MR a literal after inlining). */
+static inline __attribute__((always_inline)) void lstm_tile_f32(const int MR, int64_t K, const float *A,
+                                                                 int64_t lda, const float *Bp, float *tile) {
+    __m512 acc[6][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k++) {
+        const float *b = Bp + k * 64;
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32),
+               b3 = _mm512_loadu_ps(b + 48);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            __m512 a = _mm512_set1_ps(A[r * lda + k]);
+            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ps(a, b2, acc[r][2]);
+            acc[r][3] = _mm512_fmadd_ps(a, b3, acc[r][3]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) _mm512_storeu_ps(tile + r * 64 + q * 16, acc[r][q]);
+}
+
+/* The gate math of 16 units of one row: s holds the recurrent parts [i|f|c~|o] 16 apart, g the input
+ * projection (gates H apart), overwritten with the activated gates as in rk_lstm_forward. */
+static inline __attribute__((always_inline)) void lstm_fused_row_f32(
+    int64_t H, float *restrict g, const float *restrict s, const float *restrict bias, float forget_bias,
+    float *restrict c, float *restrict cp, float *restrict tc, float *restrict h, float *restrict o, const int act,
+    const int ract) {
+    for (int64_t j = 0; j < 16; j++) {
+        float i = act_f32(ract, g[j] + s[j] + bias[j]);
+        float f = act_f32(ract, g[H + j] + s[16 + j] + bias[H + j] + forget_bias);
+        float cc = act_f32(act, g[2 * H + j] + s[32 + j] + bias[2 * H + j]);
+        float og = act_f32(ract, g[3 * H + j] + s[48 + j] + bias[3 * H + j]);
+        g[j] = i;
+        g[H + j] = f;
+        g[2 * H + j] = cc;
+        g[3 * H + j] = og;
+        float cprev = c[j];
+        cp[j] = cprev;
+        float c_new = f * cprev + i * cc;
+        c[j] = c_new;
+        float t = act_f32(act, c_new);
+        tc[j] = t;
+        float hn = og * t;
+        h[j] = hn;
+        o[j] = hn;
+    }
+}
+
+static inline __attribute__((always_inline)) void lstm_fused_block_f32(
+    const int MR, int64_t B, int64_t T, int64_t H, int64_t t, int64_t b0, int64_t p, float *P, const float *Up,
+    const float *bias, float *h, float *c, float forget_bias, float *out, const float *hin, float *TC, float *CP,
+    float *tile, const int act, const int ract) {
+    const int64_t G = 4 * H, u0 = p * 16;
+    /* The rows' gate, cache and output lines lie a row stride apart (a pattern the hardware prefetcher
+     * misses) and are cold: ask for them now so they arrive while the tile's K loop runs. */
+    for (int r = 0; r < MR; r++) {
+        int64_t b = b0 + r, row = t * B + b;
+        for (int q = 0; q < 4; q++) _mm_prefetch((const char *)(P + row * G + q * H + u0), _MM_HINT_T0);
+        _mm_prefetch((const char *)(CP + row * H + u0), _MM_HINT_T0);
+        _mm_prefetch((const char *)(TC + row * H + u0), _MM_HINT_T0);
+        _mm_prefetch((const char *)(out + (b * T + t) * H + u0), _MM_HINT_T0);
+    }
+    lstm_tile_f32(MR, H, hin + (t * B + b0) * H, H, Up + p * H * 64, tile);
+    for (int r = 0; r < MR; r++) {
+        int64_t b = b0 + r, row = t * B + b;
+        lstm_fused_row_f32(H, P + row * G + u0, tile + r * 64, bias + u0, forget_bias, c + b * H + u0,
+                           CP + row * H + u0, TC + row * H + u0, h + b * H + u0, out + (b * T + t) * H + u0, act,
+                           ract);
+    }
+}
+
+/* Everything one thread of the fused forward needs; it owns the units of panels [p_begin, p_end). */
+typedef struct {
+    int64_t B, T, H, I, p_begin, p_end, row_begin, row_end;
+    float *P, *h, *c, *out, *hin, *TC, *CP;
+    const float *Up, *bias, *rmask, *X, *W;
+    float forget_bias;
+    int act, ract, nthreads;
+    atomic_int *arrived, *generation;
+} lstm_fused_job_f32;
+
+/* All threads wait here once per step: the next step's GEMM reads every unit of h. Spins briefly (a
+ * step takes tens of microseconds), then yields so that an oversubscribed machine still makes progress. */
+static void step_barrier(atomic_int *arrived, atomic_int *generation, int n) {
+    int gen = atomic_load_explicit(generation, memory_order_acquire);
+    if (atomic_fetch_add_explicit(arrived, 1, memory_order_acq_rel) == n - 1) {
+        atomic_store_explicit(arrived, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(generation, 1, memory_order_release);
+        return;
+    }
+    for (long spins = 0; atomic_load_explicit(generation, memory_order_acquire) == gen; spins++) {
+        if (spins < 4000) _mm_pause();
+        else sched_yield();
+    }
+}
+
+static void *lstm_fused_run_f32(void *arg) {
+    const lstm_fused_job_f32 *j = (const lstm_fused_job_f32 *)arg;
+    const int64_t B = j->B, T = j->T, H = j->H, u0 = j->p_begin * 16, nu = (j->p_end - j->p_begin) * 16;
+    float tile[6 * 64] __attribute__((aligned(64)));
+    const int act = j->act, ract = j->ract;
+    /* Each thread projects its share of the rows (BLAS on one thread, see rk_lstm_forward_fused_f32). */
+    int64_t G = 4 * H;
+    if (j->row_end > j->row_begin)
+        gemm_f32(0, 0, j->row_end - j->row_begin, G, j->I, 1, j->X + j->row_begin * j->I, j->I, j->W, G, 0,
+                 j->P + j->row_begin * G, G);
+    if (j->nthreads > 1) step_barrier(j->arrived, j->generation, j->nthreads);
+    for (int64_t t = 0; t < T; t++) {
+        for (int64_t p = j->p_begin; p < j->p_end; p++) {
+            int64_t b0 = 0;
+            for (; b0 + 6 <= B; b0 += 6)
+                RK_DISPATCH(act, ract, lstm_fused_block_f32(6, B, T, H, t, b0, p, j->P, j->Up, j->bias, j->h, j->c,
+                                                            j->forget_bias, j->out, j->hin, j->TC, j->CP, tile, A_,
+                                                            R_));
+            switch (B - b0) {
+#define RK_REST(n) case n: RK_DISPATCH(act, ract, lstm_fused_block_f32(n, B, T, H, t, b0, p, j->P, j->Up, j->bias, \
+                                       j->h, j->c, j->forget_bias, j->out, j->hin, j->TC, j->CP, tile, A_, R_)); break;
+            RK_REST(1) RK_REST(2) RK_REST(3) RK_REST(4) RK_REST(5)
+#undef RK_REST
+            default: break;
+            }
+        }
+        if (t + 1 < T) {
+            /* this thread's units of the next step's GEMM operand (h times the recurrent mask) */
+            for (int64_t b = 0; b < B; b++) {
+                float *dst = j->hin + ((t + 1) * B + b) * H + u0;
+                const float *src = j->h + b * H + u0, *rm = j->rmask ? j->rmask + b * H + u0 : 0;
+                for (int64_t k = 0; k < nu; k++) dst[k] = rm ? src[k] * rm[k] : src[k];
+            }
+            if (j->nthreads > 1) step_barrier(j->arrived, j->generation, j->nthreads);
+        }
+    }
+    return 0;
+}
+
+/* rk_lstm_forward_f32 without a step mask, with Up = rk_lstm_pack_u_f32(U), that also forms P = X W itself
+ * (X: the time-major inputs (T*B, I); W: (I, 4H)). nthreads (1 or 2) threads first split the rows of
+ * that projection, then the units: each runs its panels' GEMM tiles and gate math, one barrier per step. */
+void rk_lstm_forward_fused_f32(int64_t B, int64_t T, int64_t H, int64_t I, const float *X, const float *W, float *P,
+                               const float *Up, const float *bias,
+                               float *h, float *c, const float *rmask, float forget_bias, int act, int ract,
+                               float *out, float *hin, float *TC, float *CP, int nthreads) {
+    const int64_t panels = H / 16;
+    atomic_int arrived = 0, generation = 0;
+    if (nthreads > panels) nthreads = (int)panels;
+    if (nthreads < 1) nthreads = 1;
+    if (nthreads > 2) nthreads = 2;
+    fill_hin_f32(B, T, H, 0, h, rmask, hin);
+    lstm_fused_job_f32 jobs[2];
+    for (int k = 0; k < nthreads; k++) {
+        lstm_fused_job_f32 job = {B, T, H, I, panels * k / nthreads, panels * (k + 1) / nthreads,
+                                  T * B * k / nthreads, T * B * (k + 1) / nthreads, P, h, c, out, hin, TC, CP, Up,
+                                  bias, rmask, X, W, forget_bias, act, ract, nthreads, &arrived, &generation};
+        jobs[k] = job;
+    }
+    /* BLAS on one thread for both threads' projections: OpenBLAS's own pool, once woken, keeps spinning
+     * on the cores these threads need for the time loop (measured: 2x slower). Set here, not per thread:
+     * this OpenBLAS setting is not private to the calling thread. */
+    int previous = (nthreads == 2 && set_threads_local) ? set_threads_local(1) : 0;
+    pthread_t worker;
+    if (nthreads == 2 && pthread_create(&worker, 0, lstm_fused_run_f32, &jobs[1]) != 0) {
+        /* no second thread: one thread does all panels */
+        jobs[0].p_end = panels;
+        jobs[0].row_end = T * B;
+        jobs[0].nthreads = 1;
+        nthreads = 1;
+    }
+    lstm_fused_run_f32(&jobs[0]);
+    if (nthreads == 2) pthread_join(worker, 0);
+    if (previous > 0) set_threads_local(previous);
+}
+#else
+int rk_lstm_fused_available(void) { return 0; }
+#endif

@@ -39,8 +39,17 @@ _SIGNATURES = {  # argument types after the dtype-specific REAL scalars are fill
 #: per-step GEMMs below this many multiply-adds keep BLAS on one thread (see kernels.c, begin_steps)
 SERIAL_MACS = 1 << 21
 
+#: the fused float32 LSTM forward runs from this many units up (see _fused_lstm_threads)
+FUSED_MIN_UNITS = 512
+
+
+def _serial_macs():
+    return int(os.environ.get("RNNKIT_SERIAL_MACS", SERIAL_MACS))
+
+
 _lib = None
 _functions = {}
+_fused_lstm = None  # (pack, forward) of the AVX-512 fused float32 LSTM forward, when this build has it
 _scratch = threading.local()
 
 
@@ -57,7 +66,7 @@ def load():
         raise build.BuildError(f"rk_set_blas refused BLAS kind {kind} from {where}")
     lib.rk_set_threading.argtypes = [_ptr, _i64]
     lib.rk_set_threading.restype = None
-    lib.rk_set_threading(threads_local, int(os.environ.get("RNNKIT_SERIAL_MACS", SERIAL_MACS)))
+    lib.rk_set_threading(threads_local, _serial_macs())
     for name, argtypes in _SIGNATURES.items():
         for dtype, suffix in _SUFFIX.items():
             fn = getattr(lib, f"{name}_{suffix}")
@@ -65,6 +74,14 @@ def load():
             fn.argtypes = [real if a == "real" else a for a in argtypes]
             fn.restype = None
             _functions[name, dtype] = fn
+    global _fused_lstm
+    _fused_lstm = None
+    if lib.rk_lstm_fused_available():
+        pack, fused = lib.rk_lstm_pack_u_f32, lib.rk_lstm_forward_fused_f32
+        pack.argtypes, pack.restype = [_i64, _ptr, _ptr], None
+        fused.argtypes = [_i64] * 4 + [_ptr] * 8 + [ctypes.c_float, _int, _int] + [_ptr] * 4 + [_int]
+        fused.restype = None
+        _fused_lstm = pack, fused, blas.thread_count_function()
     _lib = lib
     return f"{path} with BLAS {where}"
 
@@ -237,6 +254,26 @@ def simple_rnn_backward(d_outputs, d_final_state, cache):
 
 # ------------------------------------------------------------------------------ LSTM
 
+def _fused_lstm_threads(batch, units):
+    """Threads for the fused float32 LSTM forward (kernels.c), or 0 to run the BLAS-per-step loop.
+
+    The fused loop wins where the per-step GEMM runs on one BLAS thread anyway (BLAS limited to one
+    thread, or a step under SERIAL_MACS) and U is large (FUSED_MIN_UNITS: OpenBLAS re-packs all of U
+    on every step; at 256 units and below the fused loop measured no faster, at 512 about 10% faster).
+    With more BLAS threads its own two-thread split is faster for a lone forward but slower in
+    training, where OpenBLAS's pool still spins from the backward's GEMMs (measured), so it runs only
+    when RNNKIT_LSTM_THREADS=2 asks for it.
+    """
+    min_units = int(os.environ.get("RNNKIT_FUSED_MIN_UNITS", FUSED_MIN_UNITS))
+    if _fused_lstm is None or units % 16 or units < min_units:
+        return 0
+    blas_threads = _fused_lstm[2]
+    serial = batch * units * 4 * units < _serial_macs() or blas_threads is None or blas_threads() <= 1
+    if serial:
+        return 1
+    return 2 if os.environ.get("RNNKIT_LSTM_THREADS") == "2" else 0
+
+
 def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
                  recurrent_activation="sigmoid", forget_bias=0.0, coupled_input_forget=False,
                  cell_clip=None, proj_clip=None, zero_output_for_mask=False):
@@ -252,18 +289,28 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
             zero_output_for_mask=zero_output_for_mask)
     batch, time, _, units = inputs.shape
     dtype = inputs.dtype
-    gates = inputs.projection()
     bias = inputs.bias if inputs.bias is not None else np.zeros(4 * units, dtype)  # C reads it unconditionally
     outputs = np.empty((batch, time, units), dtype)
     h_in, act_c, c_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
-    work = np.empty((batch, units), dtype)
-    step_gates = np.empty((batch, 4 * units), dtype)
     h, c = inputs.states
-    _fn("rk_lstm_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(bias), _addr(h),
-                                  _addr(c),
-                                  _addr(inputs.mask), _addr(inputs.rmask), float(forget_bias), act, ract,
-                                  bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(act_c),
-                                  _addr(c_prev), _addr(work), _addr(step_gates))
+    threads = _fused_lstm_threads(batch, units) if dtype == np.float32 and inputs.mask is None else 0
+    if threads:
+        pack, fused, _ = _fused_lstm
+        packed = np.empty(units * 4 * units, dtype)
+        pack(units, _addr(inputs.recurrent), _addr(packed))
+        gates = np.empty((time, batch, 4 * units), dtype)  # C forms x W itself, split over its threads
+        fused(batch, time, units, inputs.shape[2], _addr(inputs.x2), _addr(inputs.kernel), _addr(gates),
+              _addr(packed), _addr(bias), _addr(h), _addr(c), _addr(inputs.rmask),
+              float(forget_bias), act, ract, _addr(outputs), _addr(h_in), _addr(act_c), _addr(c_prev), threads)
+    else:
+        gates = inputs.projection()
+        work = np.empty((batch, units), dtype)
+        step_gates = np.empty((batch, 4 * units), dtype)
+        _fn("rk_lstm_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(bias),
+                                      _addr(h), _addr(c),
+                                      _addr(inputs.mask), _addr(inputs.rmask), float(forget_bias), act, ract,
+                                      bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(act_c),
+                                      _addr(c_prev), _addr(work), _addr(step_gates))
     cache = dict(fast="lstm", inputs=inputs, params=params, act=act, ract=ract, zero=bool(zero_output_for_mask),
                  gates=gates, h_in=h_in, act_c=act_c, c_prev=c_prev,
                  c_kept=None, h_kept=None)  # the reference's clip records: no clipping on this path
