@@ -4,6 +4,7 @@ Each check raises an rnnkit error that names the argument, shows the value it
 received (or its shape/dtype for arrays) and says what was expected.
 """
 import numbers
+import os
 
 import numpy as np
 
@@ -92,3 +93,16 @@ def mask_array(name, mask, batch, time):
     if mask.shape != (batch, time):
         raise RnnkitValueError(f"{name} must have shape (batch, time) = {(batch, time)}, got {describe(mask)}")
     return mask.astype(bool, copy=False)
+
+
+def path_text(name, value):
+    """Return ``value`` (str, bytes or os.PathLike) as a non-empty str path."""
+    try:
+        text = os.fspath(value)
+    except TypeError:
+        raise RnnkitTypeError(f"{name} must be a str or os.PathLike, got {describe(value)}") from None
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if not text:
+        raise RnnkitValueError(f"{name} must be a non-empty path, got ''")
+    return text

@@ -180,19 +180,6 @@ def test_config_round_trip():
         np.testing.assert_array_equal(a, b)
 
 
-def test_masked_steps_keep_state_and_repeat_output():
-    rng = np.random.default_rng(9)
-    cell = GRUCell(2, seed=0)
-    x = rng.standard_normal((1, 4, 3)).astype(np.float32)
-    mask = np.array([[True, False, True, False]])
-    outputs, (h,), _ = cell.forward(x, mask=mask)
-    np.testing.assert_array_equal(outputs[0, 1], outputs[0, 0])
-    np.testing.assert_array_equal(outputs[0, 3], outputs[0, 2])
-    np.testing.assert_array_equal(h[0], outputs[0, 2])
-    zeroed, _, _ = cell.forward(x, mask=mask, zero_output_for_mask=True)
-    np.testing.assert_array_equal(zeroed[0, 1], 0.0)
-
-
 def test_activation_objects_are_accepted():
     cell = GRUCell(2, activation=get_activation("softsign"), recurrent_activation=None)
     assert cell.get_config()["activation"] == "softsign"

@@ -62,19 +62,6 @@ def test_parameter_count_matches_keras():
     assert cell.count_params() == 27
 
 
-def test_masked_steps_keep_state_and_repeat_output():
-    rng = np.random.default_rng(0)
-    cell = SimpleRNNCell(2, seed=0)
-    x = rng.standard_normal((1, 4, 3)).astype(np.float32)
-    mask = np.array([[True, False, True, False]])
-    outputs, (h,), _ = cell.forward(x, mask=mask)
-    np.testing.assert_array_equal(outputs[0, 1], outputs[0, 0])
-    np.testing.assert_array_equal(outputs[0, 3], outputs[0, 2])
-    np.testing.assert_array_equal(h[0], outputs[0, 2])
-    zeroed, _, _ = cell.forward(x, mask=mask, zero_output_for_mask=True)
-    np.testing.assert_array_equal(zeroed[0, 1], 0.0)
-
-
 def test_bad_inputs_name_the_argument():
     cell = SimpleRNNCell(3)
     with pytest.raises(RnnkitValueError, match="inputs must have rank 3"):

@@ -5,7 +5,6 @@ as everywhere in rnnkit (see rnnkit/_validate.py).
 """
 import math
 import numbers
-import os
 import warnings
 
 from .._validate import choice, describe
@@ -67,18 +66,6 @@ def save_frequency(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise RnnkitValueError(f"{name} must be 'epoch' or a positive number of batches, got {describe(value)}")
     return int(value)
-
-
-def path_string(name, value):
-    try:
-        text = os.fspath(value)
-    except TypeError:
-        raise RnnkitTypeError(f"{name} must be a str or os.PathLike, got {describe(value)}") from None
-    if isinstance(text, bytes):
-        text = os.fsdecode(text)
-    if not text:
-        raise RnnkitValueError(f"{name} must be a non-empty path, got ''")
-    return text
 
 
 def resolve_higher_is_better(mode_value, monitor):

@@ -1,6 +1,7 @@
 """BackupAndRestore: resume an interrupted fit where it left off."""
 import os
 
+from .._validate import path_text
 from . import _checks
 from .base import Callback
 
@@ -34,7 +35,7 @@ class BackupAndRestore(Callback):
 
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
         super().__init__()
-        self.backup_dir = _checks.path_string("backup_dir", backup_dir)
+        self.backup_dir = path_text("backup_dir", backup_dir)
         self.save_freq = _checks.save_frequency("save_freq", save_freq)
         self.delete_checkpoint = _checks.flag("delete_checkpoint", delete_checkpoint)
         self.state_path = os.path.join(self.backup_dir, STATE_FILE)

@@ -155,7 +155,9 @@ class CallbackList(Callback):
                  **keyword_params):
         super().__init__()
         self.callbacks = _flatten(callbacks)
-        from .progbar_logger import ProgbarLogger  # imported here: that module imports this one
+        from .progbar_logger import (
+            ProgbarLogger,  # imported here: that module imports this one
+        )
 
         self.history = next((c for c in self.callbacks if isinstance(c, History)), None)
         if self.history is None and add_history:

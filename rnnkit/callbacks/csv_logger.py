@@ -3,7 +3,7 @@ import csv
 import io
 import os
 
-from .._validate import describe
+from .._validate import describe, path_text
 from ..errors import RnnkitValueError
 from ..io.files import atomic_write_text
 from . import _checks
@@ -30,7 +30,7 @@ class CSVLogger(Callback):
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
-        self.filename = _checks.path_string("filename", filename)
+        self.filename = path_text("filename", filename)
         if not isinstance(separator, str) or len(separator) != 1 or separator in "\r\n\"":
             raise RnnkitValueError(f"separator must be one character other than a quote or newline, "
                                    f"got {describe(separator)}")

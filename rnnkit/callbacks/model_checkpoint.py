@@ -1,6 +1,7 @@
 """ModelCheckpoint: save the model or its weights during fit."""
 import string
 
+from .._validate import path_text
 from ..errors import RnnkitValueError
 from . import _checks
 from .monitor import MonitorCallback
@@ -31,7 +32,7 @@ class ModelCheckpoint(MonitorCallback):
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__(monitor=monitor, mode=mode, min_delta=0.0)
-        self.filepath = _checks.path_string("filepath", filepath)
+        self.filepath = path_text("filepath", filepath)
         self._check_template(self.filepath)
         self.verbose = _checks.verbosity("verbose", verbose)
         self.save_best_only = _checks.flag("save_best_only", save_best_only)

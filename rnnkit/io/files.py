@@ -15,7 +15,7 @@ import contextlib
 import os
 import secrets
 
-from .._validate import describe
+from .._validate import describe, path_text
 from ..errors import RnnkitTypeError, RnnkitValueError
 
 # Short enough that the temporary name stays under the usual 255-byte limit
@@ -24,14 +24,7 @@ _TEMP_STEM_CHARS = 40
 
 
 def _target_path(path):
-    try:
-        path = os.fspath(path)
-    except TypeError:
-        raise RnnkitTypeError(f"path must be a str or os.PathLike, got {describe(path)}") from None
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not path:
-        raise RnnkitValueError("path must be a non-empty file name, got ''")
+    path = path_text("path", path)
     if os.path.isdir(path):
         raise RnnkitValueError(f"path must name a file, but {path!r} is an existing folder")
     return path
