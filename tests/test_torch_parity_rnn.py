@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from helpers import rel_error
+from torch_compare import single_state_errors
 from rnnkit.cells import SimpleRNNCell
 from rnnkit.io.torch_weights import rnn_from_torch, torch_layer_weights
 
@@ -27,18 +28,8 @@ def test_outputs_state_and_every_gradient_match_torch(nonlinearity, bias):
     g_out = rng.standard_normal((B, T, H)).astype(np.float32)
     g_h = rng.standard_normal((B, H)).astype(np.float32)
 
-    tx = torch.tensor(x, requires_grad=True)
-    th0 = torch.tensor(h0[None], requires_grad=True)
-    t_out, t_hn = module(tx, th0)
-    ((t_out * torch.tensor(g_out)).sum() + (t_hn[0] * torch.tensor(g_h)).sum()).backward()
-
-    outputs, (h_T,), cache = cell.forward(x, (h0,))
-    dx, (dh0,), grads = cell.backward(g_out, [g_h], cache)
-
-    assert rel_error(outputs, t_out.detach().numpy()) < TOL
-    assert rel_error(h_T, t_hn[0].detach().numpy()) < TOL
-    assert rel_error(dx, tx.grad.numpy()) < TOL
-    assert rel_error(dh0, th0.grad.numpy()[0]) < TOL
+    errors, grads = single_state_errors(module, cell, x, h0, g_out, g_h)
+    assert max(errors.values()) < TOL, errors
     assert rel_error(grads[0], module.weight_ih_l0.grad.numpy().T) < TOL
     assert rel_error(grads[1], module.weight_hh_l0.grad.numpy().T) < TOL
     if bias:
