@@ -108,3 +108,15 @@ class MissingMonitorWarner:
             RuntimeWarning,
             stacklevel=3,
         )
+
+
+def batch_save_due(callback):
+    """Count one training batch for a callback with ``save_freq`` and ``_batches_since_save``;
+    True when it should save now (never when it saves per epoch)."""
+    if callback.save_freq == "epoch":
+        return False
+    callback._batches_since_save += 1
+    if callback._batches_since_save < callback.save_freq:
+        return False
+    callback._batches_since_save = 0
+    return True

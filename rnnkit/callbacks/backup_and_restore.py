@@ -51,11 +51,7 @@ class BackupAndRestore(Callback):
             self.model._resume_epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.save_freq == "epoch":
-            return
-        self._batches_since_save += 1
-        if self._batches_since_save >= self.save_freq:
-            self._batches_since_save = 0
+        if _checks.batch_save_due(self):
             self.model.save_training_state(self.state_path, self._completed_epochs)
 
     def on_epoch_end(self, epoch, logs=None):
