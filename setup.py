@@ -21,7 +21,7 @@ if sys.platform != "win32":  # the C uses GCC/Clang attributes
     ext_modules.append(Extension(
         "rnnkit._fast._kernels",
         sources=["rnnkit/_fast/kernels.c"],
-        depends=["rnnkit/_fast/kernels_impl.h"],
+        depends=["rnnkit/_fast/kernels_impl.h", "rnnkit/_fast/simd.h"],
         extra_compile_args=FLAGS,
         libraries=["m"],
         optional=True,
@@ -29,5 +29,5 @@ if sys.platform != "win32":  # the C uses GCC/Clang attributes
 
 setup(
     ext_modules=ext_modules,
-    package_data={"rnnkit._fast": ["kernels.c", "kernels_impl.h"]},
+    package_data={"rnnkit._fast": ["kernels.c", "kernels_impl.h", "simd.h"]},
 )

@@ -202,8 +202,16 @@ static inline __attribute__((always_inline)) double act_f64(int code, double z) 
         default: for (int64_t j = 0; j < n; j++) y[j] = z[j]; break;                                   \
         }                                                                                              \
     }
-RK_DEFINE_ROW_ACT(row_act_f32, float, act_f32)
+RK_DEFINE_ROW_ACT(row_act_any_f32, float, act_f32)
 RK_DEFINE_ROW_ACT(row_act_f64, double, act_f64)
+
+#include "simd.h"
+
+static void row_act_f32(int code, float *y, const float *z, int64_t n) {
+    if (code == RK_TANH) row_tanh_f32(y, z, n);
+    else if (code == RK_SIGMOID) row_sigmoid_f32(y, z, n);
+    else row_act_any_f32(code, y, z, n);
+}
 
 /* Runs CALL with A_, R_ bound to the activation codes: as literals for the usual (tanh, sigmoid) pair so
  * that inlined row loops specialise and vectorise, else as runtime values. */
@@ -225,7 +233,9 @@ RK_DEFINE_ROW_ACT(row_act_f64, double, act_f64)
 #define GEMM gemm_f32
 #define ACT act_f32
 #define ROW_ACT row_act_f32
+#define LSTM_GATES_TANH_SIGMOID lstm_gates_tanh_sigmoid_f32
 #include "kernels_impl.h"
+#undef LSTM_GATES_TANH_SIGMOID
 #undef REAL
 #undef SUFFIX
 #undef GEMM

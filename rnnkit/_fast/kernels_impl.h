@@ -1,5 +1,6 @@
 /*
- * Kernel bodies, included by kernels.c once per dtype with REAL, SUFFIX, GEMM, ACT and ROW_ACT defined.
+ * Kernel bodies, included by kernels.c once per dtype with REAL, SUFFIX, GEMM, ACT and ROW_ACT defined
+ * (and LSTM_GATES_TANH_SIGMOID, the explicit-vector LSTM row of simd.h, for float32).
  * Argument shapes are in kernels.c's header comment and in rnnkit/_fast/kernels.py, which calls these.
  */
 
@@ -179,6 +180,15 @@ void SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REA
             REAL *cb = c + b * H, *hb = h + b * H, *tc = TC + (t * B + b) * H, *cp = CP + (t * B + b) * H;
             REAL *o = out + (b * T + t) * H, *cn = work + b * H;
             int m = !mask || mask[b * T + t];
+#ifdef LSTM_GATES_TANH_SIGMOID
+            if (act == RK_TANH && ract == RK_SIGMOID) {
+                /* explicit vectors (simd.h); a masked step leaves c and h alone */
+                LSTM_GATES_TANH_SIGMOID(H, g, H, S + b * G, H, bias, H, forget_bias, cb, m ? cb : cn, cp, tc,
+                                        m ? hb : 0, o);
+                if (!m) SUFFIX(masked_output)(o, t, H, zero_out);
+                continue;
+            }
+#endif
             RK_DISPATCH(act, ract, SUFFIX(lstm_forward_row)(H, g, S + b * G, bias, forget_bias, cb, cp, cn, tc, A_, R_));
             if (m) {
                 memcpy(cb, cn, (size_t)H * sizeof(REAL));
@@ -285,7 +295,6 @@ void SUFFIX(rk_gru_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, con
     for (int64_t t = T - 1; t >= 0; t--) {
         for (int64_t b = 0; b < B; b++) {
             const REAL *g = A + (t * B + b) * G;
-            const REAL *gz = g, *gr = g + H, *gh = g + 2 * H;
             const REAL *hz = HZ + (t * B + b) * H, *hp = HP + (t * B + b) * H;
             const REAL *gout = dout ? dout + (b * T + t) * H : 0;
             REAL *dx = dX + (t * B + b) * G, *dr = dR + (t * B + b) * G, *dhb = dh + b * H;
