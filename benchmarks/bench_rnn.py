@@ -123,8 +123,9 @@ def rnnkit_case(cell, batch, time_, features, units):
         _, _, cache = forward(x, state0, params, **options)
         backward(d_out, None, cache)
 
-    def infer():
-        forward(x, state0, params, **options)
+    def infer():  # as Model.predict runs it, and like torch's under no_grad
+        with ops.no_grad():
+            forward(x, state0, params, **options)
 
     return train, infer
 

@@ -23,6 +23,7 @@ from . import optimizers as optimizers_module
 from ._validate import describe
 from .data_checks import as_array, batch_slices, check_finite, check_same_length
 from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
+from .ops.grad_mode import no_grad
 from .random import make_rng
 
 
@@ -133,6 +134,7 @@ class TrainingMixin:
         loss, _ = self._train_step(x, y, "train_on_batch")
         return self._results(loss, return_dict)
 
+    @no_grad()
     def test_on_batch(self, x, y, return_dict=False):
         self._require_compiled("test_on_batch")
         x, y = self._check_xy(x, y)
@@ -142,6 +144,7 @@ class TrainingMixin:
         self._update_metrics(y, y_pred)
         return self._results(loss, return_dict)
 
+    @no_grad()
     def predict_on_batch(self, x):
         return self(self._check_x(x), training=False)
 
@@ -309,6 +312,7 @@ class TrainingMixin:
         return any(getattr(opt, name, None) is not None for name in ("clipvalue", "clipnorm", "global_clipnorm"))
 
     # ------------------------------------------------------------------ evaluate / predict
+    @no_grad()
     def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", return_dict=False, callbacks=None):
         """Loss (and metrics) over (x, y), averaged over samples as Keras does."""
         self._require_compiled("evaluate")
@@ -322,6 +326,7 @@ class TrainingMixin:
             self._update_metrics(y[part], y_pred)
         return self._results(total / len(x), return_dict)
 
+    @no_grad()
     def predict(self, x, batch_size=32, verbose=0, callbacks=None):
         """Outputs for every sample of x, computed ``batch_size`` samples at a time."""
         x = self._check_x(x)
@@ -377,7 +382,8 @@ class TrainingMixin:
                 elif last:
                     loss, norm = self._train_step(x[:, chunk], y, where)
                 else:
-                    self(x[:, chunk], training=False)  # only advances the carried states
+                    with no_grad():
+                        self(x[:, chunk], training=False)  # only advances the carried states
                     continue
                 losses.append(loss)
                 norms.append(norm)

@@ -198,9 +198,9 @@ def test_empty_time_axis(cell):
     assert max_error(results) == 0.0
 
 
-# the fused float32 LSTM forward (AVX-512 builds): units a multiple of 16, no step mask
+# the fused float32 LSTM forward (lstm_fused.h, any vector width): units a multiple of the width, no step mask
 fused_lstm = pytest.mark.skipif(fast_kernels._fused_lstm is None,  # set by the load in fast.available()
-                                reason="this build has no fused float32 LSTM forward (needs AVX-512)")
+                                reason="the compiled library did not load")
 
 
 @fused_lstm
@@ -212,7 +212,7 @@ def test_fused_lstm_equals_reference(monkeypatch, threads, batch, units, recurre
     if threads == "2":  # the opt-in two-thread split, also at sizes below the usual threshold
         monkeypatch.setenv("RNNKIT_LSTM_THREADS", "2")
         monkeypatch.setenv("RNNKIT_SERIAL_MACS", "0")
-        if fast_kernels._fused_lstm[2] is None or fast_kernels._fused_lstm[2]() < 2:
+        if fast_kernels._fused_lstm.blas_threads is None or fast_kernels._fused_lstm.blas_threads() < 2:
             pytest.skip("BLAS runs on one thread here: the split is never chosen")
     rng = np.random.default_rng(batch)
     case = make_case("lstm", np.float32, rng, batch, 9, 5, units, bias=bias, recurrent_masked=recurrent_masked)
@@ -222,8 +222,14 @@ def test_fused_lstm_equals_reference(monkeypatch, threads, batch, units, recurre
 
 
 @fused_lstm
-def test_fused_lstm_only_where_it_pays():
+def test_fused_lstm_only_where_it_pays(monkeypatch):
+    monkeypatch.delenv("RNNKIT_FUSED_MIN_UNITS", raising=False)
+    fused = fast_kernels._fused_lstm
     assert fast_kernels._fused_lstm_threads(64, 256) == 0
     assert fast_kernels._fused_lstm_threads(64, 500) == 0  # not a multiple of 16
-    blas_threads = fast_kernels._fused_lstm[2]
-    assert fast_kernels._fused_lstm_threads(64, 512) == (1 if blas_threads is None or blas_threads() <= 1 else 0)
+    serial = fused.blas_threads is None or fused.blas_threads() <= 1
+    wide = fused.width >= fast_kernels.FUSED_MIN_WIDTH  # AVX-512; with AVX2 the BLAS loop is faster
+    assert fast_kernels._fused_lstm_threads(64, 512) == (1 if serial and wide else 0)
+    monkeypatch.setenv("RNNKIT_FUSED_MIN_UNITS", "16")
+    # a step of 64 x 48 x 192 multiply-adds is under SERIAL_MACS: one BLAS thread, so the fused loop
+    assert fast_kernels._fused_lstm_threads(64, 48) == (1 if 48 % fused.width == 0 else 0)

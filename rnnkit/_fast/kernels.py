@@ -14,33 +14,40 @@ Configurations the C loops do not cover are handed to the NumPy reference kernel
   - GRU reset_after=False or a per-gate (B, 3H) recurrent mask;
   - mixed dtypes, dtypes other than float32/float64, empty batch/time/feature axes.
 """
+import collections
 import ctypes
 import os
 import threading
 
 import numpy as np
 
-from ..ops import activations, reference_kernels
+from ..ops import activations, is_grad_enabled, reference_kernels
 from . import blas, build
 
 _ACTIVATION_CODES = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "hard_sigmoid": 4}
+_TANH, _SIGMOID = _ACTIVATION_CODES["tanh"], _ACTIVATION_CODES["sigmoid"]
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
 _i64, _int, _ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
+_RING = [_i64, _i64, _ptr, _ptr, _ptr]  # ring, I, X, W, Xc of the forwards (kernels_impl.h, step_rows)
 _SIGNATURES = {  # argument types after the dtype-specific REAL scalars are filled in
-    "rk_simple_forward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _ptr, _ptr],
+    "rk_simple_forward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _ptr, _ptr] + _RING,
     "rk_simple_backward": [_i64] * 3 + [_ptr] * 4 + [_int, _int] + [_ptr] * 5,
-    "rk_lstm_forward": [_i64] * 3 + [_ptr] * 7 + ["real", _int, _int, _int] + [_ptr] * 6,
+    "rk_lstm_forward": [_i64] * 3 + [_ptr] * 7 + ["real", _int, _int, _int] + [_ptr] * 6 + _RING,
     "rk_lstm_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6,
-    "rk_gru_forward": [_i64] * 3 + [_ptr] * 7 + [_int, _int, _int] + [_ptr] * 5,
+    "rk_gru_forward": [_i64] * 3 + [_ptr] * 7 + [_int, _int, _int] + [_ptr] * 5 + _RING,
     "rk_gru_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6,
 }
 
 #: per-step GEMMs below this many multiply-adds keep BLAS on one thread (see kernels.c, begin_steps)
 SERIAL_MACS = 1 << 21
 
-#: the fused float32 LSTM forward runs from this many units up (see _fused_lstm_threads)
+#: the fused float32 LSTM forward runs from this many units up, on vector units this many floats wide
+#: (AVX-512): there it measured about 10% faster than the BLAS loop at 512 units and no faster at 256;
+#: with AVX2 (8 floats, 16 registers) its register tile reaches about 2/3 of OpenBLAS's GEMM (measured
+#: 1.3-1.5x slower in all), so it stays off there (RNNKIT_FUSED_MIN_UNITS forces it, for tests)
 FUSED_MIN_UNITS = 512
+FUSED_MIN_WIDTH = 16
 
 
 def _serial_macs():
@@ -49,7 +56,8 @@ def _serial_macs():
 
 _lib = None
 _functions = {}
-_fused_lstm = None  # (pack, forward) of the AVX-512 fused float32 LSTM forward, when this build has it
+_FusedLSTM = collections.namedtuple("_FusedLSTM", "pack forward blas_threads width")
+_fused_lstm = None  # the fused float32 LSTM forward of lstm_fused.h, once loaded
 _scratch = threading.local()
 
 
@@ -75,13 +83,11 @@ def load():
             fn.restype = None
             _functions[name, dtype] = fn
     global _fused_lstm
-    _fused_lstm = None
-    if lib.rk_lstm_fused_available():
-        pack, fused = lib.rk_lstm_pack_u_f32, lib.rk_lstm_forward_fused_f32
-        pack.argtypes, pack.restype = [_i64, _ptr, _ptr], None
-        fused.argtypes = [_i64] * 4 + [_ptr] * 8 + [ctypes.c_float, _int, _int] + [_ptr] * 4 + [_int]
-        fused.restype = None
-        _fused_lstm = pack, fused, blas.thread_count_function()
+    pack, fused = lib.rk_lstm_pack_u_f32, lib.rk_lstm_forward_fused_f32
+    pack.argtypes, pack.restype = [_i64, _ptr, _ptr], None
+    fused.argtypes = [_i64] * 5 + [_ptr] * 9 + [ctypes.c_float] + [_ptr] * 4 + [_int]
+    fused.restype = None
+    _fused_lstm = _FusedLSTM(pack, fused, blas.thread_count_function(), lib.rk_lstm_fused_width())
     _lib = lib
     return f"{path} with BLAS {where}"
 
@@ -159,8 +165,8 @@ class _Inputs:
         except ValueError:
             return
         self.shape = batch, time, features, units
-        # time-major (T·B, I): each step's rows are one block, like every per-step array in C
-        self.x2 = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(time * batch, features)
+        self.x = np.ascontiguousarray(x)
+        self._x2 = None
         self.kernel = np.ascontiguousarray(kernel)
         self.recurrent = np.ascontiguousarray(recurrent)
         self.bias = params.get("bias")
@@ -170,6 +176,27 @@ class _Inputs:
             self.bias = np.ascontiguousarray(self.bias)
         self.ok = True
 
+    @property
+    def x2(self):
+        """x time-major, (T·B, I): each step's rows are one block, like every per-step array in C."""
+        if self._x2 is None:
+            batch, time, features, _ = self.shape
+            self._x2 = np.ascontiguousarray(self.x.transpose(1, 0, 2)).reshape(time * batch, features)
+        return self._x2
+
+    def ring(self, gates):
+        """Buffers of an inference run (no cache kept; see step_rows in kernels_impl.h).
+
+        Returns the C arguments ``(P, ring, I, X, W, Xc)``: P holds the input projection of ``ring``
+        steps at a time (at least 512 rows per GEMM), Xc stages their inputs. Both are scratch reused
+        across calls, so an inference run allocates nothing of size T but its outputs.
+        """
+        batch, time, features, units = self.shape
+        ring = _ring_steps(batch, time)
+        P = _buffer("ring", (ring, batch, gates * units), self.dtype)
+        staging = _buffer("ring_inputs", (ring * batch, features), self.dtype)
+        return P, (ring, features, _addr(self.x), _addr(self.kernel), _addr(staging))
+
     def recurrent_t(self):
         """Uᵀ (G, H) as a contiguous copy, for the backward's per-step dZ_t Uᵀ."""
         return np.ascontiguousarray(self.recurrent.T)
@@ -178,6 +205,15 @@ class _Inputs:
         """x W for every step at once: time-major (T, B, G), C-contiguous and owned (C adds the bias)."""
         batch, time, _, _ = self.shape
         return (self.x2 @ self.kernel).reshape(time, batch, -1)
+
+
+def _ring_steps(batch, time):
+    """Steps projected at a time in an inference run: GEMMs of at least 512 rows, at most T steps."""
+    return max(1, min(time, -(-512 // batch)))
+
+
+#: the ring arguments of a training run: every step projected by the caller, every step cached
+_NO_RING = (0, 0, None, None, None)
 
 
 def _state_grads(d_final_state, count, batch, units, dtype):
@@ -218,14 +254,20 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
                                                   zero_output_for_mask=zero_output_for_mask)
     batch, time, _, units = inputs.shape
     dtype = inputs.dtype
-    new = inputs.projection()
     bias = inputs.bias
     outputs = np.empty((batch, time, units), dtype)
-    h_in = np.empty((time, batch, units), dtype)
     (h,) = inputs.states
+    if is_grad_enabled():
+        new, ring = inputs.projection(), _NO_RING
+        h_in = np.empty((time, batch, units), dtype)
+    else:
+        new, ring = inputs.ring(1)
+        h_in = _buffer("h_in", (batch, units), dtype)
     _fn("rk_simple_forward", dtype)(batch, time, units, _addr(new), _addr(inputs.recurrent), _addr(bias), _addr(h),
                                     _addr(inputs.mask), _addr(inputs.rmask), act, bool(zero_output_for_mask),
-                                    _addr(outputs), _addr(h_in))
+                                    _addr(outputs), _addr(h_in), *ring)
+    if ring is not _NO_RING:
+        return outputs, (h,), None
     cache = dict(fast="simple_rnn", inputs=inputs, params=params, act=act, zero=bool(zero_output_for_mask),
                  new=new, h_in=h_in)
     return outputs, (h,), cache
@@ -255,23 +297,52 @@ def simple_rnn_backward(d_outputs, d_final_state, cache):
 # ------------------------------------------------------------------------------ LSTM
 
 def _fused_lstm_threads(batch, units):
-    """Threads for the fused float32 LSTM forward (kernels.c), or 0 to run the BLAS-per-step loop.
+    """Threads for the fused float32 LSTM forward (lstm_fused.h), or 0 to run the BLAS-per-step loop.
 
-    The fused loop wins where the per-step GEMM runs on one BLAS thread anyway (BLAS limited to one
-    thread, or a step under SERIAL_MACS) and U is large (FUSED_MIN_UNITS: OpenBLAS re-packs all of U
-    on every step; at 256 units and below the fused loop measured no faster, at 512 about 10% faster).
-    With more BLAS threads its own two-thread split is faster for a lone forward but slower in
-    training, where OpenBLAS's pool still spins from the backward's GEMMs (measured), so it runs only
-    when RNNKIT_LSTM_THREADS=2 asks for it.
+    The fused loop needs units a multiple of the vector width. It wins on AVX-512 (FUSED_MIN_WIDTH)
+    where the per-step GEMM runs on one BLAS thread anyway (BLAS limited to one thread, or a step
+    under SERIAL_MACS) and U is large (FUSED_MIN_UNITS). With more BLAS threads its own two-thread split is faster for a lone
+    forward but slower in training, where OpenBLAS's pool still spins from the backward's GEMMs
+    (measured), so it runs only when RNNKIT_LSTM_THREADS=2 asks for it.
     """
-    min_units = int(os.environ.get("RNNKIT_FUSED_MIN_UNITS", FUSED_MIN_UNITS))
-    if _fused_lstm is None or units % 16 or units < min_units:
+    if _fused_lstm is None or units % _fused_lstm.width:
         return 0
-    blas_threads = _fused_lstm[2]
+    if "RNNKIT_FUSED_MIN_UNITS" in os.environ:
+        min_units = int(os.environ["RNNKIT_FUSED_MIN_UNITS"])
+    elif _fused_lstm.width >= FUSED_MIN_WIDTH:
+        min_units = FUSED_MIN_UNITS
+    else:
+        return 0
+    if units < min_units:
+        return 0
+    blas_threads = _fused_lstm.blas_threads
     serial = batch * units * 4 * units < _serial_macs() or blas_threads is None or blas_threads() <= 1
     if serial:
         return 1
     return 2 if os.environ.get("RNNKIT_LSTM_THREADS") == "2" else 0
+
+
+def _lstm_fused(inputs, bias, forget_bias, outputs, h, c, threads):
+    """Run lstm_fused.h's forward; returns (gates, h_in, act_c, c_prev), all None under no_grad."""
+    batch, time, features, units = inputs.shape
+    dtype = inputs.dtype
+    packed = _buffer("packed_u", (units * 4 * units,), dtype)
+    _fused_lstm.pack(units, _addr(inputs.recurrent), _addr(packed))
+    if is_grad_enabled():
+        ring, x = 0, inputs.x2
+        gates = np.empty((time, batch, 4 * units), dtype)  # C forms x W itself, split over its threads
+        h_in, act_c, c_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
+        staging = None
+    else:
+        ring, x = _ring_steps(batch, time), inputs.x
+        gates = _buffer("ring", (ring, batch, 4 * units), dtype)
+        h_in = _buffer("h_in", (2, batch, units), dtype)
+        staging = _buffer("ring_inputs", (threads * ring * batch * features,), dtype)
+        act_c = c_prev = None
+    _fused_lstm.forward(batch, time, units, features, ring, _addr(x), _addr(inputs.kernel), _addr(gates),
+                        _addr(staging), _addr(packed), _addr(bias), _addr(h), _addr(c), _addr(inputs.rmask),
+                        float(forget_bias), _addr(outputs), _addr(h_in), _addr(act_c), _addr(c_prev), threads)
+    return (gates, h_in, act_c, c_prev) if ring == 0 else (None,) * 4
 
 
 def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
@@ -291,26 +362,27 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
     dtype = inputs.dtype
     bias = inputs.bias if inputs.bias is not None else np.zeros(4 * units, dtype)  # C reads it unconditionally
     outputs = np.empty((batch, time, units), dtype)
-    h_in, act_c, c_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
     h, c = inputs.states
-    threads = _fused_lstm_threads(batch, units) if dtype == np.float32 and inputs.mask is None else 0
+    fused = (dtype == np.float32 and inputs.mask is None and (act, ract) == (_TANH, _SIGMOID))
+    threads = _fused_lstm_threads(batch, units) if fused else 0
     if threads:
-        pack, fused, _ = _fused_lstm
-        packed = np.empty(units * 4 * units, dtype)
-        pack(units, _addr(inputs.recurrent), _addr(packed))
-        gates = np.empty((time, batch, 4 * units), dtype)  # C forms x W itself, split over its threads
-        fused(batch, time, units, inputs.shape[2], _addr(inputs.x2), _addr(inputs.kernel), _addr(gates),
-              _addr(packed), _addr(bias), _addr(h), _addr(c), _addr(inputs.rmask),
-              float(forget_bias), act, ract, _addr(outputs), _addr(h_in), _addr(act_c), _addr(c_prev), threads)
+        gates, h_in, act_c, c_prev = _lstm_fused(inputs, bias, forget_bias, outputs, h, c, threads)
     else:
-        gates = inputs.projection()
-        work = np.empty((batch, units), dtype)
-        step_gates = np.empty((batch, 4 * units), dtype)
+        if is_grad_enabled():
+            gates, ring = inputs.projection(), _NO_RING
+            h_in, act_c, c_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
+        else:
+            gates, ring = inputs.ring(4)
+            h_in, act_c, c_prev = (_buffer(name, (batch, units), dtype) for name in ("h_in", "act_c", "c_prev"))
+        work = _buffer("work", (batch, units), dtype)
+        step_gates = _buffer("step_gates", (batch, 4 * units), dtype)
         _fn("rk_lstm_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(bias),
                                       _addr(h), _addr(c),
                                       _addr(inputs.mask), _addr(inputs.rmask), float(forget_bias), act, ract,
                                       bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(act_c),
-                                      _addr(c_prev), _addr(work), _addr(step_gates))
+                                      _addr(c_prev), _addr(work), _addr(step_gates), *ring)
+    if not is_grad_enabled():
+        return outputs, (h, c), None
     cache = dict(fast="lstm", inputs=inputs, params=params, act=act, ract=ract, zero=bool(zero_output_for_mask),
                  gates=gates, h_in=h_in, act_c=act_c, c_prev=c_prev,
                  c_kept=None, h_kept=None)  # the reference's clip records: no clipping on this path
@@ -354,18 +426,24 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
                                            zero_output_for_mask=zero_output_for_mask)
     batch, time, _, units = inputs.shape
     dtype = inputs.dtype
-    gates = inputs.projection()
     bias = inputs.bias
     input_bias, recurrent_bias = (None, None) if bias is None else (bias[0], bias[1])
     outputs = np.empty((batch, time, units), dtype)
-    h_in, u_h, h_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
-    work = np.empty((batch, 3 * units), dtype)
+    if is_grad_enabled():
+        gates, ring = inputs.projection(), _NO_RING
+        h_in, u_h, h_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
+    else:
+        gates, ring = inputs.ring(3)
+        h_in, u_h, h_prev = (_buffer(name, (batch, units), dtype) for name in ("h_in", "u_h", "h_prev"))
+    work = _buffer("work_gates", (batch, 3 * units), dtype)
     (h,) = inputs.states
     _fn("rk_gru_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(input_bias),
                                  _addr(recurrent_bias),
                                  _addr(h), _addr(inputs.mask), _addr(inputs.rmask), act, ract,
                                  bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(u_h), _addr(h_prev),
-                                 _addr(work))
+                                 _addr(work), *ring)
+    if ring is not _NO_RING:
+        return outputs, (h,), None
     cache = dict(fast="gru", inputs=inputs, params=params, act=act, ract=ract, zero=bool(zero_output_for_mask),
                  gates=gates, h_in=h_in, u_h=u_h, h_prev=h_prev)
     return outputs, (h,), cache

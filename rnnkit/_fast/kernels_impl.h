@@ -19,6 +19,24 @@ static void SUFFIX(fill_hin)(int64_t B, int64_t T, int64_t H, int64_t t, const R
     }
 }
 
+/* Inference runs (ring > 0) project the inputs `ring` steps at a time into P, which then holds only
+ * those steps, from the batch-major X (B, T, I) through the staging buffer Xc (ring·B, I); their cache
+ * pointers (hin, TC, ...) are (B, ·) scratch overwritten every step. The working set stays in cache and
+ * nothing of size T is allocated. Training runs (ring == 0) get P with every step projected and caches
+ * with every step. Returns the rows of step t in P. */
+static REAL *SUFFIX(step_rows)(int64_t B, int64_t T, int64_t I, int64_t G, int64_t t, int64_t ring, const REAL *X,
+                               const REAL *W, REAL *Xc, REAL *P) {
+    if (!ring) return P + t * B * G;
+    if (t % ring == 0) {
+        int64_t n = T - t < ring ? T - t : ring;
+        for (int64_t s = 0; s < n; s++)
+            for (int64_t b = 0; b < B; b++)
+                memcpy(Xc + (s * B + b) * I, X + (b * T + t + s) * I, (size_t)I * sizeof(REAL));
+        GEMM(0, 0, n * B, G, I, 1, Xc, I, W, G, 0, P, G);
+    }
+    return P + (t % ring) * B * G;
+}
+
 /* Output row at a masked step: the previous output, or zeros (also before the first step). */
 static void SUFFIX(masked_output)(REAL *o, int64_t t, int64_t H, int zero_out) {
     if (zero_out || t == 0)
@@ -107,15 +125,18 @@ static inline __attribute__((always_inline)) void SUFFIX(gru_backward_row)(
 
 /* ------------------------------------------------------------------------------------------ SimpleRNN */
 
+/* ring, I, X, W, Xc: see step_rows (ring = 0 for a training run). */
 void SUFFIX(rk_simple_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, const REAL *bias, REAL *h,
                                const uint8_t *mask, const REAL *rmask, int act, int zero_out, REAL *out,
-                               REAL *hin) {
+                               REAL *hin, int64_t ring, int64_t I, const REAL *X, const REAL *W, REAL *Xc) {
     int threads = begin_steps(B * H * H);
     for (int64_t t = 0; t < T; t++) {
-        SUFFIX(fill_hin)(B, T, H, t, h, rmask, hin);
-        GEMM(0, 0, B, H, H, 1, hin + t * B * H, H, U, H, 1, P + t * B * H, H);
+        int64_t kt = ring ? 0 : t; /* the cache's step */
+        REAL *Pt = SUFFIX(step_rows)(B, T, I, H, t, ring, X, W, Xc, P);
+        SUFFIX(fill_hin)(B, T, H, kt, h, rmask, hin);
+        GEMM(0, 0, B, H, H, 1, hin + kt * B * H, H, U, H, 1, Pt, H);
         for (int64_t b = 0; b < B; b++) {
-            REAL *z = P + (t * B + b) * H, *o = out + (b * T + t) * H;
+            REAL *z = Pt + b * H, *o = out + (b * T + t) * H;
             if (bias)
                 for (int64_t j = 0; j < H; j++) z[j] += bias[j];
             ROW_ACT(act, z, z, H);
@@ -162,29 +183,33 @@ void SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, 
 
 /* ------------------------------------------------------------------------------------------ LSTM */
 
-/* Gates in P rows are [i, f, c~, o] (Keras order); TC keeps act(c_t), CP keeps c_{t-1}. work: (B, H). */
+/* Gates in P rows are [i, f, c~, o] (Keras order); TC keeps act(c_t), CP keeps c_{t-1}. work: (B, H).
+ * ring, I, X, W, Xc: see step_rows (ring = 0 for a training run). */
 void SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, const REAL *bias, REAL *h,
                              REAL *c,
                              const uint8_t *mask, const REAL *rmask, REAL forget_bias, int act, int ract,
-                             int zero_out, REAL *out, REAL *hin, REAL *TC, REAL *CP, REAL *work, REAL *S) {
+                             int zero_out, REAL *out, REAL *hin, REAL *TC, REAL *CP, REAL *work, REAL *S,
+                             int64_t ring, int64_t I, const REAL *X, const REAL *W, REAL *Xc) {
     const int64_t G = 4 * H;
     int threads = begin_steps(B * H * 4 * H);
     for (int64_t t = 0; t < T; t++) {
-        SUFFIX(fill_hin)(B, T, H, t, h, rmask, hin);
+        int64_t kt = ring ? 0 : t; /* the cache's step */
+        REAL *Pt = SUFFIX(step_rows)(B, T, I, G, t, ring, X, W, Xc, P);
+        SUFFIX(fill_hin)(B, T, H, kt, h, rmask, hin);
         /* into the cache-hot S rather than accumulating onto P: P was written long before (one GEMM for
          * all steps) and is cold, and beta=1 would make the GEMM kernel itself wait for it */
-        GEMM(0, 0, B, G, H, 1, hin + t * B * H, H, U, G, 0, S, G);
+        GEMM(0, 0, B, G, H, 1, hin + kt * B * H, H, U, G, 0, S, G);
         for (int64_t b = 0; b < B; b++) {
-            REAL *g = P + (t * B + b) * G;
+            REAL *g = Pt + b * G;
             const REAL *go = g + 3 * H;
-            REAL *cb = c + b * H, *hb = h + b * H, *tc = TC + (t * B + b) * H, *cp = CP + (t * B + b) * H;
+            REAL *cb = c + b * H, *hb = h + b * H, *tc = TC + (kt * B + b) * H, *cp = CP + (kt * B + b) * H;
             REAL *o = out + (b * T + t) * H, *cn = work + b * H;
             int m = !mask || mask[b * T + t];
 #ifdef LSTM_GATES_TANH_SIGMOID
             if (act == RK_TANH && ract == RK_SIGMOID) {
                 /* explicit vectors (simd.h); a masked step leaves c and h alone */
                 LSTM_GATES_TANH_SIGMOID(H, g, H, S + b * G, H, bias, H, forget_bias, cb, m ? cb : cn, cp, tc,
-                                        m ? hb : 0, o);
+                                        m ? hb : 0, o, !ring);
                 if (!m) SUFFIX(masked_output)(o, t, H, zero_out);
                 continue;
             }
@@ -243,19 +268,23 @@ void SUFFIX(rk_lstm_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, co
 
 /* Keras reset_after=True. Gate rows of P are [z, r, h~] holding x W on entry; ibias and rbias (3H,)
  * or NULL are the input and recurrent biases. HZ keeps (h_in U_h + b_rh), HP keeps h_{t-1}. work: (B, 3H). */
+/* ring, I, X, W, Xc: see step_rows (ring = 0 for a training run). */
 void SUFFIX(rk_gru_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, const REAL *ibias,
                             const REAL *rbias, REAL *h,
                             const uint8_t *mask, const REAL *rmask, int act, int ract, int zero_out, REAL *out,
-                            REAL *hin, REAL *HZ, REAL *HP, REAL *work) {
+                            REAL *hin, REAL *HZ, REAL *HP, REAL *work,
+                            int64_t ring, int64_t I, const REAL *X, const REAL *W, REAL *Xc) {
     const int64_t G = 3 * H;
     int threads = begin_steps(B * H * 3 * H);
     for (int64_t t = 0; t < T; t++) {
-        SUFFIX(fill_hin)(B, T, H, t, h, rmask, hin);
-        GEMM(0, 0, B, G, H, 1, hin + t * B * H, H, U, G, 0, work, G);
+        int64_t kt = ring ? 0 : t; /* the cache's step */
+        REAL *Pt = SUFFIX(step_rows)(B, T, I, G, t, ring, X, W, Xc, P);
+        SUFFIX(fill_hin)(B, T, H, kt, h, rmask, hin);
+        GEMM(0, 0, B, G, H, 1, hin + kt * B * H, H, U, G, 0, work, G);
         for (int64_t b = 0; b < B; b++) {
-            REAL *g = P + (t * B + b) * G, *w = work + b * G;
+            REAL *g = Pt + b * G, *w = work + b * G;
             REAL *gz = g, *gr = g + H, *gh = g + 2 * H;
-            REAL *hb = h + b * H, *hz = HZ + (t * B + b) * H, *hp = HP + (t * B + b) * H;
+            REAL *hb = h + b * H, *hz = HZ + (kt * B + b) * H, *hp = HP + (kt * B + b) * H;
             REAL *o = out + (b * T + t) * H;
             int m = !mask || mask[b * T + t];
             if (ibias)

@@ -32,7 +32,20 @@ RK_VINLINE vf32 vload(const float *p) {
 
 RK_VINLINE void vstore(float *p, vf32 v) { memcpy(p, &v, sizeof v); }
 
-RK_VINLINE vf32 vsplat(float x) { return (vf32){0} + x; }
+RK_VINLINE vf32 vsplat(float x) {
+#if RK_VL == 16
+    return (vf32){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+#elif RK_VL == 8
+    return (vf32){x, x, x, x, x, x, x, x};
+#else
+    return (vf32){x, x, x, x};
+#endif
+}
+
+/* a * b + c; the compiler fuses it into one FMA where the target has them (needs
+ * -fexpensive-optimizations at -O1, see build.py). No intrinsics: <immintrin.h> alone takes about
+ * 0.8 s to parse, most of the first-use compile. */
+RK_VINLINE vf32 vfma(vf32 a, vf32 b, vf32 c) { return a * b + c; }
 
 /* lanes of a where mask (all ones), else of b */
 RK_VINLINE vf32 vselect(vi32 mask, vf32 a, vf32 b) { return (vf32)(((vi32)a & mask) | ((vi32)b & ~mask)); }
@@ -85,29 +98,32 @@ static void row_sigmoid_f32(float *y, const float *z, int64_t n) {
  * One row of the LSTM forward with tanh / sigmoid, over units [0, n): g holds x W of the gates [i|f|c~|o]
  * with gate stride gs and is overwritten with the activated gates; s holds h U with gate stride ss and
  * bias (4 gates, stride bs) is added. c_in (c_{t-1}) is kept in cp, c_t goes to c_out (c_in itself is
- * allowed) and tanh(c_t) to tc. When h is not NULL, h and o both get h_t = o * tanh(c_t).
+ * allowed) and tanh(c_t) to tc. When h is not NULL, h and o both get h_t = o * tanh(c_t). With keep == 0
+ * (inference) the activated gates, cp and tc are not stored: nothing will read them.
  */
 RK_VINLINE void lstm_gates_tanh_sigmoid_f32(int64_t n, float *restrict g, int64_t gs, const float *restrict s,
                                             int64_t ss, const float *restrict bias, int64_t bs, float forget_bias,
                                             const float *c_in, float *c_out,
                                             float *restrict cp, float *restrict tc, float *restrict h,
-                                            float *restrict o) {
+                                            float *restrict o, const int keep) {
     int64_t j = 0;
     for (; j + RK_VL <= n; j += RK_VL) {
         vf32 i = vsigmoid_f32(vload(g + j) + vload(s + j) + vload(bias + j));
         vf32 f = vsigmoid_f32(vload(g + gs + j) + vload(s + ss + j) + vload(bias + bs + j) + forget_bias);
         vf32 cc = vtanh_f32(vload(g + 2 * gs + j) + vload(s + 2 * ss + j) + vload(bias + 2 * bs + j));
         vf32 og = vsigmoid_f32(vload(g + 3 * gs + j) + vload(s + 3 * ss + j) + vload(bias + 3 * bs + j));
-        vstore(g + j, i);
-        vstore(g + gs + j, f);
-        vstore(g + 2 * gs + j, cc);
-        vstore(g + 3 * gs + j, og);
         vf32 cprev = vload(c_in + j);
-        vstore(cp + j, cprev);
         vf32 c_new = f * cprev + i * cc;
         vstore(c_out + j, c_new);
         vf32 t = vtanh_f32(c_new);
-        vstore(tc + j, t);
+        if (keep) {
+            vstore(g + j, i);
+            vstore(g + gs + j, f);
+            vstore(g + 2 * gs + j, cc);
+            vstore(g + 3 * gs + j, og);
+            vstore(cp + j, cprev);
+            vstore(tc + j, t);
+        }
         if (h) {
             vf32 hn = og * t;
             vstore(h + j, hn);

@@ -19,6 +19,7 @@ import numpy as np
 from .. import initializers
 from .._validate import describe, float_array, float_dtype, mask_array, positive_int
 from ..errors import RnnkitValueError
+from ..ops.grad_mode import is_grad_enabled
 from ..random import make_rng
 
 
@@ -201,11 +202,16 @@ class RecurrentCell(SingleStep):
                 (same results, less memory, one extra forward; see :mod:`rnnkit.ops.checkpointing`).
 
         Returns:
-            outputs (B, T, output_size), final state tuple, cache for :meth:`backward`.
+            outputs (B, T, output_size), final state tuple, cache for :meth:`backward` (None under
+            :func:`rnnkit.ops.no_grad`).
         """
         x, state0, mask = self.check_inputs(x, initial_state, mask)
         recurrent_mask = self.check_recurrent_mask(recurrent_mask, x.shape[0])
         forward, backward = self._kernels()
+        if not is_grad_enabled():  # inference: no cache to keep, so no segments either
+            outputs, final, _ = forward(x, state0, self.params, mask, recurrent_mask,
+                                        zero_output_for_mask=zero_output_for_mask, **self.kernel_config())
+            return outputs, final, None
         if segment_length is not None:
             from ..ops import checkpointing
 
@@ -235,6 +241,9 @@ class RecurrentCell(SingleStep):
             backward = checkpointing.segmented_backward
         elif isinstance(cache, dict) and "params" in cache:
             _, backward = self._kernels()
+        elif cache is None:
+            raise RnnkitValueError(f"{self.name}.backward got cache None: the forward ran under rnnkit.ops.no_grad() "
+                                   "(as predict and evaluate do), which keeps nothing to backpropagate through")
         else:
             raise RnnkitValueError(f"cache must be the third value returned by {self.name}.forward, "
                                    f"got {describe(cache)}")

@@ -24,6 +24,7 @@ import numpy as np
 
 from .._validate import describe, float_array, mask_array, positive_int
 from ..errors import RnnkitTypeError, RnnkitValueError
+from ..ops.grad_mode import is_grad_enabled
 from .base import SingleStep
 
 _CELL_METHODS = ("forward", "backward", "build", "get_weights", "set_weights", "check_state")
@@ -197,7 +198,7 @@ class StackedRNNCells(SingleStep):
                                                  zero_output_for_mask=zero_output_for_mask)
             finals.append(tuple(final))
             caches.append(cache)
-        return outputs, tuple(finals), {"caches": caches}
+        return outputs, tuple(finals), ({"caches": caches} if is_grad_enabled() else None)
 
     def backward(self, d_outputs, d_final_state, cache):
         """BPTT through the stack, top layer first.

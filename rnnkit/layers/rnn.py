@@ -7,6 +7,7 @@ import numpy as np
 from .._validate import describe, float_array, float_dtype, mask_array, rate
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops import checkpointing
+from ..ops.grad_mode import is_grad_enabled
 from ..random import make_rng
 from .base import Layer
 
@@ -283,7 +284,7 @@ class RNN(Layer):
         if training and self.recurrent_dropout > 0:
             recurrent_mask = self._recurrent_masks(batch)
         self.dropout_masks = (input_mask, recurrent_mask)
-        if self.backprop_segment is None:
+        if self.backprop_segment is None or not is_grad_enabled():
             outputs, final, cache = self.cell.forward(
                 np.ascontiguousarray(x), pack_states(self.cell, flat0), mask,
                 recurrent_mask=recurrent_mask, zero_output_for_mask=self.zero_output_for_mask)
@@ -297,8 +298,8 @@ class RNN(Layer):
         final = flatten_states(self.cell, final)
         if self.stateful:
             self.states = [s.copy() for s in final]
-        self._cache = dict(cell_cache=cache, input_mask=input_mask, passed_state=passed_state,
-                           out_shape=outputs.shape)
+        self._cache = None if cache is None else dict(cell_cache=cache, input_mask=input_mask,
+                                                      passed_state=passed_state, out_shape=outputs.shape)
         if self.return_sequences:
             output = outputs
         elif time:
@@ -313,7 +314,8 @@ class RNN(Layer):
     def backward(self, d_output=None, *d_states):
         """dx (B, T, I) from the gradients of the returned arrays (None where there is no loss)."""
         if self._cache is None:
-            raise RnnkitValueError(f"backward on layer {self.name!r} needs a forward call first")
+            raise RnnkitValueError(f"backward on layer {self.name!r} needs a forward call first, outside "
+                                   "rnnkit.ops.no_grad() (predict and evaluate run under it and keep no cache)")
         c = self._cache
         if len(d_states) > len(self.state_sizes):
             raise RnnkitValueError(

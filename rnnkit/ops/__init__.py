@@ -4,10 +4,13 @@
 NumPy reference kernels (``rnnkit/ops/<name>.py``, functions ``<name>_forward``
 and ``<name>_backward``) are the spec; a compiled fast path, when present,
 registers itself with :func:`register_kernels` under the same signatures and is
-tested equal to them. Kernel modules are imported on first use; so is the
+tested equal to them. Under :func:`no_grad` a forward kernel may return ``None`` for
+its cache (the compiled ones do, and skip building it). Kernel modules are imported on first use; so is the
 compiled path (``rnnkit._fast``), which is preferred when it loads.
 """
 import importlib
+
+from .grad_mode import is_grad_enabled, no_grad
 
 #: cell kind -> module (relative to rnnkit.ops) holding its reference kernels
 KERNEL_MODULES = {"simple_rnn": ".simple_rnn", "lstm": ".lstm", "gru": ".gru"}
@@ -46,4 +49,4 @@ def use_reference(name=None):
         _active[key] = reference_kernels(key)
 
 
-__all__ = ["KERNEL_MODULES", "get_kernels", "reference_kernels", "register_kernels", "use_reference"]
+__all__ = ["KERNEL_MODULES", "get_kernels", "is_grad_enabled", "no_grad", "reference_kernels", "register_kernels", "use_reference"]

@@ -1,0 +1,212 @@
+/*
+ * Fused float32 LSTM forward (tanh / sigmoid, no step mask): the per-step recurrent GEMM and the gate
+ * math in one pass, the way oneDNN's fused RNN does it. Included by kernels.c after simd.h; any vector
+ * width (RK_VL lanes: SSE 4, AVX2 8, AVX-512 16).
+ *
+ * U is packed once per call into panels of VL units x 4 gates, Up[p][k][gate][VL] =
+ * U[k, gate*H + VL*p + l], so that a register tile of MR batch rows x (4 gates x VL units) holds the
+ * recurrent part of all four gates of those units. The tile's gate math runs on the accumulators
+ * themselves, and nothing is packed per step (a BLAS call re-packs all of U on each of the T steps).
+ *
+ * Two modes, as in kernels_impl.h (step_rows):
+ *   training  (ring == 0): X is the time-major input (T*B, I); P (T, B, 4H) gets x W of every step and
+ *                          is overwritten with the activated gates; hin (T, B, H), TC, CP keep every step.
+ *   inference (ring > 0):  X is the batch-major input (B, T, I); P holds the projection of `ring` steps
+ *                          (staged through Xc, ring*B*I floats per thread), hin is a (2, B, H) double
+ *                          buffer, and no cache is written (TC, CP unused).
+ * One or two threads: each owns a range of unit panels (its columns of P too, so it projects them
+ * itself), and both meet at one barrier per step, since the next step's GEMM reads every unit of h.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+/* batch rows of a register tile: MR x 4 accumulators plus 4 weight vectors fit the register file
+ * (32 registers with AVX-512, 16 below) */
+#ifndef RK_MR
+#define RK_MR (RK_VL >= 16 ? 6 : 3)
+#endif
+
+int rk_lstm_fused_width(void) { return RK_VL; }
+
+/* Up (H/VL panels, H, 4, VL) from U (H, 4H); needs H % VL == 0. */
+void rk_lstm_pack_u_f32(int64_t H, const float *U, float *Up) {
+    const int64_t G = 4 * H;
+    for (int64_t p = 0; p < H / RK_VL; p++)
+        for (int64_t k = 0; k < H; k++)
+            for (int64_t gate = 0; gate < 4; gate++)
+                memcpy(Up + ((p * H + k) * 4 + gate) * RK_VL, U + k * G + gate * H + p * RK_VL,
+                       RK_VL * sizeof(float));
+}
+
+/* Everything one thread needs; it owns the units of panels [p_begin, p_end). */
+typedef struct {
+    int64_t B, T, H, I, ring, p_begin, p_end;
+    float *P, *h, *c, *out, *hin, *TC, *CP, *Xc;
+    const float *Up, *bias, *rmask, *X, *W;
+    float forget_bias;
+    int nthreads;
+    atomic_int *arrived, *generation;
+} lstm_fused_job;
+
+/* All threads wait here once per step. Spins briefly (a step takes microseconds), then yields so that
+ * an oversubscribed machine still makes progress. */
+static void step_barrier(atomic_int *arrived, atomic_int *generation, int n) {
+    int gen = atomic_load_explicit(generation, memory_order_acquire);
+    if (atomic_fetch_add_explicit(arrived, 1, memory_order_acq_rel) == n - 1) {
+        atomic_store_explicit(arrived, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(generation, 1, memory_order_release);
+        return;
+    }
+    for (long spins = 0; atomic_load_explicit(generation, memory_order_acquire) == gen; spins++) {
+#if defined(__x86_64__) || defined(__i386__)
+        if (spins < 4000) __builtin_ia32_pause();
+        else
+#endif
+            sched_yield();
+    }
+}
+
+/* This thread's columns of x W for steps [t, t + n) (all T steps in training) into P. */
+static void fused_project(const lstm_fused_job *j, int64_t t) {
+    const int64_t B = j->B, T = j->T, H = j->H, I = j->I, G = 4 * H;
+    const int64_t u0 = j->p_begin * RK_VL, nu = (j->p_end - j->p_begin) * RK_VL;
+    const float *A = j->X;
+    int64_t rows = T * B;
+    if (j->ring) {
+        int64_t n = T - t < j->ring ? T - t : j->ring;
+        for (int64_t s = 0; s < n; s++)
+            for (int64_t b = 0; b < B; b++)
+                memcpy(j->Xc + (s * B + b) * I, j->X + (b * T + t + s) * I, (size_t)I * sizeof(float));
+        A = j->Xc;
+        rows = n * B;
+    }
+    if (nu == H) {
+        gemm_f32(0, 0, rows, G, I, 1, A, I, j->W, G, 0, j->P, G);
+    } else {
+        for (int64_t gate = 0; gate < 4; gate++)
+            gemm_f32(0, 0, rows, nu, I, 1, A, I, j->W + gate * H + u0, G, 0, j->P + gate * H + u0, G);
+    }
+}
+
+/* The gate math of row b, units [u0, u0 + VL) at step t, from tile = that row's h_{t-1} U (4 gates x VL).
+ * A_next: where h_t (times the recurrent mask) goes for the next step's GEMM, or NULL. Not inlined:
+ * one copy serves every tile height, which keeps the first-use compile short. */
+static void fused_gates(const lstm_fused_job *j, int64_t t, int64_t b, int64_t u0, const vf32 *tile, float *A_next,
+                        float *Pt) {
+    const int64_t B = j->B, T = j->T, H = j->H, G = 4 * H;
+    const float *bias = j->bias + u0;
+    float *g = Pt + b * G + u0, *cb = j->c + b * H + u0;
+    vf32 i = vsigmoid_f32(tile[0] + vload(g) + vload(bias));
+    vf32 f = vsigmoid_f32(tile[1] + vload(g + H) + vload(bias + H) + j->forget_bias);
+    vf32 cc = vtanh_f32(tile[2] + vload(g + 2 * H) + vload(bias + 2 * H));
+    vf32 o = vsigmoid_f32(tile[3] + vload(g + 3 * H) + vload(bias + 3 * H));
+    vf32 cprev = vload(cb);
+    vf32 c_new = f * cprev + i * cc;
+    vstore(cb, c_new);
+    vf32 tc = vtanh_f32(c_new);
+    vf32 hn = o * tc;
+    vstore(j->out + (b * T + t) * H + u0, hn);
+    if (A_next) vstore(A_next + b * H + u0, j->rmask ? hn * vload(j->rmask + b * H + u0) : hn);
+    if (!j->ring) { /* training: keep what the backward reads */
+        vstore(g, i);
+        vstore(g + H, f);
+        vstore(g + 2 * H, cc);
+        vstore(g + 3 * H, o);
+        vstore(j->CP + (t * B + b) * H + u0, cprev);
+        vstore(j->TC + (t * B + b) * H + u0, tc);
+    }
+}
+
+/* MR rows (b0...) x the VL units of panel p at step t: the register tile h_{t-1} U over all H inputs,
+ * then each row's gate math. A: h_{t-1} (times the recurrent mask), (B, H). */
+static inline __attribute__((always_inline)) void fused_block(const int MR, const lstm_fused_job *j, int64_t t,
+                                                               int64_t b0, int64_t p, const float *A,
+                                                               float *A_next, float *Pt) {
+    const int64_t H = j->H;
+    const float *Bp = j->Up + p * H * 4 * RK_VL;
+    vf32 acc[RK_MR][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) acc[r][q] = vsplat(0.0f);
+    const float *a_rows = A + b0 * H;
+    for (int64_t k = 0; k < H; k++) {
+        const float *w = Bp + k * 4 * RK_VL;
+        vf32 w0 = vload(w), w1 = vload(w + RK_VL), w2 = vload(w + 2 * RK_VL), w3 = vload(w + 3 * RK_VL);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            vf32 a = vsplat(a_rows[r * H + k]);
+            acc[r][0] = vfma(a, w0, acc[r][0]);
+            acc[r][1] = vfma(a, w1, acc[r][1]);
+            acc[r][2] = vfma(a, w2, acc[r][2]);
+            acc[r][3] = vfma(a, w3, acc[r][3]);
+        }
+    }
+    for (int r = 0; r < MR; r++) fused_gates(j, t, b0 + r, p * RK_VL, acc[r], A_next, Pt);
+}
+
+static void *fused_run(void *arg) {
+    const lstm_fused_job *j = (const lstm_fused_job *)arg;
+    const int64_t B = j->B, T = j->T, H = j->H, G = 4 * H, ring = j->ring;
+    for (int64_t t = 0; t < T; t++) {
+        if (ring ? t % ring == 0 : t == 0) fused_project(j, t);
+        float *Pt = j->P + (ring ? t % ring : t) * B * G;
+        const float *A = j->hin + (ring ? t % 2 : t) * B * H;
+        float *A_next = t + 1 < T ? j->hin + (ring ? (t + 1) % 2 : t + 1) * B * H : 0;
+        for (int64_t p = j->p_begin; p < j->p_end; p++) {
+            int64_t b0 = 0;
+            for (; b0 + RK_MR <= B; b0 += RK_MR) fused_block(RK_MR, j, t, b0, p, A, A_next, Pt);
+            switch (B - b0) {
+#define RK_REST(n) case n: fused_block(n, j, t, b0, p, A, A_next, Pt); break;
+            RK_REST(1)
+#if RK_MR > 2
+            RK_REST(2)
+#endif
+#if RK_MR > 3
+            RK_REST(3) RK_REST(4) RK_REST(5)
+#endif
+#undef RK_REST
+            default: break;
+            }
+        }
+        if (j->nthreads > 1 && t + 1 < T) step_barrier(j->arrived, j->generation, j->nthreads);
+    }
+    return 0;
+}
+
+/* The LSTM forward described at the top of this file. h, c (B, H): the initial state on entry, the
+ * final one on exit; out (B, T, H). nthreads: 1 or 2 (fewer when there are fewer panels). */
+void rk_lstm_forward_fused_f32(int64_t B, int64_t T, int64_t H, int64_t I, int64_t ring, const float *X,
+                               const float *W, float *P, float *Xc, const float *Up, const float *bias, float *h,
+                               float *c, const float *rmask, float forget_bias, float *out, float *hin, float *TC,
+                               float *CP, int nthreads) {
+    const int64_t panels = H / RK_VL;
+    atomic_int arrived = 0, generation = 0;
+    if (nthreads > panels) nthreads = (int)panels;
+    if (nthreads < 1) nthreads = 1;
+    if (nthreads > 2) nthreads = 2;
+    fill_hin_f32(B, T, H, 0, h, rmask, hin);
+    lstm_fused_job jobs[2];
+    for (int k = 0; k < nthreads; k++) {
+        lstm_fused_job job = {B, T, H, I, ring, panels * k / nthreads, panels * (k + 1) / nthreads, P, h, c, out,
+                              hin, TC, CP, Xc + k * (ring * B * I), Up, bias, rmask, X, W, forget_bias, nthreads,
+                              &arrived, &generation};
+        jobs[k] = job;
+    }
+    /* BLAS on one thread for both threads' projections: OpenBLAS's own pool, once woken, keeps spinning
+     * on the cores these threads need for the time loop (measured: 2x slower). Set here, not per thread:
+     * this OpenBLAS setting is not private to the calling thread. */
+    int previous = (nthreads == 2 && set_threads_local) ? set_threads_local(1) : 0;
+    pthread_t worker;
+    if (nthreads == 2 && pthread_create(&worker, 0, fused_run, &jobs[1]) != 0) {
+        /* no second thread: one thread does all panels */
+        jobs[0].p_end = panels;
+        jobs[0].nthreads = 1;
+        nthreads = 1;
+    }
+    fused_run(&jobs[0]);
+    if (nthreads == 2) pthread_join(worker, 0);
+    if (previous > 0) set_threads_local(previous);
+    for (int64_t b = 0; b < B; b++) memcpy(h + b * H, out + (b * T + T - 1) * H, (size_t)H * sizeof(float));
+}

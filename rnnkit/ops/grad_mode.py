@@ -1,0 +1,39 @@
+"""Whether forward passes keep what a backward pass needs: :func:`no_grad`, as in PyTorch.
+
+Inside ``with no_grad():`` the whole-sequence kernels return no cache (``None``), so an
+inference run neither allocates nor writes the per-step arrays that backpropagation
+through time reads (activated gates, inputs of every recurrent product, ...), and the
+compiled kernels run their inference loops. ``Model.predict``, ``evaluate`` and the
+``*_on_batch`` calls without training use it; calling ``backward`` after such a forward
+raises an error that says so.
+
+The switch is per thread, and nests: the previous setting comes back on exit.
+"""
+import contextlib
+import threading
+
+_state = threading.local()
+
+
+def is_grad_enabled():
+    """True unless the calling thread is inside :func:`no_grad`."""
+    return getattr(_state, "enabled", True)
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context manager (or, called, a decorator) under which forward passes keep no cache.
+
+    >>> from rnnkit.ops import no_grad, is_grad_enabled
+    >>> with no_grad():
+    ...     is_grad_enabled()
+    False
+    >>> is_grad_enabled()
+    True
+    """
+    previous = is_grad_enabled()
+    _state.enabled = False
+    try:
+        yield
+    finally:
+        _state.enabled = previous
