@@ -42,8 +42,8 @@ def kernels_for(name):
     """``(forward, backward)`` of the compiled kernels for cell kind ``name``, or None."""
     if not available():
         return None
-    from .kernels import KERNELS
-    return KERNELS.get(name)
+    from .kernels import SPLIT_KERNELS
+    return SPLIT_KERNELS.get(name)
 
 
 __all__ = ["available", "kernels_for", "status"]

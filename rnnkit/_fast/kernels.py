@@ -22,7 +22,7 @@ import threading
 import numpy as np
 
 from ..ops import activations, is_grad_enabled, reference_kernels
-from . import blas, build
+from . import batch_split, blas, build
 
 _ACTIVATION_CODES = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "hard_sigmoid": 4}
 _TANH, _SIGMOID = _ACTIVATION_CODES["tanh"], _ACTIVATION_CODES["sigmoid"]
@@ -59,6 +59,7 @@ _functions = {}
 _FusedLSTM = collections.namedtuple("_FusedLSTM", "pack forward blas_threads width")
 _fused_lstm = None  # the fused float32 LSTM forward of lstm_fused.h, once loaded
 _scratch = threading.local()
+_BLAS_THREADS = None  # batch_split.BlasThreads of NumPy's OpenBLAS, once loaded
 
 
 def load():
@@ -72,6 +73,11 @@ def load():
     lib.rk_set_blas.argtypes = [_int, _ptr, _ptr]
     if lib.rk_set_blas(kind, sgemm, dgemm) != 0:
         raise build.BuildError(f"rk_set_blas refused BLAS kind {kind} from {where}")
+    count = blas.thread_count_function()
+    setter = None if threads_local is None or count is None else ctypes.CFUNCTYPE(_int, _int)(threads_local)
+    global _BLAS_THREADS
+    _BLAS_THREADS = None if setter is None else batch_split.BlasThreads(setter, count)
+    _bind_split(_BLAS_THREADS)
     lib.rk_set_threading.argtypes = [_ptr, _i64]
     lib.rk_set_threading.restype = None
     lib.rk_set_threading(threads_local, _serial_macs())
@@ -481,3 +487,28 @@ KERNELS = {
     "lstm": (lstm_forward, lstm_backward),
     "gru": (gru_forward, gru_backward),
 }
+
+#: the kernels handed out: KERNELS, split over the batch on two threads where that pays (batch_split.py)
+SPLIT_KERNELS = dict(KERNELS)
+
+
+def _runs_compiled(name):
+    """Whether a call runs the compiled loop (not the reference): the checks of the forwards above."""
+    def check(x, params, options):
+        if x.dtype not in _SUFFIX or any(getattr(v, "dtype", None) != x.dtype for v in params.values()):
+            return False
+        if not set(params) <= {"kernel", "recurrent_kernel", "bias"}:
+            return False
+        if any(_activation_code(options.get(key, "tanh" if key == "activation" else "sigmoid")) is None
+               for key in ("activation", "recurrent_activation")):
+            return False
+        if name == "lstm":
+            return not (options.get("coupled_input_forget") or options.get("cell_clip") is not None
+                        or options.get("proj_clip") is not None)
+        return name != "gru" or options.get("reset_after", True)
+    return check
+
+
+def _bind_split(set_blas_threads):
+    for name, (forward, backward) in KERNELS.items():
+        SPLIT_KERNELS[name] = batch_split.wrap(forward, backward, _runs_compiled(name), set_blas_threads)
