@@ -222,14 +222,15 @@ def test_fused_lstm_equals_reference(monkeypatch, threads, batch, units, recurre
 
 
 @fused_lstm
-def test_fused_lstm_only_where_it_pays(monkeypatch):
+def test_fused_lstm_only_when_asked(monkeypatch):
     monkeypatch.delenv("RNNKIT_FUSED_MIN_UNITS", raising=False)
     fused = fast_kernels._fused_lstm
-    assert fast_kernels._fused_lstm_threads(64, 256) == 0
-    assert fast_kernels._fused_lstm_threads(64, 500) == 0  # not a multiple of 16
+    width = fused.width
+    assert fast_kernels._fused_lstm_threads(4, 4 * width) == 0  # off by default (measured slower)
+    monkeypatch.setenv("RNNKIT_FUSED_MIN_UNITS", str(2 * width))
+    assert fast_kernels._fused_lstm_threads(4, width) == 0  # under the asked minimum
+    assert fast_kernels._fused_lstm_threads(4, 4 * width + 1) == 0  # not a multiple of the width
+    # a step of 4 x H x 4H multiply-adds is under SERIAL_MACS: one BLAS thread, so the fused loop
+    assert fast_kernels._fused_lstm_threads(4, 4 * width) == 1
     serial = fused.blas_threads is None or fused.blas_threads() <= 1
-    wide = fused.width >= fast_kernels.FUSED_MIN_WIDTH  # AVX-512; with AVX2 the BLAS loop is faster
-    assert fast_kernels._fused_lstm_threads(64, 512) == (1 if serial and wide else 0)
-    monkeypatch.setenv("RNNKIT_FUSED_MIN_UNITS", "16")
-    # a step of 64 x 48 x 192 multiply-adds is under SERIAL_MACS: one BLAS thread, so the fused loop
-    assert fast_kernels._fused_lstm_threads(64, 48) == (1 if 48 % fused.width == 0 else 0)
+    assert fast_kernels._fused_lstm_threads(64, 512) == (1 if serial else 0)

@@ -42,12 +42,14 @@ _SIGNATURES = {  # argument types after the dtype-specific REAL scalars are fill
 #: per-step GEMMs below this many multiply-adds keep BLAS on one thread (see kernels.c, begin_steps)
 SERIAL_MACS = 1 << 21
 
-#: the fused float32 LSTM forward runs from this many units up, on vector units this many floats wide
-#: (AVX-512): there it measured about 10% faster than the BLAS loop at 512 units and no faster at 256;
-#: with AVX2 (8 floats, 16 registers) its register tile reaches about 2/3 of OpenBLAS's GEMM (measured
-#: 1.3-1.5x slower in all), so it stays off there (RNNKIT_FUSED_MIN_UNITS forces it, for tests)
-FUSED_MIN_UNITS = 512
-FUSED_MIN_WIDTH = 16
+#: The fused float32 LSTM forward (lstm_fused.h) is opt-in: RNNKIT_FUSED_MIN_UNITS=n runs it from n
+#: units (the tests use it on every machine). Measured on the AVX2 machines, one thread, A/B in one
+#: process, inference: (16,50,32,64) 1.34 vs 1.25 ms for the BLAS loop, (32,100,128,128) 16.5 vs
+#: 16.2, (64,100,256,256) 113 vs 106, (64,100,512,512) 404 vs 385; training forwards 5-10% slower.
+#: Its tile is OpenBLAS's Haswell shape and U is packed once per call, but OpenBLAS's hand-written
+#: kernel still runs its GEMM faster than this compiled one. An earlier 6-row x 4-gate AVX-512 tile
+#: measured 10% faster than the BLAS loop at 512 units on an AVX-512 machine; this one has not been
+#: measured there, so nothing turns it on by default.
 
 
 def _serial_macs():
@@ -56,7 +58,7 @@ def _serial_macs():
 
 _lib = None
 _functions = {}
-_FusedLSTM = collections.namedtuple("_FusedLSTM", "pack forward blas_threads width")
+_FusedLSTM = collections.namedtuple("_FusedLSTM", "pack forward blas_threads width packed_rows")
 _fused_lstm = None  # the fused float32 LSTM forward of lstm_fused.h, once loaded
 _scratch = threading.local()
 _BLAS_THREADS = None  # batch_split.BlasThreads of NumPy's OpenBLAS, once loaded
@@ -91,9 +93,11 @@ def load():
     global _fused_lstm
     pack, fused = lib.rk_lstm_pack_u_f32, lib.rk_lstm_forward_fused_f32
     pack.argtypes, pack.restype = [_i64, _ptr, _ptr], None
-    fused.argtypes = [_i64] * 5 + [_ptr] * 9 + [ctypes.c_float] + [_ptr] * 4 + [_int]
+    fused.argtypes = [_i64] * 5 + [_ptr] * 10 + [ctypes.c_float] + [_ptr] * 4 + [_int]
     fused.restype = None
-    _fused_lstm = _FusedLSTM(pack, fused, blas.thread_count_function(), lib.rk_lstm_fused_width())
+    lib.rk_lstm_fused_rows.argtypes, lib.rk_lstm_fused_rows.restype = [_i64], _i64
+    _fused_lstm = _FusedLSTM(pack, fused, blas.thread_count_function(), lib.rk_lstm_fused_width(),
+                             lib.rk_lstm_fused_rows)
     _lib = lib
     return f"{path} with BLAS {where}"
 
@@ -305,21 +309,15 @@ def simple_rnn_backward(d_outputs, d_final_state, cache):
 def _fused_lstm_threads(batch, units):
     """Threads for the fused float32 LSTM forward (lstm_fused.h), or 0 to run the BLAS-per-step loop.
 
-    The fused loop needs units a multiple of the vector width. It wins on AVX-512 (FUSED_MIN_WIDTH)
-    where the per-step GEMM runs on one BLAS thread anyway (BLAS limited to one thread, or a step
-    under SERIAL_MACS) and U is large (FUSED_MIN_UNITS). With more BLAS threads its own two-thread split is faster for a lone
-    forward but slower in training, where OpenBLAS's pool still spins from the backward's GEMMs
-    (measured), so it runs only when RNNKIT_LSTM_THREADS=2 asks for it.
+    Only when RNNKIT_FUSED_MIN_UNITS asks for it (see the note above), for units a multiple of the
+    vector width and at least that many. One thread where the per-step GEMM would run on one BLAS
+    thread anyway (BLAS limited to one thread, as in each half of batch_split, or a step under
+    SERIAL_MACS); its own two-thread split only when RNNKIT_LSTM_THREADS=2 asks for it (with
+    OpenBLAS's pool spinning from a backward's GEMMs it measured slower in training).
     """
-    if _fused_lstm is None or units % _fused_lstm.width:
+    if _fused_lstm is None or units % _fused_lstm.width or "RNNKIT_FUSED_MIN_UNITS" not in os.environ:
         return 0
-    if "RNNKIT_FUSED_MIN_UNITS" in os.environ:
-        min_units = int(os.environ["RNNKIT_FUSED_MIN_UNITS"])
-    elif _fused_lstm.width >= FUSED_MIN_WIDTH:
-        min_units = FUSED_MIN_UNITS
-    else:
-        return 0
-    if units < min_units:
+    if units < int(os.environ["RNNKIT_FUSED_MIN_UNITS"]):
         return 0
     blas_threads = _fused_lstm.blas_threads
     serial = batch * units * 4 * units < _serial_macs() or blas_threads is None or blas_threads() <= 1
@@ -345,8 +343,9 @@ def _lstm_fused(inputs, bias, forget_bias, outputs, h, c, threads):
         h_in = _buffer("h_in", (2, batch, units), dtype)
         staging = _buffer("ring_inputs", (threads * ring * batch * features,), dtype)
         act_c = c_prev = None
+    packed_h = _buffer("packed_h", (threads * _fused_lstm.packed_rows(batch) * units,), dtype)
     _fused_lstm.forward(batch, time, units, features, ring, _addr(x), _addr(inputs.kernel), _addr(gates),
-                        _addr(staging), _addr(packed), _addr(bias), _addr(h), _addr(c), _addr(inputs.rmask),
+                        _addr(staging), _addr(packed_h), _addr(packed), _addr(bias), _addr(h), _addr(c), _addr(inputs.rmask),
                         float(forget_bias), _addr(outputs), _addr(h_in), _addr(act_c), _addr(c_prev), threads)
     return (gates, h_in, act_c, c_prev) if ring == 0 else (None,) * 4
 

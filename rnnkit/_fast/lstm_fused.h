@@ -3,10 +3,11 @@
  * math in one pass, the way oneDNN's fused RNN does it. Included by kernels.c after simd.h; any vector
  * width (RK_VL lanes: SSE 4, AVX2 8, AVX-512 16).
  *
- * U is packed once per call into panels of VL units x 4 gates, Up[p][k][gate][VL] =
- * U[k, gate*H + VL*p + l], so that a register tile of MR batch rows x (4 gates x VL units) holds the
- * recurrent part of all four gates of those units. The tile's gate math runs on the accumulators
- * themselves, and nothing is packed per step (a BLAS call re-packs all of U on each of the T steps).
+ * U is packed once per call into panels of VL units, gates (i, f) then (c~, o) (rk_lstm_pack_u_f32), and
+ * h_{t-1} once per step into k-major blocks of 6 rows (pack_rows). Two register tiles of 6 batch rows x
+ * 2 gates x VL units then hold the recurrent part of all four gates of those units; the gate math runs
+ * on them while they are in registers, and nothing is packed per step (a BLAS call re-packs all of U
+ * on each of the T steps). Opt-in (rnnkit/_fast/kernels.py says why and what was measured).
  *
  * Two modes, as in kernels_impl.h (step_rows):
  *   training  (ring == 0): X is the time-major input (T*B, I); P (T, B, 4H) gets x W of every step and
@@ -21,28 +22,42 @@
 #include <sched.h>
 #include <stdatomic.h>
 
-/* batch rows of a register tile: MR x 4 accumulators plus 4 weight vectors fit the register file
- * (32 registers with AVX-512, 16 below) */
-#ifndef RK_MR
-#define RK_MR (RK_VL >= 16 ? 6 : 3)
-#endif
+/* The register tile: MR batch rows x 2 gates x VL units, the shape of OpenBLAS's own Haswell kernel
+ * (12 accumulators, 2 weight vectors and a broadcast fill the 16 AVX2 registers; with AVX-512 it
+ * uses half of them). Two such tiles, gates (i, f) then (c~, o), give a unit's 4 gates. */
+#define RK_MR 6
 
 int rk_lstm_fused_width(void) { return RK_VL; }
 
-/* Up (H/VL panels, H, 4, VL) from U (H, 4H); needs H % VL == 0. */
+/* rows of the packed h a thread needs: B rounded up to whole row blocks */
+int64_t rk_lstm_fused_rows(int64_t B) { return (B + RK_MR - 1) / RK_MR * RK_MR; }
+
+/* Up (H/VL panels, 2 halves, H, 2 gates, VL) from U (H, 4H): Up[p][half][k][q][l] =
+ * U[k, (2 half + q) H + VL p + l]; needs H % VL == 0. Each tile then streams one contiguous block. */
 void rk_lstm_pack_u_f32(int64_t H, const float *U, float *Up) {
     const int64_t G = 4 * H;
     for (int64_t p = 0; p < H / RK_VL; p++)
+        for (int64_t half = 0; half < 2; half++)
+            for (int64_t k = 0; k < H; k++)
+                for (int64_t q = 0; q < 2; q++)
+                    memcpy(Up + (((p * 2 + half) * H + k) * 2 + q) * RK_VL,
+                           U + k * G + (2 * half + q) * H + p * RK_VL, RK_VL * sizeof(float));
+}
+
+/* Ap[block][k][r] = A[(6 block + r), k]: each row block's h values k-major, so a tile's broadcasts
+ * read one contiguous line (rows past B are zeros). */
+static void pack_rows(int64_t B, int64_t H, const float *A, float *Ap) {
+    for (int64_t b0 = 0; b0 < B; b0 += RK_MR) {
+        float *dst = Ap + b0 * H;
         for (int64_t k = 0; k < H; k++)
-            for (int64_t gate = 0; gate < 4; gate++)
-                memcpy(Up + ((p * H + k) * 4 + gate) * RK_VL, U + k * G + gate * H + p * RK_VL,
-                       RK_VL * sizeof(float));
+            for (int64_t r = 0; r < RK_MR; r++) dst[k * RK_MR + r] = b0 + r < B ? A[(b0 + r) * H + k] : 0.0f;
+    }
 }
 
 /* Everything one thread needs; it owns the units of panels [p_begin, p_end). */
 typedef struct {
     int64_t B, T, H, I, ring, p_begin, p_end;
-    float *P, *h, *c, *out, *hin, *TC, *CP, *Xc;
+    float *P, *h, *c, *out, *hin, *TC, *CP, *Xc, *Ap;
     const float *Up, *bias, *rmask, *X, *W;
     float forget_bias;
     int nthreads;
@@ -118,32 +133,39 @@ static void fused_gates(const lstm_fused_job *j, int64_t t, int64_t b, int64_t u
     }
 }
 
-/* MR rows (b0...) x the VL units of panel p at step t: the register tile h_{t-1} U over all H inputs,
- * then each row's gate math. A: h_{t-1} (times the recurrent mask), (B, H). */
-static inline __attribute__((always_inline)) void fused_block(const int MR, const lstm_fused_job *j, int64_t t,
-                                                               int64_t b0, int64_t p, const float *A,
-                                                               float *A_next, float *Pt) {
-    const int64_t H = j->H;
-    const float *Bp = j->Up + p * H * 4 * RK_VL;
-    vf32 acc[RK_MR][4];
+/* One tile: acc[r][q] = sum_k Ap[k][r] Bp[k][q] for r < MR (a literal after inlining), q < 2. */
+static inline __attribute__((always_inline)) void fused_tile(const int MR, int64_t H, const float *Ap,
+                                                              const float *Bp, vf32 out[RK_MR][4], int q0) {
+    vf32 acc[RK_MR][2];
 #pragma GCC unroll 6
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 4
-        for (int q = 0; q < 4; q++) acc[r][q] = vsplat(0.0f);
-    const float *a_rows = A + b0 * H;
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = vsplat(0.0f);
     for (int64_t k = 0; k < H; k++) {
-        const float *w = Bp + k * 4 * RK_VL;
-        vf32 w0 = vload(w), w1 = vload(w + RK_VL), w2 = vload(w + 2 * RK_VL), w3 = vload(w + 3 * RK_VL);
+        vf32 w0 = vload(Bp + k * 2 * RK_VL), w1 = vload(Bp + k * 2 * RK_VL + RK_VL);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {
-            vf32 a = vsplat(a_rows[r * H + k]);
+            vf32 a = vsplat(Ap[k * RK_MR + r]);
             acc[r][0] = vfma(a, w0, acc[r][0]);
             acc[r][1] = vfma(a, w1, acc[r][1]);
-            acc[r][2] = vfma(a, w2, acc[r][2]);
-            acc[r][3] = vfma(a, w3, acc[r][3]);
         }
     }
-    for (int r = 0; r < MR; r++) fused_gates(j, t, b0 + r, p * RK_VL, acc[r], A_next, Pt);
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+        out[r][q0] = acc[r][0];
+        out[r][q0 + 1] = acc[r][1];
+    }
+}
+
+/* MR rows (b0...) x the VL units of panel p at step t: h_{t-1} U for their 4 gates (two tiles), then
+ * each row's gate math. Ap: the packed rows of h_{t-1} (times the recurrent mask). */
+static inline __attribute__((always_inline)) void fused_block(const int MR, const lstm_fused_job *j, int64_t t,
+                                                               int64_t b0, int64_t p, const float *Ap,
+                                                               float *A_next, float *Pt) {
+    const int64_t H = j->H;
+    const float *Bp = j->Up + p * 2 * H * 2 * RK_VL;
+    vf32 gates[RK_MR][4];
+    fused_tile(MR, H, Ap + b0 * H, Bp, gates, 0);
+    fused_tile(MR, H, Ap + b0 * H, Bp + H * 2 * RK_VL, gates, 2);
+    for (int r = 0; r < MR; r++) fused_gates(j, t, b0 + r, p * RK_VL, gates[r], A_next, Pt);
 }
 
 static void *fused_run(void *arg) {
@@ -154,18 +176,13 @@ static void *fused_run(void *arg) {
         float *Pt = j->P + (ring ? t % ring : t) * B * G;
         const float *A = j->hin + (ring ? t % 2 : t) * B * H;
         float *A_next = t + 1 < T ? j->hin + (ring ? (t + 1) % 2 : t + 1) * B * H : 0;
+        pack_rows(B, H, A, j->Ap); /* every thread its own copy: no wait for another's */
         for (int64_t p = j->p_begin; p < j->p_end; p++) {
             int64_t b0 = 0;
-            for (; b0 + RK_MR <= B; b0 += RK_MR) fused_block(RK_MR, j, t, b0, p, A, A_next, Pt);
+            for (; b0 + RK_MR <= B; b0 += RK_MR) fused_block(RK_MR, j, t, b0, p, j->Ap, A_next, Pt);
             switch (B - b0) {
-#define RK_REST(n) case n: fused_block(n, j, t, b0, p, A, A_next, Pt); break;
-            RK_REST(1)
-#if RK_MR > 2
-            RK_REST(2)
-#endif
-#if RK_MR > 3
-            RK_REST(3) RK_REST(4) RK_REST(5)
-#endif
+#define RK_REST(n) case n: fused_block(n, j, t, b0, p, j->Ap, A_next, Pt); break;
+            RK_REST(1) RK_REST(2) RK_REST(3) RK_REST(4) RK_REST(5)
 #undef RK_REST
             default: break;
             }
@@ -176,12 +193,13 @@ static void *fused_run(void *arg) {
 }
 
 /* The LSTM forward described at the top of this file. h, c (B, H): the initial state on entry, the
- * final one on exit; out (B, T, H). nthreads: 1 or 2 (fewer when there are fewer panels). */
+ * final one on exit; out (B, T, H). Ap: nthreads x rk_lstm_fused_rows(B) x H floats of scratch.
+ * nthreads: 1 or 2 (fewer when there are fewer panels). */
 void rk_lstm_forward_fused_f32(int64_t B, int64_t T, int64_t H, int64_t I, int64_t ring, const float *X,
-                               const float *W, float *P, float *Xc, const float *Up, const float *bias, float *h,
+                               const float *W, float *P, float *Xc, float *Ap, const float *Up, const float *bias, float *h,
                                float *c, const float *rmask, float forget_bias, float *out, float *hin, float *TC,
                                float *CP, int nthreads) {
-    const int64_t panels = H / RK_VL;
+    const int64_t panels = H / RK_VL, packed_rows = (B + RK_MR - 1) / RK_MR * RK_MR;
     atomic_int arrived = 0, generation = 0;
     if (nthreads > panels) nthreads = (int)panels;
     if (nthreads < 1) nthreads = 1;
@@ -190,8 +208,8 @@ void rk_lstm_forward_fused_f32(int64_t B, int64_t T, int64_t H, int64_t I, int64
     lstm_fused_job jobs[2];
     for (int k = 0; k < nthreads; k++) {
         lstm_fused_job job = {B, T, H, I, ring, panels * k / nthreads, panels * (k + 1) / nthreads, P, h, c, out,
-                              hin, TC, CP, Xc + k * (ring * B * I), Up, bias, rmask, X, W, forget_bias, nthreads,
-                              &arrived, &generation};
+                              hin, TC, CP, Xc + k * (ring * B * I), Ap + k * packed_rows * H, Up, bias, rmask, X, W,
+                              forget_bias, nthreads, &arrived, &generation};
         jobs[k] = job;
     }
     /* BLAS on one thread for both threads' projections: OpenBLAS's own pool, once woken, keeps spinning
