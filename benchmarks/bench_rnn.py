@@ -52,11 +52,13 @@ def median_ms(fn, repeats, min_time=0.2):
     return paired_ms([fn], repeats, min_time)[0]
 
 
-def paired_ms(fns, repeats, min_time=0.3, blocks=3):
+def paired_ms(fns, repeats, min_time=0.3):
     """Median times (ms) of each of ``fns``, measured in alternating blocks (a a a, b b b, a a a, ...)
     so that load from other processes hits all of them alike; at least ``repeats`` runs each, more
-    for fast functions. The first run of each block is not counted: the other library's thread pool
-    may still be spinning from its last call (OpenMP and OpenBLAS both spin before they sleep)."""
+    for fast functions, two counted runs per block (short blocks: a burst of load on this shared
+    machine lands on both libraries, not on one block of one). The first run of each block is not
+    counted: the other library's thread pool may still be spinning from its last call (OpenMP and
+    OpenBLAS both spin before they sleep)."""
     once = []
     for fn in fns:
         fn()  # warm-up: caches, allocator, lazy loading
@@ -64,6 +66,7 @@ def paired_ms(fns, repeats, min_time=0.3, blocks=3):
         fn()
         once.append(CLOCK() - start)
     runs = max(repeats, min(200, int(min_time / max(sum(once), 1e-6))))
+    blocks = max(3, -(-runs // 2))
     per_block = -(-runs // blocks)
     samples = [[] for _ in fns]
     for _ in range(blocks):
