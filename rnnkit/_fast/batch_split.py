@@ -83,13 +83,21 @@ def wrap(forward, backward, should_split, blas):
                 or blas.count() < 2 or not should_split(x, params, options)):
             return forward(x, state0, params, mask, recurrent_mask, **options)
         cut = batch // 2
+        # each half writes its rows of one array (the compiled forwards take out=): no concatenation
+        outputs = np.empty((batch, x.shape[1], params["recurrent_kernel"].shape[0]), x.dtype)
 
         def half(lo, hi):
             return lambda: forward(x[lo:hi], [_rows(s, batch, lo, hi) for s in state0], params,
-                                   _rows(mask, batch, lo, hi), _rows(recurrent_mask, batch, lo, hi), **options)
+                                   _rows(mask, batch, lo, hi), _rows(recurrent_mask, batch, lo, hi),
+                                   out=outputs[lo:hi], **options)
 
         (out0, final0, cache0), (out1, final1, cache1) = _run_halves(half(0, cut), half(cut, batch), blas)
-        outputs = np.concatenate([out0, out1])
+        if out0.shape[2] != outputs.shape[2]:  # not this cell's output width after all (a projection)
+            outputs = np.concatenate([out0, out1])
+        else:
+            for part, lo, hi in ((out0, 0, cut), (out1, cut, batch)):
+                if not np.shares_memory(part, outputs):
+                    outputs[lo:hi] = part
         final = tuple(np.concatenate([a, b]) for a, b in zip(final0, final1))
         if cache0 is None:  # no_grad
             return outputs, final, None

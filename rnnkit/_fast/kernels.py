@@ -217,6 +217,23 @@ class _Inputs:
         return (self.x2 @ self.kernel).reshape(time, batch, -1)
 
 
+def _output_array(out, shape, dtype):
+    """``out`` when it can take the outputs (a C-contiguous array of that shape and dtype), else a new array.
+
+    ``out`` is how batch_split has each half write its rows of one output array (no concatenation)."""
+    if isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype and out.flags.c_contiguous:
+        return out
+    return np.empty(shape, dtype)
+
+
+def _into(out, result):
+    """A forward's result with its outputs written into ``out`` when one was given (reference fallbacks)."""
+    if out is None or out.shape != result[0].shape:
+        return result
+    out[...] = result[0]
+    return (out, *result[1:])
+
+
 def _ring_steps(batch, time):
     """Steps projected at a time in an inference run: GEMMs of at least 512 rows, at most T steps."""
     return max(1, min(time, -(-512 // batch)))
@@ -255,17 +272,17 @@ def _finish(cache, grads):
 # ------------------------------------------------------------------------------ SimpleRNN
 
 def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
-                       zero_output_for_mask=False):
+                       zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_forward` (same arguments and results)."""
     inputs = _Inputs(x, state0, params, mask, recurrent_mask, 1, {"kernel", "recurrent_kernel", "bias"})
     act = _activation_code(activation)
     if not inputs.ok or act is None or len(state0) != 1:
-        return reference_kernels("simple_rnn")[0](x, state0, params, mask, recurrent_mask, activation=activation,
-                                                  zero_output_for_mask=zero_output_for_mask)
+        return _into(out, reference_kernels("simple_rnn")[0](
+            x, state0, params, mask, recurrent_mask, activation=activation, zero_output_for_mask=zero_output_for_mask))
     batch, time, _, units = inputs.shape
     dtype = inputs.dtype
     bias = inputs.bias
-    outputs = np.empty((batch, time, units), dtype)
+    outputs = _output_array(out, (batch, time, units), dtype)
     (h,) = inputs.states
     if is_grad_enabled():
         new, ring = inputs.projection(), _NO_RING
@@ -352,21 +369,21 @@ def _lstm_fused(inputs, bias, forget_bias, outputs, h, c, threads):
 
 def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
                  recurrent_activation="sigmoid", forget_bias=0.0, coupled_input_forget=False,
-                 cell_clip=None, proj_clip=None, zero_output_for_mask=False):
+                 cell_clip=None, proj_clip=None, zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.lstm.lstm_forward` (same arguments and results)."""
     inputs = _Inputs(x, state0, params, mask, recurrent_mask, 4, {"kernel", "recurrent_kernel", "bias"})
     act, ract = _activation_code(activation), _activation_code(recurrent_activation)
     if (not inputs.ok or act is None or ract is None or len(state0) != 2 or coupled_input_forget
             or cell_clip is not None or proj_clip is not None):
-        return reference_kernels("lstm")[0](
+        return _into(out, reference_kernels("lstm")[0](
             x, state0, params, mask, recurrent_mask, activation=activation,
             recurrent_activation=recurrent_activation, forget_bias=forget_bias,
             coupled_input_forget=coupled_input_forget, cell_clip=cell_clip, proj_clip=proj_clip,
-            zero_output_for_mask=zero_output_for_mask)
+            zero_output_for_mask=zero_output_for_mask))
     batch, time, _, units = inputs.shape
     dtype = inputs.dtype
     bias = inputs.bias if inputs.bias is not None else np.zeros(4 * units, dtype)  # C reads it unconditionally
-    outputs = np.empty((batch, time, units), dtype)
+    outputs = _output_array(out, (batch, time, units), dtype)
     h, c = inputs.states
     fused = (dtype == np.float32 and inputs.mask is None and (act, ract) == (_TANH, _SIGMOID))
     threads = _fused_lstm_threads(batch, units) if fused else 0
@@ -420,20 +437,21 @@ def lstm_backward(d_outputs, d_final_state, cache):
 # ------------------------------------------------------------------------------ GRU
 
 def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
-                recurrent_activation="sigmoid", reset_after=True, zero_output_for_mask=False):
+                recurrent_activation="sigmoid", reset_after=True, zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.gru.gru_forward` (same arguments and results)."""
     inputs = _Inputs(x, state0, params, mask, recurrent_mask, 3, {"kernel", "recurrent_kernel", "bias"},
                      bias_shape=lambda width: (2, width))
     act, ract = _activation_code(activation), _activation_code(recurrent_activation)
     if not inputs.ok or act is None or ract is None or len(state0) != 1 or not reset_after:
-        return reference_kernels("gru")[0](x, state0, params, mask, recurrent_mask, activation=activation,
-                                           recurrent_activation=recurrent_activation, reset_after=reset_after,
-                                           zero_output_for_mask=zero_output_for_mask)
+        return _into(out, reference_kernels("gru")[0](
+            x, state0, params, mask, recurrent_mask, activation=activation,
+            recurrent_activation=recurrent_activation, reset_after=reset_after,
+            zero_output_for_mask=zero_output_for_mask))
     batch, time, _, units = inputs.shape
     dtype = inputs.dtype
     bias = inputs.bias
     input_bias, recurrent_bias = (None, None) if bias is None else (bias[0], bias[1])
-    outputs = np.empty((batch, time, units), dtype)
+    outputs = _output_array(out, (batch, time, units), dtype)
     if is_grad_enabled():
         gates, ring = inputs.projection(), _NO_RING
         h_in, u_h, h_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
