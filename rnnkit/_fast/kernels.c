@@ -130,22 +130,29 @@ static void gemm_f64(int ta, int tb, int64_t m, int64_t n, int64_t k, double alp
 
 /* ---------------------------------------------------------------- activations */
 
-/* exp for float32 without branches so that loops calling it vectorise: Cody-Waite range
- * reduction x = n ln2 + r, a degree-7 polynomial for e^r, 2^n from the exponent bits.
- * Relative error about 1 ulp on [-87, 88]; arguments are clamped to that range. */
+/* The core of exp for float32, shared by exp_f32 and the vector exp of simd.h (T = float or vf32):
+ * Cody-Waite range reduction x = n ln2 + r, a degree-7 polynomial for e^r (into p); adding 1.5 * 2^23
+ * rounds x log2(e) to the nearest integer n and leaves it in the low mantissa bits of `shifted`, from
+ * which the caller builds 2^n. x must be clamped to [-87, 88] already. */
+#define RK_EXP_CORE(T, x, shifted, p)                                                                  \
+    T shifted = (x) * 1.44269504088896341f + 12582912.0f;                                              \
+    T p;                                                                                               \
+    {                                                                                                  \
+        T n_ = shifted - 12582912.0f;                                                                  \
+        T r_ = (x) - n_ * 0.693359375f + n_ * 2.12194440e-4f;                                          \
+        p = r_ * 1.9875691500e-4f + 1.3981999507e-3f;                                                  \
+        p = p * r_ + 8.3334519073e-3f;                                                                 \
+        p = p * r_ + 4.1665795894e-2f;                                                                 \
+        p = p * r_ + 1.6666665459e-1f;                                                                 \
+        p = p * r_ + 5.0000001201e-1f;                                                                 \
+        p = p * r_ * r_ + r_ + 1.0f;                                                                   \
+    }
+
+/* exp for float32 without branches so that loops calling it vectorise. Relative error about 1 ulp on
+ * [-87, 88]; arguments are clamped to that range. */
 static inline __attribute__((always_inline)) float exp_f32(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    /* adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits */
-    float shifted = x * 1.44269504088896341f + 12582912.0f;
-    float n = shifted - 12582912.0f;
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    RK_EXP_CORE(float, x, shifted, p)
     int32_t bits;
     memcpy(&bits, &shifted, 4);
     bits = (bits - 0x4B400000 + 127) << 23;

@@ -207,6 +207,16 @@ class _Inputs:
         staging = _buffer("ring_inputs", (ring * batch, features), self.dtype)
         return P, (ring, features, _addr(self.x), _addr(self.kernel), _addr(staging))
 
+    def step_arrays(self, gates, names):
+        """``(P, ring, arrays)`` for a C forward: P and the ring arguments (see :meth:`ring`), and the
+        per-step arrays called ``names`` that it writes: (T, B, H) cache arrays in a training run, (B, H)
+        scratch reused across calls under no_grad."""
+        batch, time, _, units = self.shape
+        if is_grad_enabled():
+            return self.projection(), _NO_RING, [np.empty((time, batch, units), self.dtype) for _ in names]
+        P, ring = self.ring(gates)
+        return P, ring, [_buffer(name, (batch, units), self.dtype) for name in names]
+
     def recurrent_t(self):
         """Uᵀ (G, H) as a contiguous copy, for the backward's per-step dZ_t Uᵀ."""
         return np.ascontiguousarray(self.recurrent.T)
@@ -284,12 +294,7 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
     bias = inputs.bias
     outputs = _output_array(out, (batch, time, units), dtype)
     (h,) = inputs.states
-    if is_grad_enabled():
-        new, ring = inputs.projection(), _NO_RING
-        h_in = np.empty((time, batch, units), dtype)
-    else:
-        new, ring = inputs.ring(1)
-        h_in = _buffer("h_in", (batch, units), dtype)
+    new, ring, (h_in,) = inputs.step_arrays(1, ("h_in",))
     _fn("rk_simple_forward", dtype)(batch, time, units, _addr(new), _addr(inputs.recurrent), _addr(bias), _addr(h),
                                     _addr(inputs.mask), _addr(inputs.rmask), act, bool(zero_output_for_mask),
                                     _addr(outputs), _addr(h_in), *ring)
@@ -390,12 +395,7 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
     if threads:
         gates, h_in, act_c, c_prev = _lstm_fused(inputs, bias, forget_bias, outputs, h, c, threads)
     else:
-        if is_grad_enabled():
-            gates, ring = inputs.projection(), _NO_RING
-            h_in, act_c, c_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
-        else:
-            gates, ring = inputs.ring(4)
-            h_in, act_c, c_prev = (_buffer(name, (batch, units), dtype) for name in ("h_in", "act_c", "c_prev"))
+        gates, ring, (h_in, act_c, c_prev) = inputs.step_arrays(4, ("h_in", "act_c", "c_prev"))
         work = _buffer("work", (batch, units), dtype)
         step_gates = _buffer("step_gates", (batch, 4 * units), dtype)
         _fn("rk_lstm_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(bias),
@@ -452,12 +452,7 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
     bias = inputs.bias
     input_bias, recurrent_bias = (None, None) if bias is None else (bias[0], bias[1])
     outputs = _output_array(out, (batch, time, units), dtype)
-    if is_grad_enabled():
-        gates, ring = inputs.projection(), _NO_RING
-        h_in, u_h, h_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
-    else:
-        gates, ring = inputs.ring(3)
-        h_in, u_h, h_prev = (_buffer(name, (batch, units), dtype) for name in ("h_in", "u_h", "h_prev"))
+    gates, ring, (h_in, u_h, h_prev) = inputs.step_arrays(3, ("h_in", "u_h", "h_prev"))
     work = _buffer("work_gates", (batch, 3 * units), dtype)
     (h,) = inputs.states
     _fn("rk_gru_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(input_bias),

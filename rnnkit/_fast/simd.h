@@ -70,16 +70,7 @@ RK_VINLINE vf32 vrecip(vf32 d) {
 RK_VINLINE vf32 vexp_f32(vf32 x) {
     x = vselect(x < vsplat(-87.0f), vsplat(-87.0f), x);
     x = vselect(x > vsplat(88.0f), vsplat(88.0f), x);
-    vf32 shifted = x * 1.44269504088896341f + 12582912.0f;
-    vf32 n = shifted - 12582912.0f;
-    vf32 r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    vf32 p = vsplat(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    RK_EXP_CORE(vf32, x, shifted, p)
     vi32 bits = ((vi32)shifted - 0x4B400000 + 127) << 23;
     return p * (vf32)bits;
 }
