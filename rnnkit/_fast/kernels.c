@@ -52,8 +52,21 @@ typedef void (*fortran_dgemm_t)(const char *, const char *, const int *, const i
                                 const double *, const int *, const double *, const int *, const double *, double *,
                                 const int *);
 
-static int blas_kind = -1;
-static void *sgemm_fn = 0, *dgemm_fn = 0;
+/* Shared by both halves of a two-part build (see RK_PART below), so not static; hidden from the
+ * library's exports. */
+#define RK_SHARED __attribute__((visibility("hidden")))
+#if RK_PART == 2
+extern RK_SHARED int blas_kind;
+extern RK_SHARED void *sgemm_fn, *dgemm_fn;
+extern RK_SHARED int64_t serial_macs;
+extern RK_SHARED int (*set_threads_local)(int);
+#else
+RK_SHARED int blas_kind = -1;
+RK_SHARED void *sgemm_fn = 0, *dgemm_fn = 0;
+/* Per-step GEMMs smaller than this many multiply-adds run on one BLAS thread: waking a second
+ * thread costs more than it saves there, and far more when other processes hold the cores. */
+RK_SHARED int64_t serial_macs = 1 << 21;
+RK_SHARED int (*set_threads_local)(int) = 0;
 
 /* Returns 0 on success; kind is one of BLAS_*. */
 int rk_set_blas(int kind, void *sgemm, void *dgemm) {
@@ -73,16 +86,12 @@ int rk_version(void) { return 11; }
 #endif
 const char *rk_source_hash(void) { return RK_SOURCE_HASH; }
 
-/* Per-step GEMMs smaller than this many multiply-adds run on one BLAS thread: waking a second
- * thread costs more than it saves there, and far more when other processes hold the cores. */
-static int64_t serial_macs = 1 << 21;
-static int (*set_threads_local)(int) = 0;
-
 /* fn: OpenBLAS's openblas_set_num_threads_local (or NULL to leave threading alone). */
 void rk_set_threading(void *fn, int64_t macs) {
     set_threads_local = (int (*)(int))fn;
     serial_macs = macs;
 }
+#endif
 
 /* Called around each time loop: returns the thread count to restore, or 0. */
 static int begin_steps(int64_t step_macs) {
@@ -240,8 +249,13 @@ static void row_act_f32(int code, float *y, const float *z, int64_t n) {
         }                                                                                              \
     } while (0)
 
-/* ---------------------------------------------------------------- the kernels, per dtype */
+/* ---------------------------------------------------------------- the kernels, per dtype
+ *
+ * RK_PART splits the library into two translation units that compile in parallel (build.py, for the
+ * first-use build of a source checkout): 1 = the float32 kernels and the shared state, 2 = the float64
+ * kernels and the fused float32 LSTM (about equal compile times). Undefined (setup.py): one unit. */
 
+#if RK_PART != 2
 #define REAL float
 #define SUFFIX(name) name##_f32
 #define GEMM gemm_f32
@@ -255,7 +269,9 @@ static void row_act_f32(int code, float *y, const float *z, int64_t n) {
 #undef GEMM
 #undef ACT
 #undef ROW_ACT
+#endif
 
+#if RK_PART != 1
 #define REAL double
 #define SUFFIX(name) name##_f64
 #define GEMM gemm_f64
@@ -267,7 +283,10 @@ static void row_act_f32(int code, float *y, const float *z, int64_t n) {
 #undef GEMM
 #undef ACT
 #undef ROW_ACT
+#endif
 
 /* ---------------------------------------------------------------- fused float32 LSTM forward */
 
+#if RK_PART != 1
 #include "lstm_fused.h"
+#endif

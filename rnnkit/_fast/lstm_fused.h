@@ -204,7 +204,7 @@ void rk_lstm_forward_fused_f32(int64_t B, int64_t T, int64_t H, int64_t I, int64
     if (nthreads > panels) nthreads = (int)panels;
     if (nthreads < 1) nthreads = 1;
     if (nthreads > 2) nthreads = 2;
-    fill_hin_f32(B, T, H, 0, h, rmask, hin);
+    for (int64_t i = 0; i < B * H; i++) hin[i] = rmask ? h[i] * rmask[i] : h[i]; /* the first GEMM's operand */
     lstm_fused_job jobs[2];
     for (int k = 0; k < nthreads; k++) {
         lstm_fused_job job = {B, T, H, I, ring, panels * k / nthreads, panels * (k + 1) / nthreads, P, h, c, out,
