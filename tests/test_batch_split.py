@@ -98,3 +98,22 @@ def test_compiled_forwards_write_into_out(cell):
         out[...] = np.nan
         got = forward(x, state0, params, out=out, **clipped)[0]
         assert got is out and np.array_equal(out, ops.reference_kernels(cell)[0](x, state0, params, **clipped)[0])
+
+
+def test_an_error_in_a_half_propagates_and_blas_threads_come_back(always_split):
+    blas = fast_kernels._BLAS_THREADS
+    before = blas.count()
+    calls = []
+
+    def forward(x, state0, params, mask=None, recurrent_mask=None, **options):
+        calls.append(len(x))
+        if len(calls) == 2:
+            raise RuntimeError("second half failed")
+        return fast_kernels.lstm_forward(x, state0, params, mask, recurrent_mask, **options)
+
+    split_forward, _ = batch_split.wrap(forward, fast_kernels.lstm_backward, lambda *args: True, blas)
+    rng = np.random.default_rng(3)
+    x, state0, params, _, _ = make_case("lstm", np.float32, rng, 4, 3, 2, 3)
+    with pytest.raises(RuntimeError, match="second half failed"):
+        split_forward(x, state0, params, **default_options("lstm"))
+    assert sorted(calls) == [2, 2] and blas.count() == before
