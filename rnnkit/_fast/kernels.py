@@ -44,12 +44,12 @@ SERIAL_MACS = 1 << 21
 
 #: The fused float32 LSTM forward (lstm_fused.h) is opt-in: RNNKIT_FUSED_MIN_UNITS=n runs it from n
 #: units (the tests use it on every machine). Measured on the AVX2 machines, one thread, A/B in one
-#: process, inference: (16,50,32,64) 1.34 vs 1.25 ms for the BLAS loop, (32,100,128,128) 16.5 vs
-#: 16.2, (64,100,256,256) 113 vs 106, (64,100,512,512) 404 vs 385; training forwards 5-10% slower.
-#: Its tile is OpenBLAS's Haswell shape and U is packed once per call, but OpenBLAS's hand-written
-#: kernel still runs its GEMM faster than this compiled one. An earlier 6-row x 4-gate AVX-512 tile
-#: measured 10% faster than the BLAS loop at 512 units on an AVX-512 machine; this one has not been
-#: measured there, so nothing turns it on by default.
+#: process against the BLAS loop, inference: (16,50,32,64) 1.36 vs 1.31 ms, (32,100,128,128) 14.7 vs
+#: 15.2, (64,100,256,256) 105.9 vs 106.4, (64,100,512,512) 394 vs 388; training forwards alike. Its
+#: tile is OpenBLAS's Haswell shape and U is packed once per call (OpenBLAS packs it on every step),
+#: but the tile loop itself runs slower than OpenBLAS's assembly by about what the packing costs.
+#: An earlier 6-row x 4-gate AVX-512 tile measured 10% faster than the BLAS loop at 512 units on an
+#: AVX-512 machine; this one has not been measured there, so nothing turns it on by default.
 
 
 def _serial_macs():
@@ -93,7 +93,7 @@ def load():
     global _fused_lstm
     pack, fused = lib.rk_lstm_pack_u_f32, lib.rk_lstm_forward_fused_f32
     pack.argtypes, pack.restype = [_i64, _ptr, _ptr], None
-    fused.argtypes = [_i64] * 5 + [_ptr] * 10 + [ctypes.c_float] + [_ptr] * 4 + [_int]
+    fused.argtypes = [_i64] * 5 + [_ptr] * 11 + [ctypes.c_float] + [_ptr] * 4 + [_int]
     fused.restype = None
     lib.rk_lstm_fused_rows.argtypes, lib.rk_lstm_fused_rows.restype = [_i64], _i64
     _fused_lstm = _FusedLSTM(pack, fused, blas.thread_count_function(), lib.rk_lstm_fused_width(),
@@ -366,8 +366,9 @@ def _lstm_fused(inputs, bias, forget_bias, outputs, h, c, threads):
         staging = _buffer("ring_inputs", (threads * ring * batch * features,), dtype)
         act_c = c_prev = None
     packed_h = _buffer("packed_h", (threads * _fused_lstm.packed_rows(batch) * units,), dtype)
+    products = _buffer("step_gates", (batch, 4 * units), dtype)
     _fused_lstm.forward(batch, time, units, features, ring, _addr(x), _addr(inputs.kernel), _addr(gates),
-                        _addr(staging), _addr(packed_h), _addr(packed), _addr(bias), _addr(h), _addr(c), _addr(inputs.rmask),
+                        _addr(staging), _addr(packed_h), _addr(products), _addr(packed), _addr(bias), _addr(h), _addr(c), _addr(inputs.rmask),
                         float(forget_bias), _addr(outputs), _addr(h_in), _addr(act_c), _addr(c_prev), threads)
     return (gates, h_in, act_c, c_prev) if ring == 0 else (None,) * 4
 
