@@ -222,15 +222,17 @@ def test_fused_lstm_equals_reference(monkeypatch, threads, batch, units, recurre
 
 
 @fused_lstm
-def test_fused_lstm_only_when_asked(monkeypatch):
+def test_fused_lstm_where_measured_or_asked(monkeypatch):
     monkeypatch.delenv("RNNKIT_FUSED_MIN_UNITS", raising=False)
     fused = fast_kernels._fused_lstm
     width = fused.width
-    assert fast_kernels._fused_lstm_threads(4, 4 * width) == 0  # off by default (measured slower)
+    by_default = width == fast_kernels.FUSED_DEFAULT_WIDTH  # AVX2: measured faster in batch halves
+    # a step of 4 x H x 4H multiply-adds is under SERIAL_MACS: one BLAS thread, so the fused loop if any
+    assert fast_kernels._fused_lstm_threads(4, 128) == (1 if by_default else 0)
+    assert fast_kernels._fused_lstm_threads(4, 64) == 0  # under FUSED_MIN_UNITS: the BLAS loop is faster
+    assert fast_kernels._fused_lstm_threads(4, 129) == 0  # not a multiple of the width
+    serial = fused.blas_threads is None or fused.blas_threads() <= 1
+    assert fast_kernels._fused_lstm_threads(64, 512) == (1 if serial and by_default else 0)
     monkeypatch.setenv("RNNKIT_FUSED_MIN_UNITS", str(2 * width))
     assert fast_kernels._fused_lstm_threads(4, width) == 0  # under the asked minimum
-    assert fast_kernels._fused_lstm_threads(4, 4 * width + 1) == 0  # not a multiple of the width
-    # a step of 4 x H x 4H multiply-adds is under SERIAL_MACS: one BLAS thread, so the fused loop
     assert fast_kernels._fused_lstm_threads(4, 4 * width) == 1
-    serial = fused.blas_threads is None or fused.blas_threads() <= 1
-    assert fast_kernels._fused_lstm_threads(64, 512) == (1 if serial else 0)

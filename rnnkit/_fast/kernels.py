@@ -42,14 +42,20 @@ _SIGNATURES = {  # argument types after the dtype-specific REAL scalars are fill
 #: per-step GEMMs below this many multiply-adds keep BLAS on one thread (see kernels.c, begin_steps)
 SERIAL_MACS = 1 << 21
 
-#: The fused float32 LSTM forward (lstm_fused.h) is opt-in: RNNKIT_FUSED_MIN_UNITS=n runs it from n
-#: units (the tests use it on every machine). Measured on the AVX2 machines, one thread, A/B in one
-#: process against the BLAS loop, inference: (16,50,32,64) 1.36 vs 1.31 ms, (32,100,128,128) 14.7 vs
-#: 15.2, (64,100,256,256) 105.9 vs 106.4, (64,100,512,512) 394 vs 388; training forwards alike. Its
-#: tile is OpenBLAS's Haswell shape and U is packed once per call (OpenBLAS packs it on every step),
-#: but the tile loop itself runs slower than OpenBLAS's assembly by about what the packing costs.
-#: An earlier 6-row x 4-gate AVX-512 tile measured 10% faster than the BLAS loop at 512 units on an
-#: AVX-512 machine; this one has not been measured there, so nothing turns it on by default.
+#: Where the fused float32 LSTM forward (lstm_fused.h) runs by default: 8-float vectors (AVX2, where
+#: it was measured) and FUSED_MIN_UNITS units or more, on one BLAS thread (each half of batch_split,
+#: or BLAS limited to one thread). Its tile is OpenBLAS's Haswell shape and U is packed once per call
+#: (OpenBLAS packs it on every step). A/B in one process against the BLAS loop on the AVX2 machines:
+#:   two threads (batch halves), wall: inference (32,100,128,128) 10.8-11.6 vs 11.1-11.9 ms,
+#:     (64,100,256,256) 59.6-62.2 vs 64.4-66.0, (64,100,512,512) 208-219 vs 227-232; training
+#:     forwards 74 vs 77 (256) and 194 vs 215 (512), equal at 128;
+#:   one thread, CPU time: parity, (32,100,128,128) 14.7 vs 15.2, 256: 105.9 vs 106.4, 512: 394 vs 388;
+#:   64 units and below it loses: (16,50,32,64) 1.36 vs 1.31 ms.
+#: Other widths run it only when RNNKIT_FUSED_MIN_UNITS=n asks (from n units; the tests use that on
+#: every machine): an earlier 6-row x 4-gate AVX-512 tile measured 10% faster than the BLAS loop at
+#: 512 units on an AVX-512 machine, but this one has not been measured there.
+FUSED_MIN_UNITS = 128
+FUSED_DEFAULT_WIDTH = 8
 
 
 def _serial_macs():
@@ -331,15 +337,21 @@ def simple_rnn_backward(d_outputs, d_final_state, cache):
 def _fused_lstm_threads(batch, units):
     """Threads for the fused float32 LSTM forward (lstm_fused.h), or 0 to run the BLAS-per-step loop.
 
-    Only when RNNKIT_FUSED_MIN_UNITS asks for it (see the note above), for units a multiple of the
-    vector width and at least that many. One thread where the per-step GEMM would run on one BLAS
-    thread anyway (BLAS limited to one thread, as in each half of batch_split, or a step under
-    SERIAL_MACS); its own two-thread split only when RNNKIT_LSTM_THREADS=2 asks for it (with
-    OpenBLAS's pool spinning from a backward's GEMMs it measured slower in training).
+    Units must be a multiple of the vector width; where it runs by default, and RNNKIT_FUSED_MIN_UNITS,
+    are described at FUSED_MIN_UNITS. One thread where the per-step GEMM would run on one BLAS thread
+    anyway (BLAS limited to one thread, as in each half of batch_split, or a step under SERIAL_MACS);
+    its own two-thread split only when RNNKIT_LSTM_THREADS=2 asks for it (with OpenBLAS's pool
+    spinning from a backward's GEMMs it measured slower in training).
     """
-    if _fused_lstm is None or units % _fused_lstm.width or "RNNKIT_FUSED_MIN_UNITS" not in os.environ:
+    if _fused_lstm is None or units % _fused_lstm.width:
         return 0
-    if units < int(os.environ["RNNKIT_FUSED_MIN_UNITS"]):
+    if "RNNKIT_FUSED_MIN_UNITS" in os.environ:
+        min_units = int(os.environ["RNNKIT_FUSED_MIN_UNITS"])
+    elif _fused_lstm.width == FUSED_DEFAULT_WIDTH:
+        min_units = FUSED_MIN_UNITS
+    else:
+        return 0
+    if units < min_units:
         return 0
     blas_threads = _fused_lstm.blas_threads
     serial = batch * units * 4 * units < _serial_macs() or blas_threads is None or blas_threads() <= 1
