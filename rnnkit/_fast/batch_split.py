@@ -5,13 +5,17 @@ are two independent runs, and the backward's weight gradients are the sums of th
 So with two cores the halves run side by side, each on one BLAS thread, with no
 synchronisation per step. Splitting every step's GEMM over OpenBLAS's threads instead leaves
 the gate math and each step's call overhead on one core. Measured on the 2-core machines,
-wall clock, LSTM (64, 100, 256, 256): inference 79 -> 62 ms, training 205 -> 168 ms (the
-machine is shared and such numbers swing by about 10%).
+wall clock, A/B in one process, LSTM (64, 100, 256, 256): inference 65.8 -> 57.4 ms, training
+197 -> 174 ms; (64, 100, 512, 512): 248 -> 225 and 745 -> 631 ms.
+
+BLAS is set to one thread for the whole split region, from the calling thread and again in the
+worker (OpenBLAS keeps the setting per thread in some builds, process-wide in others); a BLAS
+call from another user thread meanwhile runs on one thread too.
 
 :func:`wrap` turns any ``(forward, backward)`` kernel pair into one that splits; it is
 applied to the compiled kernels when BLAS may use two or more threads, for calls with at
 least :data:`MIN_MACS` recurrent multiply-adds: below that the hand-off and the copies of
-the halves' results cost more than they save (LSTM (16, 50, 32, 64) inference: 1.3 -> 1.6 ms).
+the halves' results cost more than they save (LSTM (16, 50, 32, 64) inference: 1.31 -> 1.81 ms).
 ``RNNKIT_BATCH_SPLIT=0`` turns it off.
 """
 import concurrent.futures
