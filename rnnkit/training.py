@@ -312,28 +312,64 @@ class TrainingMixin:
         return any(getattr(opt, name, None) is not None for name in ("clipvalue", "clipnorm", "global_clipnorm"))
 
     # ------------------------------------------------------------------ evaluate / predict
+    def _loop_callbacks(self, callbacks, verbose, steps):
+        """The CallbackList of an evaluate or predict call: the user's callbacks, and a progress bar
+        when verbose (Keras: "auto" means 1)."""
+        if isinstance(verbose, str) and verbose == "auto":
+            verbose = 1
+        if not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
+            raise RnnkitValueError(f"verbose must be 'auto', 0, 1 or 2, got {describe(verbose)}")
+        callback_list = list(callbacks or [])
+        if verbose:
+            callback_list.append(callbacks_module.ProgbarLogger())
+        return callbacks_module.CallbackList(callback_list, model=self,
+                                             params={"epochs": 1, "steps": steps, "verbose": verbose})
+
     @no_grad()
     def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", return_dict=False, callbacks=None):
-        """Loss (and metrics) over (x, y), averaged over samples as Keras does."""
+        """Loss (and metrics) over (x, y), averaged over samples as Keras does.
+
+        Callbacks get Keras's test hooks: ``on_test_begin``, ``on_test_batch_begin/end`` (logs: the
+        running loss and metrics so far) and ``on_test_end`` (logs: the results)."""
         self._require_compiled("evaluate")
         x, y = self._check_xy(x, y)
         batch_size = _check_batch_size(batch_size)
+        parts = batch_slices(len(x), batch_size)
+        cbs = self._loop_callbacks(callbacks, verbose, len(parts))
         self._reset_metrics()
-        total = 0.0
-        for part in batch_slices(len(x), batch_size):
+        cbs.on_test_begin()
+        total, seen = 0.0, 0
+        for step, part in enumerate(parts):
+            cbs.on_test_batch_begin(step)
             y_pred = self(x[part], training=False)
             total += float(self.loss(y[part], y_pred, mask=self.output_mask)) * len(y_pred)
+            seen += len(y_pred)
             self._update_metrics(y[part], y_pred)
-        return self._results(total / len(x), return_dict)
+            cbs.on_test_batch_end(step, self._results(total / seen, True))
+        logs = self._results(total / len(x), True)
+        cbs.on_test_end(logs)
+        return logs if return_dict else self._results(total / len(x), False)
 
     @no_grad()
     def predict(self, x, batch_size=32, verbose=0, callbacks=None):
-        """Outputs for every sample of x, computed ``batch_size`` samples at a time."""
+        """Outputs for every sample of x, computed ``batch_size`` samples at a time.
+
+        Callbacks get Keras's predict hooks: ``on_predict_begin``, ``on_predict_batch_begin/end``
+        (logs: ``{"outputs": that batch's outputs}``) and ``on_predict_end``."""
         x = self._check_x(x)
         batch_size = _check_batch_size(batch_size)
         if len(x) == 0:
             raise RnnkitValueError(f"x must hold at least one sample, got {describe(x)}")
-        return np.concatenate([self(x[part], training=False) for part in batch_slices(len(x), batch_size)])
+        parts = batch_slices(len(x), batch_size)
+        cbs = self._loop_callbacks(callbacks, verbose, len(parts))
+        cbs.on_predict_begin()
+        outputs = []
+        for step, part in enumerate(parts):
+            cbs.on_predict_batch_begin(step)
+            outputs.append(self(x[part], training=False))
+            cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
+        cbs.on_predict_end()
+        return np.concatenate(outputs)
 
     # ------------------------------------------------------------------ truncated BPTT
     def _recurrent_layers(self):

@@ -628,3 +628,62 @@ def test_fit_backup_and_restore_resumes_bit_for_bit(tmp_path):
     assert not (tmp_path / "b").exists()
     for got, want in zip(resumed.get_weights(), reference.get_weights()):
         np.testing.assert_array_equal(got, want)
+
+
+class HookRecorder(Callback):
+    """Records every evaluate/predict hook with a summary of its logs."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def on_test_begin(self, logs=None):
+        self.calls.append(("test_begin",))
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self.calls.append(("test_batch_begin", batch))
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.calls.append(("test_batch_end", batch, sorted(logs)))
+
+    def on_test_end(self, logs=None):
+        self.calls.append(("test_end", sorted(logs)))
+
+    def on_predict_begin(self, logs=None):
+        self.calls.append(("predict_begin",))
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self.calls.append(("predict_batch_begin", batch))
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.calls.append(("predict_batch_end", batch, logs["outputs"].shape))
+
+    def on_predict_end(self, logs=None):
+        self.calls.append(("predict_end",))
+
+
+def test_evaluate_and_predict_call_keras_hooks_and_show_a_bar_when_verbose(capsys, monkeypatch):
+    import rnnkit
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
+    model = rnnkit.Sequential([rnnkit.layers.GRU(3, input_shape=(4, 2), seed=0), rnnkit.layers.Dense(2, seed=1)])
+    model.compile("adam", "mse", metrics=["mae"])
+    x = np.random.default_rng(0).standard_normal((5, 4, 2)).astype(np.float32)
+    y = np.zeros((5, 2), np.float32)
+    recorder = HookRecorder()
+    results = model.evaluate(x, y, batch_size=2, verbose=0, callbacks=[recorder], return_dict=True)
+    assert recorder.calls == [("test_begin",)] + [
+        call for step in range(3)
+        for call in (("test_batch_begin", step), ("test_batch_end", step, ["loss", "mae"]))] + [
+        ("test_end", ["loss", "mae"])]
+    assert set(results) == {"loss", "mae"} and capsys.readouterr().out == ""
+    recorder.calls.clear()
+    outputs = model.predict(x, batch_size=2, callbacks=[recorder])
+    assert outputs.shape == (5, 2)
+    assert recorder.calls == [("predict_begin",)] + [
+        call for step, rows in enumerate((2, 2, 1))
+        for call in (("predict_batch_begin", step), ("predict_batch_end", step, (rows, 2)))] + [("predict_end",)]
+    model.evaluate(x, y, batch_size=2)  # verbose "auto": a progress bar, as Keras
+    assert "3/3" in capsys.readouterr().out
+    with pytest.raises(RnnkitValueError, match="verbose"):
+        model.predict(x, verbose=3)
