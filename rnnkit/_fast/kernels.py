@@ -380,8 +380,8 @@ def _lstm_fused(inputs, bias, forget_bias, outputs, h, c, threads):
     packed_h = _buffer("packed_h", (threads * _fused_lstm.packed_rows(batch) * units,), dtype)
     products = _buffer("step_gates", (batch, 4 * units), dtype)
     _fused_lstm.forward(batch, time, units, features, ring, _addr(x), _addr(inputs.kernel), _addr(gates),
-                        _addr(staging), _addr(packed_h), _addr(products), _addr(packed), _addr(bias), _addr(h), _addr(c), _addr(inputs.rmask),
-                        float(forget_bias), _addr(outputs), _addr(h_in), _addr(act_c), _addr(c_prev), threads)
+                        _addr(staging), _addr(packed_h), _addr(products), _addr(packed), _addr(bias), _addr(h),
+                        _addr(c), _addr(inputs.rmask), float(forget_bias), _addr(outputs), _addr(h_in), _addr(act_c), _addr(c_prev), threads)
     return (gates, h_in, act_c, c_prev) if ring == 0 else (None,) * 4
 
 

@@ -214,7 +214,8 @@ void SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REA
                 continue;
             }
 #endif
-            RK_DISPATCH(act, ract, SUFFIX(lstm_forward_row)(H, g, S + b * G, bias, forget_bias, cb, cp, cn, tc, A_, R_));
+            RK_DISPATCH(act, ract,
+                        SUFFIX(lstm_forward_row)(H, g, S + b * G, bias, forget_bias, cb, cp, cn, tc, A_, R_));
             if (m) {
                 memcpy(cb, cn, (size_t)H * sizeof(REAL));
                 for (int64_t j = 0; j < H; j++) {

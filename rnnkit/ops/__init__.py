@@ -49,4 +49,5 @@ def use_reference(name=None):
         _active[key] = reference_kernels(key)
 
 
-__all__ = ["KERNEL_MODULES", "get_kernels", "is_grad_enabled", "no_grad", "reference_kernels", "register_kernels", "use_reference"]
+__all__ = ["KERNEL_MODULES", "get_kernels", "is_grad_enabled", "no_grad", "reference_kernels", "register_kernels",
+           "use_reference"]
