@@ -7,26 +7,28 @@ found the install still succeeds, and rnnkit compiles the same source on first u
 installing machine (-march=native); set RNNKIT_PORTABLE=1 when building a wheel
 for other machines.
 """
-import hashlib
+import importlib.util
 import os
 import sys
 
 from setuptools import Extension, setup
 
-SOURCES = ("kernels.c", "kernels_impl.h", "simd.h", "lstm_fused.h")  # rnnkit/_fast/build.py: SOURCES
+
+def _kernel_build_module():
+    """rnnkit/_fast/build.py, loaded by path (importing the package would need NumPy at build time):
+    its SOURCES and source_hash are the ones the loader checks the library against."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rnnkit", "_fast", "build.py")
+    spec = importlib.util.spec_from_file_location("_rnnkit_kernel_build", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def source_hash():
-    """What rnnkit/_fast/build.py.source_hash computes: the loader checks the library against it."""
-    digest = hashlib.sha256()
-    for name in SOURCES:
-        with open(os.path.join("rnnkit", "_fast", name), "rb") as f:
-            digest.update(f.read())
-    return digest.hexdigest()[:16]
-
+BUILD = _kernel_build_module()
+SOURCES = BUILD.SOURCES
 
 FLAGS = ["-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic", "-fno-math-errno", "-pthread",
-         f'-DRK_SOURCE_HASH="{source_hash()}"']
+         f'-DRK_SOURCE_HASH="{BUILD.source_hash()}"']
 if not os.environ.get("RNNKIT_PORTABLE"):
     FLAGS.append("-march=native")
 

@@ -38,11 +38,11 @@ class BuildError(RuntimeError):
     """The kernel library could not be found nor compiled."""
 
 
-def source_hash(directory=HERE):
+def source_hash():
     """sha256 (16 hex digits) of the C sources; setup.py compiles it into the library it builds."""
     digest = hashlib.sha256()
     for name in SOURCES:
-        with open(os.path.join(directory, name), "rb") as f:
+        with open(os.path.join(HERE, name), "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:16]
 

@@ -102,8 +102,7 @@ def load():
     fused.argtypes = [_i64] * 5 + [_ptr] * 11 + [ctypes.c_float] + [_ptr] * 4 + [_int]
     fused.restype = None
     lib.rk_lstm_fused_rows.argtypes, lib.rk_lstm_fused_rows.restype = [_i64], _i64
-    _fused_lstm = _FusedLSTM(pack, fused, blas.thread_count_function(), lib.rk_lstm_fused_width(),
-                             lib.rk_lstm_fused_rows)
+    _fused_lstm = _FusedLSTM(pack, fused, count, lib.rk_lstm_fused_width(), lib.rk_lstm_fused_rows)
     _lib = lib
     return f"{path} with BLAS {where}"
 
@@ -200,17 +199,18 @@ class _Inputs:
             self._x2 = np.ascontiguousarray(self.x.transpose(1, 0, 2)).reshape(time * batch, features)
         return self._x2
 
-    def ring(self, gates):
+    def ring(self, gates, threads=1):
         """Buffers of an inference run (no cache kept; see step_rows in kernels_impl.h).
 
-        Returns the C arguments ``(P, ring, I, X, W, Xc)``: P holds the input projection of ``ring``
-        steps at a time (at least 512 rows per GEMM), Xc stages their inputs. Both are scratch reused
-        across calls, so an inference run allocates nothing of size T but its outputs.
+        Returns P and the C arguments ``(ring, I, X, W, Xc)``: P holds the input projection of
+        ``ring`` steps at a time (GEMMs of at least 512 rows, at most T steps), Xc stages their inputs
+        (one stage per thread). Both are scratch reused across calls, so an inference run allocates
+        nothing of size T but its outputs.
         """
         batch, time, features, units = self.shape
-        ring = _ring_steps(batch, time)
+        ring = max(1, min(time, -(-512 // batch)))
         P = _buffer("ring", (ring, batch, gates * units), self.dtype)
-        staging = _buffer("ring_inputs", (ring * batch, features), self.dtype)
+        staging = _buffer("ring_inputs", (threads * ring * batch, features), self.dtype)
         return P, (ring, features, _addr(self.x), _addr(self.kernel), _addr(staging))
 
     def step_arrays(self, gates, names):
@@ -248,11 +248,6 @@ def _into(out, result):
         return result
     out[...] = result[0]
     return (out, *result[1:])
-
-
-def _ring_steps(batch, time):
-    """Steps projected at a time in an inference run: GEMMs of at least 512 rows, at most T steps."""
-    return max(1, min(time, -(-512 // batch)))
 
 
 #: the ring arguments of a training run: every step projected by the caller, every step cached
@@ -366,23 +361,20 @@ def _lstm_fused(inputs, bias, forget_bias, outputs, h, c, threads):
     dtype = inputs.dtype
     packed = _buffer("packed_u", (units * 4 * units,), dtype)
     _fused_lstm.pack(units, _addr(inputs.recurrent), _addr(packed))
-    if is_grad_enabled():
-        ring, x = 0, inputs.x2
-        gates = np.empty((time, batch, 4 * units), dtype)  # C forms x W itself, split over its threads
+    if is_grad_enabled():  # C forms x W of every step itself, split over its threads
+        gates = np.empty((time, batch, 4 * units), dtype)
+        ring = (0, features, _addr(inputs.x2), _addr(inputs.kernel), None)
         h_in, act_c, c_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
-        staging = None
     else:
-        ring, x = _ring_steps(batch, time), inputs.x
-        gates = _buffer("ring", (ring, batch, 4 * units), dtype)
-        h_in = _buffer("h_in", (2, batch, units), dtype)
-        staging = _buffer("ring_inputs", (threads * ring * batch * features,), dtype)
-        act_c = c_prev = None
+        gates, ring = inputs.ring(4, threads)
+        h_in, act_c, c_prev = _buffer("h_in", (2, batch, units), dtype), None, None
+    steps, _, x, kernel, staging = ring
     packed_h = _buffer("packed_h", (threads * _fused_lstm.packed_rows(batch) * units,), dtype)
     products = _buffer("step_gates", (batch, 4 * units), dtype)
-    _fused_lstm.forward(batch, time, units, features, ring, _addr(x), _addr(inputs.kernel), _addr(gates),
-                        _addr(staging), _addr(packed_h), _addr(products), _addr(packed), _addr(bias), _addr(h),
-                        _addr(c), _addr(inputs.rmask), float(forget_bias), _addr(outputs), _addr(h_in), _addr(act_c), _addr(c_prev), threads)
-    return (gates, h_in, act_c, c_prev) if ring == 0 else (None,) * 4
+    _fused_lstm.forward(batch, time, units, features, steps, x, kernel, _addr(gates), staging, _addr(packed_h),
+                        _addr(products), _addr(packed), _addr(bias), _addr(h), _addr(c), _addr(inputs.rmask),
+                        float(forget_bias), _addr(outputs), _addr(h_in), _addr(act_c), _addr(c_prev), threads)
+    return (gates, h_in, act_c, c_prev) if steps == 0 else (None,) * 4
 
 
 def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
