@@ -174,6 +174,10 @@ class Sequential(TrainingMixin):
 
     @classmethod
     def from_config(cls, config):
+        """Rebuild from :meth:`get_config`'s output or from a Keras 3 / Keras 2 Sequential config."""
+        from .io.keras.model_config import is_keras_model_config, sequential_from_keras
+        if is_keras_model_config(config):
+            return sequential_from_keras({"class_name": "Sequential", "config": config})
         model = cls(name=config.get("name"))
         for entry in config["layers"]:
             model.add(deserialize_layer(entry))
@@ -197,6 +201,7 @@ class Sequential(TrainingMixin):
         return saving.load_training_state(self, filepath)
 
 
-def load_model(filepath, compile=True):
-    """Rebuild a model written by ``model.save(filepath)``: architecture, weights and (if saved) compile settings."""
-    return saving.load_model(filepath, compile=compile)
+def load_model(filepath, compile=True, safe_mode=True):
+    """Rebuild a model written by ``model.save(filepath)`` (or by Keras: ``.keras``, ``.h5``): architecture,
+    weights and (if saved) compile settings."""
+    return saving.load_model(filepath, compile=compile, safe_mode=safe_mode)

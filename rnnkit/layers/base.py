@@ -46,9 +46,13 @@ def serialize_layer(layer):
 
 
 def deserialize_layer(spec):
-    """Rebuild a layer from :func:`serialize_layer`'s output (a Layer instance is returned as is)."""
+    """Rebuild a layer from :func:`serialize_layer`'s output or from a Keras 3 / Keras 2 layer config
+    (a Layer instance is returned as is)."""
     if isinstance(spec, Layer):
         return spec
+    from ..io.keras.layer_config import is_keras_layer_config, layer_from_keras
+    if is_keras_layer_config(spec):
+        return layer_from_keras(spec)
     if not isinstance(spec, dict) or "class_name" not in spec:
         raise RnnkitValueError(f"layer config must be a dict with 'class_name' and 'config', got {describe(spec)}")
     cls = _layer_classes.get(spec["class_name"])

@@ -1,0 +1,164 @@
+"""Keras 3's ``.keras`` archive: a ZIP of ``metadata.json``, ``config.json`` and ``model.weights.h5``.
+
+Keras stores the three members uncompressed (``ZIP_STORED``) in that order; so does
+:func:`save_model`. Reading refuses, before decompressing anything: a file that is not a
+complete ZIP, members compressed other than stored or deflated, a member whose declared size
+is more than its stored bytes could expand to (exactly its size when stored, 1032 times — the
+deflate limit — when deflated), members that add up to more than the file, JSON members over
+64 MiB, and a weights member far larger than the weights the config describes.
+"""
+import datetime
+import io
+import json
+import os
+import zipfile
+
+from ..._validate import path_text
+from ..files import atomic_write
+from .budget import weight_bytes
+from .compile_config import compile_from_keras, compile_to_keras
+from .errors import KerasFileError
+from .h5 import reading, write_bytes
+from .model_config import model_from_keras, model_to_keras
+from .weights_store import read_model_weights, write_model_weights
+
+CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
+#: the Keras release whose layout rnnkit writes and was checked against
+KERAS_LAYOUT_VERSION = "3.15.1"
+_MAX_JSON_BYTES = 64 * 2**20
+_DEFLATE_MAX_RATIO = 1032
+# HDF5 bookkeeping per stored array and per file, on top of the array bytes themselves.
+_H5_BYTES_PER_ARRAY = 64 * 2**10
+_H5_BYTES_FIXED = 2**20
+
+
+def save_model(model, filepath):
+    """Write ``model`` (built) as a Keras 3 ``.keras`` archive that ``keras.saving.load_model`` opens."""
+    filepath = path_text("filepath", filepath)
+    if not model.built:
+        raise KerasFileError(filepath, f"model {model.name!r} is not built; call it on data or build() it first")
+    config = model_to_keras(model)
+    compile_config = compile_to_keras(model, filepath)
+    if compile_config is not None:
+        config["compile_config"] = compile_config
+    metadata = {"keras_version": KERAS_LAYOUT_VERSION, "date_saved": datetime.datetime.now().strftime(
+        "%Y-%m-%d@%H:%M:%S"), "producer": f"rnnkit {_version()}"}
+    weights = write_bytes(filepath, lambda handle: write_model_weights(handle, model))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(METADATA, json.dumps(metadata))
+        archive.writestr(CONFIG, json.dumps(config))
+        archive.writestr(WEIGHTS, weights)
+    atomic_write(filepath, buffer.getvalue())
+
+
+def _version():
+    from ... import __version__
+    return __version__
+
+
+def _open_archive(filepath):
+    size = os.path.getsize(filepath)
+    try:
+        archive = zipfile.ZipFile(filepath)
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as error:
+        raise KerasFileError(filepath, f"it is not a complete ZIP archive, as a .keras file must be ({error})") \
+            from None
+    if sum(info.compress_size for info in infos) > size:
+        archive.close()
+        raise KerasFileError(filepath, "its ZIP directory declares more stored bytes than the file has")
+    return archive, size
+
+
+def _member_info(archive, filepath, name):
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise KerasFileError(filepath, f"the archive has no {name!r} (members: {archive.namelist()[:10]})") from None
+    if info.compress_type == zipfile.ZIP_STORED:
+        limit = info.compress_size
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        limit = info.compress_size * _DEFLATE_MAX_RATIO
+    else:
+        raise KerasFileError(filepath, f"member {name!r} uses ZIP compression method {info.compress_type}; only "
+                                       f"stored and deflated members are read")
+    if info.file_size > limit:
+        raise KerasFileError(filepath, f"member {name!r} declares {info.file_size} bytes but its "
+                                       f"{info.compress_size} stored bytes cannot hold more than {limit}")
+    return info
+
+
+def _read_member(archive, filepath, info):
+    try:
+        with archive.open(info) as member:
+            return member.read(info.file_size + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
+        raise KerasFileError(filepath, f"member {info.filename!r} is damaged ({error})") from None
+
+
+def _read_json(archive, filepath, name):
+    info = _member_info(archive, filepath, name)
+    if info.file_size > _MAX_JSON_BYTES:
+        raise KerasFileError(filepath, f"member {name!r} declares {info.file_size} bytes; a Keras config is "
+                                       f"far smaller (limit {_MAX_JSON_BYTES})")
+    try:
+        return json.loads(_read_member(archive, filepath, info).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise KerasFileError(filepath, f"member {name!r} is not valid JSON ({error})") from None
+
+
+def check_weight_budget(filepath, member_bytes, what):
+    """A ``check_size`` callback for :func:`.model_config.model_from_keras`: the weights the config
+    describes must fit in the ``member_bytes`` the file stores, and the file must not be far larger."""
+    def check(layers, input_shape):
+        if input_shape is None:
+            raise KerasFileError(filepath, "the model config gives no input shape, so its weights cannot be sized")
+        needed, unsized = weight_bytes(layers, input_shape)
+        if needed > member_bytes:
+            raise KerasFileError(filepath, f"its config describes {needed} bytes of weights but {what} holds only "
+                                           f"{member_bytes} bytes")
+        if not unsized:
+            count = sum(len(layer.weights) for layer in layers) + 64
+            limit = 4 * needed + _H5_BYTES_PER_ARRAY * count + _H5_BYTES_FIXED
+            if member_bytes > limit:
+                raise KerasFileError(filepath, f"{what} declares {member_bytes} bytes, far more than the "
+                                               f"{needed} bytes of weights and optimizer state its config describes")
+    return check
+
+
+def check_built_size(filepath, model, member_bytes, what):
+    """After building: the weights must fit in the file (this covers layers :mod:`.budget` cannot size)."""
+    if not model.built:
+        raise KerasFileError(filepath, "the model config gives no input shape, so the model cannot be built")
+    needed = sum(v.value.nbytes for v in model.weights)
+    if needed > member_bytes:
+        raise KerasFileError(filepath, f"the model needs {needed} bytes of weights but {what} holds only "
+                                       f"{member_bytes} bytes")
+
+
+def load_model(filepath, compile=True, safe_mode=True):
+    """Rebuild the model of a Keras 3 ``.keras`` archive: architecture, weights, and (with ``compile``)
+    the compile settings and optimizer state where rnnkit has them.
+
+    Args:
+        filepath: the ``.keras`` file.
+        compile: compile the model as it was saved (otherwise it is returned uncompiled).
+        safe_mode: Keras's flag; a Lambda layer's marshalled bytecode is refused with a named
+            error either way (rnnkit never runs code from a file and cannot differentiate it).
+    """
+    filepath = path_text("filepath", filepath)
+    archive, _ = _open_archive(filepath)
+    with archive:
+        config = _read_json(archive, filepath, CONFIG)
+        weights_info = _member_info(archive, filepath, WEIGHTS)
+        if not isinstance(config, dict):
+            raise KerasFileError(filepath, f"{CONFIG} must hold a JSON object, got {type(config).__name__}")
+        model = model_from_keras(config, safe_mode, check_weight_budget(filepath, weights_info.file_size, WEIGHTS))
+        if compile:
+            compile_from_keras(model, config.get("compile_config"), filepath)
+        data = _read_member(archive, filepath, weights_info)
+    check_built_size(filepath, model, len(data), WEIGHTS)
+    with reading(io.BytesIO(data), filepath, len(data)) as reader:
+        read_model_weights(reader, model, filepath)
+    return model

@@ -1,0 +1,143 @@
+"""Keras's compile settings (``compile_config`` of a .keras file, ``training_config`` of a legacy
+.h5 file) <-> ``model.compile(optimizer, loss, metrics)``.
+
+Compile settings never stop a model from loading: what rnnkit cannot take (another optimizer
+class, a learning-rate schedule, weight decay, EMA, a loss or metric rnnkit lacks) leaves the
+model uncompiled, or without that metric, with a :class:`KerasFormatWarning` saying what was
+dropped and why.
+"""
+import numbers
+import warnings
+
+from ... import losses, metrics, optimizers
+from ...errors import RnnkitError
+from .errors import KerasFormatWarning
+from .optimizer_state import supported
+
+_ANY = object()
+# Keras optimizer arguments rnnkit lacks, with the values that make them do nothing.
+_OPTIMIZER_NEUTRAL = {
+    "weight_decay": (None, 0.0, 0), "use_ema": (False,), "ema_momentum": _ANY, "ema_overwrite_frequency": (None,),
+    "loss_scale_factor": (None,), "gradient_accumulation_steps": (None, 1), "decay": (0.0, 0, None),
+    "jit_compile": _ANY, "is_legacy_optimizer": _ANY,
+}
+# Keras loss and metric arguments rnnkit lacks, with their neutral values.
+_LOSS_NEUTRAL = {"ignore_class": (None,), "axis": (-1,), "dtype": (None, "float32")}
+_KERAS_OPTIMIZER_DEFAULTS = {"weight_decay": None, "use_ema": False, "ema_momentum": 0.99,
+                             "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                             "gradient_accumulation_steps": None}
+
+
+class _Dropped(Exception):
+    """What could not be translated; becomes part of a warning."""
+
+
+def _strip_neutral(config, neutral, what):
+    config = dict(config)
+    for key, values in neutral.items():
+        if key in config:
+            value = config.pop(key)
+            if values is not _ANY and value not in values:
+                raise _Dropped(f"{what} has {key}={value!r}, which rnnkit does not support")
+    return config
+
+
+def _keras_object(spec, what):
+    """``"mse"`` stays a name; Keras 3's ``{"module", "class_name", "config"}`` becomes rnnkit's dict form."""
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, dict) and isinstance(spec.get("class_name"), str):
+        if spec["class_name"] == "function" and isinstance(spec.get("config"), str):
+            return spec["config"]  # Keras 3's form of a built-in loss or metric function
+        return {"class_name": spec["class_name"], "config": spec.get("config") or {}}
+    raise _Dropped(f"{what} {spec!r} is not a Keras name or object config")
+
+
+def _optimizer(spec):
+    spec = _keras_object(spec, "optimizer")
+    if isinstance(spec, str):
+        return optimizers.get(spec)
+    config = _strip_neutral(spec["config"], _OPTIMIZER_NEUTRAL, f"optimizer {spec['class_name']}")
+    if isinstance(config.get("learning_rate"), dict):
+        raise _Dropped(f"optimizer {spec['class_name']} uses a learning-rate schedule "
+                       f"({config['learning_rate'].get('class_name')}), which has no rnnkit config form")
+    if "lr" in config:  # Keras 2.2's name
+        config.setdefault("learning_rate", config.pop("lr"))
+    return optimizers.get({"class_name": spec["class_name"], "config": config})
+
+
+def _loss_or_metric(module, spec, what):
+    spec = _keras_object(spec, what)
+    if isinstance(spec, dict):
+        spec = {"class_name": spec["class_name"], "config": _strip_neutral(spec["config"], _LOSS_NEUTRAL, what)}
+    return module.get(spec) if module is losses else spec
+
+
+def compile_from_keras(model, settings, where):
+    """``model.compile`` from Keras's compile settings; returns True when compiled, else warns."""
+    if not settings:
+        return False
+    try:
+        optimizer_spec = settings.get("optimizer", settings.get("optimizer_config"))
+        if optimizer_spec is None:
+            raise _Dropped("no optimizer is given")
+        optimizer = _optimizer(optimizer_spec)
+        if settings.get("loss") is None:
+            raise _Dropped("no loss is given")
+        if isinstance(settings["loss"], (list, dict)) and not (isinstance(settings["loss"], dict)
+                                                              and "class_name" in settings["loss"]):
+            raise _Dropped("per-output losses need a functional model")
+        loss = _loss_or_metric(losses, settings["loss"], "loss")
+        for key in ("loss_weights", "weighted_metrics"):
+            if settings.get(key) is not None:
+                raise _Dropped(f"{key}={settings[key]!r} is not supported here")
+    except (_Dropped, RnnkitError, TypeError) as error:
+        warnings.warn(f"{where}: the model was loaded without compiling it (call compile() yourself): {error}",
+                      KerasFormatWarning, stacklevel=4)
+        return False
+    kept = []
+    for spec in settings.get("metrics") or []:
+        try:
+            kept.append(_loss_or_metric(metrics, spec, "metric"))
+        except _Dropped as error:
+            warnings.warn(f"{where}: metric dropped: {error}", KerasFormatWarning, stacklevel=4)
+    try:
+        model.compile(optimizer=optimizer, loss=loss, metrics=kept)
+    except (RnnkitError, TypeError) as error:
+        warnings.warn(f"{where}: the metrics were dropped ({error})", KerasFormatWarning, stacklevel=4)
+        model.compile(optimizer=optimizer, loss=loss)
+    return True
+
+
+def compile_to_keras(model, where):
+    """Keras 3's ``compile_config`` of a compiled rnnkit model (None when not compiled)."""
+    if not getattr(model, "compiled", False):
+        return None
+    optimizer = model.optimizer
+    config = optimizer.get_config()
+    if not isinstance(config["learning_rate"], numbers.Real):
+        warnings.warn(f"{where}: the learning-rate schedule was replaced by its current value "
+                      f"{optimizer.learning_rate} (Keras cannot read rnnkit's schedules)", KerasFormatWarning,
+                      stacklevel=4)
+        config["learning_rate"] = float(optimizer.learning_rate)
+    if not supported(optimizer):
+        warnings.warn(f"{where}: the compile settings were left out: Keras 3 has no {type(optimizer).__name__} "
+                      f"with rnnkit's formulas", KerasFormatWarning, stacklevel=4)
+        return None
+    return {"optimizer": {"module": "keras.optimizers", "class_name": type(optimizer).__name__,
+                          "config": {**config, **_KERAS_OPTIMIZER_DEFAULTS}, "registered_name": None},
+            "loss": _loss_entry(model.loss), "loss_weights": None,
+            "metrics": [m.name for m in model.compiled_metrics] or None, "weighted_metrics": None,
+            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+
+
+def _loss_entry(loss):
+    """The name the user compiled with (``"mse"``) when it says everything, else Keras's object dict."""
+    try:
+        plain = losses.get(loss.name)
+    except RnnkitError:
+        plain = None
+    if type(plain) is type(loss) and plain.get_config() == loss.get_config():
+        return loss.name
+    return {"module": "keras.losses", "class_name": type(loss).__name__, "config": loss.get_config(),
+            "registered_name": None}

@@ -1,0 +1,34 @@
+"""The errors of Keras-file reading and writing and of Keras-config translation."""
+from ...errors import RnnkitValueError
+from ..arrays_file import RnnkitFileError
+
+
+class KerasFileError(RnnkitFileError):
+    """A Keras file (.keras, .weights.h5, .h5) is malformed, hostile, or does not fit the model."""
+
+
+class KerasConfigError(RnnkitValueError):
+    """A Keras config cannot be translated: an argument rnnkit does not have, an unknown key,
+    or an rnnkit setting Keras cannot express."""
+
+
+class UnsupportedLayerError(KerasConfigError):
+    """A Keras model uses layer classes rnnkit does not have.
+
+    Attributes:
+        layers: list of ``(layer name, class name)``, every unsupported layer of the model.
+    """
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+        listed = ", ".join(f"{name!r} ({class_name})" for name, class_name in self.layers)
+        super().__init__(f"the model uses layers rnnkit does not have: {listed}; rnnkit has the layers "
+                         f"listed in rnnkit.layers.__all__")
+
+
+class UnsafeCodeError(KerasConfigError):
+    """A Keras config holds marshalled Python bytecode (a Lambda layer or function); it is never executed."""
+
+
+class KerasFormatWarning(UserWarning):
+    """Something in a Keras file was dropped on the way in or out (optimizer state, compile settings)."""

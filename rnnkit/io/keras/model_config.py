@@ -1,0 +1,134 @@
+"""Keras model configs (``config.json`` of a .keras file, ``model_config`` of a legacy .h5) <->
+rnnkit models.
+
+Keras 3 writes a Sequential as ``{"module": "keras", "class_name": "Sequential", "config":
+{"name", "trainable", "dtype", "layers": [InputLayer, ...], "build_input_shape"},
+"build_config", "compile_config"}``; Keras 2 writes the first layer's ``batch_input_shape``
+instead of an InputLayer, and Keras 2.0-2.2 a bare list of layers.
+"""
+from ...errors import RnnkitError
+from .errors import KerasConfigError, UnsupportedLayerError
+from .layer_config import is_keras_layer_config, layer_from_keras, layer_to_keras, unsupported_layers
+from .values import dtype_to_keras, reject_code
+
+_SEQUENTIAL_KEYS = ("name", "trainable", "dtype", "layers", "build_input_shape")
+_INPUT_LAYER_KEYS = ("batch_shape", "batch_input_shape", "dtype", "sparse", "ragged", "name", "optional")
+
+
+def is_keras_model_config(config):
+    """Whether a Sequential's inner config was written by Keras (3 or 2) rather than by rnnkit."""
+    if isinstance(config, list):
+        return True
+    if not isinstance(config, dict):
+        return False
+    entries = config.get("layers") if isinstance(config.get("layers"), list) else []
+    return isinstance(config.get("dtype"), dict) or any(
+        is_keras_layer_config(entry) or (isinstance(entry, dict) and entry.get("class_name") == "InputLayer")
+        for entry in entries)
+
+
+def _input_layer_shape(entry):
+    config = entry.get("config") or {}
+    unknown = sorted(set(config) - set(_INPUT_LAYER_KEYS))
+    if unknown or config.get("sparse") or config.get("ragged") or config.get("optional"):
+        raise KerasConfigError(f"InputLayer {config.get('name')!r}: rnnkit does not support "
+                               f"{unknown or 'sparse, ragged or optional inputs'}")
+    shape = config.get("batch_shape", config.get("batch_input_shape"))
+    return None if shape is None else tuple(shape)
+
+
+def _shape(value, where):
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or not all(d is None or (isinstance(d, int) and d > 0) for d in value):
+        raise KerasConfigError(f"{where} must be a list of positive sizes or nulls, got {value!r}")
+    return tuple(value)
+
+
+def sequential_from_keras(spec, safe_mode=True, check_size=None):
+    """An rnnkit Sequential from a Keras Sequential config, built when the config gives an input shape.
+
+    ``check_size(layers, input_shape)``, when given, runs after the layers are made and before
+    anything is built, so a loader can compare the weights they will need with its file.
+    """
+    from ...models import Sequential
+
+    config = spec.get("config")
+    if isinstance(config, list):  # Keras 2.0-2.2
+        config = {"layers": config}
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise KerasConfigError(f"a Sequential config must hold a 'layers' list, got {config!r}")
+    name = config.get("name")
+    unknown = sorted(set(config) - set(_SEQUENTIAL_KEYS))
+    if unknown:
+        raise KerasConfigError(f"Sequential {name!r}: unknown config keys {unknown}")
+    reject_code(config, f"Sequential {name!r}", safe_mode)
+    missing = [item for entry in config["layers"] for item in unsupported_layers(entry)]
+    if missing:
+        raise UnsupportedLayerError(missing)
+    input_shape, layers = None, []
+    for index, entry in enumerate(config["layers"]):
+        if isinstance(entry, dict) and entry.get("class_name") == "InputLayer":
+            if index != 0:
+                raise KerasConfigError("an InputLayer may only come first in a Sequential config")
+            input_shape = _shape(_input_layer_shape(entry), "InputLayer batch_shape")
+        else:
+            layers.append(layer_from_keras(entry, safe_mode))
+    if not layers:
+        raise KerasConfigError(f"Sequential {name!r} has no layers")
+    build_config = spec.get("build_config") or {}
+    input_shape = input_shape or _shape(config.get("build_input_shape"), "build_input_shape") \
+        or _shape(build_config.get("input_shape"), "build_config input_shape")
+    if input_shape is None and layers[0].input_shape_arg is not None:
+        input_shape = (None, *layers[0].input_shape_arg)
+    if check_size is not None:
+        check_size(layers, input_shape)
+    if config.get("trainable") is False:
+        for layer in layers:
+            layer.trainable = False
+    try:
+        model = Sequential(layers, name=name)
+        if input_shape is not None and not model.built:
+            model.build(input_shape)
+    except RnnkitError as error:
+        raise KerasConfigError(f"Sequential {name!r}: {error}") from None
+    return model
+
+
+def model_from_keras(spec, safe_mode=True, check_size=None):
+    """The rnnkit model of a Keras model config (Sequential; functional models need rnnkit.Model)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
+        raise KerasConfigError(f"a Keras model config must be a dict with 'class_name' and 'config', got {spec!r}")
+    if spec["class_name"] == "Sequential":
+        return sequential_from_keras(spec, safe_mode, check_size)
+    if spec["class_name"] in ("Functional", "Model"):
+        raise KerasConfigError(
+            f"the file holds a functional Keras model ({spec['class_name']}); this rnnkit has no functional "
+            f"Model yet, so only Sequential models load")
+    raise KerasConfigError(f"rnnkit loads Keras Sequential models, got a {spec['class_name']!r} model "
+                           f"(a subclassed model's Python code is not in the file)")
+
+
+def keras_layers(model):
+    """The layers Keras would list for ``model`` (no InputLayer in a Sequential)."""
+    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+
+
+def model_to_keras(model):
+    """Keras 3's config dict of a built rnnkit Sequential (without ``compile_config``)."""
+    if type(model).__name__ != "Sequential":
+        raise KerasConfigError(f"only Sequential models can be written as Keras files yet, got "
+                               f"{type(model).__name__}")
+    layers = keras_layers(model)
+    shape = tuple(model.input_shape)
+    first_dtype = "int32" if type(layers[0]).__name__ == "Embedding" else layers[0].dtype.name
+    entries = [{"module": "keras.layers", "class_name": "InputLayer",
+                "config": {"batch_shape": list(shape), "dtype": first_dtype, "sparse": False, "ragged": False,
+                           "name": "input_layer", "optional": False}, "registered_name": None}]
+    for layer in layers:
+        entries.append(layer_to_keras(layer, shape))
+        shape = layer.compute_output_shape(shape)
+    return {"module": "keras", "class_name": "Sequential",
+            "config": {"name": model.name, "trainable": True, "dtype": dtype_to_keras(layers[0].dtype.name),
+                       "layers": entries, "build_input_shape": list(model.input_shape)},
+            "registered_name": None, "build_config": {"input_shape": list(model.input_shape)}}

@@ -1,0 +1,142 @@
+"""Keras <-> rnnkit translation of the values inside a layer config: dtypes, initializers,
+activations, regularizers and constraints.
+
+Keras 3 writes these as dictionaries (``{"module": "keras.initializers", "class_name":
+"GlorotUniform", "config": {...}, "registered_name": null}``, a dtype policy
+``{"class_name": "DTypePolicy", "config": {"name": "float32"}}``); Keras 2 writes a
+shorter ``{"class_name", "config"}`` or a plain string. rnnkit writes names or
+``{"class_name": snake_name, "config"}``.
+"""
+from ... import initializers
+from ...errors import RnnkitError
+from ...layers.base import to_snake_case
+from .errors import KerasConfigError, UnsafeCodeError
+
+_FLOAT_DTYPES = ("float32", "float64")
+
+
+def dtype_from_keras(value, where):
+    """``"float32"`` or ``{"class_name": "DTypePolicy", "config": {"name": "float32"}}`` -> ``"float32"``."""
+    if value is None:
+        return "float32"
+    if isinstance(value, dict):
+        name = value.get("config", {}).get("name") if isinstance(value.get("config"), dict) else None
+        if value.get("class_name") not in ("DTypePolicy", "FloatDTypePolicy") or not isinstance(name, str):
+            raise KerasConfigError(f"{where}: dtype must be a Keras DTypePolicy of float32 or float64, got {value!r}")
+        value = name
+    if value not in _FLOAT_DTYPES:
+        raise KerasConfigError(
+            f"{where}: dtype {value!r} is not supported; rnnkit computes in float32 or float64 "
+            f"(mixed-precision and quantized policies are not available)")
+    return value
+
+
+def dtype_to_keras(dtype):
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": str(dtype)}, "registered_name": None}
+
+
+# Keras initializer class -> (rnnkit name, fixed rnnkit arguments): Keras's aliases of VarianceScaling.
+_INITIALIZER_ALIASES = {
+    "lecun_normal": ("variance_scaling", {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal"}),
+    "lecun_uniform": ("variance_scaling", {"scale": 1.0, "mode": "fan_in", "distribution": "uniform"}),
+    "uniform": ("random_uniform", {}), "normal": ("random_normal", {}),
+    "zero": ("zeros", {}), "one": ("ones", {}),
+}
+# Keras initializer arguments with no effect on the values rnnkit keeps: the weights of a
+# loaded model come from the file, and rnnkit seeds initial weights per layer (`seed=`).
+_INITIALIZER_IGNORED = {"seed": "any", "input_axes": None, "output_axes": None, "dtype": "any"}
+
+
+def initializer_from_keras(value, where):
+    """A Keras initializer (name or dict) -> an rnnkit Initializer."""
+    if isinstance(value, str):
+        name, config = to_snake_case(value) if value[:1].isupper() else value, {}
+    elif isinstance(value, dict) and isinstance(value.get("class_name"), str):
+        name, config = to_snake_case(value["class_name"]), dict(value.get("config") or {})
+    else:
+        raise KerasConfigError(f"{where}: an initializer must be a name or a Keras initializer dict, got {value!r}")
+    for key, harmless in _INITIALIZER_IGNORED.items():
+        if key in config and (harmless == "any" or config[key] == harmless):
+            config.pop(key)
+    name, fixed = _INITIALIZER_ALIASES.get(name, (name, {}))
+    try:
+        return initializers.get({"class_name": name, "config": {**config, **fixed}} if (config or fixed) else name)
+    except (RnnkitError, TypeError) as error:
+        raise KerasConfigError(f"{where}: initializer {value!r} has no rnnkit equivalent ({error})") from None
+
+
+def initializer_to_keras(value):
+    """rnnkit's serialized initializer (a name or ``{"class_name", "config"}``) -> Keras 3's dict."""
+    spec = initializers.get(value).serialize()
+    name, config = (spec, {}) if isinstance(spec, str) else (spec["class_name"], dict(spec["config"]))
+    class_name = "".join(part.capitalize() for part in name.split("_"))
+    if class_name not in ("Zeros", "Ones", "Constant"):
+        config.setdefault("seed", None)
+    return {"module": "keras.initializers", "class_name": class_name, "config": config, "registered_name": None}
+
+
+def activation_from_keras(value, where):
+    """A Keras activation: a name, None, or Keras 3's dict for a built-in function."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        reject_code(value, where)
+        if isinstance(value.get("config"), str) and str(value.get("module", "")).startswith("keras"):
+            return value["config"]
+    raise KerasConfigError(f"{where}: activation {value!r} is not a built-in activation name")
+
+
+def reject_code(value, where, safe_mode=True):
+    """Refuse marshalled Python bytecode anywhere in ``value`` (Keras's Lambda and function dicts).
+
+    Nothing is ever unmarshalled or run: rnnkit computes every gradient by hand, so it could not
+    differentiate arbitrary code even if the user allowed executing it (``safe_mode=False``).
+    """
+    found = _find_code(value)
+    if found is None:
+        return
+    if safe_mode:
+        raise UnsafeCodeError(
+            f"{where} holds marshalled Python bytecode ({found}); loading it would execute code, so it is "
+            f"refused. Keras needs safe_mode=False to run it; rnnkit cannot differentiate arbitrary code "
+            f"either way: rebuild that layer in rnnkit and load the weights with load_weights")
+    raise UnsafeCodeError(
+        f"{where} holds marshalled Python bytecode ({found}); even with safe_mode=False rnnkit does not run it, "
+        f"because rnnkit computes gradients by hand and cannot differentiate arbitrary code: rebuild that layer "
+        f"in rnnkit (an Activation, or a function with a derivative) and load the weights with load_weights")
+
+
+def _find_code(value, depth=0):
+    if depth > 64:
+        return None
+    if isinstance(value, dict):
+        if value.get("class_name") == "__lambda__" or value.get("function_type") == "lambda":
+            return "a Lambda function"
+        for item in value.values():
+            found = _find_code(item, depth + 1)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = _find_code(item, depth + 1)
+            if found:
+                return found
+    return None
+
+
+def is_regularizer_or_constraint(key):
+    return key.endswith("_regularizer") or key.endswith("_constraint")
+
+
+def regularizer_or_constraint_from_keras(key, value, where):
+    """The one place Keras regularizers and constraints are translated.
+
+    rnnkit has neither yet, so only null (none) passes: a non-null one would change what
+    training does, and dropping it silently would train a different model. When rnnkit gains
+    them, translate ``value`` (``{"class_name": "L2", "config": {"l2": 0.01}}``, ``"l2"``,
+    ``{"class_name": "MaxNorm", ...}``) into rnnkit's objects here and return it.
+    """
+    if value is None:
+        return None
+    kind = "regularizers" if key.endswith("_regularizer") else "constraints"
+    raise KerasConfigError(f"{where}: {key}={value!r} cannot be loaded: rnnkit has no {kind} yet")
