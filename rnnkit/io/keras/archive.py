@@ -28,7 +28,7 @@ KERAS_LAYOUT_VERSION = "3.15.1"
 _MAX_JSON_BYTES = 64 * 2**20
 _DEFLATE_MAX_RATIO = 1032
 # HDF5 bookkeeping per stored array and per file, on top of the array bytes themselves.
-_H5_BYTES_PER_ARRAY = 64 * 2**10
+_H5_BYTES_PER_ARRAY = 16 * 2**10
 _H5_BYTES_FIXED = 2**20
 
 
@@ -108,19 +108,20 @@ def _read_json(archive, filepath, name):
         raise KerasFileError(filepath, f"member {name!r} is not valid JSON ({error})") from None
 
 
-def check_weight_budget(filepath, member_bytes, what):
+def check_weight_budget(filepath, member_bytes, what, read_whole=True):
     """A ``check_size`` callback for :func:`.model_config.model_from_keras`: the weights the config
-    describes must fit in the ``member_bytes`` the file stores, and the file must not be far larger."""
+    describes must fit in the ``member_bytes`` the file stores; and, when the member is to be read
+    into memory whole (``read_whole``), it must not be far larger than those weights."""
     def check(layers, input_shape):
         if input_shape is None:
             raise KerasFileError(filepath, "the model config gives no input shape, so its weights cannot be sized")
-        needed, unsized = weight_bytes(layers, input_shape)
+        needed, arrays, unsized = weight_bytes(layers, input_shape)
         if needed > member_bytes:
             raise KerasFileError(filepath, f"its config describes {needed} bytes of weights but {what} holds only "
                                            f"{member_bytes} bytes")
-        if not unsized:
-            count = sum(len(layer.weights) for layer in layers) + 64
-            limit = 4 * needed + _H5_BYTES_PER_ARRAY * count + _H5_BYTES_FIXED
+        if read_whole and not unsized:
+            # weights + up to three optimizer slots each, their groups, and the file's own bookkeeping
+            limit = 4 * needed + _H5_BYTES_PER_ARRAY * (4 * arrays + 2 * len(layers) + 8) + _H5_BYTES_FIXED
             if member_bytes > limit:
                 raise KerasFileError(filepath, f"{what} declares {member_bytes} bytes, far more than the "
                                                f"{needed} bytes of weights and optimizer state its config describes")

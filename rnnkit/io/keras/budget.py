@@ -49,16 +49,17 @@ def layer_weight_shapes(layer, input_shape):
 
 
 def weight_bytes(layers, input_shape):
-    """``(bytes, unsized)``: the weight bytes of a chain of ``layers`` fed ``input_shape``, and the
-    layers whose size could not be computed in advance."""
-    total, unsized, shape = 0, [], tuple(input_shape)
+    """``(bytes, arrays, unsized)``: the weight bytes and weight count of a chain of ``layers`` fed
+    ``input_shape``, and the layers whose size could not be computed in advance."""
+    total, arrays, unsized, shape = 0, 0, [], tuple(input_shape)
     for layer in layers:
         shapes = layer_weight_shapes(layer, shape)
         if shapes is None:
             unsized.append(layer)
         else:
             total += sum(math.prod(s) for s in shapes) * layer.dtype.itemsize
+            arrays += len(shapes)
         shape = layer.compute_output_shape(shape)
         if isinstance(shape, list):  # return_state: the chain continues with the output
             shape = shape[0]
-    return total, unsized
+    return total, arrays, unsized

@@ -37,6 +37,7 @@ IGNORED = {
     "input_length": ANY,  # Keras 2 Embedding: a shape hint only
     "time_major": False, "quantization_config": None, "lora_rank": None, "lora_alpha": None,
     "sparse": False, "ragged": False, "autocast": True,
+    "data_format": "channels_last",  # rnnkit is channels-last throughout
 }
 
 # rnnkit arguments Keras does not have, with their neutral values (dropped when writing).

@@ -100,7 +100,7 @@ def load_legacy_model(filepath, compile=True, safe_mode=True):
             hint = " (it holds weights only: build the model, then load_weights)" \
                 if "layer_names" in reader.root.attrs else ""
             reader.fail(f"it has no 'model_config' attribute, so it is not a Keras whole-model file{hint}")
-        model = model_from_keras(config, safe_mode, check_weight_budget(filepath, size, "the file"))
+        model = model_from_keras(config, safe_mode, check_weight_budget(filepath, size, "the file", read_whole=False))
         check_built_size(filepath, model, size, "the file")
         weights = reader.group("model_weights")
         if weights is None:

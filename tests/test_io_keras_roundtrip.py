@@ -1,0 +1,231 @@
+"""Keras 3 <-> rnnkit through .keras archives and .weights.h5 files, both frameworks run on the
+same random inputs (float32; every difference must stay under 1e-5).
+
+One Keras import for the module (torch backend); tiny shapes.
+"""
+import numpy as np
+import pytest
+
+import rnnkit
+from keras_compare import import_keras, max_difference
+
+keras = import_keras()
+L = keras.layers
+TOLERANCE = 1e-5
+BATCH, TIME, FEATURES, VOCAB = 3, 5, 2, 12
+
+
+def _cases():
+    return {
+        "simple_rnn": (lambda: [L.SimpleRNN(4, return_sequences=True, activation="relu"),
+                                L.SimpleRNN(3, go_backwards=True), L.Dense(2)], "float"),
+        "lstm": (lambda: [L.LSTM(4, return_sequences=True),
+                          L.LSTM(3, recurrent_activation="hard_sigmoid", unit_forget_bias=False, use_bias=False),
+                          L.Dense(2, activation="softmax")], "float"),
+        "gru_reset_after": (lambda: [L.GRU(4, return_sequences=True), L.GRU(3, go_backwards=True)], "float"),
+        "gru_reset_before": (lambda: [L.GRU(4, reset_after=False, return_sequences=True),
+                                      L.GRU(3, reset_after=False)], "float"),
+        **{f"bidirectional_{mode}": (lambda mode=mode: [
+            L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode=mode),
+            L.Bidirectional(L.GRU(2), merge_mode=mode)], "float") for mode in ("concat", "sum", "mul", "ave")},
+        "stacked_cells": (lambda: [L.RNN([L.LSTMCell(3), L.GRUCell(2), L.SimpleRNNCell(2)], return_sequences=True),
+                                   L.LSTM(2), L.Dense(1)], "float"),
+        "embedding_mask_zero": (lambda: [L.Embedding(VOCAB, 4, mask_zero=True), L.LSTM(3, return_sequences=True),
+                                         L.GRU(2)], "ids"),
+        "masking": (lambda: [L.Masking(0.0), L.Bidirectional(L.SimpleRNN(3, return_sequences=True)),
+                             L.LSTM(2)], "padded"),
+        "dense_dropout_time_distributed": (lambda: [
+            L.TimeDistributed(L.Dense(3, activation="tanh")), L.Dropout(0.3), L.LSTM(3, return_sequences=True),
+            L.Flatten(), L.Dense(2), L.Activation("sigmoid")], "float"),
+    }
+
+
+CASES = _cases()
+
+
+def _inputs(kind, seed):
+    rng = np.random.default_rng(seed)
+    if kind == "ids":
+        ids = rng.integers(1, VOCAB, (BATCH, TIME + 1))
+        ids[0, 4:] = 0
+        ids[2, 2:] = 0
+        return ids
+    x = rng.normal(size=(BATCH, TIME, FEATURES)).astype(np.float32)
+    if kind == "padded":
+        x[0, 3:] = 0.0
+        x[1, 1:] = 0.0
+    return x
+
+
+def _keras_model(case):
+    make, kind = CASES[case]
+    shape = (TIME + 1,) if kind == "ids" else (TIME, FEATURES)
+    dtype = "int32" if kind == "ids" else "float32"
+    return keras.Sequential([keras.Input(shape, dtype=dtype), *make()], name=f"m_{case}")
+
+
+def _randomize(weights, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0.0, 0.5, w.shape).astype(np.float32) for w in weights]
+
+
+def _keras_run(model, x):
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+# Every merge mode goes through the same code; one runs by default, the others with -m slow.
+_SLOW = ("bidirectional_sum", "bidirectional_mul", "bidirectional_ave")
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in _SLOW else c for c in sorted(CASES)])
+def test_round_trips_through_keras_files(case, tmp_path):
+    x = _inputs(CASES[case][1], seed=1)
+    km = _keras_model(case)
+    km.set_weights(_randomize(km.get_weights(), seed=2))
+    differences = {}
+
+    # Keras 3 -> .keras -> rnnkit
+    km.save(tmp_path / "keras.keras")
+    loaded = rnnkit.load_model(tmp_path / "keras.keras")
+    differences["keras->.keras->rnnkit"] = max_difference(_keras_run(km, x), loaded(x))
+
+    # Keras 3 -> .weights.h5 -> rnnkit (architecture from Keras's config)
+    ours = rnnkit.Sequential.from_config(km.get_config())
+    km.save_weights(tmp_path / "keras.weights.h5")
+    ours.load_weights(tmp_path / "keras.weights.h5")
+    differences["keras->.weights.h5->rnnkit"] = max_difference(_keras_run(km, x), ours(x))
+
+    # rnnkit -> .keras -> Keras 3
+    ours.set_weights(_randomize(ours.get_weights(), seed=3))
+    ours.save(tmp_path / "rnnkit.keras")
+    theirs = keras.saving.load_model(tmp_path / "rnnkit.keras")
+    differences["rnnkit->.keras->keras"] = max_difference(ours(x), _keras_run(theirs, x))
+
+    # rnnkit -> .weights.h5 -> Keras 3
+    ours.set_weights(_randomize(ours.get_weights(), seed=4))
+    ours.save_weights(tmp_path / "rnnkit.weights.h5")
+    km.load_weights(tmp_path / "rnnkit.weights.h5")
+    differences["rnnkit->.weights.h5->keras"] = max_difference(ours(x), _keras_run(km, x))
+
+    print(case, {k: f"{v:.1e}" for k, v in differences.items()})
+    assert max(differences.values()) < TOLERANCE, differences
+
+
+def _optimizers():
+    return {
+        "adam_amsgrad": (lambda: keras.optimizers.Adam(0.01, amsgrad=True),
+                         lambda: rnnkit.optimizers.Adam(0.01, amsgrad=True)),
+        "sgd_nesterov": (lambda: keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+                         lambda: rnnkit.optimizers.SGD(0.05, momentum=0.9, nesterov=True)),
+        "rmsprop_centered": (lambda: keras.optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+                             lambda: rnnkit.optimizers.RMSprop(0.01, momentum=0.5, centered=True)),
+        "adagrad": (lambda: keras.optimizers.Adagrad(0.05), lambda: rnnkit.optimizers.Adagrad(0.05)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_optimizers()))
+def test_optimizer_state_continues_training_identically(name, tmp_path):
+    """A training step taken after loading matches the other framework's next step only if the
+    iteration count and every slot (moments, accumulators) came along in the right order."""
+    make_keras, make_ours = _optimizers()[name]
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(4, TIME, FEATURES)).astype(np.float32), rng.normal(size=(4, 2)).astype(np.float32)
+    km = keras.Sequential([keras.Input((TIME, FEATURES)), L.LSTM(3), L.Dense(2)])
+    km.compile(optimizer=make_keras(), loss="mse")
+    km.train_on_batch(x, y)
+    km.train_on_batch(x, y)
+    km.save(tmp_path / "k.keras")
+    ours = rnnkit.load_model(tmp_path / "k.keras")
+    assert type(ours.optimizer).__name__ == type(make_ours()).__name__ and ours.optimizer.iterations == 2
+    km.train_on_batch(x, y)
+    ours.train_on_batch(x, y)
+    assert max_difference(km.get_weights(), ours.get_weights()) < TOLERANCE
+
+    ours.train_on_batch(x, y)
+    ours.save(tmp_path / "r.keras")
+    theirs = keras.saving.load_model(tmp_path / "r.keras")
+    assert int(theirs.optimizer.iterations) == 4
+    theirs.train_on_batch(x, y)
+    ours.train_on_batch(x, y)
+    assert max_difference(theirs.get_weights(), ours.get_weights()) < TOLERANCE
+
+
+def test_weights_file_carries_optimizer_state_both_ways(tmp_path):
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(4, TIME, FEATURES)).astype(np.float32), rng.normal(size=(4, 2)).astype(np.float32)
+    km = keras.Sequential([keras.Input((TIME, FEATURES)), L.GRU(3), L.Dense(2)])
+    km.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    km.train_on_batch(x, y)
+    ours = rnnkit.Sequential.from_config(km.get_config())
+    ours.compile(optimizer=rnnkit.optimizers.Adam(0.01), loss="mse")
+    km.save_weights(tmp_path / "k.weights.h5")
+    ours.load_weights(tmp_path / "k.weights.h5")
+    km.train_on_batch(x, y)
+    ours.train_on_batch(x, y)
+    assert ours.optimizer.iterations == 2
+    assert max_difference(km.get_weights(), ours.get_weights()) < TOLERANCE
+
+
+def test_compile_settings_come_along(tmp_path):
+    km = keras.Sequential([keras.Input((TIME, FEATURES)), L.SimpleRNN(3), L.Dense(4)])
+    km.compile(optimizer=keras.optimizers.RMSprop(0.003, rho=0.8),
+               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+               metrics=["accuracy", keras.metrics.MeanAbsoluteError()])
+    km.save(tmp_path / "k.keras")
+    ours = rnnkit.load_model(tmp_path / "k.keras")
+    assert isinstance(ours.loss, rnnkit.losses.SparseCategoricalCrossentropy) and ours.loss.from_logits
+    assert ours.optimizer.rho == pytest.approx(0.8) and ours.optimizer.learning_rate == pytest.approx(0.003)
+    assert ours.metrics_names == ["loss", "accuracy", "mean_absolute_error"]
+    assert not getattr(rnnkit.load_model(tmp_path / "k.keras", compile=False), "compiled", False)
+
+    ours.save(tmp_path / "r.keras")
+    theirs = keras.saving.load_model(tmp_path / "r.keras")
+    assert isinstance(theirs.optimizer, keras.optimizers.RMSprop)
+    assert float(theirs.optimizer.learning_rate) == pytest.approx(0.003)
+    assert theirs.loss.get_config()["from_logits"] is True
+
+
+def test_keras_legacy_h5_from_keras_itself(tmp_path):
+    """Keras 3's ``model.save("x.h5")`` writes the legacy HDF5 format; rnnkit reads it, and Keras reads
+    rnnkit's legacy whole-model and weights-only files."""
+    x = _inputs("float", seed=7)
+    km = _keras_model("bidirectional_concat")
+    km.set_weights(_randomize(km.get_weights(), seed=8))
+    km.compile(optimizer="adam", loss="mse")
+    km.save(tmp_path / "keras.h5")
+    loaded = rnnkit.load_model(tmp_path / "keras.h5")
+    assert loaded.optimizer.iterations == 0 and isinstance(loaded.loss, rnnkit.losses.MeanSquaredError)
+    assert max_difference(_keras_run(km, x), loaded(x)) < TOLERANCE
+    ours = rnnkit.Sequential.from_config(km.get_config())
+    ours.load_weights(tmp_path / "keras.h5")  # the weights of a whole-model file
+    assert max_difference(_keras_run(km, x), ours(x)) < TOLERANCE
+
+    ours.set_weights(_randomize(ours.get_weights(), seed=9))
+    ours.compile(optimizer="adam", loss="mse")
+    ours.save(tmp_path / "rnnkit.h5")
+    assert max_difference(ours(x), _keras_run(keras.saving.load_model(tmp_path / "rnnkit.h5"), x)) < TOLERANCE
+    ours.save_weights(tmp_path / "rnnkit_weights.h5")
+    km.load_weights(tmp_path / "rnnkit_weights.h5")
+    assert max_difference(ours(x), _keras_run(km, x)) < TOLERANCE
+    again = rnnkit.load_model(tmp_path / "rnnkit.h5")
+    assert max_difference(ours(x), again(x)) == 0.0
+
+
+def test_lambda_layer_written_by_keras_is_refused(tmp_path):
+    km = keras.Sequential([keras.Input((3,)), L.Lambda(lambda t: t * 2.0), L.Dense(2)])
+    km.save(tmp_path / "lambda.keras")
+    with pytest.raises(rnnkit.io.keras.UnsafeCodeError, match="refused"):
+        rnnkit.load_model(tmp_path / "lambda.keras")
+    with pytest.raises(rnnkit.io.keras.UnsafeCodeError, match="cannot differentiate arbitrary code"):
+        rnnkit.load_model(tmp_path / "lambda.keras", safe_mode=False)
+
+
+def test_unsupported_layers_are_all_named(tmp_path):
+    km = keras.Sequential([keras.Input((TIME, FEATURES)), L.Conv1D(2, 2), L.LSTM(2), L.LayerNormalization(),
+                           L.Dense(1)])
+    km.save(tmp_path / "conv.keras")
+    with pytest.raises(rnnkit.io.keras.UnsupportedLayerError) as info:
+        rnnkit.load_model(tmp_path / "conv.keras")
+    names = [class_name for _, class_name in info.value.layers]
+    missing = [name for name in ("Conv1D", "LayerNormalization") if name not in rnnkit.layers.__all__]
+    assert names == missing
