@@ -229,3 +229,20 @@ def test_unsupported_layers_are_all_named(tmp_path):
     names = [class_name for _, class_name in info.value.layers]
     missing = [name for name in ("Conv1D", "LayerNormalization") if name not in rnnkit.layers.__all__]
     assert names == missing
+
+
+def test_keras2_fixture_generator_writes_what_keras_reads(tmp_path):
+    """The hand-written Keras 2 layout of keras2_fixtures.py checked against Keras's own legacy reader:
+    Keras 3 and rnnkit load the same Keras 2 weights file and predict the same. (Keras 3 itself refuses
+    tf.keras 2 whole-model files with recurrent layers: their configs carry ``time_major``.)"""
+    import keras2_fixtures as k2
+    from test_io_keras_legacy import TRAINING, ids, keras2_config, keras2_weights, reference_model
+
+    k2.write_model(tmp_path / "model.h5", keras2_config(), keras2_weights(reference_model()), TRAINING)
+    ours = rnnkit.load_model(tmp_path / "model.h5", compile=False)
+    ours.save(tmp_path / "same_architecture.keras")
+    theirs = keras.saving.load_model(tmp_path / "same_architecture.keras")
+    k2.write_weights(tmp_path / "weights.h5", keras2_weights(reference_model(seed=4)))
+    theirs.load_weights(tmp_path / "weights.h5")
+    ours.load_weights(tmp_path / "weights.h5")
+    assert max_difference(_keras_run(theirs, ids()), ours(ids())) < TOLERANCE

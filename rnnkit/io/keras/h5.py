@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..._optional import require
+from ...errors import RnnkitError
 from .errors import KerasFileError
 
 _FLOAT_KINDS = "f"
@@ -33,7 +34,7 @@ def reading(source, filepath, size_limit):
         raise KerasFileError(filepath, f"it is not a readable HDF5 file ({error})") from None
     try:
         yield H5Reader(h5py, handle, filepath, size_limit)
-    except KerasFileError:
+    except RnnkitError:  # already named (a config error, a bad dataset, ...)
         raise
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
         # h5py raises these for corrupt structures found while reading (bad B-trees, truncated data).
