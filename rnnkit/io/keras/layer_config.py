@@ -22,7 +22,7 @@ from ...layers.base import Layer
 from ...layers.rnn import RNN, cell_class
 from .errors import KerasConfigError, UnsupportedLayerError
 from .values import (activation_from_keras, dtype_from_keras, dtype_to_keras, initializer_from_keras,
-                     initializer_to_keras, is_regularizer_or_constraint, reject_code,
+                     initializer_to_keras, find_code, is_regularizer_or_constraint, reject_code,
                      regularizer_or_constraint_from_keras)
 
 ANY = "any value"
@@ -58,9 +58,12 @@ _KERAS_MARKERS = ("module", "registered_name", "build_config", "batch_input_shap
 
 
 def is_keras_layer_config(spec):
-    """Whether ``spec`` was written by Keras (3 or 2) rather than by rnnkit's ``serialize_layer``."""
+    """Whether ``spec`` was written by Keras (3 or 2) rather than by rnnkit's ``serialize_layer``
+    (a config holding Keras's marshalled code counts as Keras's: it is refused there)."""
     if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
         return False
+    if find_code(spec):
+        return True
     config = spec.get("config") if isinstance(spec.get("config"), dict) else {}
     if any(key in spec or key in config for key in _KERAS_MARKERS) or isinstance(config.get("dtype"), dict):
         return True

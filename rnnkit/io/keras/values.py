@@ -92,7 +92,7 @@ def reject_code(value, where, safe_mode=True):
     Nothing is ever unmarshalled or run: rnnkit computes every gradient by hand, so it could not
     differentiate arbitrary code even if the user allowed executing it (``safe_mode=False``).
     """
-    found = _find_code(value)
+    found = find_code(value)
     if found is None:
         return
     if safe_mode:
@@ -106,21 +106,17 @@ def reject_code(value, where, safe_mode=True):
         f"in rnnkit (an Activation, or a function with a derivative) and load the weights with load_weights")
 
 
-def _find_code(value, depth=0):
-    if depth > 64:
-        return None
-    if isinstance(value, dict):
-        if value.get("class_name") == "__lambda__" or value.get("function_type") == "lambda":
-            return "a Lambda function"
-        for item in value.values():
-            found = _find_code(item, depth + 1)
-            if found:
-                return found
-    elif isinstance(value, list):
-        for item in value:
-            found = _find_code(item, depth + 1)
-            if found:
-                return found
+def find_code(value):
+    """A description of the first marshalled function found anywhere in ``value``, or None."""
+    stack = [value]
+    while stack:  # iterative: a hostile config may nest deeper than Python's recursion limit
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("class_name") == "__lambda__" or item.get("function_type") == "lambda":
+                return "a Lambda function"
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return None
 
 

@@ -1,0 +1,165 @@
+"""Keras 3 / Keras 2 configs deserialize into rnnkit layers and models; what rnnkit lacks is a named
+error, what changes nothing is ignored; rnnkit-only settings are refused when writing Keras files."""
+import numpy as np
+import pytest
+
+import rnnkit
+from rnnkit.io.keras import KerasConfigError, UnsafeCodeError, UnsupportedLayerError, layer_from_keras
+from rnnkit.io.keras.layer_config import IGNORED
+from rnnkit.layers import deserialize_layer
+
+POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None}
+
+
+def keras_init(class_name, **config):
+    return {"module": "keras.initializers", "class_name": class_name, "config": {"seed": None, **config},
+            "registered_name": None}
+
+
+def keras_lstm(**config):
+    base = {"name": "lstm", "trainable": True, "dtype": POLICY, "return_sequences": True, "return_state": False,
+            "go_backwards": False, "stateful": False, "unroll": False, "zero_output_for_mask": False, "units": 3,
+            "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True,
+            "kernel_initializer": keras_init("GlorotUniform", input_axes=None, output_axes=None),
+            "recurrent_initializer": keras_init("Orthogonal", gain=1.0),
+            "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {},
+                                 "registered_name": None},
+            "unit_forget_bias": True, "kernel_regularizer": None, "recurrent_regularizer": None,
+            "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
+            "recurrent_constraint": None, "bias_constraint": None, "dropout": 0.1, "recurrent_dropout": 0.0,
+            "seed": 7}
+    return {"module": "keras.layers", "class_name": "LSTM", "config": {**base, **config}, "registered_name": None,
+            "build_config": {"input_shape": [None, 5, 2]}}
+
+
+def test_keras3_layer_config_deserializes_with_its_dictionaries():
+    layer = deserialize_layer(keras_lstm())
+    assert isinstance(layer, rnnkit.layers.LSTM)
+    assert (layer.name, layer.units, layer.return_sequences, layer.dropout, layer.seed) == ("lstm", 3, True, 0.1, 7)
+    assert layer.dtype == np.float32
+    assert isinstance(layer.cell.kernel_initializer, rnnkit.initializers.GlorotUniform)
+    assert isinstance(layer.cell.recurrent_initializer, rnnkit.initializers.Orthogonal)
+    assert layer.unit_forget_bias is True
+
+
+def test_initializer_and_dtype_variants():
+    dense = {"class_name": "Dense", "config": {
+        "name": "d", "units": 2, "dtype": {"class_name": "DTypePolicy", "config": {"name": "float64"}},
+        "kernel_initializer": keras_init("LecunUniform"), "bias_initializer": keras_init("RandomNormal", stddev=0.5),
+        "activation": {"module": "keras.activations", "class_name": "function", "config": "relu",
+                       "registered_name": "function"}}}
+    layer = layer_from_keras(dense)
+    assert layer.dtype == np.float64 and layer.activation.name == "relu"
+    assert layer.kernel_initializer.get_config() == {"scale": 1.0, "mode": "fan_in", "distribution": "uniform"}
+    assert layer.bias_initializer.stddev == 0.5
+    mixed = {"class_name": "Dense", "config": {"units": 2, "dtype": {"class_name": "DTypePolicy",
+                                                                      "config": {"name": "mixed_float16"}}}}
+    with pytest.raises(KerasConfigError, match="mixed_float16"):
+        layer_from_keras(mixed)
+    with pytest.raises(KerasConfigError, match="TruncatedNormal"):
+        layer_from_keras({"class_name": "Dense", "config": {"units": 2,
+                                                            "kernel_initializer": keras_init("TruncatedNormal")}})
+
+
+def test_cosmetic_keras_arguments_are_ignored_and_listed():
+    layer = deserialize_layer(keras_lstm(implementation=2, use_cudnn="auto", time_major=False))
+    assert isinstance(layer, rnnkit.layers.LSTM)
+    assert {"implementation", "use_cudnn", "unroll", "registered_name", "build_config"} <= set(IGNORED)
+
+
+def test_keras_arguments_rnnkit_lacks_are_named():
+    with pytest.raises(KerasConfigError, match=r"layer 'lstm' \(LSTM\).*time_major=True"):
+        deserialize_layer(keras_lstm(time_major=True))
+    with pytest.raises(KerasConfigError, match="no argument frobnicate=3"):
+        deserialize_layer(keras_lstm(frobnicate=3))
+
+
+def test_regularizers_and_constraints_are_refused_until_rnnkit_has_them():
+    l2 = {"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": None}
+    with pytest.raises(KerasConfigError, match="kernel_regularizer=.*no regularizers yet"):
+        deserialize_layer(keras_lstm(kernel_regularizer=l2))
+    with pytest.raises(KerasConfigError, match="no constraints yet"):
+        deserialize_layer(keras_lstm(bias_constraint={"class_name": "MaxNorm", "config": {"max_value": 2}}))
+
+
+def test_nested_layers_and_cells():
+    bidi = {"module": "keras.layers", "class_name": "Bidirectional", "config": {
+        "name": "bidirectional", "trainable": True, "dtype": POLICY, "merge_mode": "ave",
+        "layer": keras_lstm(name="forward_lstm"),
+        "backward_layer": keras_lstm(name="backward_lstm", go_backwards=True)}}
+    layer = deserialize_layer(bidi)
+    assert isinstance(layer, rnnkit.layers.Bidirectional) and layer.merge_mode == "ave"
+    assert (layer.forward_layer.name, layer.backward_layer.name) == ("forward_lstm", "backward_lstm")
+    cell = {"class_name": "GRUCell", "config": {"name": "gru_cell", "trainable": True, "dtype": POLICY, "units": 2,
+                                                "reset_after": False, "dropout": 0.2, "recurrent_dropout": 0.1,
+                                                "seed": None}}
+    rnn = deserialize_layer({"module": "keras.layers", "class_name": "RNN", "config": {
+        "name": "rnn", "dtype": POLICY, "cell": cell, "return_sequences": False}})
+    assert isinstance(rnn.cell, rnnkit.cells.GRUCell) and not rnn.cell.reset_after
+    assert (rnn.dropout, rnn.recurrent_dropout) == (0.2, 0.1)  # Keras keeps dropout on the cell, rnnkit on the RNN
+    stacked = {"class_name": "StackedRNNCells", "config": {"cells": [cell, cell]}}
+    with pytest.raises(KerasConfigError, match="dropout inside stacked cells"):
+        deserialize_layer({"module": "keras.layers", "class_name": "RNN", "config": {"cell": stacked}})
+
+
+def test_unsupported_layers_are_listed_together():
+    config = {"name": "s", "layers": [
+        {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 5, 2]}},
+        {"module": "keras.layers", "class_name": "Conv3D", "config": {"name": "c"}},
+        keras_lstm(), {"module": "my_package", "class_name": "MyLayer", "config": {"name": "mine"},
+                       "registered_name": "my_package>MyLayer"}]}
+    with pytest.raises(UnsupportedLayerError) as info:
+        rnnkit.Sequential.from_config(config)
+    assert info.value.layers == [("c", "Conv3D"), ("mine", "MyLayer")]
+    assert "'c' (Conv3D), 'mine' (MyLayer)" in str(info.value)
+
+
+def test_lambda_bytecode_is_never_run():
+    lam = {"module": "keras.layers", "class_name": "Lambda", "config": {
+        "name": "lambda", "function": {"class_name": "__lambda__", "config": {"code": "4wEAAAAA", "defaults": None,
+                                                                           "closure": None}}, "arguments": {}}}
+    with pytest.raises(UnsafeCodeError, match="marshalled Python bytecode"):
+        deserialize_layer(lam)
+    with pytest.raises(UnsafeCodeError, match="even with safe_mode=False"):
+        layer_from_keras(lam, safe_mode=False)
+    # bytecode hidden in an activation of a supported layer
+    dense = {"class_name": "Dense", "config": {"units": 1, "activation": lam["config"]["function"]}}
+    with pytest.raises(UnsafeCodeError):
+        deserialize_layer(dense)
+
+
+def test_keras_sequential_config_builds_and_runs():
+    config = {"name": "seq", "trainable": True, "dtype": POLICY, "layers": [
+        {"module": "keras.layers", "class_name": "InputLayer", "config": {
+            "batch_shape": [None, 5, 2], "dtype": "float32", "sparse": False, "ragged": False, "name": "input_layer",
+            "optional": False}, "registered_name": None},
+        keras_lstm(), {"module": "keras.layers", "class_name": "Dense", "config": {
+            "name": "dense", "units": 1, "activation": "linear", "dtype": POLICY, "quantization_config": None}}],
+        "build_input_shape": [None, 5, 2]}
+    model = rnnkit.Sequential.from_config(config)
+    assert model.built and model.input_shape == (None, 5, 2) and model.output_shape == (None, 5, 1)
+    assert model(np.zeros((2, 5, 2), np.float32)).shape == (2, 5, 1)
+    with pytest.raises(KerasConfigError, match="sparse"):
+        rnnkit.Sequential.from_config({**config, "layers": [
+            {"class_name": "InputLayer", "config": {"batch_shape": [None, 5, 2], "sparse": True}}, keras_lstm()]})
+
+
+def test_rnnkit_own_configs_still_round_trip():
+    model = rnnkit.Sequential([rnnkit.layers.LSTM(3, input_shape=(4, 2), use_peepholes=True),
+                               rnnkit.layers.Dense(1)])
+    again = rnnkit.Sequential.from_config(model.get_config())
+    assert again.layers[0].use_peepholes and again.count_params() == model.count_params()
+
+
+@pytest.mark.parametrize("layer, message", [
+    (rnnkit.layers.LSTM(3, use_peepholes=True), "use_peepholes=True"),
+    (rnnkit.layers.LSTM(3, num_proj=2), "num_proj=2"),
+    (rnnkit.layers.LSTM(3, forget_bias=1.0), "forget_bias=1.0"),
+])
+def test_rnnkit_only_settings_cannot_be_written_as_keras(layer, message, tmp_path):
+    pytest.importorskip("h5py")
+    model = rnnkit.Sequential([layer])
+    model.build((None, 4, 2))
+    with pytest.raises(KerasConfigError, match=message):
+        model.save(tmp_path / "m.keras")
+    assert not (tmp_path / "m.keras").exists()
