@@ -11,6 +11,9 @@ from .errors import KerasConfigError, UnsupportedLayerError
 from .layer_config import is_keras_layer_config, layer_from_keras, layer_to_keras, unsupported_layers
 from .values import dtype_to_keras, reject_code
 
+# Keras 3 writes the first five (and compile_config in a .keras file); Keras 2 adds the last two.
+_MODEL_SPEC_KEYS = ("module", "class_name", "config", "registered_name", "build_config", "compile_config",
+                    "keras_version", "backend")
 _SEQUENTIAL_KEYS = ("name", "trainable", "dtype", "layers", "build_input_shape")
 _INPUT_LAYER_KEYS = ("batch_shape", "batch_input_shape", "dtype", "sparse", "ragged", "name", "optional")
 
@@ -99,6 +102,9 @@ def model_from_keras(spec, safe_mode=True, check_size=None):
     """The rnnkit model of a Keras model config (Sequential; functional models need rnnkit.Model)."""
     if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
         raise KerasConfigError(f"a Keras model config must be a dict with 'class_name' and 'config', got {spec!r}")
+    unknown = sorted(set(spec) - set(_MODEL_SPEC_KEYS))
+    if unknown:
+        raise KerasConfigError(f"the model config has unknown keys {unknown}; expected some of {list(_MODEL_SPEC_KEYS)}")
     if spec["class_name"] == "Sequential":
         return sequential_from_keras(spec, safe_mode, check_size)
     if spec["class_name"] in ("Functional", "Model"):
