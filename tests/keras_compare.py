@@ -1,12 +1,18 @@
-"""Keras 3 as a reference in tests: imported once, on the torch backend (no TensorFlow needed)."""
+"""Keras 3 as a reference in tests and in benchmarks/keras_conversion_differences.py: imported once,
+on the torch backend (no TensorFlow needed), and the model cases compared with rnnkit."""
 import os
 
 import numpy as np
-import pytest
+
+VOCAB, FEATURES = 12, 2
+DIRECTIONS = ("Keras 3 -> .keras -> rnnkit", "Keras 3 -> .weights.h5 -> rnnkit", "rnnkit -> .keras -> Keras 3",
+              "rnnkit -> .weights.h5 -> Keras 3", "Keras 3 -> .h5 -> rnnkit", "rnnkit -> .h5 -> Keras 3")
 
 
 def import_keras():
-    """keras on the torch backend, or skip the module when it is not installed."""
+    """keras on the torch backend, or skip the calling test module when it is not installed."""
+    import pytest
+
     os.environ.setdefault("KERAS_BACKEND", "torch")
     return pytest.importorskip("keras")
 
@@ -16,3 +22,101 @@ def max_difference(a, b):
     if isinstance(a, (list, tuple)):
         return max(max_difference(x, y) for x, y in zip(a, b))
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
+def cases(keras):
+    """name -> (function making the Keras layers, input kind "float" / "ids" / "padded")."""
+    L = keras.layers
+    return {
+        "simple_rnn": (lambda: [L.SimpleRNN(4, return_sequences=True, activation="relu"),
+                                L.SimpleRNN(3, go_backwards=True), L.Dense(2)], "float"),
+        "lstm": (lambda: [L.LSTM(4, return_sequences=True),
+                          L.LSTM(3, recurrent_activation="hard_sigmoid", unit_forget_bias=False, use_bias=False),
+                          L.Dense(2, activation="softmax")], "float"),
+        "gru_reset_after": (lambda: [L.GRU(4, return_sequences=True), L.GRU(3, go_backwards=True)], "float"),
+        "gru_reset_before": (lambda: [L.GRU(4, reset_after=False, return_sequences=True),
+                                      L.GRU(3, reset_after=False)], "float"),
+        **{f"bidirectional_{mode}": (lambda mode=mode: [
+            L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode=mode),
+            L.Bidirectional(L.GRU(2), merge_mode=mode)], "float") for mode in ("concat", "sum", "mul", "ave")},
+        "stacked_cells": (lambda: [L.RNN([L.LSTMCell(3), L.GRUCell(2), L.SimpleRNNCell(2)], return_sequences=True),
+                                   L.LSTM(2), L.Dense(1)], "float"),
+        "embedding_mask_zero": (lambda: [L.Embedding(VOCAB, 4, mask_zero=True), L.LSTM(3, return_sequences=True),
+                                         L.GRU(2)], "ids"),
+        "masking": (lambda: [L.Masking(0.0), L.Bidirectional(L.SimpleRNN(3, return_sequences=True)),
+                             L.LSTM(2)], "padded"),
+        "dense_dropout_time_distributed": (lambda: [
+            L.TimeDistributed(L.Dense(3, activation="tanh")), L.Dropout(0.3), L.LSTM(3, return_sequences=True),
+            L.Flatten(), L.Dense(2), L.Activation("sigmoid")], "float"),
+    }
+
+
+def inputs(kind, batch, time, seed):
+    """Random inputs of a case: floats (B, T, F), ids (B, T) with trailing zeros, or padded floats."""
+    rng = np.random.default_rng(seed)
+    if kind == "ids":
+        ids = rng.integers(1, VOCAB, (batch, time))
+        ids[0, time - 2:] = 0
+        ids[-1, time // 2:] = 0
+        return ids
+    x = rng.normal(size=(batch, time, FEATURES)).astype(np.float32)
+    if kind == "padded":
+        x[0, time - 2:] = 0.0
+        x[-1, 1:] = 0.0
+    return x
+
+
+def keras_model(keras, make, kind, time, name):
+    shape = (time,) if kind == "ids" else (time, FEATURES)
+    return keras.Sequential([keras.Input(shape, dtype="int32" if kind == "ids" else "float32"), *make()],
+                            name=name)
+
+
+def randomized(weights, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0.0, 0.5, w.shape).astype(np.float32) for w in weights]
+
+
+def keras_run(keras, model, x):
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def round_trips(keras, make, kind, folder, batch, time, name="m", legacy=False):
+    """Run the conversions of one case; returns ({direction: largest difference}, largest |output|).
+
+    Keras 3 -> .keras -> rnnkit, Keras 3 -> .weights.h5 -> rnnkit (architecture from Keras's
+    config), rnnkit -> .keras -> Keras 3, rnnkit -> .weights.h5 -> Keras 3, and with ``legacy`` the
+    same two ways through legacy .h5 whole-model files; new random weights each time.
+    """
+    import rnnkit
+
+    x = inputs(kind, batch, time, seed=1)
+    km = keras_model(keras, make, kind, time, name)
+    km.set_weights(randomized(km.get_weights(), seed=2))
+    differences, largest = {}, 0.0
+
+    def compare(direction, ours, theirs):
+        nonlocal largest
+        differences[direction] = max_difference(ours, theirs)
+        largest = max(largest, float(np.max(np.abs(theirs))))
+
+    km.save(folder / "keras.keras")
+    compare("Keras 3 -> .keras -> rnnkit", rnnkit.load_model(folder / "keras.keras")(x), keras_run(keras, km, x))
+    ours = rnnkit.Sequential.from_config(km.get_config())
+    km.save_weights(folder / "keras.weights.h5")
+    ours.load_weights(folder / "keras.weights.h5")
+    compare("Keras 3 -> .weights.h5 -> rnnkit", ours(x), keras_run(keras, km, x))
+    ours.set_weights(randomized(ours.get_weights(), seed=3))
+    ours.save(folder / "rnnkit.keras")
+    compare("rnnkit -> .keras -> Keras 3", ours(x), keras_run(keras, keras.saving.load_model(folder / "rnnkit.keras"), x))
+    ours.set_weights(randomized(ours.get_weights(), seed=4))
+    ours.save_weights(folder / "rnnkit.weights.h5")
+    km.load_weights(folder / "rnnkit.weights.h5")
+    compare("rnnkit -> .weights.h5 -> Keras 3", ours(x), keras_run(keras, km, x))
+    if legacy:
+        km.save(folder / "keras.h5")
+        compare("Keras 3 -> .h5 -> rnnkit", rnnkit.load_model(folder / "keras.h5")(x), keras_run(keras, km, x))
+        ours.set_weights(randomized(ours.get_weights(), seed=5))
+        ours.save(folder / "rnnkit.h5")
+        compare("rnnkit -> .h5 -> Keras 3", ours(x), keras_run(keras, keras.saving.load_model(folder / "rnnkit.h5"), x))
+    return differences, largest

@@ -7,106 +7,31 @@ import numpy as np
 import pytest
 
 import rnnkit
+import keras_compare as kc
 from keras_compare import import_keras, max_difference
 
 keras = import_keras()
 L = keras.layers
 TOLERANCE = 1e-5
-BATCH, TIME, FEATURES, VOCAB = 3, 5, 2, 12
-
-
-def _cases():
-    return {
-        "simple_rnn": (lambda: [L.SimpleRNN(4, return_sequences=True, activation="relu"),
-                                L.SimpleRNN(3, go_backwards=True), L.Dense(2)], "float"),
-        "lstm": (lambda: [L.LSTM(4, return_sequences=True),
-                          L.LSTM(3, recurrent_activation="hard_sigmoid", unit_forget_bias=False, use_bias=False),
-                          L.Dense(2, activation="softmax")], "float"),
-        "gru_reset_after": (lambda: [L.GRU(4, return_sequences=True), L.GRU(3, go_backwards=True)], "float"),
-        "gru_reset_before": (lambda: [L.GRU(4, reset_after=False, return_sequences=True),
-                                      L.GRU(3, reset_after=False)], "float"),
-        **{f"bidirectional_{mode}": (lambda mode=mode: [
-            L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode=mode),
-            L.Bidirectional(L.GRU(2), merge_mode=mode)], "float") for mode in ("concat", "sum", "mul", "ave")},
-        "stacked_cells": (lambda: [L.RNN([L.LSTMCell(3), L.GRUCell(2), L.SimpleRNNCell(2)], return_sequences=True),
-                                   L.LSTM(2), L.Dense(1)], "float"),
-        "embedding_mask_zero": (lambda: [L.Embedding(VOCAB, 4, mask_zero=True), L.LSTM(3, return_sequences=True),
-                                         L.GRU(2)], "ids"),
-        "masking": (lambda: [L.Masking(0.0), L.Bidirectional(L.SimpleRNN(3, return_sequences=True)),
-                             L.LSTM(2)], "padded"),
-        "dense_dropout_time_distributed": (lambda: [
-            L.TimeDistributed(L.Dense(3, activation="tanh")), L.Dropout(0.3), L.LSTM(3, return_sequences=True),
-            L.Flatten(), L.Dense(2), L.Activation("sigmoid")], "float"),
-    }
-
-
-CASES = _cases()
-
-
-def _inputs(kind, seed):
-    rng = np.random.default_rng(seed)
-    if kind == "ids":
-        ids = rng.integers(1, VOCAB, (BATCH, TIME + 1))
-        ids[0, 4:] = 0
-        ids[2, 2:] = 0
-        return ids
-    x = rng.normal(size=(BATCH, TIME, FEATURES)).astype(np.float32)
-    if kind == "padded":
-        x[0, 3:] = 0.0
-        x[1, 1:] = 0.0
-    return x
-
-
-def _keras_model(case):
-    make, kind = CASES[case]
-    shape = (TIME + 1,) if kind == "ids" else (TIME, FEATURES)
-    dtype = "int32" if kind == "ids" else "float32"
-    return keras.Sequential([keras.Input(shape, dtype=dtype), *make()], name=f"m_{case}")
-
-
-def _randomize(weights, seed):
-    rng = np.random.default_rng(seed)
-    return [rng.normal(0.0, 0.5, w.shape).astype(np.float32) for w in weights]
-
-
-def _keras_run(model, x):
-    return keras.ops.convert_to_numpy(model(x, training=False))
-
-
+BATCH, TIME, FEATURES = 3, 5, 2
+CASES = kc.cases(keras)
 # Every merge mode goes through the same code; one runs by default, the others with -m slow.
 _SLOW = ("bidirectional_sum", "bidirectional_mul", "bidirectional_ave")
 
 
+def _keras_model(case):
+    make, kind = CASES[case]
+    return kc.keras_model(keras, make, kind, TIME + (kind == "ids"), f"m_{case}")
+
+
+def _keras_run(model, x):
+    return kc.keras_run(keras, model, x)
+
+
 @pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in _SLOW else c for c in sorted(CASES)])
 def test_round_trips_through_keras_files(case, tmp_path):
-    x = _inputs(CASES[case][1], seed=1)
-    km = _keras_model(case)
-    km.set_weights(_randomize(km.get_weights(), seed=2))
-    differences = {}
-
-    # Keras 3 -> .keras -> rnnkit
-    km.save(tmp_path / "keras.keras")
-    loaded = rnnkit.load_model(tmp_path / "keras.keras")
-    differences["keras->.keras->rnnkit"] = max_difference(_keras_run(km, x), loaded(x))
-
-    # Keras 3 -> .weights.h5 -> rnnkit (architecture from Keras's config)
-    ours = rnnkit.Sequential.from_config(km.get_config())
-    km.save_weights(tmp_path / "keras.weights.h5")
-    ours.load_weights(tmp_path / "keras.weights.h5")
-    differences["keras->.weights.h5->rnnkit"] = max_difference(_keras_run(km, x), ours(x))
-
-    # rnnkit -> .keras -> Keras 3
-    ours.set_weights(_randomize(ours.get_weights(), seed=3))
-    ours.save(tmp_path / "rnnkit.keras")
-    theirs = keras.saving.load_model(tmp_path / "rnnkit.keras")
-    differences["rnnkit->.keras->keras"] = max_difference(ours(x), _keras_run(theirs, x))
-
-    # rnnkit -> .weights.h5 -> Keras 3
-    ours.set_weights(_randomize(ours.get_weights(), seed=4))
-    ours.save_weights(tmp_path / "rnnkit.weights.h5")
-    km.load_weights(tmp_path / "rnnkit.weights.h5")
-    differences["rnnkit->.weights.h5->keras"] = max_difference(ours(x), _keras_run(km, x))
-
+    make, kind = CASES[case]
+    differences, _ = kc.round_trips(keras, make, kind, tmp_path, BATCH, TIME + (kind == "ids"), f"m_{case}")
     print(case, {k: f"{v:.1e}" for k, v in differences.items()})
     assert max(differences.values()) < TOLERANCE, differences
 
@@ -188,9 +113,9 @@ def test_compile_settings_come_along(tmp_path):
 def test_keras_legacy_h5_from_keras_itself(tmp_path):
     """Keras 3's ``model.save("x.h5")`` writes the legacy HDF5 format; rnnkit reads it, and Keras reads
     rnnkit's legacy whole-model and weights-only files."""
-    x = _inputs("float", seed=7)
+    x = kc.inputs("float", BATCH, TIME, seed=7)
     km = _keras_model("bidirectional_concat")
-    km.set_weights(_randomize(km.get_weights(), seed=8))
+    km.set_weights(kc.randomized(km.get_weights(), seed=8))
     km.compile(optimizer="adam", loss="mse")
     km.save(tmp_path / "keras.h5")
     loaded = rnnkit.load_model(tmp_path / "keras.h5")
@@ -200,7 +125,7 @@ def test_keras_legacy_h5_from_keras_itself(tmp_path):
     ours.load_weights(tmp_path / "keras.h5")  # the weights of a whole-model file
     assert max_difference(_keras_run(km, x), ours(x)) < TOLERANCE
 
-    ours.set_weights(_randomize(ours.get_weights(), seed=9))
+    ours.set_weights(kc.randomized(ours.get_weights(), seed=9))
     ours.compile(optimizer="adam", loss="mse")
     ours.save(tmp_path / "rnnkit.h5")
     assert max_difference(ours(x), _keras_run(keras.saving.load_model(tmp_path / "rnnkit.h5"), x)) < TOLERANCE
