@@ -15,7 +15,7 @@ import zipfile
 
 from ..._validate import path_text
 from ..files import atomic_write
-from .budget import weight_bytes
+from .budget import check_built_size, check_weight_budget
 from .compile_config import compile_from_keras, compile_to_keras
 from .errors import KerasFileError
 from .h5 import reading, write_bytes
@@ -27,9 +27,6 @@ CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 KERAS_LAYOUT_VERSION = "3.15.1"
 _MAX_JSON_BYTES = 64 * 2**20
 _DEFLATE_MAX_RATIO = 1032
-# HDF5 bookkeeping per stored array and per file, on top of the array bytes themselves.
-_H5_BYTES_PER_ARRAY = 16 * 2**10
-_H5_BYTES_FIXED = 2**20
 
 
 def save_model(model, filepath):
@@ -42,7 +39,7 @@ def save_model(model, filepath):
     if compile_config is not None:
         config["compile_config"] = compile_config
     metadata = {"keras_version": KERAS_LAYOUT_VERSION, "date_saved": datetime.datetime.now().strftime(
-        "%Y-%m-%d@%H:%M:%S"), "producer": f"rnnkit {_version()}"}
+        "%Y-%m-%d@%H:%M:%S"), "producer": producer()}
     weights = write_bytes(filepath, lambda handle: write_model_weights(handle, model))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -52,9 +49,10 @@ def save_model(model, filepath):
     atomic_write(filepath, buffer.getvalue())
 
 
-def _version():
+def producer():
+    """Who wrote the file, for the files' metadata: ``"rnnkit <version>"``."""
     from ... import __version__
-    return __version__
+    return f"rnnkit {__version__}"
 
 
 def _open_archive(filepath):
@@ -106,36 +104,6 @@ def _read_json(archive, filepath, name):
         return json.loads(_read_member(archive, filepath, info).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise KerasFileError(filepath, f"member {name!r} is not valid JSON ({error})") from None
-
-
-def check_weight_budget(filepath, member_bytes, what, read_whole=True):
-    """A ``check_size`` callback for :func:`.model_config.model_from_keras`: the weights the config
-    describes must fit in the ``member_bytes`` the file stores; and, when the member is to be read
-    into memory whole (``read_whole``), it must not be far larger than those weights."""
-    def check(layers, input_shape):
-        if input_shape is None:
-            raise KerasFileError(filepath, "the model config gives no input shape, so its weights cannot be sized")
-        needed, arrays, unsized = weight_bytes(layers, input_shape)
-        if needed > member_bytes:
-            raise KerasFileError(filepath, f"its config describes {needed} bytes of weights but {what} holds only "
-                                           f"{member_bytes} bytes")
-        if read_whole and not unsized:
-            # weights + up to three optimizer slots each, their groups, and the file's own bookkeeping
-            limit = 4 * needed + _H5_BYTES_PER_ARRAY * (4 * arrays + 2 * len(layers) + 8) + _H5_BYTES_FIXED
-            if member_bytes > limit:
-                raise KerasFileError(filepath, f"{what} declares {member_bytes} bytes, far more than the "
-                                               f"{needed} bytes of weights and optimizer state its config describes")
-    return check
-
-
-def check_built_size(filepath, model, member_bytes, what):
-    """After building: the weights must fit in the file (this covers layers :mod:`.budget` cannot size)."""
-    if not model.built:
-        raise KerasFileError(filepath, "the model config gives no input shape, so the model cannot be built")
-    needed = sum(v.value.nbytes for v in model.weights)
-    if needed > member_bytes:
-        raise KerasFileError(filepath, f"the model needs {needed} bytes of weights but {what} holds only "
-                                       f"{member_bytes} bytes")
 
 
 def load_model(filepath, compile=True, safe_mode=True):

@@ -11,7 +11,11 @@ import math
 
 from ...cells.stacked import StackedRNNCells
 from ...layers.rnn import RNN
+from .errors import KerasFileError
 
+# HDF5 bookkeeping per stored array and per file, on top of the array bytes themselves.
+_H5_BYTES_PER_ARRAY = 16 * 2**10
+_H5_BYTES_FIXED = 2**20
 _WEIGHTLESS = ("Dropout", "Masking", "Flatten", "Activation", "InputLayer")
 
 
@@ -36,14 +40,14 @@ def layer_weight_shapes(layer, input_shape):
             layer_weight_shapes(layer.backward_layer, input_shape)
     if kind == "TimeDistributed":
         return layer_weight_shapes(layer.layer, (input_shape[0], *input_shape[2:]))
+    if kind == "Embedding":
+        return [(layer.input_dim, layer.output_dim)]
     if features is None:
         return None
     if isinstance(layer, RNN):
         return _cell_shapes(layer.cell, features)
     if kind == "Dense":
         return [(features, layer.units)] + ([(layer.units,)] if layer.use_bias else [])
-    if kind == "Embedding":
-        return [(layer.input_dim, layer.output_dim)]
     own = getattr(layer, "weight_shapes", None)
     return [tuple(s) for s in own(tuple(input_shape))] if callable(own) else None
 
@@ -63,3 +67,33 @@ def weight_bytes(layers, input_shape):
         if isinstance(shape, list):  # return_state: the chain continues with the output
             shape = shape[0]
     return total, arrays, unsized
+
+
+def check_weight_budget(filepath, member_bytes, what, read_whole=True):
+    """A ``check_size`` callback for :func:`.model_config.model_from_keras`: the weights the config
+    describes must fit in the ``member_bytes`` the file stores; and, when the member is to be read
+    into memory whole (``read_whole``), it must not be far larger than those weights."""
+    def check(layers, input_shape):
+        if input_shape is None:
+            raise KerasFileError(filepath, "the model config gives no input shape, so its weights cannot be sized")
+        needed, arrays, unsized = weight_bytes(layers, input_shape)
+        if needed > member_bytes:
+            raise KerasFileError(filepath, f"its config describes {needed} bytes of weights but {what} holds only "
+                                           f"{member_bytes} bytes")
+        if read_whole and not unsized:
+            # weights + up to three optimizer slots each, their groups, and the file's own bookkeeping
+            limit = 4 * needed + _H5_BYTES_PER_ARRAY * (4 * arrays + 2 * len(layers) + 8) + _H5_BYTES_FIXED
+            if member_bytes > limit:
+                raise KerasFileError(filepath, f"{what} declares {member_bytes} bytes, far more than the "
+                                               f"{needed} bytes of weights and optimizer state its config describes")
+    return check
+
+
+def check_built_size(filepath, model, member_bytes, what):
+    """After building: the weights must fit in the file (this covers the layers :func:`weight_bytes` cannot size)."""
+    if not model.built:
+        raise KerasFileError(filepath, "the model config gives no input shape, so the model cannot be built")
+    needed = sum(v.value.nbytes for v in model.weights)
+    if needed > member_bytes:
+        raise KerasFileError(filepath, f"the model needs {needed} bytes of weights but {what} holds only "
+                                       f"{member_bytes} bytes")

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..._validate import path_text
 from ..files import atomic_write
-from .archive import _version, check_built_size, check_weight_budget, KERAS_LAYOUT_VERSION
+from .archive import KERAS_LAYOUT_VERSION, producer
+from .budget import check_built_size, check_weight_budget
 from .compile_config import compile_from_keras, compile_to_keras
 from .errors import KerasFileError, KerasFormatWarning
 from .h5 import reading, write_bytes
@@ -177,7 +178,7 @@ def save_legacy_model(model, filepath):
     def fill(handle):
         handle.attrs["keras_version"] = KERAS_LAYOUT_VERSION
         handle.attrs["backend"] = _BACKEND
-        handle.attrs["producer"] = f"rnnkit {_version()}"
+        handle.attrs["producer"] = producer()
         handle.attrs["model_config"] = json.dumps({"class_name": config["class_name"], "config": config["config"]})
         if compile_config is not None:
             training = {key: value for key, value in compile_config.items() if key != "optimizer"}
