@@ -163,3 +163,45 @@ def test_rnnkit_only_settings_cannot_be_written_as_keras(layer, message, tmp_pat
     with pytest.raises(KerasConfigError, match=message):
         model.save(tmp_path / "m.keras")
     assert not (tmp_path / "m.keras").exists()
+
+
+def _compiled_from(settings):
+    from rnnkit.io.keras.compile_config import compile_from_keras
+
+    model = rnnkit.Sequential([rnnkit.layers.Dense(2, input_shape=(3,))])
+    compiled = compile_from_keras(model, settings, "f.keras")
+    return model, compiled
+
+
+def _optimizer(class_name, **config):
+    return {"module": "keras.optimizers", "class_name": class_name, "registered_name": None,
+            "config": {"name": class_name.lower(), "learning_rate": 0.01, "weight_decay": None, "use_ema": False,
+                       "ema_momentum": 0.99, **config}}
+
+
+@pytest.mark.parametrize("optimizer, reason", [
+    (_optimizer("Nadam"), "optimizer must be one of"),
+    (_optimizer("Adam", weight_decay=0.01), "weight_decay=0.01"),
+    (_optimizer("Adam", use_ema=True), "use_ema=True"),
+    (_optimizer("SGD", learning_rate={"class_name": "ExponentialDecay", "config": {}}), "learning-rate schedule"),
+])
+def test_compile_settings_rnnkit_lacks_leave_the_model_uncompiled_with_a_warning(optimizer, reason):
+    with pytest.warns(rnnkit.io.keras.KerasFormatWarning, match=f"without compiling it.*{reason}"):
+        model, compiled = _compiled_from({"optimizer": optimizer, "loss": "mse"})
+    assert not compiled and not getattr(model, "compiled", False)
+
+
+def test_compile_settings_translate_and_unknown_metrics_are_dropped():
+    settings = {"optimizer": _optimizer("Adam", beta_1=0.8), "loss": {
+        "module": "keras.losses", "class_name": "MeanAbsoluteError",
+        "config": {"name": "mean_absolute_error", "reduction": "sum_over_batch_size"}},
+        "metrics": ["mse", {"module": "keras.metrics", "class_name": "AUC", "config": {"name": "auc"}}],
+        "loss_weights": None, "weighted_metrics": None, "run_eagerly": False, "jit_compile": False}
+    with pytest.warns(rnnkit.io.keras.KerasFormatWarning, match="metric .*AUC.* dropped"):
+        model, compiled = _compiled_from(settings)
+    assert compiled and model.optimizer.beta_1 == 0.8 and isinstance(model.loss, rnnkit.losses.MeanAbsoluteError)
+    assert model.metrics_names == ["loss", "mse"]
+    keras2 = {"loss": "mse", "metrics": ["mae"], "optimizer_config": {"class_name": "SGD", "config": {
+        "name": "SGD", "lr": 0.1, "decay": 0.0, "momentum": 0.5, "nesterov": False}}}
+    model, compiled = _compiled_from(keras2)
+    assert compiled and model.optimizer.learning_rate == 0.1 and model.metrics_names == ["loss", "mae"]

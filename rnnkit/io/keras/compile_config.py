@@ -98,14 +98,12 @@ def compile_from_keras(model, settings, where):
     kept = []
     for spec in settings.get("metrics") or []:
         try:
-            kept.append(_loss_or_metric(metrics, spec, "metric"))
-        except _Dropped as error:
-            warnings.warn(f"{where}: metric dropped: {error}", KerasFormatWarning, stacklevel=4)
-    try:
-        model.compile(optimizer=optimizer, loss=loss, metrics=kept)
-    except (RnnkitError, TypeError) as error:
-        warnings.warn(f"{where}: the metrics were dropped ({error})", KerasFormatWarning, stacklevel=4)
-        model.compile(optimizer=optimizer, loss=loss)
+            translated = _loss_or_metric(metrics, spec, "metric")
+            metrics.resolve_metric(translated)  # only checks it: compile resolves it again, knowing the loss
+            kept.append(translated)
+        except (_Dropped, RnnkitError, TypeError) as error:
+            warnings.warn(f"{where}: metric {spec!r} dropped: {error}", KerasFormatWarning, stacklevel=4)
+    model.compile(optimizer=optimizer, loss=loss, metrics=kept)
     return True
 
 
