@@ -78,7 +78,11 @@ def randomized(weights, seed):
 
 
 def keras_run(keras, model, x):
-    return keras.ops.convert_to_numpy(model(x, training=False))
+    """The model's output(s) on ``x`` as NumPy arrays (a list for several outputs)."""
+    outputs = model(x, training=False)
+    if isinstance(outputs, (list, tuple)):
+        return [keras.ops.convert_to_numpy(output) for output in outputs]
+    return keras.ops.convert_to_numpy(outputs)
 
 
 def round_trips(keras, make, kind, folder, batch, time, name="m", legacy=False):
@@ -108,7 +112,8 @@ def round_trips(keras, make, kind, folder, batch, time, name="m", legacy=False):
     compare("Keras 3 -> .weights.h5 -> rnnkit", ours(x), keras_run(keras, km, x))
     ours.set_weights(randomized(ours.get_weights(), seed=3))
     ours.save(folder / "rnnkit.keras")
-    compare("rnnkit -> .keras -> Keras 3", ours(x), keras_run(keras, keras.saving.load_model(folder / "rnnkit.keras"), x))
+    theirs = keras.saving.load_model(folder / "rnnkit.keras")
+    compare("rnnkit -> .keras -> Keras 3", ours(x), keras_run(keras, theirs, x))
     ours.set_weights(randomized(ours.get_weights(), seed=4))
     ours.save_weights(folder / "rnnkit.weights.h5")
     km.load_weights(folder / "rnnkit.weights.h5")
@@ -118,5 +123,6 @@ def round_trips(keras, make, kind, folder, batch, time, name="m", legacy=False):
         compare("Keras 3 -> .h5 -> rnnkit", rnnkit.load_model(folder / "keras.h5")(x), keras_run(keras, km, x))
         ours.set_weights(randomized(ours.get_weights(), seed=5))
         ours.save(folder / "rnnkit.h5")
-        compare("rnnkit -> .h5 -> Keras 3", ours(x), keras_run(keras, keras.saving.load_model(folder / "rnnkit.h5"), x))
+        theirs = keras.saving.load_model(folder / "rnnkit.h5")
+        compare("rnnkit -> .h5 -> Keras 3", ours(x), keras_run(keras, theirs, x))
     return differences, largest

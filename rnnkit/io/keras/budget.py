@@ -30,11 +30,14 @@ def _cell_shapes(cell, input_dim):
 
 
 def layer_weight_shapes(layer, input_shape):
-    """The shapes of the weights ``layer`` would create for ``input_shape``, or None when unknown."""
+    """The shapes of the weights ``layer`` would create for ``input_shape``, or None when unknown
+    (an unknown input shape, or several inputs, size nothing in advance)."""
     kind = type(layer).__name__
-    features = input_shape[-1]
     if kind in _WEIGHTLESS:
         return []
+    if not input_shape or isinstance(input_shape[0], (list, tuple)):
+        return None
+    features = input_shape[-1]
     if kind == "Bidirectional":
         return layer_weight_shapes(layer.forward_layer, input_shape) + \
             layer_weight_shapes(layer.backward_layer, input_shape)
@@ -52,31 +55,39 @@ def layer_weight_shapes(layer, input_shape):
     return [tuple(s) for s in own(tuple(input_shape))] if callable(own) else None
 
 
-def weight_bytes(layers, input_shape):
-    """``(bytes, arrays, unsized)``: the weight bytes and weight count of a chain of ``layers`` fed
-    ``input_shape``, and the layers whose size could not be computed in advance."""
-    total, arrays, unsized, shape = 0, 0, [], tuple(input_shape)
+def chain_input_shapes(layers, input_shape):
+    """``[(layer, its input shape)]`` for a chain of ``layers`` fed ``input_shape`` (nothing is built)."""
+    pairs, shape = [], tuple(input_shape)
     for layer in layers:
+        pairs.append((layer, shape))
+        shape = layer.compute_output_shape(shape)
+        if isinstance(shape, list):  # return_state: the chain continues with the output
+            shape = shape[0]
+    return pairs
+
+
+def weight_bytes(pairs):
+    """``(bytes, arrays, unsized)``: the weight bytes and weight count of the ``(layer, input shape)``
+    pairs, and the layers whose size could not be computed in advance."""
+    total, arrays, unsized = 0, 0, []
+    for layer, shape in pairs:
         shapes = layer_weight_shapes(layer, shape)
         if shapes is None:
             unsized.append(layer)
         else:
             total += sum(math.prod(s) for s in shapes) * layer.dtype.itemsize
             arrays += len(shapes)
-        shape = layer.compute_output_shape(shape)
-        if isinstance(shape, list):  # return_state: the chain continues with the output
-            shape = shape[0]
     return total, arrays, unsized
 
 
 def check_weight_budget(filepath, member_bytes, what, read_whole=True):
-    """A ``check_size`` callback for :func:`.model_config.model_from_keras`: the weights the config
-    describes must fit in the ``member_bytes`` the file stores; and, when the member is to be read
-    into memory whole (``read_whole``), it must not be far larger than those weights."""
-    def check(layers, input_shape):
-        if input_shape is None:
-            raise KerasFileError(filepath, "the model config gives no input shape, so its weights cannot be sized")
-        needed, arrays, unsized = weight_bytes(layers, input_shape)
+    """A ``check_size(pairs)`` callback for :func:`.model_config.model_from_keras`, given the model's
+    ``(layer, input shape)`` pairs before anything is built: the weights the config describes must fit
+    in the ``member_bytes`` the file stores; and, when the member is to be read into memory whole
+    (``read_whole``), it must not be far larger than those weights."""
+    def check(pairs):
+        layers = [layer for layer, _ in pairs]
+        needed, arrays, unsized = weight_bytes(pairs)
         if needed > member_bytes:
             raise KerasFileError(filepath, f"its config describes {needed} bytes of weights but {what} holds only "
                                            f"{member_bytes} bytes")
@@ -92,7 +103,8 @@ def check_weight_budget(filepath, member_bytes, what, read_whole=True):
 def check_built_size(filepath, model, member_bytes, what):
     """After building: the weights must fit in the file (this covers the layers :func:`weight_bytes` cannot size)."""
     if not model.built:
-        raise KerasFileError(filepath, "the model config gives no input shape, so the model cannot be built")
+        raise KerasFileError(filepath, "the model config gives no input shape, so its weights cannot be sized "
+                                       "or loaded")
     needed = sum(v.value.nbytes for v in model.weights)
     if needed > member_bytes:
         raise KerasFileError(filepath, f"the model needs {needed} bytes of weights but {what} holds only "

@@ -113,6 +113,10 @@ def compile_to_keras(model, where):
         return None
     optimizer = model.optimizer
     config = optimizer.get_config()
+    if not isinstance(model.loss, losses.Loss):
+        warnings.warn(f"{where}: the compile settings were left out: writing per-output losses is not supported",
+                      KerasFormatWarning, stacklevel=4)
+        return None
     if not isinstance(config["learning_rate"], numbers.Real):
         warnings.warn(f"{where}: the learning-rate schedule was replaced by its current value "
                       f"{optimizer.learning_rate} (Keras cannot read rnnkit's schedules)", KerasFormatWarning,

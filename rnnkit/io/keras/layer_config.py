@@ -210,6 +210,10 @@ def layer_from_keras(spec, safe_mode=True):
         raise UnsupportedLayerError(missing)
     config = dict(config)
     cls = layer_class(class_name)
+    if class_name == "InputLayer":  # rnnkit's takes Keras 3's and Keras 2's arguments, integer dtypes included
+        if cls is None:
+            raise KerasConfigError(f"{where}: an InputLayer can only start a Sequential model in this rnnkit")
+        return _construct(cls, config, where)
     nested = {}
     if issubclass(cls, RNN) and "cell" in config:
         nested["cell"], rates = cell_from_keras(config.pop("cell"), where)

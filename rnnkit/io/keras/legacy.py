@@ -195,7 +195,8 @@ def save_legacy_model(model, filepath):
 
 
 def save_legacy_weights(model, filepath):
-    """Write ``model``'s weights as a legacy Keras HDF5 weights file (what tf.keras 2's ``save_weights("x.h5")`` wrote)."""
+    """Write ``model``'s weights as a legacy Keras HDF5 weights file (what tf.keras 2's
+    ``save_weights("x.h5")`` wrote)."""
     filepath = path_text("filepath", filepath)
     _require_built(model, filepath)
     atomic_write(filepath, write_bytes(filepath, lambda handle: _write_layer_weights(handle, model)))

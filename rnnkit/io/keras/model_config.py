@@ -7,6 +7,7 @@ Keras 3 writes a Sequential as ``{"module": "keras", "class_name": "Sequential",
 instead of an InputLayer, and Keras 2.0-2.2 a bare list of layers.
 """
 from ...errors import RnnkitError
+from .budget import chain_input_shapes
 from .errors import KerasConfigError, UnsupportedLayerError
 from .layer_config import is_keras_layer_config, layer_from_keras, layer_to_keras, unsupported_layers
 from .values import dtype_to_keras, reject_code
@@ -14,6 +15,8 @@ from .values import dtype_to_keras, reject_code
 # Keras 3 writes the first five (and compile_config in a .keras file); Keras 2 adds the last two.
 _MODEL_SPEC_KEYS = ("module", "class_name", "config", "registered_name", "build_config", "compile_config",
                     "keras_version", "backend")
+_FUNCTIONAL_KEYS = ("name", "trainable", "layers", "input_layers", "output_layers")
+_TENSOR = "__keras_tensor__"
 _SEQUENTIAL_KEYS = ("name", "trainable", "dtype", "layers", "build_input_shape")
 _INPUT_LAYER_KEYS = ("batch_shape", "batch_input_shape", "dtype", "sparse", "ragged", "name", "optional")
 
@@ -51,8 +54,8 @@ def _shape(value, where):
 def sequential_from_keras(spec, safe_mode=True, check_size=None):
     """An rnnkit Sequential from a Keras Sequential config, built when the config gives an input shape.
 
-    ``check_size(layers, input_shape)``, when given, runs after the layers are made and before
-    anything is built, so a loader can compare the weights they will need with its file.
+    ``check_size(pairs)``, when given, gets the ``(layer, input shape)`` pairs after the layers are made
+    and before anything is built, so a loader can compare the weights they will need with its file.
     """
     from ...models import Sequential
 
@@ -84,8 +87,8 @@ def sequential_from_keras(spec, safe_mode=True, check_size=None):
         or _shape(build_config.get("input_shape"), "build_config input_shape")
     if input_shape is None and layers[0].input_shape_arg is not None:
         input_shape = (None, *layers[0].input_shape_arg)
-    if check_size is not None:
-        check_size(layers, input_shape)
+    if check_size is not None and input_shape is not None:
+        check_size(chain_input_shapes(layers, input_shape))
     if config.get("trainable") is False:
         for layer in layers:
             layer.trainable = False
@@ -104,27 +107,100 @@ def model_from_keras(spec, safe_mode=True, check_size=None):
         raise KerasConfigError(f"a Keras model config must be a dict with 'class_name' and 'config', got {spec!r}")
     unknown = sorted(set(spec) - set(_MODEL_SPEC_KEYS))
     if unknown:
-        raise KerasConfigError(f"the model config has unknown keys {unknown}; expected some of {list(_MODEL_SPEC_KEYS)}")
+        raise KerasConfigError(f"the model config has unknown keys {unknown}; expected some of "
+                               f"{list(_MODEL_SPEC_KEYS)}")
     if spec["class_name"] == "Sequential":
         return sequential_from_keras(spec, safe_mode, check_size)
     if spec["class_name"] in ("Functional", "Model"):
-        raise KerasConfigError(
-            f"the file holds a functional Keras model ({spec['class_name']}); this rnnkit has no functional "
-            f"Model yet, so only Sequential models load")
+        return functional_from_keras(spec, safe_mode, check_size)
     raise KerasConfigError(f"rnnkit loads Keras Sequential models, got a {spec['class_name']!r} model "
                            f"(a subclassed model's Python code is not in the file)")
 
 
+def _functional_class():
+    from ... import models
+
+    cls = getattr(models, "Model", None)
+    if cls is None:
+        raise KerasConfigError("the file holds a functional Keras model; this rnnkit has no functional Model "
+                               "(rnnkit.Model) yet, so only Sequential models load")
+    return cls
+
+
+def _tensor_shape(value):
+    config = value.get("config") if isinstance(value, dict) and value.get("class_name") == _TENSOR else None
+    shape = config.get("shape") if isinstance(config, dict) else None
+    return tuple(shape) if isinstance(shape, list) else None
+
+
+def first_call_shape(entry):
+    """The input shape of a layer's first call in a Keras 3 functional config (a list of shapes for
+    several inputs), or None when the config does not say (Keras 2's node form has no shapes)."""
+    nodes = entry.get("inbound_nodes") if isinstance(entry, dict) else None
+    if not nodes or not isinstance(nodes[0], dict) or not nodes[0].get("args"):
+        return None
+    first = nodes[0]["args"][0]
+    if isinstance(first, list):
+        shapes = [_tensor_shape(item) for item in first]
+        return None if None in shapes else shapes
+    return _tensor_shape(first)
+
+
+def functional_from_keras(spec, safe_mode=True, check_size=None):
+    """An rnnkit functional Model from a Keras 3 (or tf.keras 2) functional config."""
+    cls = _functional_class()
+    config = spec.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise KerasConfigError(f"a functional model config must hold a 'layers' list, got {config!r}")
+    name = config.get("name")
+    unknown = sorted(set(config) - set(_FUNCTIONAL_KEYS))
+    if unknown:
+        raise KerasConfigError(f"functional model {name!r}: unknown config keys {unknown}")
+    reject_code(config, f"functional model {name!r}", safe_mode)
+    missing = [item for entry in config["layers"] for item in unsupported_layers(entry)]
+    if missing:
+        raise UnsupportedLayerError(missing)
+    if check_size is not None:
+        check_size([(layer_from_keras(entry, safe_mode), first_call_shape(entry)) for entry in config["layers"]
+                    if isinstance(entry, dict) and entry.get("class_name") != "InputLayer"])
+    try:
+        return cls.from_config(config)  # its layer configs go through rnnkit.layers.deserialize_layer
+    except KerasConfigError:
+        raise
+    except RnnkitError as error:
+        raise KerasConfigError(f"functional model {name!r}: {error}") from None
+
+
 def keras_layers(model):
-    """The layers Keras would list for ``model`` (no InputLayer in a Sequential)."""
+    """The layers Keras would list for ``model``: a Sequential's without its InputLayer, a functional
+    model's all of them, inputs first."""
+    if type(model).__name__ != "Sequential":
+        return list(model.layers)
     return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
 
 
+def _input_layer_to_keras(layer):
+    return {"batch_shape": list(layer.batch_shape), "dtype": layer.dtype.name, "sparse": False, "ragged": False,
+            "name": layer.name, "optional": False}
+
+
+def _functional_to_keras(model):
+    config = model.get_config()  # Keras 3's graph form, holding rnnkit's layer configs
+    for entry in config["layers"]:
+        layer = model.get_layer(entry["name"])
+        if type(layer).__name__ == "InputLayer":
+            entry.update(module="keras.layers", class_name="InputLayer", config=_input_layer_to_keras(layer),
+                         registered_name=None)
+        else:
+            entry.update(layer_to_keras(layer, first_call_shape(entry)))
+    return {"module": "keras.src.models.functional", "class_name": "Functional", "config": config,
+            "registered_name": "Functional", "build_config": {"input_shape": None}}
+
+
 def model_to_keras(model):
-    """Keras 3's config dict of a built rnnkit Sequential (without ``compile_config``)."""
+    """Keras 3's config dict of a built rnnkit model (without ``compile_config``)."""
     if type(model).__name__ != "Sequential":
-        raise KerasConfigError(f"only Sequential models can be written as Keras files yet, got "
-                               f"{type(model).__name__}")
+        return _functional_to_keras(model)
     layers = keras_layers(model)
     shape = tuple(model.input_shape)
     first_dtype = "int32" if type(layers[0]).__name__ == "Embedding" else layers[0].dtype.name
