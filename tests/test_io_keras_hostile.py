@@ -231,3 +231,19 @@ def test_rnnkit_imports_h5py_only_when_an_hdf5_file_is_touched(tmp_path):
               f"m.save_weights({str(tmp_path / 'w.weights.h5')!r})\n"
               "assert 'h5py' in sys.modules\n")
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+@pytest.mark.skipif(not hasattr(rnnkit, "Model"), reason="rnnkit has no functional Model yet")
+def test_a_functional_config_is_sized_before_it_is_built(tmp_path):
+    inputs = rnnkit.Input((4, 2), name="x")
+    rnnkit.Model(inputs, L.Dense(2)(L.LSTM(3, name="lstm")(inputs))).save(tmp_path / "f.keras")
+    contents = members(tmp_path / "f.keras")
+    config = json.loads(contents["config.json"])
+    [entry] = [e for e in config["config"]["layers"] if e["name"] == "lstm"]
+    entry["config"]["units"] = 3000
+    contents["config.json"] = json.dumps(config)
+    path = write_archive(tmp_path / "huge.keras", contents)
+    assert peak_bytes_of_refused_load(path, "describes 144.* bytes of weights") < 4 * 2**20
+    config["config"]["surprise"] = 1
+    with pytest.raises(KerasConfigError, match=r"unknown config keys \['surprise'\]"):
+        rnnkit.load_model(write_archive(tmp_path / "keys.keras", {**contents, "config.json": json.dumps(config)}))
