@@ -7,6 +7,7 @@ description of each layer's weights so a mismatch names the layer and shapes.
 """
 import numpy as np
 
+from .io import formats
 from .io.arrays_file import RnnkitFileError, load_arrays, save_arrays
 
 WEIGHTS_FORMAT = "rnnkit.weights/1"
@@ -31,7 +32,11 @@ def _require_built(model, filepath, what):
 
 
 def save_weights(model, filepath):
-    """Write every weight of ``model`` to ``filepath`` (any file name; missing folders are created)."""
+    """Write every weight of ``model`` to ``filepath`` (any file name; missing folders are created).
+    The extension picks the format (see :mod:`rnnkit.io.formats`); rnnkit's own is the default."""
+    other_format = formats.handler(filepath, "save_weights")
+    if other_format is not None:
+        return other_format(model, filepath)
     _require_built(model, filepath, "save weights to")
     metadata = {"format": WEIGHTS_FORMAT, "layers": _layout(model),
                 "build_input_shape": list(model.input_shape)}
@@ -77,6 +82,9 @@ def _assign_weights(model, filepath, arrays, metadata):
 
 def load_weights(model, filepath):
     """Load weights saved by :func:`save_weights` (or inside a model file) into ``model``."""
+    other_format = formats.handler(filepath, "load_weights")
+    if other_format is not None:
+        return other_format(model, filepath)
     arrays, metadata = _read(filepath, (WEIGHTS_FORMAT, MODEL_FORMAT, STATE_FORMAT))
     _assign_weights(model, filepath, arrays, metadata)
 
@@ -91,6 +99,9 @@ def _compile_config(model):
 
 def save_model(model, filepath):
     """Architecture (JSON config), weights and compile settings in one file."""
+    other_format = formats.handler(filepath, "save_model")
+    if other_format is not None:
+        return other_format(model, filepath)
     _require_built(model, filepath, "save")
     metadata = {"format": MODEL_FORMAT, "config": model.get_config(), "layers": _layout(model),
                 "build_input_shape": list(model.input_shape), "compile": _compile_config(model)}
@@ -99,6 +110,9 @@ def save_model(model, filepath):
 
 def load_model(filepath, compile=True):
     """Rebuild the model saved by :func:`save_model`."""
+    other_format = formats.handler(filepath, "load_model")
+    if other_format is not None:
+        return other_format(filepath, compile=compile)
     from . import losses, optimizers
     from .models import Sequential
 
