@@ -34,7 +34,7 @@ def _require_built(model, filepath, what):
 def save_weights(model, filepath):
     """Write every weight of ``model`` to ``filepath`` (any file name; missing folders are created).
     The extension picks the format (see :mod:`rnnkit.io.formats`); rnnkit's own is the default."""
-    other_format = formats.handler(filepath, "save_weights")
+    other_format = formats.handler("save_weights", filepath)
     if other_format is not None:
         return other_format(model, filepath)
     _require_built(model, filepath, "save weights to")
@@ -82,7 +82,7 @@ def _assign_weights(model, filepath, arrays, metadata):
 
 def load_weights(model, filepath):
     """Load weights saved by :func:`save_weights` (or inside a model file) into ``model``."""
-    other_format = formats.handler(filepath, "load_weights")
+    other_format = formats.handler("load_weights", filepath)
     if other_format is not None:
         return other_format(model, filepath)
     arrays, metadata = _read(filepath, (WEIGHTS_FORMAT, MODEL_FORMAT, STATE_FORMAT))
@@ -99,7 +99,7 @@ def _compile_config(model):
 
 def save_model(model, filepath):
     """Architecture (JSON config), weights and compile settings in one file."""
-    other_format = formats.handler(filepath, "save_model")
+    other_format = formats.handler("save_model", filepath)
     if other_format is not None:
         return other_format(model, filepath)
     _require_built(model, filepath, "save")
@@ -110,7 +110,7 @@ def save_model(model, filepath):
 
 def load_model(filepath, compile=True):
     """Rebuild the model saved by :func:`save_model`."""
-    other_format = formats.handler(filepath, "load_model")
+    other_format = formats.handler("load_model", filepath)
     if other_format is not None:
         return other_format(filepath, compile=compile)
     from . import losses, optimizers

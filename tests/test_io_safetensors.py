@@ -117,7 +117,7 @@ def test_weights_that_do_not_fit_the_model_are_named(tmp_path):
 def test_safetensors_is_weights_only(tmp_path):
     with pytest.raises(rnnkit.RnnkitValueError, match="holds weights only"):
         _model().save(tmp_path / "m.safetensors")
-    with pytest.raises(rnnkit.RnnkitValueError, match="safetensors files .* not load_model"):
+    with pytest.raises(rnnkit.RnnkitValueError, match="supports .*, not load_model; a safetensors file holds no architecture"):
         rnnkit.load_model(tmp_path / "m.safetensors")
 
 

@@ -1,87 +1,83 @@
-"""Which file format a path names, decided by its extension: one small registry.
+"""Which file format a path means: the one registry of file-name suffixes.
 
-``model.save_weights`` / ``load_weights`` / ``save`` and ``rnnkit.load_model`` (and ``rnnkit
-convert``) ask :func:`handler` first; a name no format claims is rnnkit's own checksummed format
-(:mod:`rnnkit.io.arrays_file`), so ``.weights``, ``.ckpt`` and every other name keep working as before.
+``model.save(path)``, ``rnnkit.load_model(path)``, ``model.save_weights(path)`` and
+``model.load_weights(path)`` ask :func:`handler` first; a suffix registered here
+sends the call to that format's module (imported only then, so an optional
+package such as h5py is touched only by the files that need it). Every other
+name — ``.weights``, ``.ckpt``, no suffix at all — stays rnnkit's own
+checksummed array format (:mod:`rnnkit.saving`).
 
-A format names the module that implements it and, per operation, a function in that module; the
-module is imported only when a file of that format is touched, so optional packages (h5py, onnx)
-stay optional. Operations and their signatures:
+Suffixes are matched case-insensitively, longest first, so ``x.weights.h5``
+is Keras 3's weights file while ``x.h5`` is Keras's legacy HDF5 file.
 
-    save_weights(model, path)      load_weights(model, path)
-    save_model(model, path)        load_model(path, compile=True) -> model
-
-An operation a format does not offer is a named error saying what the format is for.
+To add a format, add one :func:`register` line below naming the module and
+its functions for the operations it supports (``"module:function"``).
 """
 import importlib
 import os
-from dataclasses import dataclass, field
 
+from .._validate import path_text
 from ..errors import RnnkitValueError
 
-OPERATIONS = ("save_weights", "load_weights", "save_model", "load_model")
+OPERATIONS = ("save_model", "load_model", "save_weights", "load_weights")
+
+# suffix -> {"name": human-readable format name, operation: "module:function"}
+_FORMATS = {}
 
 
-@dataclass(frozen=True)
-class FileFormat:
-    """One file format.
+def register(suffix, name, **operations):
+    """Route the files ending in ``suffix`` (e.g. ``".keras"``) to ``operations``.
 
-    Attributes:
-        name: short name used in messages, e.g. ``"safetensors"``.
-        suffixes: lower-case file name endings, e.g. ``(".safetensors",)``; the longest match wins,
-            so ``.weights.h5`` can differ from ``.h5``.
-        module: dotted module path holding the implementation (imported on first use).
-        functions: operation name -> function name in ``module``.
-        hint: what to do instead when an operation is not offered (one sentence).
+    Args:
+        suffix: the file-name ending, with its dot; case does not matter.
+        name: the format's name for messages, e.g. ``"Keras 3 .keras archive"``.
+        **operations: any of :data:`OPERATIONS`, each a ``"package.module:function"`` string.
+            An operation left out is refused for this suffix with a message naming the ones it has.
     """
-
-    name: str
-    suffixes: tuple
-    module: str
-    functions: dict = field(default_factory=dict)
-    hint: str = ""
-
-    def function(self, operation):
-        """The callable implementing ``operation``, or a named error when this format has none."""
-        if operation not in self.functions:
-            offered = ", ".join(self.functions) or "nothing"
-            raise RnnkitValueError(
-                f"{self.name} files ({'/'.join(self.suffixes)}) support {offered}, not {operation}"
-                + (f"; {self.hint}" if self.hint else ""))
-        return getattr(importlib.import_module(self.module), self.functions[operation])
+    unknown = sorted(set(operations) - set(OPERATIONS))
+    if unknown:
+        raise RnnkitValueError(f"operations must be among {list(OPERATIONS)}, got {unknown}")
+    _FORMATS[suffix.lower()] = {"name": name, **operations}
 
 
-_FORMATS = []
+def _match(filepath):
+    text = os.path.basename(path_text("filepath", filepath)).lower()
+    for suffix in sorted(_FORMATS, key=len, reverse=True):
+        if text.endswith(suffix):
+            return suffix, _FORMATS[suffix]
+    return None, None
 
 
-def register(file_format):
-    """Add (or replace, by name) a :class:`FileFormat`."""
-    _FORMATS[:] = [f for f in _FORMATS if f.name != file_format.name] + [file_format]
-    return file_format
+def handler(operation, filepath):
+    """The function doing ``operation`` for ``filepath``, or None for rnnkit's own format.
+
+    Raises:
+        RnnkitValueError: the suffix is registered but its format cannot do ``operation``
+            (e.g. ``save_weights`` to a ``.keras`` name).
+    """
+    suffix, entry = _match(filepath)
+    if entry is None:
+        return None
+    target = entry.get(operation)
+    if target is None:
+        offered = [op for op in OPERATIONS if op in entry]
+        raise RnnkitValueError(
+            f"filepath {os.fspath(filepath)!r} names a {entry['name']} (suffix {suffix!r}), which supports "
+            f"{offered}, not {operation}; {_HINTS.get((suffix, operation), 'use another file name')}")
+    module_name, function_name = target.split(":")
+    return getattr(importlib.import_module(module_name), function_name)
 
 
-def format_for(path):
-    """The :class:`FileFormat` whose suffix ends ``path`` (longest match, case-insensitive), or None
-    for rnnkit's own format."""
-    name = os.fspath(path)
-    name = (os.fsdecode(name) if isinstance(name, bytes) else name).lower()
-    matches = [(len(s), f) for f in _FORMATS for s in f.suffixes if name.endswith(s)]
-    return max(matches, key=lambda m: m[0])[1] if matches else None
+_HINTS = {}
 
-
-def handler(path, operation):
-    """The function doing ``operation`` for ``path``'s format, or None when ``path`` is rnnkit's own format."""
-    if operation not in OPERATIONS:
-        raise RnnkitValueError(f"operation must be one of {OPERATIONS}, got {operation!r}")
-    file_format = format_for(path)
-    return None if file_format is None else file_format.function(operation)
-
-
-register(FileFormat(
-    "safetensors", (".safetensors",), "rnnkit.io.safetensors",
-    {"save_weights": "save_model_weights", "load_weights": "load_model_weights"},
-    hint="a safetensors file holds weights only: use save_weights/load_weights, and save the whole model "
-         "as .keras or in rnnkit's own format"))
-register(FileFormat(
-    "ONNX", (".onnx",), "rnnkit.io.onnx", {},
-    hint="write ONNX with model.export(path, format='onnx'); rnnkit does not read ONNX files"))
+register(".safetensors", "safetensors weights file",
+         save_weights="rnnkit.io.safetensors:save_model_weights",
+         load_weights="rnnkit.io.safetensors:load_model_weights")
+register(".onnx", "ONNX model (export only)")
+_HINTS.update({
+    (".safetensors", "save_model"): "a safetensors file holds weights only: use save_weights, or save the whole "
+                                    "model to a '.keras' name or in rnnkit's own format",
+    (".safetensors", "load_model"): "a safetensors file holds no architecture: build the model, then load_weights",
+    **{(".onnx", op): "write ONNX with model.export(path, format='onnx'); rnnkit does not read ONNX files"
+       for op in OPERATIONS},
+})
