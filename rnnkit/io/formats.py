@@ -73,7 +73,7 @@ _HINTS = {}
 register(".safetensors", "safetensors weights file",
          save_weights="rnnkit.io.safetensors:save_model_weights",
          load_weights="rnnkit.io.safetensors:load_model_weights")
-register(".onnx", "ONNX model (export only)")
+register(".onnx", "file for ONNX export")
 _HINTS.update({
     (".safetensors", "save_model"): "a safetensors file holds weights only: use save_weights, or save the whole "
                                     "model to a '.keras' name or in rnnkit's own format",
