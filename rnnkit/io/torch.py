@@ -592,14 +592,15 @@ def _model_from_torch(state_dict, specs, dtype, name):
         options.setdefault("dtype", dtype)
         converted = from_state_dict(state_dict, spec[0], prefix=spec[1], **options)
         if input_shape is None:
-            input_shape = _input_shape(converted)
+            input_shape = input_shape_of(converted)
         layers.extend(getattr(converted, "layers", [converted]))
     model = Sequential(layers, name=name)
     model.build(input_shape)
     return model
 
 
-def _input_shape(converted):
+def input_shape_of(converted):
+    """The build input shape of what :func:`from_state_dict` returned (a layer or a Sequential)."""
     from ..layers.dense import Dense
     from ..layers.embedding import Embedding
 
