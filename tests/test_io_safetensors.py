@@ -108,10 +108,25 @@ def test_weights_that_do_not_fit_the_model_are_named(tmp_path):
     with pytest.raises(RnnkitFileError, match=r"tensor 'lstm/kernel' has shape \(3, 16\) but .* \(3, 20\)"):
         wrong_size.load_weights(tmp_path / "m.safetensors")
     rnnkit.layers.reset_name_counters()
-    renamed = rnnkit.Sequential([layers.LSTM(4, return_sequences=True, input_shape=(None, 3), name="enc"),
-                                 layers.Bidirectional(layers.GRU(2)), layers.Dense(5)])
-    with pytest.raises(RnnkitFileError, match=r"missing \['enc/kernel'.*unexpected \['lstm/kernel'"):
-        renamed.load_weights(tmp_path / "m.safetensors")
+    extra = rnnkit.Sequential([layers.LSTM(4, return_sequences=True, input_shape=(None, 3), name="enc"),
+                               layers.Bidirectional(layers.GRU(2)), layers.Dense(5), layers.Dense(1)])
+    with pytest.raises(RnnkitFileError, match=r"missing \['enc/kernel'.*'dense_1/bias'\], unexpected \['lstm/kernel'"):
+        extra.load_weights(tmp_path / "m.safetensors")
+
+
+def test_the_same_architecture_under_other_names_loads_by_position(tmp_path):
+    model = _model(0)
+    model.save_weights(tmp_path / "m.safetensors")
+    renamed = _model(5)
+    renamed.layers[0].name = "enc"  # names differ from the file's, shapes agree in order
+    for variable in renamed.layers[0].weights:
+        variable.name = variable.name.replace("lstm/", "enc/")
+    renamed.load_weights(tmp_path / "m.safetensors")
+    for a, b in zip(renamed.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    st.save_file({f"t{i}": w for i, w in enumerate(model.get_weights())}, tmp_path / "foreign.safetensors")
+    with pytest.raises(RnnkitFileError, match="missing"):  # not written by rnnkit: names only
+        renamed.load_weights(tmp_path / "foreign.safetensors")
 
 
 def test_safetensors_is_weights_only(tmp_path):

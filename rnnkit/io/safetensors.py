@@ -266,7 +266,9 @@ def save_model_weights(model, filepath):
 def load_model_weights(model, filepath):
     """Load a safetensors file into ``model`` by weight name; every name and shape is checked first.
 
-    Files written elsewhere work too when their tensor names are the model's weight paths.
+    Files written elsewhere work too when their tensor names are the model's weight paths. A file
+    rnnkit wrote for the same architecture under other layer names (``lstm_1/kernel`` for
+    ``lstm/kernel``) loads by position when every shape matches in order, as rnnkit's own format does.
     Values are cast to each weight's dtype.
     """
     path = path_text("filepath", filepath)
@@ -285,6 +287,13 @@ def load_model_weights(model, filepath):
     variables = {v.name: v for v in model.weights}
     missing = [name for name in variables if name not in tensors]
     unexpected = [name for name in tensors if name not in variables]
+    if (missing or unexpected) and metadata.get("format") == _WEIGHTS_FORMAT and [
+            t.shape for t in tensors.values()] == [v.shape for v in variables.values()]:
+        # An rnnkit file for the same architecture whose layers got other default names (a model
+        # built twice in one session: lstm_1 for lstm): its tensors are in weight order, as in
+        # rnnkit's own format, which also loads by position.
+        tensors = dict(zip(variables, tensors.values()))
+        missing = unexpected = []
     if missing or unexpected:
         raise RnnkitFileError(path, f"its tensors do not match model {model.name!r}'s weights: missing "
                                     f"{missing or 'none'}, unexpected {unexpected or 'none'}")
