@@ -24,7 +24,8 @@ from rnnkit.io.torch import from_state_dict, to_state_dict
 B, T, F, H = 8, 20, 4, 5
 RECURRENT = {
     "SimpleRNN tanh/relu/sigmoid/hard_sigmoid (RNN op)": [
-        lambda a=a, **k: layers.SimpleRNN(H, activation=a, seed=1, **k) for a in ("tanh", "relu", "sigmoid", "hard_sigmoid")],
+        lambda a=a, **k: layers.SimpleRNN(H, activation=a, seed=1, **k)
+        for a in ("tanh", "relu", "sigmoid", "hard_sigmoid")],
     "LSTM, peepholes, forget_bias, hard_sigmoid (LSTM op)": [
         lambda **k: layers.LSTM(H, seed=1, **k), lambda **k: layers.LSTM(H, use_peepholes=True, forget_bias=1.0, **k),
         lambda **k: layers.LSTM(H, recurrent_activation="hard_sigmoid", seed=1, **k)],
@@ -35,7 +36,8 @@ RECURRENT = {
     "GRU reset_after / reset_before (GRU op)": [
         lambda **k: layers.GRU(H, seed=1, **k), lambda **k: layers.GRU(H, reset_after=False, seed=1, **k)],
     "SimpleRNN/GRU selu (Scan)": [
-        lambda **k: layers.SimpleRNN(H, activation="selu", seed=1, **k), lambda **k: layers.GRU(H, activation="selu", **k)],
+        lambda **k: layers.SimpleRNN(H, activation="selu", seed=1, **k),
+        lambda **k: layers.GRU(H, activation="selu", **k)],
 }
 SHAPES = [{}, {"return_sequences": True}, {"go_backwards": True, "return_sequences": True},
           {"return_sequences": True, "return_state": True}]

@@ -110,7 +110,8 @@ def test_weights_that_do_not_fit_the_model_are_named(tmp_path):
     rnnkit.layers.reset_name_counters()
     extra = rnnkit.Sequential([layers.LSTM(4, return_sequences=True, input_shape=(None, 3), name="enc"),
                                layers.Bidirectional(layers.GRU(2)), layers.Dense(5), layers.Dense(1)])
-    with pytest.raises(RnnkitFileError, match=r"missing \['enc/kernel'.*'dense_1/bias'\], unexpected \['lstm/kernel'"):
+    with pytest.raises(RnnkitFileError, match=r"missing \['enc/kernel'.*'dense_1/bias'\], "
+                                              r"unexpected \['lstm/kernel'"):
         extra.load_weights(tmp_path / "m.safetensors")
 
 
@@ -132,7 +133,8 @@ def test_the_same_architecture_under_other_names_loads_by_position(tmp_path):
 def test_safetensors_is_weights_only(tmp_path):
     with pytest.raises(rnnkit.RnnkitValueError, match="holds weights only"):
         _model().save(tmp_path / "m.safetensors")
-    with pytest.raises(rnnkit.RnnkitValueError, match="supports .*, not load_model; a safetensors file holds no architecture"):
+    with pytest.raises(rnnkit.RnnkitValueError,
+                       match="supports .*, not load_model; a safetensors file holds no architecture"):
         rnnkit.load_model(tmp_path / "m.safetensors")
 
 

@@ -188,7 +188,8 @@ def test_forget_bias_is_folded_into_the_torch_bias():
 
 def test_rnnkit_to_safetensors_to_torch(tmp_path):
     safetensors_torch = pytest.importorskip("safetensors.torch")
-    model = rnnkit.Sequential([layers.Bidirectional(layers.GRU(H, return_sequences=True, seed=0), input_shape=(None, I)),
+    model = rnnkit.Sequential([layers.Bidirectional(layers.GRU(H, return_sequences=True, seed=0),
+                                                    input_shape=(None, I)),
                                layers.Bidirectional(layers.GRU(H, return_sequences=True, seed=1))])
     x = _inputs()
     st.save_file(to_state_dict(model), tmp_path / "gru.safetensors")
@@ -231,7 +232,8 @@ def test_bad_state_dicts_are_named_errors():
         from_state_dict(state, "LSTM", hidden_size=5)
     with pytest.raises(rnnkit.RnnkitValueError, match=r"needs weight_ih_l0 of shape \(3·hidden_size, input_size\)"):
         from_state_dict(state, "GRU")  # 16 rows are not 3 gate blocks
-    with pytest.raises(rnnkit.RnnkitValueError, match=r"state_dict\['weight_hh_l0'\] must have shape \(16, 16\) for nn.RNN"):
+    with pytest.raises(rnnkit.RnnkitValueError,
+                       match=r"state_dict\['weight_hh_l0'\] must have shape \(16, 16\) for nn.RNN"):
         from_state_dict(state, "RNN")  # 16 rows read as 1 gate: 16 units, so weight_hh should be (16, 16)
     with pytest.raises(rnnkit.RnnkitValueError, match="not a torch nn.RNN weight"):
         from_state_dict({**state, "weight_hr_l0": torch.zeros(2, 4)}, "RNN")

@@ -57,7 +57,8 @@ def _dtype_name(array):
 
 def _checked_tensor(name, value):
     if not isinstance(name, str) or not name or name == "__metadata__":
-        raise RnnkitValueError(f"tensor names must be non-empty strings other than '__metadata__', got {describe(name)}")
+        raise RnnkitValueError(
+            f"tensor names must be non-empty strings other than '__metadata__', got {describe(name)}")
     array = np.asarray(value)
     dtype_name = _dtype_name(array)
     if dtype_name is None:

@@ -437,8 +437,8 @@ def _check_shapes(kind, layers, settings):
     for index in range(settings["num_layers"]):
         inputs = settings["input_size"] if index == 0 else out_units * len(directions)
         if sorted(layers[index]) != directions:
-            raise RnnkitValueError(f"state_dict layer {index} has directions {sorted(layers[index])} (True = _reverse), "
-                                   f"layer 0 has {directions}")
+            raise RnnkitValueError(f"state_dict layer {index} has directions {sorted(layers[index])} "
+                                   f"(True = _reverse), layer 0 has {directions}")
         for reverse in directions:
             expected = {"weight_ih": (fused, inputs), "weight_hh": (fused, out_units)}
             if settings["bias"]:
@@ -587,7 +587,8 @@ def _model_from_torch(state_dict, specs, dtype, name):
     for index, spec in enumerate(specs):
         if not isinstance(spec, (list, tuple)) or len(spec) not in (2, 3) or (len(spec) == 3
                                                                               and not isinstance(spec[2], dict)):
-            raise RnnkitValueError(f"kind[{index}] must be (kind, prefix) or (kind, prefix, kwargs), got {describe(spec)}")
+            raise RnnkitValueError(
+                f"kind[{index}] must be (kind, prefix) or (kind, prefix, kwargs), got {describe(spec)}")
         options = dict(spec[2]) if len(spec) == 3 else {}
         options.setdefault("dtype", dtype)
         converted = from_state_dict(state_dict, spec[0], prefix=spec[1], **options)

@@ -28,4 +28,5 @@ Stateful layers export as a fresh call (zero initial states).
 from .exporter import DEFAULT_OPSET, MASK_HANDLING, SUPPORTED_OPSETS, export, export_model, to_model_proto
 from .graph import OnnxExportError
 
-__all__ = ["export", "export_model", "to_model_proto", "OnnxExportError", "DEFAULT_OPSET", "SUPPORTED_OPSETS", "MASK_HANDLING"]
+__all__ = ["export", "export_model", "to_model_proto", "OnnxExportError", "DEFAULT_OPSET", "SUPPORTED_OPSETS",
+           "MASK_HANDLING"]

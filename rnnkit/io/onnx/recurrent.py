@@ -134,9 +134,10 @@ def _fused_directions(ctx, layer, x_tm, mask, initial):
                                 lengths=None if mask is None else ctx.lengths(mask),
                                 initial=None if initial is None else [initial[:n], initial[n:]])
     results = []
-    for sub, (y, finals), sub_initial in zip((forward, backward), runs, (initial and initial[:n], initial and initial[n:])):
+    halves = (None, None) if initial is None else (initial[:n], initial[n:])
+    for sub, (y, finals), sub_initial in zip((forward, backward), runs, halves):
         y = _masked_operator_outputs(ctx, y, finals[0], mask, sub.go_backwards, sub.zero_output_for_mask,
-                                     sub_initial or None)
+                                     sub_initial)
         results.append((y, finals))
     return results
 

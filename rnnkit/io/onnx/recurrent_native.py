@@ -46,7 +46,8 @@ def spec(cell):
             return None
         bias = params["bias"].copy() if "bias" in params else np.zeros(4 * units, dtype)
         bias[units:2 * units] += cell.forget_bias
-        arrays = {"W": _blocks(params["kernel"].T, 4, _LSTM_ORDER), "R": _blocks(params["recurrent_kernel"].T, 4, _LSTM_ORDER),
+        arrays = {"W": _blocks(params["kernel"].T, 4, _LSTM_ORDER),
+                  "R": _blocks(params["recurrent_kernel"].T, 4, _LSTM_ORDER),
                   "B": np.concatenate([_blocks(bias, 4, _LSTM_ORDER), np.zeros(4 * units, dtype)])}
         if cell.use_peepholes:
             arrays["P"] = np.concatenate([params["peephole_i"], params["peephole_o"], params["peephole_f"]])
