@@ -277,3 +277,67 @@ def test_bad_arguments_are_named_errors(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r'pip install "rnnkit\[onnx\]"'):
         model.export(tmp_path / "m.onnx")
     assert not list(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------------------- initial states (the converters)
+
+def _converted_layer(layer, x, mask, initial, mask_handling="sequence_lens"):
+    """Run ``layer``'s converter alone in a graph whose inputs are x, the mask and the initial states."""
+    from rnnkit.io.onnx.exporter import _Context
+    from rnnkit.io.onnx.graph import GraphBuilder
+
+    g = GraphBuilder(17)
+    ctx = _Context(g, mask_handling)
+    feeds = {"x": x}
+    x_value = g.add_input("x", np.float32, (None, None, x.shape[-1]))
+    mask_value = None
+    if mask is not None:
+        mask_value = g.add_input("mask", np.bool_, (None, None))
+        feeds["mask"] = mask
+    states = []
+    for index, state in enumerate(initial):
+        states.append(g.add_input(f"state{index}", np.float32, (None, state.shape[-1])))
+        feeds[f"state{index}"] = state
+    outputs, _ = ctx.convert(layer, [x_value], [mask_value], initial_state=states)
+    for index, value in enumerate(outputs):
+        g.add_output(value, f"out{index}")
+    return _session(g.model("layer", "test")).run(None, feeds)
+
+
+INITIAL_STATE_LAYERS = {
+    "lstm": lambda: layers.LSTM(5, return_sequences=True, return_state=True, seed=1),
+    "lstm_peepholes_backwards": lambda: layers.LSTM(5, use_peepholes=True, go_backwards=True, return_state=True,
+                                                    seed=1),
+    "lstm_projection": lambda: layers.LSTM(5, num_proj=3, return_sequences=True, return_state=True, seed=1),
+    "gru": lambda: layers.GRU(5, return_state=True, seed=1),
+    "gru_reset_before_zero_output": lambda: layers.GRU(5, reset_after=False, return_sequences=True,
+                                                       zero_output_for_mask=True, seed=1),
+    "simple_rnn": lambda: layers.SimpleRNN(5, return_sequences=True, seed=1),
+    "stacked_cells": lambda: layers.RNN([rnnkit.layers.LSTMCell(4, seed=1), rnnkit.layers.GRUCell(3, seed=2)],
+                                        return_sequences=True, return_state=True),
+    "bidirectional": lambda: layers.Bidirectional(layers.LSTM(4, return_sequences=True, return_state=True, seed=1)),
+    "bidirectional_gru_last": lambda: layers.Bidirectional(layers.GRU(4, seed=1), merge_mode="sum"),
+}
+
+
+@pytest.mark.parametrize("mask_handling", ["sequence_lens", "exact"])
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+@pytest.mark.parametrize("case", sorted(INITIAL_STATE_LAYERS))
+def test_initial_states(case, masked, mask_handling):
+    layer = INITIAL_STATE_LAYERS[case]()
+    x = _sequences()
+    layer(x)  # build
+    rng = np.random.default_rng(5)
+    sizes = (layer.forward_layer.state_sizes + layer.backward_layer.state_sizes
+             if isinstance(layer, layers.Bidirectional) else layer.state_sizes)
+    initial = [rng.standard_normal((B, size)).astype(np.float32) for size in sizes]
+    mask = None
+    if masked:
+        mask = np.ones((B, T), bool)
+        mask[1, 4:] = False
+        mask[2, :] = False  # no valid step: outputs zeros, states stay the initial ones
+    expected = _as_list(layer(x, mask=mask, initial_state=initial))
+    theirs = _converted_layer(layer, x, mask, initial, mask_handling)
+    assert len(theirs) == len(expected)
+    for a, b in zip(theirs, expected):
+        np.testing.assert_allclose(a, b, rtol=0, atol=TOL)

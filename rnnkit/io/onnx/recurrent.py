@@ -58,18 +58,29 @@ def _use_operator(ctx, spec, mask, cell):
             and (mask is None or ctx.mask_handling == "sequence_lens"))
 
 
-def _masked_operator_outputs(ctx, y, final_h, mask, reverse, zero_output, initial):
-    """rnnkit's masked outputs from an operator's (zeros past each length) outputs, aligned in time."""
+def _has_steps(ctx, mask):
+    """(B, 1) bool: whether a sample has any unmasked step."""
     g = ctx.g
-    if mask is None or reverse or zero_output:
+    return g.op("Greater", [g.unsqueeze(ctx.lengths(mask), [1]), g.scalar(0, np.int32)], (None, 1), np.bool_,
+                "has_steps")
+
+
+def _operator_results(ctx, y, finals, mask, reverse, zero_output, initial):
+    """rnnkit's masked outputs (aligned in time) and final states from an operator's, which zeroes
+    the outputs past each length, and the final states of a sample of length 0 too."""
+    g = ctx.g
+    if mask is None:
+        return y, finals
+    if initial is not None:  # rnnkit keeps the initial state of a sample with no valid step
+        finals = [g.where(_has_steps(ctx, mask), final, start, "final_state")
+                  for final, start in zip(finals, initial)]
+    if reverse or zero_output:
         # backwards, the padded steps come first in processing order: rnnkit outputs zeros there too
-        return y
-    fill = final_h
+        return y, finals
+    fill = finals[0]
     if initial is not None:  # a sample with no valid step outputs zeros, not its initial state
-        has_steps = g.op("Greater", [g.unsqueeze(ctx.lengths(mask), [1]), g.scalar(0, np.int32)], (None, 1),
-                         np.bool_, "has_steps")
-        fill = g.mul(fill, g.cast(has_steps, final_h.dtype))
-    return g.where(ctx.mask_time_major(mask), y, fill, "repeated_output")
+        fill = g.mul(fill, g.cast(_has_steps(ctx, mask), fill.dtype))
+    return g.where(ctx.mask_time_major(mask), y, fill, "repeated_output"), finals
 
 
 def _run_cell(ctx, cell, x_tm, *, reverse, aligned, mask, initial, zero_output, where):
@@ -83,7 +94,7 @@ def _run_cell(ctx, cell, x_tm, *, reverse, aligned, mask, initial, zero_output, 
     [(y, finals)] = recurrent_native.run(g, [cell], [spec], x_tm, directions="reverse" if reverse else "forward",
                                          lengths=None if mask is None else ctx.lengths(mask),
                                          initial=None if initial is None else [initial])
-    y = _masked_operator_outputs(ctx, y, finals[0], mask, reverse, zero_output, initial)
+    y, finals = _operator_results(ctx, y, finals, mask, reverse, zero_output, initial)
     return (g.reverse(y, 0) if reverse and not aligned else y), finals
 
 
@@ -136,9 +147,8 @@ def _fused_directions(ctx, layer, x_tm, mask, initial):
     results = []
     halves = (None, None) if initial is None else (initial[:n], initial[n:])
     for sub, (y, finals), sub_initial in zip((forward, backward), runs, halves):
-        y = _masked_operator_outputs(ctx, y, finals[0], mask, sub.go_backwards, sub.zero_output_for_mask,
-                                     sub_initial)
-        results.append((y, finals))
+        results.append(_operator_results(ctx, y, finals, mask, sub.go_backwards, sub.zero_output_for_mask,
+                                         sub_initial))
     return results
 
 

@@ -112,6 +112,8 @@ def run(g, cells, specs, x_tm, *, directions, lengths, initial):
                    shapes=[(None, count, None, units)] + [(count, None, units)] * n_states,
                    hidden_size=units, direction=directions, **attrs)
     y, finals = outputs[0], outputs[1:]
+    if count == 1:
+        return [(g.squeeze(y, [1], "y"), [g.squeeze(f, [0], "final_state") for f in finals])]
     per_direction = []
     for d in range(count):
         y_d = g.squeeze(g.slice(y, [d], [d + 1], [1]).with_shape((None, 1, None, units)), [1], "y")
