@@ -33,8 +33,8 @@ def _convert(capsys, *argv):
     return status, captured.out, captured.err
 
 
-def _checked_difference(out):
-    line = [l for l in out.splitlines() if l.startswith("check:")][0]
+def _checked_difference(out, index=0):
+    line = [l for l in out.splitlines() if l.startswith("check:")][index]
     return float(line.split("difference ")[1].split(" ")[0])
 
 
@@ -62,6 +62,7 @@ def test_torch_state_dicts_both_ways(tmp_path, capsys):
     status, out, err = _convert(capsys, tmp_path / "lstm.pt", tmp_path / "lstm.rnnkit", "--torch-kind", "LSTM",
                                 "--check")
     assert status == 0 and _checked_difference(out) == 0.0, err
+    assert "PyTorch nn.LSTM vs rnnkit" in out and _checked_difference(out, 1) < 1e-5
     x = np.random.default_rng(0).standard_normal((2, 6, 3)).astype(np.float32)
     with torch.no_grad():
         expected = module(torch.from_numpy(x))[0].numpy()
@@ -97,7 +98,7 @@ def test_keras_files(tmp_path, capsys):
 
 def test_check_fails_above_the_tolerance(tmp_path, capsys, monkeypatch):
     _model().save(tmp_path / "m.rnnkit")
-    monkeypatch.setattr(convert, "check", lambda *args: (0.5, "rnnkit vs rnnkit"))
+    monkeypatch.setattr(convert, "check", lambda *args: [(0.5, "rnnkit vs rnnkit")])
     status, out, _ = _convert(capsys, tmp_path / "m.rnnkit", tmp_path / "m2.rnnkit", "--check")
     assert status == 1 and "FAILED: above --tolerance 0.0001" in out
 

@@ -9,7 +9,8 @@ DESCRIPTION = """Convert a model or its weights from IN to OUT; the file names' 
 A weights-only IN needs the architecture: --model FILE (any model file), or --torch-kind KIND to
 build the model from a torch state_dict (nn.RNN/LSTM/GRU/Linear/Embedding). --check runs the
 model read from IN and the model read back from OUT (ONNX Runtime for .onnx) on the same random
-inputs, prints the largest difference, and fails (exit 1) above --tolerance.
+inputs, and with --torch-kind also the torch module itself, prints the largest differences, and
+fails (exit 1) above --tolerance.
 
 examples:
   rnnkit convert model.keras model.onnx --check
@@ -47,7 +48,10 @@ def run(args):
     print(f"wrote {args.output} ({convert.file_kind(args.output)}) from {args.input} ({convert.file_kind(args.input)})")
     if not args.check:
         return 0
-    difference, what = convert.check(model, args.output, args.seed, args.torch_names)
-    verdict = "ok" if difference <= args.tolerance else f"FAILED: above --tolerance {args.tolerance:g}"
-    print(f"check: largest absolute difference {difference:.3g} ({what}); {verdict}")
-    return 0 if difference <= args.tolerance else 1
+    source = (args.input, args.torch_kind, args.nonlinearity) if args.torch_kind else None
+    failed = False
+    for difference, what in convert.check(model, args.output, args.seed, args.torch_names, source):
+        verdict = "ok" if difference <= args.tolerance else f"FAILED: above --tolerance {args.tolerance:g}"
+        print(f"check: largest absolute difference {difference:.3g} ({what}); {verdict}")
+        failed = failed or difference > args.tolerance
+    return 1 if failed else 0

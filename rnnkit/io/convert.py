@@ -170,6 +170,34 @@ def _random_inputs(model, seed, batch=4, time=9):
     return x
 
 
+def torch_outputs(path, kind, x, nonlinearity="tanh"):
+    """What the torch module of ``kind`` that IN's state_dict belongs to computes on ``x`` (its
+    ``output``, batch first): the other side of ``--check`` for ``--torch-kind``."""
+    from . import torch as torch_io
+
+    torch = require("torch", "torch", f"checking {path!s} against PyTorch")
+    state = _state_dict(path, file_kind(path))
+    settings = torch_io.module_settings(state, kind)
+    if kind in torch_io.RECURRENT_KINDS:
+        settings["batch_first"] = True
+        if kind == "RNN":
+            settings["nonlinearity"] = nonlinearity
+    module = getattr(torch.nn, kind)(**settings)
+    module.load_state_dict({k: v if hasattr(v, "detach") else torch.from_numpy(np.ascontiguousarray(v))
+                            for k, v in state.items()})
+    with torch.no_grad():
+        out = module.eval()(torch.from_numpy(np.asarray(x)))
+    return [(out[0] if isinstance(out, tuple) else out).numpy()]
+
+
+def largest_difference(ours, theirs, what):
+    """max |ours - theirs| over lists of arrays of the same shapes (a named error when they differ)."""
+    if len(ours) != len(theirs) or any(a.shape != b.shape for a, b in zip(ours, theirs)):
+        raise RnnkitValueError(f"{what} gives outputs of shapes {[b.shape for b in theirs]}, the model "
+                               f"{[a.shape for a in ours]}")
+    return max((float(np.max(np.abs(a.astype(np.float64) - b))) if a.size else 0.0) for a, b in zip(ours, theirs))
+
+
 def _outputs(values):
     return [np.asarray(v) for v in (values if isinstance(values, (list, tuple)) else [values])]
 
@@ -195,15 +223,16 @@ def _reread_outputs(model, path, x, torch_names):
     return _outputs(clone.predict(x, verbose=0)), "rnnkit"
 
 
-def check(model, path, seed=0, torch_names=False):
-    """Largest absolute difference between ``model`` and the model read back from ``path`` on random
-    inputs; returns ``(difference, description)``."""
+def check(model, path, seed=0, torch_names=False, source=None):
+    """Run both sides on the same random inputs: returns ``[(difference, description)]``, first the
+    model against the model read back from ``path``, then (with ``source = (IN, torch kind,
+    nonlinearity)``) the model against the torch module IN's state_dict belongs to."""
     x = _random_inputs(model, seed)
     ours = _outputs(model.predict(x, verbose=0))
     theirs, runner = _reread_outputs(model, path, x, torch_names)
-    if len(ours) != len(theirs) or any(a.shape != b.shape for a, b in zip(ours, theirs)):
-        raise RnnkitValueError(f"{path!s} gives outputs of shapes {[b.shape for b in theirs]}, the model "
-                               f"{[a.shape for a in ours]}")
-    difference = max((float(np.max(np.abs(a.astype(np.float64) - b))) if a.size else 0.0)
-                     for a, b in zip(ours, theirs))
-    return difference, f"rnnkit vs {runner} on random inputs of shape {x.shape}"
+    results = [(largest_difference(ours, theirs, path), f"rnnkit vs {runner} on random inputs of shape {x.shape}")]
+    if source is not None:
+        in_path, kind, nonlinearity = source
+        reference = torch_outputs(in_path, kind, x, nonlinearity)
+        results.append((largest_difference(ours, reference, in_path), f"PyTorch nn.{kind} vs rnnkit on the same"))
+    return results

@@ -391,6 +391,22 @@ def _local_tensors(state_dict, prefix):
     return {key: _numpy(f"state_dict[{prefix + key!r}]", value) for key, value in found.items()}
 
 
+def module_settings(state_dict, kind, prefix=""):
+    """The torch constructor arguments a state_dict implies: for "RNN"/"LSTM"/"GRU" ``input_size``,
+    ``hidden_size``, ``num_layers``, ``bidirectional``, ``bias`` and ``proj_size`` (LSTM, when nonzero);
+    for "Linear" ``in_features``, ``out_features``, ``bias``; for "Embedding" ``num_embeddings``,
+    ``embedding_dim``. Every tensor is checked as :func:`from_state_dict` checks it."""
+    converted = from_state_dict(state_dict, kind, prefix=prefix)
+    if kind == "Linear":
+        return {"in_features": converted.input_features, "out_features": converted.units, "bias": converted.use_bias}
+    if kind == "Embedding":
+        return {"num_embeddings": converted.input_dim, "embedding_dim": converted.output_dim}
+    settings, _ = _recurrent_settings(kind, _local_tensors(state_dict, prefix), None, None, None, None, None, None)
+    if not settings["proj_size"] or kind != "LSTM":
+        settings.pop("proj_size")
+    return settings
+
+
 def _check_setting(name, given, found):
     if given is not None and given != found:
         raise RnnkitValueError(f"{name}={given!r} was given but the state_dict's shapes say {found!r}")
