@@ -101,7 +101,8 @@ class GraphBuilder:
             self.root._used.add(name)
             self.nodes.append(self.helper.make_node("Identity", [value.name], [name]))
             value = Value(name, value.shape, value.dtype)
-        dims = [d if d is not None else ("batch" if i == 0 else f"dim{i}") for i, d in enumerate(value.shape)]
+        dims = [d if d is not None else ("batch" if i == 0 else "time" if i == 1 else f"dim{i}")
+                for i, d in enumerate(value.shape)]
         self.outputs.append(self.helper.make_tensor_value_info(value.name, self.elem_type(value.dtype), dims))
         return value
 
