@@ -22,13 +22,15 @@ SUPPORTED_OPSETS = tuple(range(14, 22))
 DEFAULT_OPSET = 17
 MASK_HANDLING = ("sequence_lens", "exact")
 
+# layer class name -> converter; names, as rnnkit's layer registry keys classes (a subclass of a
+# converted class, e.g. LSTM of RNN, takes its base's converter unless it has its own)
 _CONVERTERS = {**layer_converters.CONVERTERS, **recurrent.CONVERTERS}
 
 
 def _converter(layer):
     for cls in type(layer).__mro__:
-        if cls in _CONVERTERS:
-            return _CONVERTERS[cls]
+        if cls.__name__ in _CONVERTERS:
+            return _CONVERTERS[cls.__name__]
     return None
 
 

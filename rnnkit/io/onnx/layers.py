@@ -8,11 +8,7 @@ following the layer's own ``call`` and ``compute_mask``.
 import numpy as np
 
 from ...layers.dense import Dense
-from ...layers.dropout import Dropout
-from ...layers.embedding import Embedding
-from ...layers.masking import Masking
-from ...layers.reshaping import Activation, Flatten
-from ...layers.time_distributed import TimeDistributed
+from ...layers.reshaping import Activation
 from . import activations
 
 
@@ -82,5 +78,6 @@ def check(layer, where):
         activations.check_elementwise(layer.activation, where)
 
 
-CONVERTERS = {Dense: convert_dense, Embedding: convert_embedding, Dropout: convert_dropout, Masking: convert_masking,
-              Activation: convert_activation, Flatten: convert_flatten, TimeDistributed: convert_time_distributed}
+CONVERTERS = {"Dense": convert_dense, "Embedding": convert_embedding, "Dropout": convert_dropout,
+              "Masking": convert_masking, "Activation": convert_activation, "Flatten": convert_flatten,
+              "TimeDistributed": convert_time_distributed}

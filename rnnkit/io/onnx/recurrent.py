@@ -20,7 +20,6 @@ import numpy as np
 
 from ...cells.stacked import StackedRNNCells
 from ...layers.bidirectional import Bidirectional
-from ...layers.rnn import RNN
 from . import recurrent_native, recurrent_scan
 from .graph import OnnxExportError
 
@@ -186,4 +185,4 @@ def convert_bidirectional(ctx, layer, inputs, masks, initial_state=None):
     return outputs, masks_out
 
 
-CONVERTERS = {RNN: convert_rnn, Bidirectional: convert_bidirectional}
+CONVERTERS = {"RNN": convert_rnn, "Bidirectional": convert_bidirectional}
