@@ -9,6 +9,8 @@ import rnnkit
 from rnnkit import layers
 from rnnkit.io.onnx import SUPPORTED_OPSETS, OnnxExportError, to_model_proto
 
+from onnx_checks import run_converter
+
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
@@ -281,29 +283,6 @@ def test_bad_arguments_are_named_errors(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- initial states (the converters)
 
-def _converted_layer(layer, x, mask, initial, mask_handling="sequence_lens"):
-    """Run ``layer``'s converter alone in a graph whose inputs are x, the mask and the initial states."""
-    from rnnkit.io.onnx.exporter import _Context
-    from rnnkit.io.onnx.graph import GraphBuilder
-
-    g = GraphBuilder(17)
-    ctx = _Context(g, mask_handling)
-    feeds = {"x": x}
-    x_value = g.add_input("x", np.float32, (None, None, x.shape[-1]))
-    mask_value = None
-    if mask is not None:
-        mask_value = g.add_input("mask", np.bool_, (None, None))
-        feeds["mask"] = mask
-    states = []
-    for index, state in enumerate(initial):
-        states.append(g.add_input(f"state{index}", np.float32, (None, state.shape[-1])))
-        feeds[f"state{index}"] = state
-    outputs, _ = ctx.convert(layer, [x_value], [mask_value], initial_state=states)
-    for index, value in enumerate(outputs):
-        g.add_output(value, f"out{index}")
-    return _session(g.model("layer", "test")).run(None, feeds)
-
-
 INITIAL_STATE_LAYERS = {
     "lstm": lambda: layers.LSTM(5, return_sequences=True, return_state=True, seed=1),
     "lstm_peepholes_backwards": lambda: layers.LSTM(5, use_peepholes=True, go_backwards=True, return_state=True,
@@ -337,7 +316,7 @@ def test_initial_states(case, masked, mask_handling):
         mask[1, 4:] = False
         mask[2, :] = False  # no valid step: outputs zeros, states stay the initial ones
     expected = _as_list(layer(x, mask=mask, initial_state=initial))
-    theirs = _converted_layer(layer, x, mask, initial, mask_handling)
+    theirs = run_converter(layer, [x], [mask], initial_state=initial, mask_handling=mask_handling)
     assert len(theirs) == len(expected)
     for a, b in zip(theirs, expected):
         np.testing.assert_allclose(a, b, rtol=0, atol=TOL)

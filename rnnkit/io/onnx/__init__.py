@@ -20,7 +20,11 @@ What becomes what:
   the input, exact for trailing padding; ``mask_handling="exact"`` runs masked layers as a Scan
   exact for any mask (see :mod:`.recurrent`);
 - Dense (MatMul, Add, activation), Embedding (Gather), Dropout (identity), Masking, TimeDistributed
-  (fold time into batch), Activation, Flatten (:mod:`.layers`).
+  (fold time into batch), Activation, Flatten, Reshape, Permute, RepeatVector (:mod:`.layers`);
+- the merge layers (Add, Subtract, Multiply, Average, Maximum, Minimum with Keras 3's mask rules,
+  Concatenate, Dot as an Einsum) (:mod:`.merging`), Attention and AdditiveAttention (dot/concat/
+  additive scores, value and causal masks, ``return_attention_scores``) (:mod:`.attention`),
+  LayerNormalization and BatchNormalization at inference (:mod:`.normalization`).
 
 Anything else is an :class:`OnnxExportError` naming every layer that cannot be exported.
 Stateful layers export as a fresh call (zero initial states).

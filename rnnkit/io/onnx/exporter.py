@@ -13,8 +13,8 @@ from ...layers.embedding import Embedding
 from ...layers.rnn import RNN
 from ...layers.time_distributed import TimeDistributed
 from ..files import atomic_write
+from . import attention, merging, normalization, recurrent
 from . import layers as layer_converters
-from . import recurrent
 from .graph import GraphBuilder, OnnxExportError
 
 #: opsets the exporter writes (each run in ONNX Runtime by the tests)
@@ -24,7 +24,8 @@ MASK_HANDLING = ("sequence_lens", "exact")
 
 # layer class name -> converter; names, as rnnkit's layer registry keys classes (a subclass of a
 # converted class, e.g. LSTM of RNN, takes its base's converter unless it has its own)
-_CONVERTERS = {**layer_converters.CONVERTERS, **recurrent.CONVERTERS}
+_CONVERTERS = {**layer_converters.CONVERTERS, **recurrent.CONVERTERS, **merging.CONVERTERS, **attention.CONVERTERS,
+               **normalization.CONVERTERS}
 
 
 def _converter(layer):

@@ -198,6 +198,14 @@ class GraphBuilder:
             [s for i, s in enumerate(x.shape) if i not in {a % len(x.shape) for a in axes}]
         return self.op("ReduceSum", [x, self.ints(axes)], shape, x.dtype, hint, keepdims=int(keepdims))
 
+    def reduce_mean(self, x, axes, keepdims, hint=None):
+        """ReduceMean over ``axes`` (an attribute before opset 18, an input from 18 on)."""
+        shape = [1 if i in axes else s for i, s in enumerate(x.shape)] if keepdims else \
+            [s for i, s in enumerate(x.shape) if i not in axes]
+        if self.opset < 18:
+            return self.op("ReduceMean", [x], shape, x.dtype, hint, axes=list(axes), keepdims=int(keepdims))
+        return self.op("ReduceMean", [x, self.ints(axes)], shape, x.dtype, hint, keepdims=int(keepdims))
+
     def shape_of(self, x, start, end, hint=None):
         """The dims ``start:end`` of ``x``'s runtime shape, as a 1-D int64 Value."""
         shape = self.op("Shape", [x], (len(x.shape),), np.int64, hint or "shape")

@@ -1,5 +1,5 @@
 """Non-recurrent layers as ONNX nodes: Dense, Embedding, Dropout, Masking, TimeDistributed,
-Activation and Flatten.
+Activation, Flatten, Reshape, Permute and RepeatVector.
 
 Each converter takes ``(ctx, layer, inputs, masks, **call_kwargs)`` (lists of
 :class:`~.graph.Value`, masks as (B, T) bool Values or None) and returns ``(outputs, masks)``,
@@ -72,6 +72,25 @@ def convert_time_distributed(ctx, layer, inputs, masks):
     return [g.reshape(y, dims, tuple(x.shape[:2]) + tuple(y.shape[1:]), layer.name)], [masks[0]]
 
 
+def convert_reshape(ctx, layer, inputs, masks):
+    x = inputs[0]
+    target = tuple(layer.compute_output_shape(x.shape)[1:])
+    dims = ctx.g.ints([0] + [-1 if d is None else d for d in target])  # 0: keep the batch axis
+    return [ctx.g.reshape(x, dims, (x.shape[0],) + target, layer.name)], [None]
+
+
+def convert_permute(ctx, layer, inputs, masks):
+    return [ctx.g.transpose(inputs[0], (0,) + tuple(layer.dims), layer.name)], [None]
+
+
+def convert_repeat_vector(ctx, layer, inputs, masks):
+    g = ctx.g
+    x = inputs[0]
+    repeated = g.op("Expand", [g.unsqueeze(x, [1]), g.ints([1, layer.n, 1])], (x.shape[0], layer.n, x.shape[1]),
+                    x.dtype, layer.name)
+    return [repeated], [None]
+
+
 def check(layer, where):
     """The named error this layer's export would raise (an activation ONNX lacks), before building anything."""
     if isinstance(layer, (Dense, Activation)):
@@ -80,4 +99,5 @@ def check(layer, where):
 
 CONVERTERS = {"Dense": convert_dense, "Embedding": convert_embedding, "Dropout": convert_dropout,
               "Masking": convert_masking, "Activation": convert_activation, "Flatten": convert_flatten,
-              "TimeDistributed": convert_time_distributed}
+              "TimeDistributed": convert_time_distributed, "Reshape": convert_reshape, "Permute": convert_permute,
+              "RepeatVector": convert_repeat_vector}
