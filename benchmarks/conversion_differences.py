@@ -56,7 +56,7 @@ def _outputs(values):
 def _onnx_difference(model, x, **kwargs):
     session = ort.InferenceSession(to_model_proto(model, **kwargs).SerializeToString(),
                                    providers=["CPUExecutionProvider"])
-    theirs, ours = session.run(None, {"inputs": x}), _outputs(model(x))
+    theirs, ours = session.run(None, {session.get_inputs()[0].name: x}), _outputs(model(x))
     return max(float(np.abs(a - b).max()) for a, b in zip(theirs, ours)), max(float(np.abs(b).max()) for b in ours)
 
 

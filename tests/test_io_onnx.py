@@ -24,7 +24,7 @@ def _session(proto):
 
 def _run_onnx(model, x, **kwargs):
     proto = to_model_proto(model, **kwargs)
-    return _session(proto).run(None, {"inputs": x}), proto
+    return _session(proto).run(None, {proto.graph.input[0].name: x}), proto
 
 
 def _as_list(outputs):
@@ -214,7 +214,7 @@ def test_dynamic_batch_and_time_and_model_export_writes_the_file(tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for batch, time in [(1, 1), (5, 12), (2, T)]:
         x = _sequences(batch, (batch, time, F))
-        (out,) = session.run(None, {"inputs": x})
+        (out,) = session.run(None, {session.get_inputs()[0].name: x})
         np.testing.assert_allclose(out, model(x), rtol=0, atol=TOL)
     dims = session.get_inputs()[0].shape
     assert dims[:2] == ["batch", "time"] and dims[2] == F
@@ -232,10 +232,12 @@ def test_every_supported_opset_runs(opset):
 def test_float64_models_export_as_double():
     model = _model(layers.GRU(5, dtype="float64", seed=1, return_sequences=True),
                    layers.LSTM(3, num_proj=2, dtype="float64", seed=2), layers.Dense(2, dtype="float64"))
-    x = _sequences().astype(np.float64)
-    difference, proto = _difference(model, x)
-    assert difference < 1e-12
-    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    x = _sequences().astype(np.float64)  # float32 values: the same whether the graph reads float or double
+    proto = to_model_proto(model)
+    declared = onnx.helper.tensor_dtype_to_np_dtype(proto.graph.input[0].type.tensor_type.elem_type)
+    (theirs,) = _session(proto).run(None, {proto.graph.input[0].name: x.astype(declared)})
+    assert theirs.dtype == np.float64
+    np.testing.assert_allclose(theirs, model(x), rtol=0, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- named errors

@@ -139,7 +139,7 @@ def test_a_sequential_model_with_them_exports():
     model.build((None, T, F))
     x = _x(0, (B, T, F))
     session = ort.InferenceSession(to_model_proto(model).SerializeToString(), providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(session.run(None, {"inputs": x})[0], model(x), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x})[0], model(x), rtol=0, atol=1e-5)
 
 
 class _no_warning:

@@ -212,7 +212,7 @@ def _reread_outputs(model, path, x, torch_names):
     if kind == "onnx":
         ort = require("onnxruntime", "onnx", f"checking {path!s} (running it)")
         session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {"inputs": x}), "onnxruntime"
+        return session.run(None, {session.get_inputs()[0].name: x}), "onnxruntime"
     if kind in ("keras_model", "rnnkit") and not (kind == "rnnkit" and _rnnkit_file_format(path) != "rnnkit.model/1"):
         return _outputs(load_model(path).predict(x, verbose=0)), "rnnkit"
     clone = type(model).from_config(model.get_config())

@@ -275,15 +275,15 @@ def _groups(model, prefixes):
 def _named_groups(layer_or_model, prefixes):
     from ..layers.base import Layer
 
-    if isinstance(layer_or_model, Layer):
+    if hasattr(layer_or_model, "layers"):  # a model (models are layers too, so this comes first)
         if not layer_or_model.built:
-            raise RnnkitValueError(f"layer {layer_or_model.name!r} is not built: call it on data or build() it first")
-        return [("", [layer_or_model])]
-    if not hasattr(layer_or_model, "layers"):
+            raise RnnkitValueError(f"model {layer_or_model.name!r} is not built: call it on data or build() it first")
+        return _groups(layer_or_model, prefixes)
+    if not isinstance(layer_or_model, Layer):
         raise RnnkitTypeError(f"layer_or_model must be an rnnkit layer or model, got {describe(layer_or_model)}")
     if not layer_or_model.built:
-        raise RnnkitValueError(f"model {layer_or_model.name!r} is not built: call it on data or build() it first")
-    return _groups(layer_or_model, prefixes)
+        raise RnnkitValueError(f"layer {layer_or_model.name!r} is not built: call it on data or build() it first")
+    return [("", [layer_or_model])]
 
 
 def to_state_dict(layer_or_model, prefixes=None):

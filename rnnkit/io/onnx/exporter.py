@@ -44,6 +44,10 @@ class _Context:
         self._derived = {}
 
     def convert(self, layer, inputs, masks, **call_kwargs):
+        """``layer``'s converter on ``inputs``, cast to its dtype first as the layer casts them."""
+        dtype = getattr(layer, "dtype", None)
+        inputs = [self.g.cast(v, dtype, "cast") if dtype is not None and v.dtype.kind == "f" and v.dtype != dtype
+                  else v for v in inputs]
         return _converter(layer)(self, layer, inputs, masks, **call_kwargs)
 
     def lengths(self, mask):
@@ -93,12 +97,96 @@ def _input_spec(model):
 
 
 def _sequential_graph(ctx, model):
+    """A Sequential without a graph of nodes (rnnkit before the functional engine): the chain."""
     g = ctx.g
     dtype, shape = _input_spec(model)
     values, masks = [g.add_input("inputs", dtype, shape)], [None]
     for layer in model.layers:
         values, masks = ctx.convert(layer, values, masks)
     return values
+
+
+# keyword arguments of a layer call that converters take (``training`` is dropped: inference)
+_CALL_KEYWORDS = ("initial_state", "return_attention_scores", "use_causal_mask")
+
+
+def _graph_layers(graph):
+    """Every layer called in ``graph`` (those inside nested models instead of the models)."""
+    layers = []
+    for node in graph.nodes:
+        inner = getattr(node.layer, "_graph", None)
+        layers += _graph_layers(inner) if inner is not None else [node.layer]
+    return layers
+
+
+def _model_layers(model):
+    graph = getattr(model, "_graph", None)
+    return _graph_layers(graph) if graph is not None else list(model.layers)
+
+
+def _call(node, values, masks):
+    """(input Values, input masks, converter keywords) of one node, from the Values computed so far."""
+    from ...layers.symbolic import flatten
+
+    kwargs = dict(node.call_kwargs)
+    kwargs.pop("training", None)
+    inputs = [values[id(t)] for t in flatten(node.call_inputs)]
+    if "mask" in kwargs:  # masks given in the call replace the propagated ones
+        given = kwargs.pop("mask")
+        given = given if isinstance(given, (list, tuple)) else [given]
+        in_masks = [None if m is None else values[id(m)] for m in given]
+    else:
+        in_masks = [masks.get(id(t)) for t in flatten(node.call_inputs)]
+    unknown = sorted(set(kwargs) - set(_CALL_KEYWORDS))
+    if unknown:
+        raise OnnxExportError(f"layer {node.layer.name!r} is called with {unknown}, which the ONNX export does "
+                              f"not take (it takes {list(_CALL_KEYWORDS)})")
+    if kwargs.get("initial_state") is not None:
+        kwargs["initial_state"] = [values[id(t)] for t in flatten(kwargs["initial_state"])]
+    return inputs, in_masks, kwargs
+
+
+def _walk(ctx, graph, values, masks):
+    """Convert every node of ``graph`` in order. ``values``/``masks``: id(tensor) -> Value for the
+    graph's inputs (filled in place); returns the output Values and masks."""
+    for node in graph.nodes:
+        inputs, in_masks, kwargs = _call(node, values, masks)
+        inner = getattr(node.layer, "_graph", None)
+        if inner is not None:  # a nested model: its own walk, on these Values
+            outputs, out_masks = _walk(ctx, inner, {id(t): v for t, v in zip(inner.inputs, inputs)},
+                                       {id(t): m for t, m in zip(inner.inputs, in_masks)})
+        else:
+            outputs, out_masks = ctx.convert(node.layer, inputs, in_masks, **kwargs)
+        for tensor, value, mask in zip(node.outputs, outputs, out_masks):
+            values[id(tensor)] = value
+            masks[id(tensor)] = mask
+    return [values[id(t)] for t in graph.outputs], [masks.get(id(t)) for t in graph.outputs]
+
+
+def _graph_input(g, graph, tensor, name, time_name):
+    """The ONNX input of one model input: int64 ids when only Embeddings read a float input; batch
+    dynamic, and time too for sequences (rank >= 3, or ids)."""
+    from ...layers.symbolic import flatten
+
+    dtype = np.dtype(tensor.dtype)
+    readers = [node.layer for node in graph.nodes if any(t is tensor for t in flatten(node.call_inputs))]
+    if dtype.kind == "f" and readers and all(isinstance(layer, Embedding) for layer in readers):
+        dtype = np.dtype(np.int64)
+    sequence = len(tensor.shape) >= 3 or dtype.kind in "iu"
+    shape = tuple(None if i == 0 or (i == 1 and sequence) else d for i, d in enumerate(tensor.shape))
+    return g.add_input(name, dtype, shape, time_name)
+
+
+def _model_outputs(ctx, model):
+    """The output Values of the whole model: a walk over its nodes (a Sequential is the chain case)."""
+    graph = getattr(model, "_graph", None)
+    if graph is None:
+        return _sequential_graph(ctx, model)
+    names = list(getattr(model, "input_names", None) or [t.name for t in graph.inputs])
+    single = len(graph.inputs) == 1
+    values = {id(t): _graph_input(ctx.g, graph, t, name, "time" if single else f"{name}_time")
+              for t, name in zip(graph.inputs, names)}
+    return _walk(ctx, graph, values, {})[0]
 
 
 def to_model_proto(model, opset=DEFAULT_OPSET, mask_handling="sequence_lens"):
@@ -111,7 +199,7 @@ def to_model_proto(model, opset=DEFAULT_OPSET, mask_handling="sequence_lens"):
     if not model.built:
         raise RnnkitValueError(f"model {model.name!r} is not built: give its first layer an input_shape or call it "
                                "on data before exporting")
-    problems = [p for layer in model.layers for p in _problems(layer)]
+    problems = [p for layer in _model_layers(model) for p in _problems(layer)]
     if problems:
         raise OnnxExportError(f"model {model.name!r} has layers that cannot be exported to ONNX: "
                               + "; ".join(problems))
@@ -119,7 +207,7 @@ def to_model_proto(model, opset=DEFAULT_OPSET, mask_handling="sequence_lens"):
 
     g = GraphBuilder(opset)
     ctx = _Context(g, mask_handling)
-    for index, value in enumerate(_sequential_graph(ctx, model)):
+    for index, value in enumerate(_model_outputs(ctx, model)):
         g.add_output(value, f"output_{index}")
     proto = g.model(model.name, __version__)
     g.onnx.checker.check_model(proto, full_check=True)
@@ -138,8 +226,10 @@ def export(model, path, opset=DEFAULT_OPSET, *, mask_handling="sequence_lens"):
             "exact": masked recurrent layers run as a Scan that follows rnnkit's masking step by step,
             exact for any mask.
 
-    The graph has one input ``inputs`` (float, or int64 ids when the first layer is an Embedding)
-    whose batch and time axes are dynamic, and outputs ``output_0``, ``output_1``, ...
+    The graph's inputs are the model's (named as ``model.input_names``; int64 ids where only
+    Embeddings read an input) with dynamic batch and time axes; its outputs are ``output_0``,
+    ``output_1``, ... Functional models export node by node, nested models and shared layers
+    included; ``initial_state`` tensors feed the recurrent operators' initial states.
 
     Raises:
         OnnxExportError: a layer (listed) that cannot be exported.

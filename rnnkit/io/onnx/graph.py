@@ -87,9 +87,10 @@ class GraphBuilder:
     def scalar(self, number, dtype, hint="scalar"):
         return self.const(np.asarray(number, dtype), hint)
 
-    def add_input(self, name, dtype, shape):
-        """A graph input (``None`` dims become named dynamic axes ``batch``/``time``/``dim<i>``)."""
-        dims = [d if d is not None else ("batch" if i == 0 else "time" if i == 1 else f"dim{i}")
+    def add_input(self, name, dtype, shape, time_name="time"):
+        """A graph input; ``None`` dims become named dynamic axes: ``batch`` (shared by every input),
+        ``time_name`` for axis 1 (inputs of different lengths need different names), ``<name>_dim<i>``."""
+        dims = [d if d is not None else ("batch" if i == 0 else time_name if i == 1 else f"{name}_dim{i}")
                 for i, d in enumerate(shape)]
         self.root._used.add(name)
         self.inputs.append(self.helper.make_tensor_value_info(name, self.elem_type(dtype), dims))
@@ -101,8 +102,8 @@ class GraphBuilder:
             self.root._used.add(name)
             self.nodes.append(self.helper.make_node("Identity", [value.name], [name]))
             value = Value(name, value.shape, value.dtype)
-        dims = [d if d is not None else ("batch" if i == 0 else "time" if i == 1 else f"dim{i}")
-                for i, d in enumerate(value.shape)]
+        # only the batch axis is named: an output's time axis may follow any of the inputs'
+        dims = [d if d is not None else ("batch" if i == 0 else None) for i, d in enumerate(value.shape)]
         self.outputs.append(self.helper.make_tensor_value_info(value.name, self.elem_type(value.dtype), dims))
         return value
 
