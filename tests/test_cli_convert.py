@@ -154,3 +154,16 @@ def test_the_command_runs_as_a_program(tmp_path):
                            str(tmp_path / "x.onnx")], cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": REPO})
     assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(not hasattr(rnnkit, "Model"), reason="functional models are not in this build yet")
+def test_a_functional_model_with_two_inputs(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    rnnkit.layers.reset_name_counters()
+    ids = rnnkit.Input(shape=(None,), dtype="int64", name="ids")
+    signal = rnnkit.Input(shape=(None, 3), name="signal")
+    _, h, c = layers.LSTM(4, return_state=True, seed=0)(layers.Embedding(9, 4, mask_zero=True, seed=1)(ids))
+    decoded = layers.LSTM(4, return_sequences=True, seed=2)(signal, initial_state=[h, c])
+    rnnkit.Model([ids, signal], [decoded, h]).save(tmp_path / "m.rnnkit")
+    status, out, err = _convert(capsys, tmp_path / "m.rnnkit", tmp_path / "m.onnx", "--check")
+    assert status == 0 and _checked_difference(out) < 1e-5, err

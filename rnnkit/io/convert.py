@@ -148,26 +148,46 @@ def write_model(model, path, torch_names=False, opset=None, mask_handling="seque
         model.save(path)
 
 
-def _random_inputs(model, seed, batch=4, time=9):
-    """Random inputs for ``model``: floats, or ids for an Embedding; with trailing padding when the
-    model masks (Embedding(mask_zero=True) or Masking), so every row has a different length."""
+def _input_readers(model):
+    """[(input shape, the layers that read it)] for each model input (the first layer for a Sequential
+    without a node graph)."""
+    graph = getattr(model, "_graph", None)
+    if graph is None:
+        return [(tuple(model.input_shape), [model.layers[0]])]
+    from ..layers.symbolic import flatten
+
+    return [(tuple(tensor.shape), [node.layer for node in graph.nodes
+                                   if any(t is tensor for t in flatten(node.call_inputs))])
+            for tensor in graph.inputs]
+
+
+def _random_input(rng, shape, readers, batch, time):
+    """Random data for one input: ids below every reading Embedding's vocabulary, else floats; with
+    trailing padding (rows keep 9, 8, 6, 4 of 9 steps) when a reader masks it."""
     from ..layers.embedding import Embedding
     from ..layers.masking import Masking
 
-    rng = np.random.default_rng(seed)
-    first = model.layers[0]
-    shape = [batch] + [time if d is None else d for d in model.input_shape[1:]]
+    shape = [batch] + [time if d is None else d for d in shape[1:]]
+    embeddings = [layer for layer in readers if isinstance(layer, Embedding)]
+    maskings = [layer for layer in readers if isinstance(layer, Masking)]
     pad = None
-    if isinstance(first, Embedding):
-        x = rng.integers(1, max(first.input_dim, 2), shape)
-        pad = 0 if first.mask_zero else None
+    if embeddings:
+        x = rng.integers(1, max(2, min(layer.input_dim for layer in embeddings)), shape)
+        pad = 0 if any(layer.mask_zero for layer in embeddings) else None
     else:
-        x = rng.standard_normal(shape).astype(first.dtype)
-        pad = first.mask_value if isinstance(first, Masking) else None
-    if pad is not None:  # rows keep 9, 8, 6, 4 of 9 steps
+        x = rng.standard_normal(shape).astype(readers[0].dtype if readers else np.float32)
+        pad = maskings[0].mask_value if maskings else None
+    if pad is not None and len(shape) >= 2:
         for row in range(batch):
             x[row, shape[1] - row * shape[1] // (batch + 1):] = pad
     return x
+
+
+def _random_inputs(model, seed, batch=4, time=9):
+    """One random array per model input (a list when the model has several)."""
+    rng = np.random.default_rng(seed)
+    arrays = [_random_input(rng, shape, readers, batch, time) for shape, readers in _input_readers(model)]
+    return arrays[0] if len(arrays) == 1 else arrays
 
 
 def torch_outputs(path, kind, x, nonlinearity="tanh"):
@@ -212,7 +232,8 @@ def _reread_outputs(model, path, x, torch_names):
     if kind == "onnx":
         ort = require("onnxruntime", "onnx", f"checking {path!s} (running it)")
         session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {session.get_inputs()[0].name: x}), "onnxruntime"
+        arrays = x if isinstance(x, list) else [x]
+        return session.run(None, {i.name: a for i, a in zip(session.get_inputs(), arrays)}), "onnxruntime"
     if kind in ("keras_model", "rnnkit") and not (kind == "rnnkit" and _rnnkit_file_format(path) != "rnnkit.model/1"):
         return _outputs(load_model(path).predict(x, verbose=0)), "rnnkit"
     clone = type(model).from_config(model.get_config())
@@ -230,7 +251,8 @@ def check(model, path, seed=0, torch_names=False, source=None):
     x = _random_inputs(model, seed)
     ours = _outputs(model.predict(x, verbose=0))
     theirs, runner = _reread_outputs(model, path, x, torch_names)
-    results = [(largest_difference(ours, theirs, path), f"rnnkit vs {runner} on random inputs of shape {x.shape}")]
+    shapes = [a.shape for a in x] if isinstance(x, list) else x.shape
+    results = [(largest_difference(ours, theirs, path), f"rnnkit vs {runner} on random inputs of shape {shapes}")]
     if source is not None:
         in_path, kind, nonlinearity = source
         reference = torch_outputs(in_path, kind, x, nonlinearity)
