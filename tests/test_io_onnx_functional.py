@@ -80,3 +80,25 @@ def test_masks_through_the_graph(mask_handling, tmp_path):
     for row, length in enumerate([T, 4, 1, 0]):
         values[row, length:] = 0
     assert _compare(model, [values], tmp_path, mask_handling=mask_handling) < TOL
+
+
+def test_attention_encoder_decoder_with_merges(tmp_path):
+    attention = pytest.importorskip("rnnkit.layers.attention")
+    merge = pytest.importorskip("rnnkit.layers.merge")
+    concatenate = pytest.importorskip("rnnkit.layers.concatenate")
+    normalization = pytest.importorskip("rnnkit.layers.layer_normalization")
+    rnnkit.layers.reset_name_counters()
+    source = rnnkit.Input(shape=(None,), dtype="int64", name="source")
+    target = rnnkit.Input(shape=(None, 3), name="target")
+    encoded, h, c = layers.LSTM(6, return_sequences=True, return_state=True, seed=1)(
+        layers.Embedding(12, F, mask_zero=True, seed=0)(source))
+    decoded = layers.LSTM(6, return_sequences=True, seed=2)(target, initial_state=[h, c])
+    context = attention.Attention(use_scale=True)([decoded, encoded], use_causal_mask=True)
+    joined = concatenate.Concatenate()([decoded, context])
+    mixed = merge.Add()([normalization.LayerNormalization()(decoded), context])
+    outputs = [layers.TimeDistributed(layers.Dense(5, activation="softmax", seed=3))(joined), mixed]
+    model = rnnkit.Model([source, target], outputs)
+    ids = np.random.default_rng(0).integers(1, 12, (B, T))
+    ids[1, 4:] = 0
+    ids[2, 2:] = 0
+    assert _compare(model, [ids, _x(1, (B, 5, 3))], tmp_path) < TOL
