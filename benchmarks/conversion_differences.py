@@ -138,9 +138,39 @@ def safetensors_rows(table):
              float(np.abs(model(x)).max()))
 
 
+def functional_rows(table):
+    """An attention encoder-decoder using every merge and normalization layer (needs rnnkit.Model)."""
+    L = rnnkit.layers
+    rnnkit.layers.reset_name_counters()
+    source = rnnkit.Input(shape=(None,), dtype="int64", name="source")
+    target = rnnkit.Input(shape=(None, 3), name="target")
+    encoded, h, c = L.LSTM(6, return_sequences=True, return_state=True, seed=1)(
+        L.Embedding(12, F, mask_zero=True, seed=0)(source))
+    decoded = L.LSTM(6, return_sequences=True, seed=2)(target, initial_state=[h, c])
+    context = L.Attention(use_scale=True)([decoded, encoded])
+    additive = L.AdditiveAttention()([decoded, encoded])
+    joined = L.Concatenate()([decoded, context, additive])
+    outputs = [L.TimeDistributed(L.Dense(5, activation="softmax", seed=3))(joined),
+               L.Add()([L.LayerNormalization()(decoded), context]),
+               L.Maximum()([L.Multiply()([decoded, context]), additive]),
+               L.Dot(axes=2, normalize=True)([decoded, encoded]), L.BatchNormalization()(joined)]
+    model = rnnkit.Model([source, target], outputs)
+    rng = np.random.default_rng(3)
+    ids = rng.integers(1, 12, (B, T))
+    for row, length in enumerate([T, 13, 5, 1, T, 7, 2, 9]):
+        ids[row, length:] = 0
+    y = rng.standard_normal((B, 15, 3)).astype(np.float32)
+    session = ort.InferenceSession(to_model_proto(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    theirs, ours = session.run(None, {"source": ids, "target": y}), _outputs(model.predict([ids, y], verbose=0))
+    _row(table, "rnnkit -> ONNX: functional attention encoder-decoder (merges, normalization)",
+         max(float(np.abs(a - b).max()) for a, b in zip(theirs, ours)), max(float(np.abs(b).max()) for b in ours))
+
+
 def main():
     table = {}
     onnx_rows(table)
+    if hasattr(rnnkit, "Model") and hasattr(rnnkit.layers, "Attention"):
+        functional_rows(table)
     torch_rows(table)
     safetensors_rows(table)
     width = max(map(len, table))
