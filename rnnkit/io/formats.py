@@ -73,6 +73,11 @@ _HINTS = {
     (".keras", "load_weights"): "to read a .keras archive's weights, load it with rnnkit.load_model",
     (".weights.h5", "save_model"): "a whole model goes to a '.keras' name",
     (".weights.h5", "load_model"): "a weights file holds no architecture: build the model, then load_weights",
+    (".safetensors", "save_model"): "a safetensors file holds weights only: use save_weights, or save the whole "
+                                    "model to a '.keras' name or in rnnkit's own format",
+    (".safetensors", "load_model"): "a safetensors file holds no architecture: build the model, then load_weights",
+    **{(".onnx", op): "write ONNX with model.export(path, format='onnx'); rnnkit does not read ONNX files"
+       for op in OPERATIONS},
 }
 
 register(".keras", "Keras 3 .keras archive",
@@ -85,3 +90,7 @@ register(".h5", "Keras legacy HDF5 file",
 register(".hdf5", "Keras legacy HDF5 file",
          save_model="rnnkit.io.keras:save_legacy_model", load_model="rnnkit.io.keras:load_legacy_model",
          save_weights="rnnkit.io.keras:save_legacy_weights", load_weights="rnnkit.io.keras:load_legacy_weights")
+register(".safetensors", "safetensors weights file",
+         save_weights="rnnkit.io.safetensors:save_model_weights",
+         load_weights="rnnkit.io.safetensors:load_model_weights")
+register(".onnx", "file for ONNX export")
