@@ -20,7 +20,7 @@ def test_suffixes_pick_the_format_longest_first_and_ignoring_case():
 
 
 def test_an_operation_a_format_lacks_says_what_to_do_instead():
-    with pytest.raises(rnnkit.RnnkitValueError, match="supports \\['save_model', 'load_model'\\].*'.weights.h5'"):
+    with pytest.raises(rnnkit.RnnkitValueError, match="not save_weights; Keras 3 writes weights alone to .*weights.h5"):
         formats.handler("save_weights", "m.keras")
     with pytest.raises(rnnkit.RnnkitValueError, match="holds no architecture"):
         formats.handler("load_model", "w.weights.h5")
@@ -50,3 +50,14 @@ def test_model_checkpoint_follows_the_file_name(tmp_path):
     assert (tmp_path / "best.keras").read_bytes()[:2] == b"PK"
     assert (tmp_path / "w.weights.h5").read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
     assert rnnkit.load_model(tmp_path / "best.keras").optimizer.iterations == 1
+
+
+def test_load_weights_reads_a_keras_archive_as_keras_does(tmp_path):
+    pytest.importorskip("h5py")
+    rnnkit.layers.reset_name_counters()
+    saved = rnnkit.Sequential([L.LSTM(3, input_shape=(4, 2), seed=0), L.Dense(1, seed=1)])
+    saved.save(tmp_path / "m.keras")
+    other = rnnkit.Sequential([L.LSTM(3, input_shape=(4, 2), seed=5), L.Dense(1, seed=6)])
+    other.load_weights(tmp_path / "m.keras")
+    x = np.random.default_rng(0).normal(size=(2, 4, 2)).astype(np.float32)
+    np.testing.assert_array_equal(other(x), saved(x))

@@ -191,6 +191,18 @@ def test_configs_with_unknown_keys_are_named(archive, tmp_path, change, match):
         rnnkit.load_model(write_archive(tmp_path / "c.keras", contents))
 
 
+def test_wrappers_nested_hundreds_deep_are_a_named_error(archive, tmp_path):
+    contents = members(archive)
+    config = json.loads(contents["config.json"])
+    nested = config["config"]["layers"][2]
+    for _ in range(450):  # JSON 900 levels deep: Python's json still reads it
+        nested = {"class_name": "TimeDistributed", "config": {"name": "t", "layer": nested}}
+    config["config"]["layers"][2] = nested
+    contents["config.json"] = json.dumps(config)
+    with pytest.raises(KerasConfigError, match="cannot be built for inputs of shape"):
+        rnnkit.load_model(write_archive(tmp_path / "deep.keras", contents))
+
+
 def test_bad_json_and_missing_members(archive, tmp_path):
     contents = members(archive)
     with pytest.raises(KerasFileError, match="not valid JSON"):

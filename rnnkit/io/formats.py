@@ -70,7 +70,6 @@ def handler(operation, filepath):
 
 _HINTS = {
     (".keras", "save_weights"): "Keras 3 writes weights alone to a name ending in '.weights.h5'",
-    (".keras", "load_weights"): "to read a .keras archive's weights, load it with rnnkit.load_model",
     (".weights.h5", "save_model"): "a whole model goes to a '.keras' name",
     (".weights.h5", "load_model"): "a weights file holds no architecture: build the model, then load_weights",
     (".safetensors", "save_model"): "a safetensors file holds weights only: use save_weights, or save the whole "
@@ -81,7 +80,8 @@ _HINTS = {
 }
 
 register(".keras", "Keras 3 .keras archive",
-         save_model="rnnkit.io.keras:save_model", load_model="rnnkit.io.keras:load_model")
+         save_model="rnnkit.io.keras:save_model", load_model="rnnkit.io.keras:load_model",
+         load_weights="rnnkit.io.keras:load_archive_weights")
 register(".weights.h5", "Keras 3 HDF5 weights file",
          save_weights="rnnkit.io.keras:save_weights", load_weights="rnnkit.io.keras:load_weights")
 register(".h5", "Keras legacy HDF5 file",

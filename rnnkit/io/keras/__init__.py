@@ -8,6 +8,7 @@ h5py (``pip install "rnnkit[keras]"``) is imported only when an HDF5 file is rea
 Nothing in a file is ever executed: a Lambda layer's bytecode is refused (:class:`UnsafeCodeError`).
 """
 from .archive import KERAS_LAYOUT_VERSION, load_model, save_model
+from .archive import load_weights as load_archive_weights
 from .errors import KerasConfigError, KerasFileError, KerasFormatWarning, UnsafeCodeError, UnsupportedLayerError
 from .layer_config import layer_from_keras, layer_to_keras
 from .legacy import load_legacy_model, load_legacy_weights, save_legacy_model, save_legacy_weights
@@ -15,7 +16,7 @@ from .model_config import model_from_keras, model_to_keras
 from .weights_file import load_weights, save_weights
 
 __all__ = [
-    "KERAS_LAYOUT_VERSION", "KerasConfigError", "KerasFileError", "KerasFormatWarning", "UnsafeCodeError",
+    "KERAS_LAYOUT_VERSION", "KerasConfigError", "load_archive_weights", "KerasFileError", "KerasFormatWarning", "UnsafeCodeError",
     "UnsupportedLayerError", "layer_from_keras", "layer_to_keras", "load_legacy_model", "load_legacy_weights",
     "load_model", "load_weights", "model_from_keras", "model_to_keras", "save_legacy_model",
     "save_legacy_weights", "save_model", "save_weights",

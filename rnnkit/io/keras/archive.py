@@ -106,6 +106,24 @@ def _read_json(archive, filepath, name):
         raise KerasFileError(filepath, f"member {name!r} is not valid JSON ({error})") from None
 
 
+def load_weights(model, filepath):
+    """Load the weights (and optimizer state) of a ``.keras`` archive into the built ``model``, as
+    Keras 3's ``model.load_weights("x.keras")`` does; the archive's config is not used."""
+    filepath = path_text("filepath", filepath)
+    if not model.built:
+        raise KerasFileError(filepath, f"model {model.name!r} is not built yet; build it before load_weights")
+    archive, _ = _open_archive(filepath)
+    with archive:
+        info = _member_info(archive, filepath, WEIGHTS)
+        needed = sum(v.value.nbytes for v in model.weights)
+        if info.file_size > 4 * needed + 2**24:  # the member is read into memory: it must fit the model
+            raise KerasFileError(filepath, f"{WEIGHTS} declares {info.file_size} bytes, far more than the "
+                                           f"{needed} bytes of weights of model {model.name!r}")
+        data = _read_member(archive, filepath, info)
+    with reading(io.BytesIO(data), filepath, len(data)) as reader:
+        read_model_weights(reader, model, filepath)
+
+
 def load_model(filepath, compile=True, safe_mode=True):
     """Rebuild the model of a Keras 3 ``.keras`` archive: architecture, weights, and (with ``compile``)
     the compile settings and optimizer state where rnnkit has them.

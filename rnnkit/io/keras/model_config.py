@@ -8,7 +8,7 @@ instead of an InputLayer, and Keras 2.0-2.2 a bare list of layers.
 """
 from ...errors import RnnkitError
 from .budget import chain_input_shapes
-from .errors import KerasConfigError, UnsupportedLayerError
+from .errors import KerasConfigError, KerasFileError, UnsupportedLayerError
 from .layer_config import is_keras_layer_config, layer_from_keras, layer_to_keras, unsupported_layers
 from .values import dtype_to_keras, reject_code
 
@@ -87,22 +87,32 @@ def sequential_from_keras(spec, safe_mode=True, check_size=None):
         or _shape(build_config.get("input_shape"), "build_config input_shape")
     if input_shape is None and layers[0].input_shape_arg is not None:
         input_shape = (None, *layers[0].input_shape_arg)
-    if check_size is not None and input_shape is not None:
-        check_size(chain_input_shapes(layers, input_shape))
     if config.get("trainable") is False:
         for layer in layers:
             layer.trainable = False
     try:
+        if check_size is not None and input_shape is not None:
+            check_size(chain_input_shapes(layers, input_shape))
         model = Sequential(layers, name=name)
         if input_shape is not None and not model.built:
             model.build(input_shape)
-    except RnnkitError as error:
-        raise KerasConfigError(f"Sequential {name!r}: {error}") from None
+    except KerasFileError:
+        raise
+    except (RnnkitError, IndexError, TypeError) as error:  # layers that cannot take the shapes the config gives
+        raise KerasConfigError(f"Sequential {name!r} cannot be built for inputs of shape {input_shape}: "
+                               f"{type(error).__name__}: {error}") from None
     return model
 
 
 def model_from_keras(spec, safe_mode=True, check_size=None):
     """The rnnkit model of a Keras model config (Sequential; functional models need rnnkit.Model)."""
+    try:
+        return _model_from_keras(spec, safe_mode, check_size)
+    except RecursionError:  # a hostile config nesting wrappers thousands deep
+        raise KerasConfigError("the model config nests layers too deeply to be a real model") from None
+
+
+def _model_from_keras(spec, safe_mode, check_size):
     if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
         raise KerasConfigError(f"a Keras model config must be a dict with 'class_name' and 'config', got {spec!r}")
     unknown = sorted(set(spec) - set(_MODEL_SPEC_KEYS))
@@ -167,8 +177,8 @@ def functional_from_keras(spec, safe_mode=True, check_size=None):
         return cls.from_config(config)  # its layer configs go through rnnkit.layers.deserialize_layer
     except KerasConfigError:
         raise
-    except RnnkitError as error:
-        raise KerasConfigError(f"functional model {name!r}: {error}") from None
+    except (RnnkitError, IndexError, TypeError) as error:  # layers that cannot take the shapes the config gives
+        raise KerasConfigError(f"functional model {name!r}: {type(error).__name__}: {error}") from None
 
 
 def keras_layers(model):
