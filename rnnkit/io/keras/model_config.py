@@ -51,6 +51,22 @@ def _shape(value, where):
     return tuple(value)
 
 
+def _checked_model_config(config, kind, keys, safe_mode):
+    """Refuse, before building anything, a model config that is not a dict with a 'layers' list, has
+    unknown keys, holds bytecode or uses layers rnnkit lacks; returns the model's name."""
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise KerasConfigError(f"a {kind} config must hold a 'layers' list, got {config!r}")
+    name = config.get("name")
+    unknown = sorted(set(config) - set(keys))
+    if unknown:
+        raise KerasConfigError(f"{kind} {name!r}: unknown config keys {unknown}")
+    reject_code(config, f"{kind} {name!r}", safe_mode)
+    missing = [item for entry in config["layers"] for item in unsupported_layers(entry)]
+    if missing:
+        raise UnsupportedLayerError(missing)
+    return name
+
+
 def sequential_from_keras(spec, safe_mode=True, check_size=None):
     """An rnnkit Sequential from a Keras Sequential config, built when the config gives an input shape.
 
@@ -62,16 +78,7 @@ def sequential_from_keras(spec, safe_mode=True, check_size=None):
     config = spec.get("config")
     if isinstance(config, list):  # Keras 2.0-2.2
         config = {"layers": config}
-    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-        raise KerasConfigError(f"a Sequential config must hold a 'layers' list, got {config!r}")
-    name = config.get("name")
-    unknown = sorted(set(config) - set(_SEQUENTIAL_KEYS))
-    if unknown:
-        raise KerasConfigError(f"Sequential {name!r}: unknown config keys {unknown}")
-    reject_code(config, f"Sequential {name!r}", safe_mode)
-    missing = [item for entry in config["layers"] for item in unsupported_layers(entry)]
-    if missing:
-        raise UnsupportedLayerError(missing)
+    name = _checked_model_config(config, "Sequential", _SEQUENTIAL_KEYS, safe_mode)
     input_shape, layers = None, []
     for index, entry in enumerate(config["layers"]):
         if isinstance(entry, dict) and entry.get("class_name") == "InputLayer":
@@ -160,16 +167,7 @@ def functional_from_keras(spec, safe_mode=True, check_size=None):
     """An rnnkit functional Model from a Keras 3 (or tf.keras 2) functional config."""
     cls = _functional_class()
     config = spec.get("config")
-    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-        raise KerasConfigError(f"a functional model config must hold a 'layers' list, got {config!r}")
-    name = config.get("name")
-    unknown = sorted(set(config) - set(_FUNCTIONAL_KEYS))
-    if unknown:
-        raise KerasConfigError(f"functional model {name!r}: unknown config keys {unknown}")
-    reject_code(config, f"functional model {name!r}", safe_mode)
-    missing = [item for entry in config["layers"] for item in unsupported_layers(entry)]
-    if missing:
-        raise UnsupportedLayerError(missing)
+    name = _checked_model_config(config, "functional model", _FUNCTIONAL_KEYS, safe_mode)
     if check_size is not None:
         check_size([(layer_from_keras(entry, safe_mode), first_call_shape(entry)) for entry in config["layers"]
                     if isinstance(entry, dict) and entry.get("class_name") != "InputLayer"])
