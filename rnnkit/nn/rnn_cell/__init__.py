@@ -22,5 +22,11 @@ their limits use each matrix's own fan). Biases follow TF1 exactly.
 from .base import LSTMStateTuple, RNNCell, check_state_structure, flat_size
 from .cells import BasicLSTMCell, BasicRNNCell, GRUCell, LSTMCell
 from .multi import MultiRNNCell
+from .block_cells import (CoupledInputForgetGateLSTMCell, GRUBlockCell, GRUBlockCellV2, LSTMBlockCell,
+                          LSTMBlockFusedCell)
+from .layer_norm_lstm import LayerNormBasicLSTMCell
+from .wrappers import DeviceWrapper, DropoutWrapper, ResidualWrapper
 
-__all__ = ["RNNCell", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell", "MultiRNNCell", "LSTMStateTuple"]
+__all__ = ["RNNCell", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell", "MultiRNNCell", "LSTMStateTuple",
+           "DropoutWrapper", "ResidualWrapper", "DeviceWrapper", "LSTMBlockCell", "LSTMBlockFusedCell",
+           "GRUBlockCell", "GRUBlockCellV2", "CoupledInputForgetGateLSTMCell", "LayerNormBasicLSTMCell"]
