@@ -265,7 +265,8 @@ def test_lstm_block_cells_match_tensorflows_block_lstm_op(tf1, peephole, clip):
             return float(np.sum(np.asarray(block_lstm(x, c0, h0, w, wci, wcf, wco, bias)[6], np.float64) * g_out))
 
         def differences(eps):
-            return np.array([(tf_loss(b + e) - tf_loss(b - e)) / (2 * eps) for e in np.eye(b.size, dtype=np.float32) * eps])
+            steps = np.eye(b.size, dtype=np.float32) * eps
+            return np.array([(tf_loss(b + e) - tf_loss(b - e)) / (2 * eps) for e in steps])
 
         # float32 differences need a large step, which can cross the clip's kink: keep the entries whose
         # differences agree at two step sizes (a kink within the step makes them disagree)

@@ -24,7 +24,8 @@ def _block_cell_clip(cell_clip):
     if cell_clip is None:
         return None
     if isinstance(cell_clip, bool) or not isinstance(cell_clip, numbers.Real) or not np.isfinite(cell_clip):
-        raise RnnkitValueError(f"cell_clip must be None or a number (<= 0 means no clipping), got {describe(cell_clip)}")
+        raise RnnkitValueError(f"cell_clip must be None or a number (<= 0 means no clipping), "
+                               f"got {describe(cell_clip)}")
     return float(cell_clip) if cell_clip > 0 else None
 
 

@@ -361,7 +361,8 @@ class DropoutWrapper(_Wrapper):
         self.output_keep_prob = output_keep_prob
         self.state_keep_prob = state_keep_prob
         if not isinstance(variational_recurrent, bool):
-            raise RnnkitValueError(f"variational_recurrent must be True or False, got {describe(variational_recurrent)}")
+            raise RnnkitValueError(f"variational_recurrent must be True or False, "
+                                   f"got {describe(variational_recurrent)}")
         self.variational_recurrent = variational_recurrent
         if input_size is not None and (isinstance(input_size, bool) or not isinstance(input_size, numbers.Integral)
                                        or input_size < 1):
