@@ -14,6 +14,11 @@ State structures (TF1's), for batch B:
 * ``MultiRNNCell``: a tuple with one state per cell (or their concatenation with
   ``state_is_tuple=False``).
 
+Beyond the core cells: the wrappers ``DropoutWrapper``, ``ResidualWrapper``, ``DeviceWrapper``
+(:mod:`.wrappers`), TF1 contrib's ``LSTMBlockCell``, ``LSTMBlockFusedCell``, ``GRUBlockCell``,
+``CoupledInputForgetGateLSTMCell`` (:mod:`.block_cells`) and ``LayerNormBasicLSTMCell``
+(:mod:`.layer_norm_lstm`; also under :mod:`rnnkit.contrib.rnn`).
+
 Initialisation differs from TF1 in one documented way: TF1 draws one
 glorot_uniform matrix for the concatenated ``[inputs, state]`` kernel, rnnkit
 draws ``kernel`` and ``recurrent_kernel`` separately with glorot_uniform (so
