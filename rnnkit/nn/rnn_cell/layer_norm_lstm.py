@@ -115,7 +115,8 @@ def _step_backward(d_out, d_state, cache, params, opts):
 
 
 def layer_norm_lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, zero_output_for_mask=False,
-                            activation="tanh", forget_bias=1.0, candidate_mask=None):
+                            activation="tanh", forget_bias=1.0, dropout_keep_prob=1.0, dropout_rng=None,
+                            candidate_mask=None):
     """Run the layer-normalised LSTM over (B, T, I) ``x`` (kernel signature of :mod:`rnnkit.ops`).
 
     Args:
@@ -126,15 +127,21 @@ def layer_norm_lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *
         mask: None or (B, T) bool (see :mod:`rnnkit.ops.sequence`).
         recurrent_mask: None or (B, H) multiplier on h_{t-1} before U.
         activation: act ("tanh").  forget_bias: added to the forget pre-activation.
-        candidate_mask: None or (B, T, H): the dropout multiplier d_t on the candidate (mask / keep_prob).
+        dropout_keep_prob, dropout_rng: with a keep probability below 1, the candidate's dropout
+            multiplier d_t = Bernoulli(keep) / keep is drawn here from ``dropout_rng`` (a NumPy
+            Generator), a fresh (B, T, H) mask per call as TF1 draws one per step; it is kept in the cache.
+        candidate_mask: None, or a given (B, T, H) multiplier d_t (then nothing is drawn).
 
     Returns:
         outputs (B, T, H), final ``(h_T, c_T)``, cache for :func:`layer_norm_lstm_backward`.
     """
+    units = params["recurrent_kernel"].shape[0]
+    if candidate_mask is None and dropout_keep_prob < 1.0:
+        keep = dropout_rng.random((x.shape[0], x.shape[1], units)) < dropout_keep_prob
+        candidate_mask = keep.astype(x.dtype) / x.dtype.type(dropout_keep_prob)
     opts = {"activation": get_activation(activation), "sigmoid": get_activation("sigmoid"),
             "forget_bias": float(forget_bias), "layer_norm": "bias" not in params,
             "candidate_mask": candidate_mask, "recurrent_mask": recurrent_mask}
-    units = params["recurrent_kernel"].shape[0]
     outputs, final, caches = loop_forward(lambda x_t, s, t: _step(x_t, s, params, t, opts), x, tuple(state0),
                                           mask, zero_output_for_mask, units)
     cache = {"params": params, "opts": opts, "steps": caches, "state0": tuple(state0), "mask": mask,
@@ -174,7 +181,6 @@ class LayerNormLSTMCore(RecurrentCell):
         self.norm_shift = _finite("norm_shift", norm_shift)
         self.dropout_keep_prob = keep_probability("dropout_keep_prob", dropout_keep_prob)
         self._dropout_rng = make_rng(dropout_seed)
-        self._candidate_mask = None
 
     @property
     def state_size(self):
@@ -193,32 +199,25 @@ class LayerNormLSTMCore(RecurrentCell):
             return np.full(shape, self.norm_shift, self.dtype)
         return super().initial_weight(name, shape, rng)
 
-    def forward(self, x, initial_state=None, mask=None, **kwargs):
-        """As :meth:`RecurrentCell.forward`; with ``dropout_keep_prob < 1`` a fresh dropout mask for the
-        candidate of every step (TF1 draws one per call of the cell)."""
-        self._candidate_mask = None
-        if self.dropout_keep_prob < 1.0:
-            if kwargs.get("segment_length") is not None:
-                raise RnnkitValueError("segment_length (checkpointing through time) cannot be combined with "
-                                       f"dropout_keep_prob={self.dropout_keep_prob} < 1 in {self.name}")
-            batch, time = np.shape(x)[:2]
-            keep = self._dropout_rng.random((batch, time, self.units)) < self.dropout_keep_prob
-            self._candidate_mask = keep.astype(self.dtype) / self.dtype.type(self.dropout_keep_prob)
-        try:
-            return super().forward(x, initial_state, mask, **kwargs)
-        finally:
-            self._candidate_mask = None
+    reference_ops = (layer_norm_lstm_forward, layer_norm_lstm_backward)
 
-    def _kernels(self):
-        return layer_norm_lstm_forward, layer_norm_lstm_backward
+    def _kernels(self):  # the ops pair, by the name the cells' base asks for it
+        return self.reference_ops
 
-    _ops = _kernels  # the name the cells' base looks the pair up by after the dispatch refactor
-
-    def kernel_config(self):
+    def op_options(self):
         return {"activation": self.activation, "forget_bias": self.forget_bias,
-                "candidate_mask": self._candidate_mask}
+                "dropout_keep_prob": self.dropout_keep_prob, "dropout_rng": self._dropout_rng}
 
-    op_options = kernel_config
+    kernel_config = op_options
+
+    def forward(self, x, initial_state=None, mask=None, **kwargs):
+        """As the base cell's; checkpointing through time is refused with dropout on (its replay of a
+        segment would draw other masks)."""
+        segments = kwargs.get("segment_length", kwargs.get("backprop_segment"))
+        if segments is not None and self.dropout_keep_prob < 1.0:
+            raise RnnkitValueError(f"checkpointing through time (segment {segments!r}) cannot be combined with "
+                                   f"dropout_keep_prob={self.dropout_keep_prob} < 1 in {self.name}")
+        return super().forward(x, initial_state, mask, **kwargs)
 
     def get_config(self):
         return {**super().get_config(), "activation": serialize_activation(self.activation),

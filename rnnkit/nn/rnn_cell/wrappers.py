@@ -19,7 +19,6 @@ import numbers
 import numpy as np
 
 from ..._validate import describe, float_array, float_dtype, mask_array
-from ...cells.base import SingleStep
 from ...errors import RnnkitTypeError, RnnkitValueError
 from ...ops import sequence
 from ...ops.grad_mode import is_grad_enabled
@@ -36,7 +35,7 @@ def _check_wrapped(cell, owner):
     return cell
 
 
-class _WrapperCore(SingleStep):
+class _WrapperCore:
     """Core of a wrapper: the wrapped core's structure and weights, with maps around its recurrence.
 
     Subclasses override the hooks; the defaults pass everything through unchanged. Masked
@@ -83,6 +82,13 @@ class _WrapperCore(SingleStep):
     def check_state(self, state, batch, name="initial_state"):
         return self.inner.check_state(state, batch, name=name)
 
+    def check_recurrent_mask(self, recurrent_mask, batch):
+        return self.inner.check_recurrent_mask(recurrent_mask, batch)
+
+    @property
+    def input_dtype(self):
+        return self.dtype
+
     # ------------------------------------------------------------------ hooks
     def _prepare(self, x):
         """Per-call context (random masks, ...) for the maps below."""
@@ -114,10 +120,19 @@ class _WrapperCore(SingleStep):
         x = float_array("inputs", x, ndim=3)
         if not self.built:
             self.build(x.shape[2])
-        x = x.astype(self.dtype, copy=False)
         batch, time, _ = x.shape
-        state0 = self.check_state(initial_state, batch)
-        mask = mask_array("mask", mask, batch, time)
+        return self.forward_unchecked(x.astype(self.dtype, copy=False), self.check_state(initial_state, batch),
+                                      mask_array("mask", mask, batch, time),
+                                      recurrent_mask=None if recurrent_mask is None
+                                      else self.check_recurrent_mask(recurrent_mask, batch),
+                                      zero_output_for_mask=zero_output_for_mask)
+
+    def forward_unchecked(self, x, state0, mask=None, *, recurrent_mask=None, zero_output_for_mask=False,
+                          backprop_segment=None):
+        """:meth:`forward` on checked arguments (x in the cell's dtype, state0 as check_state returns it)."""
+        if backprop_segment is not None:
+            raise RnnkitValueError(f"checkpointing through time (backprop_segment={backprop_segment!r}) is not "
+                                   f"available through a TF1 cell wrapper")
         ctx = self._prepare(x)
         outputs, final, inner_cache = self._recurrence(self._map_inputs(x, ctx), state0, mask, recurrent_mask, ctx)
         outputs = sequence.mask_outputs(np.array(self._map_outputs(outputs, x, mask, ctx)), mask,
@@ -141,6 +156,18 @@ class _WrapperCore(SingleStep):
         dx, d_state0, grads = self._recurrence_backward(d_inner, d_final_state, cache["inner"], cache["ctx"])
         dx = self._map_inputs_backward(dx, cache["ctx"])
         return (dx if dx_direct is None else dx + dx_direct), d_state0, grads
+
+    # ------------------------------------------------------------------ one step
+    def step_forward(self, inputs, states):
+        """One step with a cache: inputs (B, I) -> (output (B, output_size), new states, cache)."""
+        outputs, new_states, cache = self.forward(float_array("inputs", inputs, ndim=2)[:, None, :], states)
+        return outputs[:, 0], new_states, cache
+
+    def step_backward(self, d_output, d_new_states, cache):
+        """Gradient of one step: -> (d_inputs (B, I), d_states, weight gradients list)."""
+        dx, d_states, grads = self.backward(None if d_output is None else np.asarray(d_output)[:, None, :],
+                                            d_new_states, cache)
+        return dx[:, 0], d_states, grads
 
 
 def _traverse_filter(visitor, structure):
