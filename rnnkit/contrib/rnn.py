@@ -4,12 +4,13 @@ A TF1 script written against ``tf.contrib.rnn`` ports by importing this module i
 (``from rnnkit.contrib import rnn`` for ``tf.contrib.rnn``). The backward functions
 (``static_rnn_backward``, ...) are rnnkit's: nothing here is autodiff.
 """
+from ..nn.lstm_block_fused import LSTMBlockFusedCell
 from ..nn.rnn import bidirectional_dynamic_rnn, bidirectional_dynamic_rnn_backward, dynamic_rnn, dynamic_rnn_backward
 from ..nn.rnn_cell import (BasicLSTMCell, BasicRNNCell, CoupledInputForgetGateLSTMCell, DeviceWrapper,
                            DropoutWrapper, GRUBlockCell, GRUBlockCellV2, GRUCell, LayerNormBasicLSTMCell,
-                           LSTMBlockCell, LSTMBlockFusedCell, LSTMCell, LSTMStateTuple, MultiRNNCell, ResidualWrapper,
+                           LSTMBlockCell, LSTMCell, LSTMStateTuple, MultiRNNCell, ResidualWrapper,
                            RNNCell)
-from ..nn.static_rnn import (static_bidirectional_rnn, static_bidirectional_rnn_backward, static_rnn,
+from ..nn.static import (static_bidirectional_rnn, static_bidirectional_rnn_backward, static_rnn,
                              static_rnn_backward)
 
 __all__ = ["RNNCell", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell", "MultiRNNCell", "LSTMStateTuple",

@@ -7,7 +7,7 @@ gradients that TensorFlow would have derived.
 from . import rnn_cell
 from .rnn import bidirectional_dynamic_rnn, bidirectional_dynamic_rnn_backward, dynamic_rnn, dynamic_rnn_backward
 from .rnn_cell.tf1_args import AUTO_REUSE
-from .static_rnn import static_bidirectional_rnn, static_bidirectional_rnn_backward, static_rnn, static_rnn_backward
+from .static import static_bidirectional_rnn, static_bidirectional_rnn_backward, static_rnn, static_rnn_backward
 
 __all__ = ["rnn_cell", "dynamic_rnn", "dynamic_rnn_backward", "bidirectional_dynamic_rnn",
            "bidirectional_dynamic_rnn_backward", "static_rnn", "static_rnn_backward", "static_bidirectional_rnn",
