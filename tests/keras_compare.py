@@ -1,20 +1,11 @@
-"""Keras 3 as a reference in tests and in benchmarks/keras_conversion_differences.py: imported once,
-on the torch backend (no TensorFlow needed), and the model cases compared with rnnkit."""
-import os
-
+"""The Keras 3 model cases compared with rnnkit through Keras's files, for the tests and for
+benchmarks/keras_conversion_differences.py (Keras itself is imported by the caller, on the torch
+backend: tests/keras_reference.py)."""
 import numpy as np
 
 VOCAB, FEATURES = 12, 2
 DIRECTIONS = ("Keras 3 -> .keras -> rnnkit", "Keras 3 -> .weights.h5 -> rnnkit", "rnnkit -> .keras -> Keras 3",
               "rnnkit -> .weights.h5 -> Keras 3", "Keras 3 -> .h5 -> rnnkit", "rnnkit -> .h5 -> Keras 3")
-
-
-def import_keras():
-    """keras on the torch backend, or skip the calling test module when it is not installed."""
-    import pytest
-
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
 
 
 def max_difference(a, b):

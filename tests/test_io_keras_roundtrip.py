@@ -8,10 +8,11 @@ import pytest
 
 import keras_compare as kc
 import rnnkit
+from keras_compare import max_difference
+from keras_reference import keras_or_skip
 from rnnkit.io.keras import KerasConfigError, UnsafeCodeError, UnsupportedLayerError
-from keras_compare import import_keras, max_difference
 
-keras = import_keras()
+keras = keras_or_skip()
 L = keras.layers
 TOLERANCE = 1e-5
 BATCH, TIME, FEATURES = 3, 5, 2
