@@ -61,3 +61,15 @@ def test_load_weights_reads_a_keras_archive_as_keras_does(tmp_path):
     other.load_weights(tmp_path / "m.keras")
     x = np.random.default_rng(0).normal(size=(2, 4, 2)).astype(np.float32)
     np.testing.assert_array_equal(other(x), saved(x))
+
+
+def test_an_unbuilt_model_cannot_be_written_or_filled(tmp_path):
+    pytest.importorskip("h5py")
+    from rnnkit.io.keras import KerasFileError
+
+    model = rnnkit.Sequential([L.Dense(2)])
+    for name, call in (("m.keras", model.save), ("m.h5", model.save), ("w.weights.h5", model.save_weights),
+                       ("w.h5", model.load_weights)):
+        with pytest.raises(KerasFileError, match=f"cannot (save|load).* '.*{name}': model 'sequential.*' is not built"):
+            call(tmp_path / name)
+        assert not (tmp_path / name).exists()

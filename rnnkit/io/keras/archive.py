@@ -20,7 +20,7 @@ from .compile_config import compile_from_keras, compile_to_keras
 from .errors import KerasFileError
 from .h5 import reading, write_bytes
 from .model_config import model_from_keras, model_to_keras
-from .weights_store import read_model_weights, write_model_weights
+from .weights_store import read_model_weights, require_built, write_model_weights
 
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 #: the Keras release whose layout rnnkit writes and was checked against
@@ -32,8 +32,7 @@ _DEFLATE_MAX_RATIO = 1032
 def save_model(model, filepath):
     """Write ``model`` (built) as a Keras 3 ``.keras`` archive that ``keras.saving.load_model`` opens."""
     filepath = path_text("filepath", filepath)
-    if not model.built:
-        raise KerasFileError(filepath, f"model {model.name!r} is not built; call it on data or build() it first")
+    require_built(model, filepath, "save to")
     config = model_to_keras(model)
     compile_config = compile_to_keras(model, filepath)
     if compile_config is not None:
@@ -110,8 +109,7 @@ def load_weights(model, filepath):
     """Load the weights (and optimizer state) of a ``.keras`` archive into the built ``model``, as
     Keras 3's ``model.load_weights("x.keras")`` does; the archive's config is not used."""
     filepath = path_text("filepath", filepath)
-    if not model.built:
-        raise KerasFileError(filepath, f"model {model.name!r} is not built yet; build it before load_weights")
+    require_built(model, filepath, "load weights from")
     archive, _ = _open_archive(filepath)
     with archive:
         info = _member_info(archive, filepath, WEIGHTS)

@@ -30,6 +30,7 @@ from .errors import KerasFileError, KerasFormatWarning
 from .h5 import reading, write_bytes
 from .model_config import keras_layers, model_from_keras, model_to_keras
 from .optimizer_state import optimizer_arrays, restore_optimizer
+from .weights_store import require_built
 
 _ATTRIBUTE_LIMIT = 64512  # bytes; Keras's HDF5_OBJECT_HEADER_LIMIT
 _BACKEND = "numpy"
@@ -115,8 +116,7 @@ def load_legacy_model(filepath, compile=True, safe_mode=True):
 def load_legacy_weights(model, filepath):
     """Load a legacy Keras HDF5 weights file (or a whole-model file's weights) into the built ``model``."""
     filepath = _checked_path(filepath)
-    if not model.built:
-        raise KerasFileError(filepath, f"model {model.name!r} is not built yet; build it before load_weights")
+    require_built(model, filepath, "load weights from")
     with reading(filepath, filepath, os.path.getsize(filepath)) as reader:
         group = reader.group("model_weights") if "layer_names" not in reader.root.attrs else reader.root
         if group is None:
@@ -163,15 +163,10 @@ def _write_optimizer(handle, model):
         group.create_dataset(name, data=array)
 
 
-def _require_built(model, filepath):
-    if not model.built:
-        raise KerasFileError(filepath, f"model {model.name!r} is not built yet; call it on data or build() it first")
-
-
 def save_legacy_model(model, filepath):
     """Write ``model`` as Keras's legacy HDF5 whole-model file (what ``model.save("x.h5")`` writes)."""
     filepath = path_text("filepath", filepath)
-    _require_built(model, filepath)
+    require_built(model, filepath, "save to")
     config = model_to_keras(model)
     compile_config = compile_to_keras(model, filepath)
 
@@ -198,5 +193,5 @@ def save_legacy_weights(model, filepath):
     """Write ``model``'s weights as a legacy Keras HDF5 weights file (what tf.keras 2's
     ``save_weights("x.h5")`` wrote)."""
     filepath = path_text("filepath", filepath)
-    _require_built(model, filepath)
+    require_built(model, filepath, "save weights to")
     atomic_write(filepath, write_bytes(filepath, lambda handle: _write_layer_weights(handle, model)))

@@ -5,26 +5,20 @@ from ..._validate import path_text
 from ..files import atomic_write
 from .errors import KerasFileError
 from .h5 import reading, write_bytes
-from .weights_store import read_model_weights, write_model_weights
-
-
-def _require_built(model, filepath, what):
-    if not model.built:
-        raise KerasFileError(filepath, f"cannot {what}: model {model.name!r} is not built yet; give the first "
-                                       f"layer an input_shape or call the model on data first")
+from .weights_store import read_model_weights, require_built, write_model_weights
 
 
 def save_weights(model, filepath):
     """Write ``model``'s weights (and optimizer state, when compiled) as Keras 3 does."""
     filepath = path_text("filepath", filepath)
-    _require_built(model, filepath, "save its weights")
+    require_built(model, filepath, "save weights to")
     atomic_write(filepath, write_bytes(filepath, lambda handle: write_model_weights(handle, model)))
 
 
 def load_weights(model, filepath):
     """Load a Keras 3 ``.weights.h5`` file into the built ``model`` (same architecture)."""
     filepath = path_text("filepath", filepath)
-    _require_built(model, filepath, "load weights")
+    require_built(model, filepath, "load weights from")
     if not os.path.isfile(filepath):
         raise KerasFileError(filepath, "no such file")
     with reading(filepath, filepath, os.path.getsize(filepath)) as reader:

@@ -4,6 +4,7 @@ of a .keras archive and a ``.weights.h5`` file are the same thing (see :mod:`.la
 Reading checks every group and dataset against the model first and assigns nothing until all
 of them fit, so a bad file leaves the model as it was.
 """
+from .errors import KerasFileError
 from .h5 import write_vars
 from .layout import model_nodes, vars_path
 from .model_config import keras_layers
@@ -11,6 +12,14 @@ from .optimizer_state import optimizer_arrays, restore_optimizer
 
 # Keras 2.13 wrote a model's layers under this name instead of "layers".
 _KERAS_2_13_LAYERS = "_layer_checkpoint_dependencies"
+
+
+def require_built(model, filepath, what):
+    """Refuse to ``what`` ("save to", "save weights to", "load weights from") ``filepath`` with a model that
+    has no weights yet."""
+    if not model.built:
+        raise KerasFileError(f"cannot {what} {filepath!r}: model {model.name!r} is not built yet; give the first "
+                             f"layer an input_shape, call the model on data or build() it first")
 
 
 def _nodes(model):
