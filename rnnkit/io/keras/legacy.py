@@ -115,8 +115,8 @@ def load_legacy_model(filepath, compile=True, safe_mode=True):
 
 def load_legacy_weights(model, filepath):
     """Load a legacy Keras HDF5 weights file (or a whole-model file's weights) into the built ``model``."""
+    require_built(model, path_text("filepath", filepath), "load weights from")
     filepath = _checked_path(filepath)
-    require_built(model, filepath, "load weights from")
     with reading(filepath, filepath, os.path.getsize(filepath)) as reader:
         group = reader.group("model_weights") if "layer_names" not in reader.root.attrs else reader.root
         if group is None:
