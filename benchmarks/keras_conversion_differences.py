@@ -2,7 +2,7 @@
 
     python benchmarks/keras_conversion_differences.py
 
-For every model case of tests/keras_compare.py (recurrent layers and variants, Bidirectional in
+For every model case of tests/keras_file_cases.py (recurrent layers and variants, Bidirectional in
 every merge mode, stacked cells, masks, Dense, Embedding, Dropout, TimeDistributed, ...) it runs
 the conversions of ``keras_compare.round_trips`` (Keras 3 -> .keras / .weights.h5 / legacy .h5 ->
 rnnkit and back) on the same random inputs (float32,
@@ -18,7 +18,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests")
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras  # noqa: E402
-import keras_compare as kc  # noqa: E402
+import keras_file_cases as kc  # noqa: E402
 
 BATCH, TIME = 8, 20
 

@@ -6,9 +6,9 @@ One Keras import for the module (torch backend); tiny shapes.
 import numpy as np
 import pytest
 
-import keras_compare as kc
+import keras_file_cases as kc
 import rnnkit
-from keras_compare import max_difference
+from keras_file_cases import max_difference
 from keras_reference import keras_or_skip
 from rnnkit.io.keras import KerasConfigError, UnsafeCodeError, UnsupportedLayerError
 
