@@ -4,7 +4,7 @@
 
 For every model case of tests/keras_file_cases.py (recurrent layers and variants, Bidirectional in
 every merge mode, stacked cells, masks, Dense, Embedding, Dropout, TimeDistributed, ...) it runs
-the conversions of ``keras_compare.round_trips`` (Keras 3 -> .keras / .weights.h5 / legacy .h5 ->
+the conversions of ``keras_file_cases.round_trips`` (Keras 3 -> .keras / .weights.h5 / legacy .h5 ->
 rnnkit and back) on the same random inputs (float32,
 batch 8, 20 steps, random weights of scale 0.5) and prints, per direction, the largest absolute
 difference of the outputs and the largest output. Needs keras (run on the torch backend) and h5py.
