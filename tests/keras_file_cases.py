@@ -39,7 +39,30 @@ def cases(keras):
         "dense_dropout_time_distributed": (lambda: [
             L.TimeDistributed(L.Dense(3, activation="tanh")), L.Dropout(0.3), L.LSTM(3, return_sequences=True),
             L.Flatten(), L.Dense(2), L.Activation("sigmoid")], "float"),
+        **_new_layer_cases(keras),
     }
+
+
+def _new_layer_cases(keras):
+    """Cases for the layers of issues #13/#14, present once rnnkit has them."""
+    import rnnkit
+
+    L = keras.layers
+    candidates = {
+        "cnn_lstm": (("Conv1D", "MaxPooling1D", "GlobalAveragePooling1D"), lambda: [
+            L.Conv1D(4, 3, padding="causal", activation="relu"), L.MaxPooling1D(2),
+            L.LSTM(3, return_sequences=True), L.GlobalAveragePooling1D(), L.Dense(2)]),
+        "pooling": (("Conv1D", "AveragePooling1D", "GlobalMaxPooling1D"), lambda: [
+            L.Conv1D(3, 2), L.AveragePooling1D(2, padding="same"), L.GlobalMaxPooling1D(), L.Dense(2)]),
+        "normalization_noise_reshaping": (
+            ("BatchNormalization", "LayerNormalization", "SpatialDropout1D", "GaussianNoise", "RepeatVector",
+             "Reshape"), lambda: [
+                L.LSTM(4, return_sequences=True), L.BatchNormalization(), L.LayerNormalization(),
+                L.SpatialDropout1D(0.2), L.GaussianNoise(0.1), L.GRU(3), L.RepeatVector(2),
+                L.LSTM(2, return_sequences=True), L.Reshape((4,)), L.Dense(1)]),
+    }
+    return {name: (make, "float") for name, (needed, make) in candidates.items()
+            if all(layer in rnnkit.layers.__all__ for layer in needed)}
 
 
 def inputs(kind, batch, time, seed):
@@ -64,8 +87,11 @@ def keras_model(keras, make, kind, time, name):
 
 
 def randomized(weights, seed):
+    """Random weights of scale 0.5 in place of ``weights``; arrays that start as all ones (moving
+    variances) stay positive."""
     rng = np.random.default_rng(seed)
-    return [rng.normal(0.0, 0.5, w.shape).astype(np.float32) for w in weights]
+    drawn = [rng.normal(0.0, 0.5, w.shape).astype(np.float32) for w in weights]
+    return [np.abs(d) + 0.1 if w.size and np.all(np.asarray(w) == 1) else d for w, d in zip(weights, drawn)]
 
 
 def keras_run(keras, model, x):

@@ -43,9 +43,12 @@ IGNORED = {
 # rnnkit arguments Keras does not have, with their neutral values (dropped when writing).
 _LSTM_VARIANTS = {"forget_bias": 0.0, "use_peepholes": False, "coupled_input_forget": False, "num_proj": None,
                   "cell_clip": None, "proj_clip": None}
+# (rnnkit's ``seed`` fixes initial weights, which the file holds anyway; Keras's SpatialDropout1D takes
+# no ``trainable``, and it has no weights for it to matter.)
 RNNKIT_ONLY = {
     "*": {"backprop_segment": ANY, "input_shape": ANY},
-    "Dense": {"seed": ANY}, "Embedding": {"seed": ANY},
+    "Dense": {"seed": ANY}, "Embedding": {"seed": ANY}, "Conv1D": {"seed": ANY},
+    "SpatialDropout1D": {"trainable": ANY},
     "LSTM": _LSTM_VARIANTS, "LSTMCell": _LSTM_VARIANTS,
 }
 
