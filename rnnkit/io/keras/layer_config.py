@@ -67,6 +67,8 @@ def is_keras_layer_config(spec):
         return False
     if find_code(spec):
         return True
+    if spec["class_name"] == "InputLayer":  # rnnkit's InputLayer reads Keras's config as its own
+        return False
     config = spec.get("config") if isinstance(spec.get("config"), dict) else {}
     if any(key in spec or key in config for key in _KERAS_MARKERS) or isinstance(config.get("dtype"), dict):
         return True

@@ -9,7 +9,7 @@ instead of an InputLayer, and Keras 2.0-2.2 a bare list of layers.
 from ...errors import RnnkitError
 from .budget import chain_input_shapes
 from .errors import KerasConfigError, KerasFileError, UnsupportedLayerError
-from .layer_config import is_keras_layer_config, layer_from_keras, layer_to_keras, unsupported_layers
+from .layer_config import is_keras_layer_config, layer_class, layer_from_keras, layer_to_keras, unsupported_layers
 from .values import dtype_to_keras, reject_code
 
 # Keras 3 writes the first five (and compile_config in a .keras file); Keras 2 adds the last two.
@@ -28,9 +28,7 @@ def is_keras_model_config(config):
     if not isinstance(config, dict):
         return False
     entries = config.get("layers") if isinstance(config.get("layers"), list) else []
-    return isinstance(config.get("dtype"), dict) or any(
-        is_keras_layer_config(entry) or (isinstance(entry, dict) and entry.get("class_name") == "InputLayer")
-        for entry in entries)
+    return isinstance(config.get("dtype"), dict) or any(is_keras_layer_config(entry) for entry in entries)
 
 
 def _input_layer_shape(entry):
@@ -85,6 +83,8 @@ def sequential_from_keras(spec, safe_mode=True, check_size=None):
             if index != 0:
                 raise KerasConfigError("an InputLayer may only come first in a Sequential config")
             input_shape = _shape(_input_layer_shape(entry), "InputLayer batch_shape")
+            if layer_class("InputLayer") is not None:  # keeps the input's name and dtype
+                layers.append(layer_from_keras(entry, safe_mode))
         else:
             layers.append(layer_from_keras(entry, safe_mode))
     if not layers:
