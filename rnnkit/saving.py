@@ -5,13 +5,17 @@ Every file is written atomically (temporary file, fsync, rename) through
 arrays in ``model.weights`` order, named ``<layer>/<weight>``, plus a JSON
 description of each layer's weights so a mismatch names the layer and shapes.
 """
+import contextlib
+import math
+import numbers
+import os
+
 import numpy as np
 
+from . import initializers
+from .errors import RnnkitError, RnnkitValueError
 from .io.arrays_file import RnnkitFileError, load_arrays, save_arrays
-
-WEIGHTS_FORMAT = "rnnkit.weights/1"
-MODEL_FORMAT = "rnnkit.model/1"
-STATE_FORMAT = "rnnkit.training_state/1"
+from .io.file_schema import FORMATS, MODEL_FORMAT, STATE_FORMAT, WEIGHTS_FORMAT, check_metadata
 
 
 def _weight_arrays(model):
@@ -56,28 +60,94 @@ def _check_layout(model, filepath, saved_layers):
                 f"({saved['class_name']}) has {theirs}")
 
 
-def _read(filepath, expected_format):
+def _read(filepath, expected_formats):
+    """The arrays and metadata of an rnnkit file, its metadata checked against the format's schema."""
+    from . import layers  # noqa: F401 - every built-in layer class registered
+    from .layers.base import layer_classes
+
     arrays, metadata = load_arrays(filepath)
-    found = metadata.get("format") if isinstance(metadata, dict) else None
-    if found not in expected_format:
-        raise RnnkitFileError(
-            f"{filepath!s} is not the kind of rnnkit file expected here: its format is {found!r}, "
-            f"expected one of {list(expected_format)}")
+    check_metadata(filepath, metadata, arrays, expected_formats, layer_classes())
     return arrays, metadata
 
 
+def _weight_elements(metadata):
+    return sum(math.prod(shape) for layer in metadata["layers"] for _, shape in layer["weights"])
+
+
+@contextlib.contextmanager
+def _rebuilding(filepath, metadata, what):
+    """Build what a file describes: at most the weights the file holds, and every refusal a file error.
+
+    Inside, every weight is drawn as zeros and counted against the numbers the file's weights hold
+    (see :func:`rnnkit.initializers.weights_from_file`), so a config asking for more — ``units: 3000``
+    in a file of 2 KB — is refused before that weight is allocated. Whatever a constructor raises
+    about a forged config value is reported as a problem of the file.
+    """
+    available = _weight_elements(metadata)
+
+    def refuse(owner, shape, wanted, left):
+        raise RnnkitFileError(
+            filepath, f"{what} asks {owner or 'a layer'} for a weight of shape {shape} ({wanted:,} numbers), "
+                      f"but the file's weights hold only {available:,} numbers in all ({left:,} not yet claimed): "
+                      f"{what} does not match the weights stored")
+
+    with initializers.weights_from_file(available, refuse):
+        try:
+            yield
+        except RnnkitFileError:
+            raise
+        except RnnkitError as err:
+            raise RnnkitFileError(filepath, f"{what} cannot be rebuilt: {err}") from None
+        except _REBUILD_ERRORS as err:  # a forged value a constructor did not foresee
+            raise RnnkitFileError(filepath, f"{what} cannot be rebuilt: {type(err).__name__}: {err}") from None
+
+
+# What a constructor or from_config can raise on values it did not expect; at the boundary of an
+# untrusted file these mean "the file is wrong", not "rnnkit is broken".
+_REBUILD_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError, RecursionError)
+
+
+def _build_for_file(model, filepath, metadata):
+    """Build an unbuilt ``model`` for the file's ``build_input_shape``, all or nothing.
+
+    A twin of the model (from its config) is built first, within the file's weights, and compared
+    with the file; only if it fits is ``model`` itself built, so a refused file leaves ``model``
+    unbuilt rather than half built. Models whose config does not rebuild them are built directly.
+    """
+    shape = tuple(metadata["build_input_shape"])
+    try:
+        twin = type(model).from_config(model.get_config())
+    except Exception:  # noqa: BLE001 - a user's layer without a complete config: no twin, build directly
+        twin = None
+    what = f"model {model.name!r} built for the file's input shape {list(shape)}"
+    if twin is not None:
+        with _rebuilding(filepath, metadata, what):
+            twin.build(shape)
+        _check_layout(twin, filepath, metadata["layers"])
+    with _rebuilding(filepath, metadata, what):
+        model.build(shape)
+
+
 def _assign_weights(model, filepath, arrays, metadata):
+    """Put the file's weights into ``model``: every shape is proven equal first, then all are written."""
     if not model.built:
-        model.build(tuple(metadata["build_input_shape"]))
+        _build_for_file(model, filepath, metadata)
     _check_layout(model, filepath, metadata["layers"])
+    # The schema proved each array has its layout's shape, and _check_layout that the layout has the
+    # model's shapes, so no assignment below can fail half way.
     values = [arrays[name] for layer in metadata["layers"] for name, _ in layer["weights"]]
     for variable, value in zip(model.weights, values):
         variable.assign(value)
 
 
 def load_weights(model, filepath):
-    """Load weights saved by :func:`save_weights` (or inside a model file) into ``model``."""
-    arrays, metadata = _read(filepath, (WEIGHTS_FORMAT, MODEL_FORMAT, STATE_FORMAT))
+    """Load weights saved by :func:`save_weights` (or inside a model file) into ``model``.
+
+    All or nothing: the file and its fit to the model are checked completely before any weight
+    changes; an unbuilt model is built for the file's input shape only when the file fits it.
+    """
+    filepath = os.fspath(filepath)
+    arrays, metadata = _read(filepath, FORMATS)
     _assign_weights(model, filepath, arrays, metadata)
 
 
@@ -98,19 +168,28 @@ def save_model(model, filepath):
 
 
 def load_model(filepath, compile=True):
-    """Rebuild the model saved by :func:`save_model`."""
+    """Rebuild the model saved by :func:`save_model`.
+
+    The file's metadata is checked against its schema first; the model is then rebuilt within
+    the weights the file holds (a config that asks for more is refused before allocating it).
+    """
     from . import losses, optimizers
     from .models import Sequential
 
+    filepath = os.fspath(filepath)
     arrays, metadata = _read(filepath, (MODEL_FORMAT,))
-    model = Sequential.from_config(metadata["config"])
+    with _rebuilding(filepath, metadata, "its model config"):
+        model = Sequential.from_config(metadata["config"])
+        if not model.built:
+            model.build(tuple(metadata["build_input_shape"]))
     _assign_weights(model, filepath, arrays, metadata)
     settings = metadata.get("compile")
     if compile and settings:
-        opt, loss = dict(settings["optimizer"]), dict(settings["loss"])
-        model.compile(optimizer=optimizers.get({"class_name": opt.pop("class_name"), "config": opt}),
-                      loss=losses.get({"class_name": loss.pop("class_name"), "config": loss}),
-                      metrics=settings["metrics"])
+        with _rebuilding(filepath, metadata, "its compile settings"):
+            opt, loss = dict(settings["optimizer"]), dict(settings["loss"])
+            model.compile(optimizer=optimizers.get({"class_name": opt.pop("class_name"), "config": opt}),
+                          loss=losses.get({"class_name": loss.pop("class_name"), "config": loss}),
+                          metrics=settings["metrics"])
     return model
 
 
@@ -132,23 +211,46 @@ def _split_state(prefix, state, arrays):
     return rest
 
 
-def _join_state(rest, arrays):
+def _join_state(rest, arrays, filepath, where="state.optimizer"):
+    """Inverse of :func:`_split_state`; a reference to an array the file lacks is a file error."""
+    def array(name):
+        if not isinstance(name, str) or name not in arrays:
+            raise RnnkitFileError(filepath, f"its metadata field {where} refers to array {name!r}, which the file "
+                                            f"does not hold")
+        return arrays[name]
+
     state = {}
     for key, value in rest.items():
         if isinstance(value, dict) and "__array__" in value:
-            state[key] = arrays[value["__array__"]]
+            state[key] = array(value["__array__"])
         elif isinstance(value, dict) and "__arrays__" in value:
-            state[key] = [arrays[name] for name in value["__arrays__"]]
+            names = value["__arrays__"]
+            if not isinstance(names, list):
+                raise RnnkitFileError(filepath, f"its metadata field {where}.{key} must list array names")
+            state[key] = [array(name) for name in names]
         elif isinstance(value, dict):
-            state[key] = _join_state(value, arrays)
+            state[key] = _join_state(value, arrays, filepath, f"{where}.{key}")
         else:
             state[key] = value
     return state
 
 
+def _require_trained(model, filepath):
+    _require_built(model, filepath, "save the training state to")
+    if getattr(model, "optimizer", None) is None or getattr(model, "_shuffle_rng", None) is None:
+        raise RnnkitValueError(
+            f"cannot save the training state of model {model.name!r} to {filepath!s}: it holds the optimizer's "
+            f"state and the shuffling generator of a fit, and the model has "
+            f"{'not been compiled' if getattr(model, 'optimizer', None) is None else 'not been fit yet'}; "
+            f"call compile() and fit() first (or save_weights() for the weights alone)")
+
+
 def save_training_state(model, filepath, epoch):
     """Everything a resumed ``fit`` needs to continue bit for bit: weights, optimizer slots,
     the random states behind shuffling and dropout, and the next epoch."""
+    _require_trained(model, filepath)
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+        raise RnnkitValueError(f"epoch must be a non-negative integer, got {epoch!r}")
     arrays = _weight_arrays(model)
     extra = {
         "optimizer": _split_state("optimizer", model.optimizer.get_state(), arrays),
@@ -162,11 +264,28 @@ def save_training_state(model, filepath, epoch):
 
 
 def load_training_state(model, filepath):
-    """Restore what :func:`save_training_state` wrote; returns the epoch to resume from."""
+    """Restore what :func:`save_training_state` wrote; returns the epoch to resume from.
+
+    All or nothing: the weights' fit, the optimizer state (against the variables it will update)
+    and every generator state are checked before the first of them is assigned.
+    """
+    filepath = os.fspath(filepath)
     arrays, metadata = _read(filepath, (STATE_FORMAT,))
-    _assign_weights(model, filepath, arrays, metadata)
     extra = metadata["state"]
-    model.optimizer.set_state(_join_state(extra["optimizer"], arrays))
+    if getattr(model, "optimizer", None) is None:
+        raise RnnkitValueError(f"cannot load the training state {filepath!s} into model {model.name!r}: "
+                               f"the model must be compiled first (the file holds its optimizer's state)")
+    if not model.built:
+        _build_for_file(model, filepath, metadata)
+    _check_layout(model, filepath, metadata["layers"])
+    optimizer_state = _join_state(extra["optimizer"], arrays, filepath)
+    try:
+        optimizer_state = model.optimizer.check_state(optimizer_state, model.trainable_variables)
+    except RnnkitError as err:
+        raise RnnkitFileError(filepath, f"its optimizer state does not fit {model.optimizer.name}: {err}") from None
+
+    _assign_weights(model, filepath, arrays, metadata)
+    model.optimizer.set_state(optimizer_state)
     if getattr(model, "_shuffle_rng", None) is None:
         model._shuffle_rng = np.random.default_rng()
     model._shuffle_rng.bit_generator.state = extra["shuffle_rng"]
@@ -174,4 +293,4 @@ def load_training_state(model, filepath):
     for name, state in extra["layer_rngs"].items():
         if name in rngs:
             rngs[name].bit_generator.state = state
-    return int(extra["epoch"])
+    return extra["epoch"]

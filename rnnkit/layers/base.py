@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 
+from .. import initializers
 from .._validate import describe, float_array, float_dtype
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..variables import Variable
@@ -43,6 +44,11 @@ def reset_name_counters():
 def serialize_layer(layer):
     """``{"class_name": ..., "config": ...}`` of a layer, as Keras writes it."""
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def layer_classes():
+    """Every layer class defined so far, by class name (the registry :func:`deserialize_layer` reads)."""
+    return dict(_layer_classes)
 
 
 def deserialize_layer(spec):
@@ -219,7 +225,8 @@ class Layer:
             raise RnnkitTypeError(f"training must be True, False or None, got {describe(training)}")
         x = self.check_inputs(inputs)
         if not self.built:
-            self.build(x.shape)
+            with initializers.building(self):
+                self.build(x.shape)
             self.built = True
         return self.call(x, training=training, mask=mask, **kwargs)
 
