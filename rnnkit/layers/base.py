@@ -14,7 +14,7 @@ import re
 import numpy as np
 
 from .. import initializers
-from .._validate import describe, float_array, float_dtype
+from .._validate import describe, float_array, float_dtype, rectangular
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..variables import Variable
 
@@ -171,7 +171,7 @@ class Layer:
             )
         arrays = []
         for variable, value in zip(variables, weights):
-            value = np.asarray(value)
+            value = rectangular(f"weight {variable.name}", value)
             if value.shape != variable.shape:
                 raise RnnkitValueError(
                     f"set_weights on layer {self.name!r}: weight {variable.name} has shape {variable.shape}, "
