@@ -198,11 +198,11 @@ class Sequential(TrainingMixin):
     def save(self, filepath):
         saving.save_model(self, filepath)
 
-    def save_training_state(self, filepath, epoch):
-        saving.save_training_state(self, filepath, epoch)
+    def save_training_state(self, filepath, epoch, callbacks=None):
+        saving.save_training_state(self, filepath, epoch, callbacks=callbacks)
 
-    def load_training_state(self, filepath):
-        return saving.load_training_state(self, filepath)
+    def load_training_state(self, filepath, callbacks=None):
+        return saving.load_training_state(self, filepath, callbacks=callbacks)
 
 
 def load_model(filepath, compile=True):

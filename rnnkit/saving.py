@@ -245,9 +245,47 @@ def _require_trained(model, filepath):
             f"call compile() and fit() first (or save_weights() for the weights alone)")
 
 
-def save_training_state(model, filepath, epoch):
+def _callback_states(callbacks, arrays):
+    """``[{"class_name", "state"}, ...]`` for the callbacks that carry state (see Callback.get_state)."""
+    saved = []
+    for callback in callbacks or ():
+        state = callback.get_state() if hasattr(callback, "get_state") else None
+        if state is not None:
+            saved.append({"class_name": type(callback).__name__,
+                          "state": _split_state(f"callbacks/{len(saved)}", state, arrays)})
+    return saved
+
+
+def _restore_callbacks(filepath, saved, callbacks, arrays):
+    """Give each callback the state saved for the callback of its class at the same place among
+    those of its class; all or nothing (a refused state puts back what the others had)."""
+    pending, seen = [], {}
+    for callback in callbacks or ():
+        if not hasattr(callback, "set_state"):
+            continue
+        name = type(callback).__name__
+        occurrence = seen[name] = seen.get(name, -1) + 1
+        matches = [entry for entry in saved if entry["class_name"] == name]
+        if occurrence < len(matches):
+            state = _join_state(matches[occurrence]["state"], arrays, filepath, f"state.callbacks ({name})")
+            pending.append((callback, state))
+    done = []
+    try:
+        for callback, state in pending:
+            before = callback.get_state()
+            callback.set_state(state)
+            done.append((callback, before))
+    except RnnkitError as err:
+        for callback, before in reversed(done):
+            callback.set_state(before)
+        raise RnnkitFileError(filepath, f"its saved state of {type(callback).__name__} cannot be restored: "
+                                        f"{err}") from None
+
+
+def save_training_state(model, filepath, epoch, callbacks=None):
     """Everything a resumed ``fit`` needs to continue bit for bit: weights, optimizer slots,
-    the random states behind shuffling and dropout, and the next epoch."""
+    the random states behind shuffling and dropout, the next epoch, and the state of each of
+    ``callbacks`` that carries one (:meth:`rnnkit.callbacks.Callback.get_state`)."""
     _require_trained(model, filepath)
     if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
         raise RnnkitValueError(f"epoch must be a non-negative integer, got {epoch!r}")
@@ -257,17 +295,19 @@ def save_training_state(model, filepath, epoch):
         "shuffle_rng": model._shuffle_rng.bit_generator.state,
         "layer_rngs": {name: rng.bit_generator.state for name, rng in model._layer_rngs().items()},
         "epoch": int(epoch),
+        "callbacks": _callback_states(callbacks, arrays),
     }
     metadata = {"format": STATE_FORMAT, "layers": _layout(model), "build_input_shape": list(model.input_shape),
                 "state": extra}
     save_arrays(filepath, arrays, metadata)
 
 
-def load_training_state(model, filepath):
+def load_training_state(model, filepath, callbacks=None):
     """Restore what :func:`save_training_state` wrote; returns the epoch to resume from.
 
-    All or nothing: the weights' fit, the optimizer state (against the variables it will update)
-    and every generator state are checked before the first of them is assigned.
+    All or nothing: the weights' fit, the optimizer state (against the variables it will update),
+    every generator state and the state saved for each of ``callbacks`` are checked before the
+    first of them is assigned.
     """
     filepath = os.fspath(filepath)
     arrays, metadata = _read(filepath, (STATE_FORMAT,))
@@ -283,6 +323,7 @@ def load_training_state(model, filepath):
         optimizer_state = model.optimizer.check_state(optimizer_state, model.trainable_variables)
     except RnnkitError as err:
         raise RnnkitFileError(filepath, f"its optimizer state does not fit {model.optimizer.name}: {err}") from None
+    _restore_callbacks(filepath, extra.get("callbacks", []), callbacks, arrays)  # undone if refused
 
     _assign_weights(model, filepath, arrays, metadata)
     model.optimizer.set_state(optimizer_state)

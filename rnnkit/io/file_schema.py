@@ -14,7 +14,8 @@ names the field, the value found and what was expected — never a ``KeyError`` 
                    compile: None | {"optimizer": {"class_name": str, ...}, "loss": {"class_name": str, ...},
                                     "metrics": [str, ...]}
     training state state: {"epoch": int >= 0, "optimizer": {...}, "shuffle_rng": a bit-generator state,
-                           "layer_rngs": {str: a bit-generator state}}
+                           "layer_rngs": {str: a bit-generator state},
+                           "callbacks": [{"class_name": str, "state": {...}}, ...] (optional)}
 
 Each weight the layout names must be an array of the file with that shape and a floating
 dtype. Values that only a constructor can judge (``units: -1``, an unknown activation)
@@ -183,6 +184,10 @@ def _training_state(check, state):
     check_bit_generator_state(check, "state.shuffle_rng", state["shuffle_rng"])
     for name, rng_state in check.mapping("state.layer_rngs", state["layer_rngs"]).items():
         check_bit_generator_state(check, f"state.layer_rngs[{name!r}]", rng_state)
+    for i, entry in enumerate(check.listing("state.callbacks", state.get("callbacks", []))):
+        check.mapping(f"state.callbacks[{i}]", entry, ("class_name", "state"))
+        check.string(f"state.callbacks[{i}].class_name", entry["class_name"])
+        check.mapping(f"state.callbacks[{i}].state", entry["state"])
 
 
 def check_metadata(path, metadata, arrays, expected_formats, layer_classes):
