@@ -69,9 +69,6 @@ def _error(command, message):
 
 def main(argv=None):
     """Run ``rnnkit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    from .apps.common import CliError
-    from .errors import RnnkitError
-
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = build_parser(argv)
     try:
@@ -81,6 +78,10 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 0
+    # imported only now, so "rnnkit --help" loads no command code
+    from .apps.console import CliError
+    from .errors import RnnkitError
+
     try:
         return int(args._module.run(args) or 0)
     except CliError as err:

@@ -150,7 +150,8 @@ class Sequential(TrainingMixin):
             if array is None or array.dtype.kind not in "fiub":
                 raise RnnkitTypeError(f"weight {variable.name} must be an array of real numbers, got {describe(value)}")
             if array.shape != variable.shape:
-                raise RnnkitValueError(f"weight {variable.name} must have shape {variable.shape}, got {describe(array)}")
+                raise RnnkitValueError(
+                    f"weight {variable.name} must have shape {variable.shape}, got {describe(array)}")
             arrays.append(array)
         for variable, array in zip(variables, arrays):
             variable.assign(array)

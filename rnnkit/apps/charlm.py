@@ -45,7 +45,7 @@ MODEL_FILE = "model.rnnkit"
 def add_arguments(parser):
     import argparse
 
-    from .common import add_common_arguments, non_negative_int, positive_float, positive_int
+    from .arguments import add_common_arguments, non_negative_int, positive_float, positive_int
 
     actions = parser.add_subparsers(dest="action", metavar="{train,sample}", title="actions")
     actions.required = True
@@ -96,7 +96,7 @@ def run(args):
 # ---------------------------------------------------------------------- train
 def _load_text(args):
     from .charlm_data import TextError, default_text, read_text
-    from .common import CliError
+    from .console import CliError
 
     try:
         if args.text is None:
@@ -114,7 +114,9 @@ def train(args):
     from ..optimizers import Adam
     from .charlm_data import TextError, encode, split_windows, vocabulary
     from .charlm_model import BitsPerCharacter, bits, build_model, generate
-    from .common import CliError, fit_callbacks, load_best, open_run_dir, say, split_config, wrote
+    from .console import CliError, say, wrote
+    from .fitting import fit_callbacks, load_best
+    from .run_dir import open_run_dir, split_config
 
     text, source = _load_text(args)
     vocab = vocabulary(text)
@@ -171,7 +173,8 @@ def train(args):
 
 
 def _report_epochs(run_dir):
-    from .common import read_history, say
+    from .console import say
+    from .run_dir import read_history
 
     history = read_history(run_dir)
     bpc, val_bpc = history.get("bpc", []), history.get("val_bpc", [])
@@ -183,7 +186,9 @@ def _report_epochs(run_dir):
 
 
 def _draw(run_dir):
-    from .common import pyplot, read_history, save_figure, wrote
+    from .console import wrote
+    from .pictures import pyplot, save_figure
+    from .run_dir import read_history
 
     plt = pyplot()
     if plt is None:
@@ -212,7 +217,7 @@ def _trained_model(run_dir, config):
 
     from ..models import load_model
     from .charlm_model import build_model
-    from .common import CliError
+    from .console import CliError
 
     model_path = run_dir.file(MODEL_FILE)
     if os.path.isfile(model_path):
@@ -232,7 +237,8 @@ def sample(args):
 
     from .charlm_data import TextError, encode
     from .charlm_model import generate
-    from .common import CliError, RunDir, say, wrote
+    from .console import CliError, say, wrote
+    from .run_dir import RunDir
 
     run_dir = RunDir("charlm", args.run_dir, resume=True)
     config = run_dir.read_config()

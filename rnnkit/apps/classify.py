@@ -13,9 +13,12 @@ rnnkit; a seeded, class-stratified split holds out a test part and a validation 
 import gzip
 import os
 
-from .common import (CliError, add_common_arguments, draw_accuracy_and_loss, fit_callbacks, load_best,
-                     open_run_dir, positive_float, positive_int, pyplot, read_history, recurrent_stack,
-                     save_figure, say, split_config, unit_fraction, wrote)
+from .arguments import add_common_arguments, positive_float, positive_int, unit_fraction
+from .console import CliError, say, wrote
+from .fitting import fit_callbacks, load_best
+from .pictures import draw_accuracy_and_loss, pyplot, save_figure
+from .run_dir import open_run_dir, read_history, split_config
+from .stacks import recurrent_stack
 
 HELP = "classify 8x8 handwritten digits read row by row as time steps"
 DESCRIPTION = """Sequence classification: 8x8 handwritten digits read row by row.

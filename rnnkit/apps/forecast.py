@@ -18,9 +18,12 @@ next to the last-value baseline y_hat[o+h] = s[o-1] for every h (the naive forec
 import csv
 import os
 
-from .common import (CELLS, CliError, add_common_arguments, fit_callbacks, load_best, open_run_dir,
-                     positive_float, positive_int, pyplot, read_history, recurrent_stack, save_figure, say,
-                     split_config, unit_fraction, wrote)
+from .arguments import add_common_arguments, positive_float, positive_int, unit_fraction
+from .console import CliError, say, wrote
+from .fitting import fit_callbacks, load_best
+from .pictures import pyplot, save_figure
+from .run_dir import open_run_dir, read_history, split_config
+from .stacks import CELLS, recurrent_stack
 
 HELP = "time-series forecasting from a CSV column (default: yearly sunspots)"
 DESCRIPTION = """Forecast a time series several steps ahead.

@@ -55,7 +55,7 @@ def cell_list(text):
 
 
 def add_arguments(parser):
-    from .common import add_common_arguments, positive_float, positive_int
+    from .arguments import add_common_arguments, positive_float, positive_int
 
     group = parser.add_argument_group("problem and models")
     group.add_argument("--length", type=positive_int, default=100,
@@ -98,7 +98,9 @@ def run(args):
 
     from .. import set_random_seed
     from ..optimizers import Adam
-    from .common import CliError, RunDir, fit_callbacks, load_best, open_run_dir, say, split_config, wrote
+    from .console import CliError, say, wrote
+    from .fitting import fit_callbacks, load_best
+    from .run_dir import open_run_dir, RunDir, split_config
     from .gradflow_core import CONSTANT_BASELINE_MSE, adding_problem
 
     if args.length < 2:
@@ -177,7 +179,9 @@ def _write_norms(path, results):
 
 
 def _draw(run_dir, results, args):
-    from .common import pyplot, read_history, save_figure, wrote
+    from .console import wrote
+    from .pictures import pyplot, save_figure
+    from .run_dir import read_history
     from .gradflow_core import CONSTANT_BASELINE_MSE
 
     plt = pyplot()

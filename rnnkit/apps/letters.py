@@ -13,8 +13,11 @@ sparse categorical cross-entropy for 100 epochs (batch 32: one step per epoch).
 import os
 import sys
 
-from .common import (CliError, add_common_arguments, draw_accuracy_and_loss, fit_callbacks, load_best,
-                     open_run_dir, read_history, say, split_config, wrote)
+from .arguments import add_common_arguments
+from .console import CliError, say, wrote
+from .fitting import fit_callbacks, load_best
+from .pictures import draw_accuracy_and_loss
+from .run_dir import open_run_dir, read_history, split_config
 
 HELP = "next-letter demo: SimpleRNN(3) + Dense(5) learns a->b->c->d->e->a"
 DESCRIPTION = """The next-letter demo of the RNN tutorials, for real.
@@ -38,7 +41,7 @@ MODEL_KEYS = ("mode", "units", "learning_rate")
 
 
 def add_arguments(parser):
-    from .common import positive_float, positive_int
+    from .arguments import positive_float, positive_int
 
     parser.add_argument("--mode", choices=sorted(MODES), default="1pre1",
                         help="1pre1: one letter predicts the next; 4pre1: four letters predict the fifth "
