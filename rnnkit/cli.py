@@ -39,11 +39,19 @@ def _chosen_command(argv):
     return None
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2) pointing at --help, as every rnnkit error."""
+
+    def error(self, message):
+        text = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {text} (see '{self.prog} --help')\n")
+
+
 def build_parser(argv=()):
     """The argparse parser; only the command named in ``argv`` gets its full set of options."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="rnnkit", description=__doc__.splitlines()[0], epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")

@@ -1,6 +1,7 @@
 """Argument types every command shares, and the run options (--seed, --epochs, --run-dir, ...)."""
 import math
 
+from .reading import parse_float, parse_int
 from .run_dir import CHECKPOINT_FILE, DEFAULT_ROOT, METRICS_FILE
 
 
@@ -20,10 +21,12 @@ def _argument_type(convert, accept, expected):
     return parse
 
 
-positive_int = _argument_type(int, lambda v: v >= 1, "a positive integer")
-non_negative_int = _argument_type(int, lambda v: v >= 0, "a non-negative integer")
-positive_float = _argument_type(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
-unit_fraction = _argument_type(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
+# Strict parsers: Python's int()/float() would also take "1_000", " 12 " or "١٢".
+positive_int = _argument_type(parse_int, lambda v: v >= 1, "a positive integer")
+non_negative_int = _argument_type(parse_int, lambda v: v >= 0, "a non-negative integer")
+positive_float = _argument_type(parse_float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+unit_fraction = _argument_type(parse_float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
+verbosity = _argument_type(parse_int, lambda v: v in (0, 1, 2), "0, 1 or 2")
 
 
 def add_common_arguments(parser, epochs=10, batch_size=32, seed=0):
@@ -40,6 +43,6 @@ def add_common_arguments(parser, epochs=10, batch_size=32, seed=0):
                             f"(default {DEFAULT_ROOT}/<command>-<date>-<time>)")
     group.add_argument("--resume", action="store_true",
                        help="continue the run in --run-dir (its model settings must match) up to --epochs")
-    group.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+    group.add_argument("--verbose", type=verbosity, choices=(0, 1, 2), default=1,
                        help="0 quiet, 1 progress bars (default), 2 one line per epoch")
     return group

@@ -117,6 +117,7 @@ def train(args):
     from .console import CliError, say, wrote
     from .fitting import fit_callbacks, load_best
     from .run_dir import open_run_dir, split_config
+    from .stacks import check_stack_size
 
     text, source = _load_text(args)
     vocab = vocabulary(text)
@@ -128,6 +129,8 @@ def train(args):
     if args.tbptt_steps is not None and args.tbptt_steps > args.seq_len:
         raise CliError(f"--tbptt-steps {args.tbptt_steps} is longer than --seq-len {args.seq_len}; "
                        f"choose at most {args.seq_len} (or leave it out for full BPTT)")
+    check_stack_size(args.cell, args.units, args.layers, args.embedding, len(vocab), extra=len(vocab) * args.embedding,
+                     options=f"--units {args.units}, --layers {args.layers} and --embedding {args.embedding}")
 
     run_dir = open_run_dir(args, "charlm")
     model_config, settings = split_config(args, MODEL_KEYS)
@@ -223,13 +226,54 @@ def _trained_model(run_dir, config):
     if os.path.isfile(model_path):
         return load_model(model_path, compile=False)
     if run_dir.has_checkpoint():
-        m = config["model"]
+        m = _rebuild_settings(run_dir, config["model"])
         model = build_model(len(m["vocab"]), m["cell"], m["layers"], m["units"], m["embedding"])
         model.build((None, m["seq_len"]))
         model.load_weights(run_dir.checkpoint_path)
         return model
     raise CliError(f"{run_dir.path!r} holds no trained model ({MODEL_FILE} or best.weights); "
                    f"run 'rnnkit charlm train --run-dir {run_dir.path}' first")
+
+
+def _vocabulary(run_dir, config):
+    """config.json's vocabulary, checked: a non-empty string of distinct characters."""
+    from .console import CliError
+
+    vocab = config["model"]["vocab"]
+    if not isinstance(vocab, str) or not vocab or len(set(vocab)) != len(vocab):
+        shown = repr(vocab) if len(repr(vocab)) <= 60 else repr(vocab)[:57] + "..."
+        raise CliError(f"{run_dir.config_path!r}: its vocabulary must be a non-empty string of distinct characters "
+                       f"(the model's classes, in order), got {shown}; was config.json edited?")
+    return vocab
+
+
+def _rebuild_settings(run_dir, settings):
+    """The model settings of config.json needed to rebuild the model around best.weights, checked."""
+    from .console import CliError
+    from .stacks import check_stack_size
+
+    checks = {"cell": lambda v: v in ("lstm", "gru", "simplernn"),
+              **{key: lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0
+                 for key in ("layers", "units", "embedding", "seq_len")}}
+    for key, ok in checks.items():
+        if not ok(settings.get(key)):
+            raise CliError(f"{run_dir.config_path!r}: its model setting {key!r} is {settings.get(key)!r}, which "
+                           f"'rnnkit charlm train' never writes; was config.json edited?")
+    vocab_size = len(settings["vocab"])
+    check_stack_size(settings["cell"], settings["units"], settings["layers"], settings["embedding"], vocab_size,
+                     extra=vocab_size * settings["embedding"])
+    return settings
+
+
+def _check_fits_vocabulary(run_dir, model, vocab):
+    """The model reads and predicts exactly the vocabulary's characters (an edited vocabulary does not fit)."""
+    from .console import CliError
+
+    reads = getattr(model.layers[0], "input_dim", None)
+    predicts = model.output_shape[-1]
+    if reads != len(vocab) or predicts != len(vocab):
+        raise CliError(f"{run_dir.config_path!r} lists {len(vocab)} characters but the trained model reads {reads} "
+                       f"and predicts {predicts}; was config.json edited?")
 
 
 def sample(args):
@@ -245,13 +289,14 @@ def sample(args):
     if config.get("command") != "charlm" or "vocab" not in config.get("model", {}):
         raise CliError(f"--run-dir {args.run_dir!r} holds a run of 'rnnkit {config.get('command')}', "
                        f"not of 'rnnkit charlm train'")
-    vocab = config["model"]["vocab"]
+    vocab = _vocabulary(run_dir, config)
     prime = args.prime or _default_prime(vocab)
     try:
         prime_ids = encode(prime, vocab)
     except TextError as err:
         raise CliError(f"--prime {args.prime!r}: {err}") from None
     model = _trained_model(run_dir, config)
+    _check_fits_vocabulary(run_dir, model, vocab)
     text = generate(model, vocab, prime_ids, args.length, args.temperature, np.random.default_rng(args.seed))
     say(prime + text)
     from ..io import atomic_write_text

@@ -18,7 +18,7 @@ from .console import CliError, say, wrote
 from .fitting import fit_callbacks, load_best
 from .pictures import draw_accuracy_and_loss, pyplot, save_figure
 from .run_dir import open_run_dir, read_history, split_config
-from .stacks import recurrent_stack
+from .stacks import check_stack_size, recurrent_stack
 
 HELP = "classify 8x8 handwritten digits read row by row as time steps"
 DESCRIPTION = """Sequence classification: 8x8 handwritten digits read row by row.
@@ -170,6 +170,7 @@ def run(args):
         f"train {len(train)}, validation {len(val)}, test {len(test)}")
 
     set_random_seed(args.seed)
+    check_stack_size(args.cell, args.units, args.layers, 8, 10)
     model = build_model(args)
     model.summary(print_fn=say)
     validation = (images[val], labels[val]) if len(val) else None

@@ -6,12 +6,15 @@ import os
 import time
 
 from .console import CliError
+from .reading import open_text, parse_float
 
 DEFAULT_ROOT = "runs"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "best.weights"
 BACKUP_DIR = "backup"
+# config.json holds a few settings (charlm's: the vocabulary too); anything far larger is not one
+MAX_CONFIG_BYTES = 16 * 2**20
 
 
 def _timestamp():
@@ -98,11 +101,25 @@ class RunDir:
 
     # config --------------------------------------------------------------
     def read_config(self):
+        """config.json as a dict, checked: an object whose "command" is a string and whose "model" and
+        "settings" (when present) are objects; anything else is a one-line error naming the file."""
+        with open_text(CONFIG_FILE, self.config_path, max_bytes=MAX_CONFIG_BYTES) as handle:
+            text = handle.read()
         try:
-            with open(self.config_path, encoding="utf-8") as handle:
-                return json.load(handle)
-        except (OSError, ValueError) as err:
-            raise CliError(f"cannot read {self.config_path!r}: {err}") from None
+            config = json.loads(text)
+        except (ValueError, RecursionError) as err:
+            raise CliError(f"cannot read {self.config_path!r}: it is not valid JSON ({err})") from None
+        problem = None
+        if not isinstance(config, dict):
+            problem = f"it holds {type(config).__name__} {_short(config)}, not an object"
+        elif not isinstance(config.get("command"), str):
+            problem = f'its "command" is {_short(config.get("command"))}, not a command name'
+        else:
+            problem = next((f'its "{key}" is {_short(config[key])}, not an object' for key in ("model", "settings")
+                            if key in config and not isinstance(config[key], dict)), None)
+        if problem:
+            raise CliError(f"{self.config_path!r} is not a run configuration written by rnnkit: {problem}")
+        return config
 
     def write_config(self, model, settings):
         """Write config.json (atomically); on --resume first check the model matches the stored one.
@@ -143,17 +160,7 @@ class RunDir:
 
     def best_logged(self, monitor, mode):
         """The best ``monitor`` value in metrics.csv so far (None when there is none), for --resume."""
-        if not os.path.isfile(self.metrics_path):
-            return None
-        values = []
-        with open(self.metrics_path, encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                try:
-                    value = float(row.get(monitor, "nan"))
-                except ValueError:
-                    continue
-                if math.isfinite(value):
-                    values.append(value)
+        values = [value for value in read_history(self).get(monitor, []) if math.isfinite(value)]
         if not values:
             return None
         return max(values) if mode == "max" else min(values)
@@ -176,16 +183,29 @@ def split_config(args, model_keys):
 
 
 def read_history(run_dir):
-    """metrics.csv as {column: [floats]} (NaN where a value is missing), for drawing curves."""
+    """metrics.csv as {column: [floats]} (NaN where a value is missing), for drawing curves.
+
+    A metrics.csv that is not UTF-8 text or not CSV (edited, damaged) is a one-line error naming it.
+    """
     history = {}
-    if not os.path.isfile(run_dir.metrics_path):
+    if not os.path.lexists(run_dir.metrics_path):
         return history
-    with open(run_dir.metrics_path, encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            for key, text in row.items():
-                try:
-                    value = float(text)
-                except (TypeError, ValueError):
-                    value = float("nan")
-                history.setdefault(key, []).append(value)
+    with open_text(METRICS_FILE, run_dir.metrics_path) as handle:
+        try:
+            for row in csv.DictReader(handle):
+                for key, text in row.items():
+                    if not isinstance(key, str):  # a row longer than the header: csv puts the rest under None
+                        continue
+                    try:
+                        value = parse_float(text.strip()) if isinstance(text, str) else math.nan
+                    except ValueError:
+                        value = math.nan
+                    history.setdefault(key, []).append(value)
+        except csv.Error as err:
+            raise CliError(f"{METRICS_FILE}: {run_dir.metrics_path!r} is not CSV ({err})") from None
     return history
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
