@@ -135,3 +135,17 @@ def test_a_forged_callback_state_refuses_the_whole_backup(tmp_path):
     path.write_bytes(rewrite_header(path.read_bytes(), edit))
     with pytest.raises(RnnkitFileError, match="ReduceLROnPlateau"):
         run(tmp_path)
+
+
+def test_csv_logger_appending_to_a_damaged_file_is_a_named_error(tmp_path):
+    """A sibling of the CLI's non-UTF-8 metrics.csv: CSVLogger(append=True) raised UnicodeDecodeError."""
+    from rnnkit.callbacks import CSVLogger
+
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"epoch,loss\n0,\xff\n")
+    logger = CSVLogger(str(path), append=True)
+    with pytest.raises(RnnkitValueError, match="not UTF-8 text"):
+        logger.on_train_begin()
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(RnnkitValueError, match="not a regular file"):
+        CSVLogger(str(tmp_path / "folder.csv"), append=True).on_train_begin()

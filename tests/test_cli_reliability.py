@@ -15,6 +15,8 @@ from rnnkit.apps import forecast
 from rnnkit.apps.console import CliError
 from rnnkit.apps.reading import parse_float, parse_int
 
+from cli_runs import tiny_charlm_run
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ["--epochs", "1", "--verbose", "0"]
 
@@ -119,13 +121,7 @@ def test_damaged_checkpoints_are_one_line(tmp_path, capsys, name):
 
 @pytest.fixture(scope="module")
 def charlm_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("charlm")
-    text = folder / "text.txt"
-    text.write_text("the cat sat on the mat. " * 40)
-    run = folder / "run"
-    assert cli.main(["charlm", "train", "--text", str(text), "--run-dir", str(run), "--units", "8", "--embedding",
-                     "4", "--seq-len", "16", "--sample-length", "5", *QUICK]) == 0
-    return run
+    return tiny_charlm_run(tmp_path_factory.mktemp("charlm"))
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -297,3 +297,14 @@ def test_optimizer_set_state_is_all_or_nothing():
     with pytest.raises(RnnkitValueError, match="shape"):
         model.optimizer.set_state(bad)
     assert model.optimizer.iterations == before["iterations"]
+
+
+def test_a_failed_compile_leaves_the_previous_settings():
+    """A sibling of defect 5: compile() assigned the optimizer before the loss and metrics were checked."""
+    model = small_model()
+    optimizer, loss = model.optimizer, model.loss
+    with pytest.raises(RnnkitValueError, match="metric must be one of"):
+        model.compile("sgd", "mae", metrics=["nope"])
+    with pytest.raises(RnnkitValueError, match="loss must be one of"):
+        model.compile("sgd", "nope")
+    assert model.optimizer is optimizer and model.loss is loss

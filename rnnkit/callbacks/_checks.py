@@ -142,6 +142,8 @@ def restore(callback, state, fields):
     expected = set(fields) | ({"monitor"} if hasattr(callback, "monitor") else set())
     if set(state) != expected:
         raise RnnkitValueError(f"state of {owner} must have the keys {sorted(expected)}, got {sorted(state)}")
+    if "monitor" in expected and not isinstance(state["monitor"], str):
+        raise RnnkitTypeError(f"state['monitor'] of {owner} must be a metric name, got {describe(state['monitor'])}")
     if "monitor" in expected and state["monitor"] != callback.monitor:
         warnings.warn(f"{owner}: the backup was made with monitor={state['monitor']!r}, this run monitors "
                       f"{callback.monitor!r}; its saved state is not restored", RuntimeWarning, stacklevel=3)
