@@ -14,6 +14,7 @@ import numpy as np
 
 from . import initializers
 from .errors import RnnkitError, RnnkitValueError
+from .io import formats
 from .io.arrays_file import RnnkitFileError, load_arrays, save_arrays
 from .io.file_schema import FORMATS, MODEL_FORMAT, STATE_FORMAT, WEIGHTS_FORMAT, check_metadata
 
@@ -35,7 +36,11 @@ def _require_built(model, filepath, what):
 
 
 def save_weights(model, filepath):
-    """Write every weight of ``model`` to ``filepath`` (any file name; missing folders are created)."""
+    """Write every weight of ``model`` to ``filepath`` (missing folders are created): rnnkit's format,
+    or Keras's for a ``.weights.h5`` / ``.h5`` name (see :mod:`rnnkit.io.formats`)."""
+    handler = formats.handler("save_weights", filepath)
+    if handler is not None:
+        return handler(model, filepath)
     _require_built(model, filepath, "save weights to")
     metadata = {"format": WEIGHTS_FORMAT, "layers": _layout(model),
                 "build_input_shape": list(model.input_shape)}
@@ -146,6 +151,9 @@ def load_weights(model, filepath):
     All or nothing: the file and its fit to the model are checked completely before any weight
     changes; an unbuilt model is built for the file's input shape only when the file fits it.
     """
+    handler = formats.handler("load_weights", filepath)
+    if handler is not None:
+        return handler(model, filepath)
     filepath = os.fspath(filepath)
     arrays, metadata = _read(filepath, FORMATS)
     _assign_weights(model, filepath, arrays, metadata)
@@ -160,19 +168,27 @@ def _compile_config(model):
 
 
 def save_model(model, filepath):
-    """Architecture (JSON config), weights and compile settings in one file."""
+    """Architecture (JSON config), weights and compile settings in one file (a Keras file for a
+    ``.keras`` / ``.h5`` name)."""
+    handler = formats.handler("save_model", filepath)
+    if handler is not None:
+        return handler(model, filepath)
     _require_built(model, filepath, "save")
     metadata = {"format": MODEL_FORMAT, "config": model.get_config(), "layers": _layout(model),
                 "build_input_shape": list(model.input_shape), "compile": _compile_config(model)}
     save_arrays(filepath, _weight_arrays(model), metadata)
 
 
-def load_model(filepath, compile=True):
-    """Rebuild the model saved by :func:`save_model`.
+def load_model(filepath, compile=True, safe_mode=True):
+    """Rebuild the model saved by :func:`save_model` (or by Keras, for a ``.keras`` / ``.h5`` name;
+    ``safe_mode`` is Keras's flag, see :func:`rnnkit.io.keras.load_model`).
 
     The file's metadata is checked against its schema first; the model is then rebuilt within
     the weights the file holds (a config that asks for more is refused before allocating it).
     """
+    handler = formats.handler("load_model", filepath)
+    if handler is not None:
+        return handler(filepath, compile=compile, safe_mode=safe_mode)
     from . import losses, optimizers
     from .models import Sequential
 
