@@ -80,15 +80,19 @@ def _weight_elements(metadata):
 
 
 @contextlib.contextmanager
-def _rebuilding(filepath, metadata, what):
+def _rebuilding(filepath, available, what):
     """Build what a file describes: at most the weights the file holds, and every refusal a file error.
 
     Inside, every weight is drawn as zeros and counted against the numbers the file's weights hold
     (see :func:`rnnkit.initializers.weights_from_file`), so a config asking for more — ``units: 3000``
     in a file of 2 KB — is refused before that weight is allocated. Whatever a constructor raises
     about a forged config value is reported as a problem of the file.
+
+    Args:
+        filepath: the file, for messages.
+        available: how many numbers the file's weights hold.
+        what: what is being built, for messages (``"its model config"``).
     """
-    available = _weight_elements(metadata)
 
     def refuse(owner, shape, wanted, left):
         raise RnnkitFileError(
@@ -112,31 +116,46 @@ def _rebuilding(filepath, metadata, what):
 _REBUILD_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError, RecursionError)
 
 
-def _build_for_file(model, filepath, metadata):
-    """Build an unbuilt ``model`` for the file's ``build_input_shape``, all or nothing.
+def build_for_file(model, filepath, input_shape, available, check=None):
+    """Build an unbuilt ``model`` for the input shape a weights file names, all or nothing.
 
-    A twin of the model (from its config) is built first, within the file's weights, and compared
-    with the file; only if it fits is ``model`` itself built, so a refused file leaves ``model``
-    unbuilt rather than half built. Models whose config does not rebuild them are built directly.
+    A twin of the model (from its config) is built first, within the ``available`` numbers the
+    file's weights hold, and given to ``check(twin)`` (which raises if the file does not fit it);
+    only then is ``model`` itself built, so a refused file leaves ``model`` unbuilt rather than half
+    built. Models whose config does not rebuild them are built directly (still within the file).
+    Other formats' loaders (safetensors) use this too.
+
+    Args:
+        model: an unbuilt model.
+        filepath: the file, for messages.
+        input_shape: the file's ``build_input_shape`` (batch axis first), already checked to be a shape.
+        available: the number of weight values the file holds.
+        check: ``check(built_twin)``, or None.
     """
-    shape = tuple(metadata["build_input_shape"])
+    shape = tuple(input_shape)
     try:
         twin = type(model).from_config(model.get_config())
     except Exception:  # noqa: BLE001 - a user's layer without a complete config: no twin, build directly
         twin = None
     what = f"model {model.name!r} built for the file's input shape {list(shape)}"
     if twin is not None:
-        with _rebuilding(filepath, metadata, what):
+        with _rebuilding(filepath, available, what):
             twin.build(shape)
-        _check_layout(twin, filepath, metadata["layers"])
-    with _rebuilding(filepath, metadata, what):
+        if check is not None:
+            check(twin)
+    with _rebuilding(filepath, available, what):
         model.build(shape)
+
+
+def _build_for_layout(model, filepath, metadata):
+    build_for_file(model, filepath, metadata["build_input_shape"], _weight_elements(metadata),
+                   check=lambda twin: _check_layout(twin, filepath, metadata["layers"]))
 
 
 def _assign_weights(model, filepath, arrays, metadata):
     """Put the file's weights into ``model``: every shape is proven equal first, then all are written."""
     if not model.built:
-        _build_for_file(model, filepath, metadata)
+        _build_for_layout(model, filepath, metadata)
     _check_layout(model, filepath, metadata["layers"])
     # The schema proved each array has its layout's shape, and _check_layout that the layout has the
     # model's shapes, so no assignment below can fail half way.
@@ -194,14 +213,14 @@ def load_model(filepath, compile=True, safe_mode=True):
 
     filepath = os.fspath(filepath)
     arrays, metadata = _read(filepath, (MODEL_FORMAT,))
-    with _rebuilding(filepath, metadata, "its model config"):
+    with _rebuilding(filepath, _weight_elements(metadata), "its model config"):
         model = Sequential.from_config(metadata["config"])
         if not model.built:
             model.build(tuple(metadata["build_input_shape"]))
     _assign_weights(model, filepath, arrays, metadata)
     settings = metadata.get("compile")
     if compile and settings:
-        with _rebuilding(filepath, metadata, "its compile settings"):
+        with _rebuilding(filepath, _weight_elements(metadata), "its compile settings"):
             opt, loss = dict(settings["optimizer"]), dict(settings["loss"])
             model.compile(optimizer=optimizers.get({"class_name": opt.pop("class_name"), "config": opt}),
                           loss=losses.get({"class_name": loss.pop("class_name"), "config": loss}),
@@ -332,7 +351,7 @@ def load_training_state(model, filepath, callbacks=None):
         raise RnnkitValueError(f"cannot load the training state {filepath!s} into model {model.name!r}: "
                                f"the model must be compiled first (the file holds its optimizer's state)")
     if not model.built:
-        _build_for_file(model, filepath, metadata)
+        _build_for_layout(model, filepath, metadata)
     _check_layout(model, filepath, metadata["layers"])
     optimizer_state = _join_state(extra["optimizer"], arrays, filepath)
     try:

@@ -62,3 +62,14 @@ def rewrite_header(raw, edit):
 def with_checksum(body):
     """``body`` (everything but the digest) followed by its SHA-256."""
     return body + hashlib.sha256(body).digest()
+
+
+def rewrite_safetensors_header(raw, edit):
+    """Bytes of the safetensors file ``raw`` after ``edit(header_dict)`` (data kept; no checksum to fix)."""
+    import struct
+
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + length])
+    edit(header)
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + raw[8 + length:]

@@ -1,8 +1,8 @@
 """A fuzzer over every kind of file rnnkit writes and reads back (issue #11).
 
 For each kind — named-array files, weight files, model files, training states, the checkpoints
-ModelCheckpoint and BackupAndRestore write, and the run-directory files the CLI reads back
-(config.json, metrics.csv, charlm's vocabulary) — a real file is made, then mutated:
+ModelCheckpoint and BackupAndRestore write, safetensors weights, and the run-directory files the
+CLI reads back (config.json, metrics.csv, charlm's vocabulary) — a real file is made, then mutated:
 
     bit flips          1 to 3 random bits anywhere
     truncation         cut at a random length
@@ -40,7 +40,8 @@ from rnnkit.errors import RnnkitError
 from rnnkit.io.arrays_file import load_arrays, read_array_info, save_arrays
 
 from cli_runs import tiny_charlm_run
-from file_forgery import craft_sparse, padded_header, rewrite_header, split, with_checksum
+from file_forgery import (craft_sparse, padded_header, rewrite_header, rewrite_safetensors_header, split,
+                          with_checksum)
 
 DEFAULT_PER_MUTATION = 4
 SLOW_FACTOR = 10
@@ -93,6 +94,7 @@ def originals(tmp_path_factory):
     ]
     model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=fit_callbacks)
     model.save_weights(folder / "sequence.weights")
+    model.save_weights(folder / "sequence.safetensors")
     model.save_training_state(folder / "sequence.state", 2, callbacks=stateful_callbacks())
     ids = ids_model()
     ids.compile("rmsprop", "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -123,6 +125,7 @@ def originals(tmp_path_factory):
         "checkpoint weights": (folder / "checkpoint.weights", load_weights_built),
         "checkpoint model": (folder / "checkpoint.model", lambda path: load_model(path, compile=False)),
         "backup": (folder / "backup" / "training_state", load_state),
+        "safetensors": (folder / "sequence.safetensors", load_weights_unbuilt),
     }
     return {name: (path.read_bytes(), loader) for name, (path, loader) in files.items()}
 
@@ -242,9 +245,10 @@ def array_table(raw, rng):
 
 
 def _rewrite(raw, edit):
+    rewrite = rewrite_safetensors_header if raw[8:9] == b"{" else rewrite_header
     try:
-        return rewrite_header(raw, edit)
-    except (ValueError, TypeError):  # a value json cannot write: leave the case a plain flip
+        return rewrite(raw, edit)
+    except (ValueError, TypeError):  # a value json cannot write: the case stays the original file
         return raw
 
 
@@ -278,6 +282,9 @@ BINARY_MUTATIONS = {"bit flips": bit_flips, "truncation": truncation, "extension
 # the share of each mutation in a kind's cases: header edits are where the loaders' own logic is
 WEIGHTS = {"bit flips": 2, "truncation": 1, "extension": 1, "header value": 4, "header deletion": 2,
            "header insertion": 2, "array table": 2, "forged sparse": 1}
+# safetensors has no checksum and no array table of rnnkit's kind: its header is the table
+SAFETENSORS_WEIGHTS = {"bit flips": 3, "truncation": 1, "extension": 1, "header value": 6, "header deletion": 2,
+                       "header insertion": 2}
 
 
 # ----------------------------------------------------------------------------- running a case
@@ -336,14 +343,15 @@ def per_mutation(request):
     return count * SLOW_FACTOR if request.node.get_closest_marker("slow") else count
 
 
-KINDS = ["arrays", "weights", "model", "state", "checkpoint weights", "checkpoint model", "backup"]
+KINDS = ["arrays", "weights", "model", "state", "checkpoint weights", "checkpoint model", "backup", "safetensors"]
 
 
 def fuzz_binary(kind, originals, ledger, tmp_path, count, seed):
     raw, loader = originals[kind]
     rng = np.random.default_rng(seed)
-    path = tmp_path / "case"
-    for mutation, weight in WEIGHTS.items():
+    safetensors = kind == "safetensors"
+    path = tmp_path / ("case.safetensors" if safetensors else "case")  # the suffix picks the format
+    for mutation, weight in (SAFETENSORS_WEIGHTS if safetensors else WEIGHTS).items():
         for i in range(count * weight):
             if mutation == "forged sparse":
                 data = forged_sparse(raw, rng, path)

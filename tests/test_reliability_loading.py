@@ -308,3 +308,40 @@ def test_a_failed_compile_leaves_the_previous_settings():
     with pytest.raises(RnnkitValueError, match="loss must be one of"):
         model.compile("sgd", "nope")
     assert model.optimizer is optimizer and model.loss is loss
+
+
+# ----------------------------------------------------------------------------- the same defects in safetensors
+
+def test_safetensors_files_get_the_same_checks(tmp_path):
+    """Siblings in the safetensors reader: a list dtype gave TypeError, a FIFO blocked, a forged
+    build_input_shape built a (300000, 8) kernel and left the model built for it."""
+    import json
+    import os
+
+    from rnnkit.io.safetensors import load_file
+
+    from file_forgery import rewrite_safetensors_header
+
+    path = tmp_path / "w.safetensors"
+    small_model().save_weights(path)
+    raw = path.read_bytes()
+
+    def dtype_list(header):
+        header["lstm/kernel"]["dtype"] = ["F32"]
+    path.write_bytes(rewrite_safetensors_header(raw, dtype_list))
+    with pytest.raises(RnnkitFileError, match="dtype"):
+        load_file(path)
+
+    def huge_input(header):
+        header["__metadata__"]["build_input_shape"] = json.dumps([None, 4, 300_000])
+    path.write_bytes(rewrite_safetensors_header(raw, huge_input))
+    unbuilt = Sequential([layers.LSTM(2, seed=0, name="lstm"), layers.Dense(1, seed=1, name="dense")])
+    with pytest.raises(RnnkitFileError, match="asks layer 'lstm'"):
+        unbuilt.load_weights(path)
+    assert not any(layer.built for layer in unbuilt.layers)
+    path.write_bytes(raw)
+    unbuilt.load_weights(path)  # the genuine file still loads into it
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "f.safetensors")
+        with pytest.raises(RnnkitFileError, match="not a regular file"):
+            load_file(tmp_path / "f.safetensors")

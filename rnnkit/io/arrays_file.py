@@ -22,7 +22,6 @@ allowed one and that every shape, size and offset fits the data section. So no
 array can be bigger than the file. Then the data is read and the SHA-256 is
 compared, so a flipped byte anywhere is reported.
 """
-import contextlib
 import errno
 import hashlib
 import json
@@ -334,9 +333,9 @@ def _read_preamble(handle, size, fail):
     return head, header_len, data_len
 
 
-@contextlib.contextmanager
-def _open_regular(path, fail):
-    """Open ``path`` for reading after checking it is a regular file (a FIFO would block, a device never end)."""
+def open_regular_file(path, fail):
+    """``path`` opened for binary reading, after checking it is a regular file (a FIFO would block,
+    a device never end; ``fail(reason)`` raises for those). A folder raises IsADirectoryError."""
     # O_NONBLOCK: opening a FIFO without a writer must not hang; it changes nothing for regular files.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
@@ -344,13 +343,11 @@ def _open_regular(path, fail):
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         if not stat.S_ISREG(mode):
-            fail("it is not a regular file (a device, FIFO or socket), so it cannot be an rnnkit file")
-        handle = os.fdopen(fd, "rb")
+            fail("it is not a regular file (a device, FIFO or socket), so it cannot be read as one")
+        return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
-    with handle:
-        yield handle
 
 
 def _has_holes(handle, size):
@@ -404,7 +401,7 @@ def load_arrays(path):
     def fail(reason):
         raise RnnkitFileError(path, reason)
 
-    with _open_regular(path, fail) as handle:
+    with open_regular_file(path, fail) as handle:
         sparse = _has_holes(handle, os.fstat(handle.fileno()).st_size)
         head, raw, data_len, entries, metadata = _read_layout(handle, fail)
         try:
@@ -456,7 +453,7 @@ def read_array_info(path):
     def fail(reason):
         raise RnnkitFileError(path, reason)
 
-    with _open_regular(path, fail) as handle:
+    with open_regular_file(path, fail) as handle:
         entries, metadata = _read_layout(handle, fail)[3:]
     names = {dtype: name for name, dtype in DTYPES.items()}
     return [(name, names[dtype], shape) for name, dtype, shape, _, _ in entries], metadata
