@@ -1,17 +1,24 @@
 """The Keras face's layers: recurrent layers and their cells, Dense, Embedding, Masking, Dropout,
-TimeDistributed, Flatten and Activation."""
+TimeDistributed, Flatten and Activation; merge layers, attention, normalization, Conv1D and pooling,
+noise, reshaping and Lambda."""
 from ..cells.gru import GRUCell
 from ..cells.lstm import LSTMCell
 from ..cells.simple_rnn import SimpleRNNCell
 from ..cells.stacked import StackedRNNCells
 from .base import Layer, deserialize_layer, reset_name_counters, serialize_layer
 from .bidirectional import Bidirectional
+from .concatenate import Concatenate
 from .dense import Dense
+from .dot import Dot
 from .dropout import Dropout
 from .embedding import Embedding
 from .gru import GRU
 from .lstm import LSTM
 from .masking import Masking
+from .merge import Add, Average, Maximum, Minimum, Multiply, Subtract
+from .permute import Permute
+from .repeat_vector import RepeatVector
+from .reshape import Reshape
 from .reshaping import Activation, Flatten
 from .rnn import RNN
 from .simple_rnn import SimpleRNN
@@ -21,5 +28,7 @@ __all__ = [
     "Layer", "Dense", "RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
     "Embedding", "Masking", "Dropout", "TimeDistributed", "Flatten", "Activation",
     "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+    "RepeatVector", "Reshape", "Permute",
     "serialize_layer", "deserialize_layer", "reset_name_counters",
 ]
