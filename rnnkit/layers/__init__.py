@@ -5,6 +5,7 @@ from ..cells.gru import GRUCell
 from ..cells.lstm import LSTMCell
 from ..cells.simple_rnn import SimpleRNNCell
 from ..cells.stacked import StackedRNNCells
+from .attention import AdditiveAttention, Attention
 from .base import Layer, deserialize_layer, reset_name_counters, serialize_layer
 from .bidirectional import Bidirectional
 from .concatenate import Concatenate
@@ -29,6 +30,6 @@ __all__ = [
     "Embedding", "Masking", "Dropout", "TimeDistributed", "Flatten", "Activation",
     "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
-    "RepeatVector", "Reshape", "Permute",
+    "RepeatVector", "Reshape", "Permute", "Attention", "AdditiveAttention",
     "serialize_layer", "deserialize_layer", "reset_name_counters",
 ]
