@@ -96,3 +96,69 @@ def compare_with_keras(layer, klayer, inputs, seed=0, masks=None, tensor_masks=N
     for w, a in zip(klayer.weights, layer.get_weights()):  # same weights after the call (moving statistics)
         errors[f"after_{w.name}"] = rel_error(a, w.value.detach().numpy())
     return errors
+
+
+_TENSORFLOW_SCRIPT = r"""
+import json, os, sys
+os.environ["KERAS_BACKEND"] = "tensorflow"
+import numpy as np
+import keras
+import tensorflow as tf
+
+data = np.load(sys.argv[1], allow_pickle=False)
+spec = json.loads(str(data["spec"]))
+layer = getattr(keras.layers, spec["class_name"])(**spec["config"])
+inputs = [tf.Variable(data[f"x{i}"]) for i in range(spec["inputs"])]
+shapes = [tuple(x.shape) for x in inputs]
+layer.build(shapes if spec["multi"] else shapes[0])
+layer.set_weights([data[f"w{i}"] for i in range(spec["weights"])])
+with tf.GradientTape(persistent=True) as tape:
+    for w in layer.weights:
+        tape.watch(w.value)
+    out = layer(inputs if spec["multi"] else inputs[0], **spec["call"])
+    outs = list(out) if isinstance(out, (list, tuple)) else [out]
+    loss = sum(tf.reduce_sum(o * data[f"u{i}"]) for i, o in enumerate(outs))
+d_in = tape.gradient(loss, inputs)
+d_w = tape.gradient(loss, [w.value for w in layer.weights])
+result = {f"o{i}": o.numpy() for i, o in enumerate(outs)}
+for i, (x, g) in enumerate(zip(inputs, d_in)):
+    result[f"dx{i}"] = np.zeros(x.shape, np.float32) if g is None else g.numpy()
+for i, (w, g) in enumerate(zip(layer.weights, d_w)):
+    result[f"dw{i}"] = np.zeros(w.shape, np.float32) if g is None else np.asarray(g)
+np.savez(sys.argv[2], **result)
+"""
+
+
+def compare_with_keras_tensorflow(layer, class_name, config, inputs, tmp_path, seed=0, **call_kwargs):
+    """``compare_with_keras`` against Keras on the TensorFlow backend (gradients by tf.GradientTape), run in
+    a subprocess; for slow tests of cases Keras's torch backend cannot run. Skips without tensorflow."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(seed)
+    multi = isinstance(inputs, list)
+    inputs = [np.asarray(x, np.float32) for x in _as_list(inputs)]
+    if not layer.built:
+        layer.build([x.shape for x in inputs] if multi else inputs[0].shape)
+        layer.built = True
+    weights = layer.get_weights()
+    outputs = _as_list(layer(inputs if multi else inputs[0], **call_kwargs))
+    upstream = [rng.standard_normal(o.shape).astype(np.float32) for o in outputs]
+    d_inputs = _as_list(layer.backward(*upstream))
+    grads = layer.get_gradients()
+    spec = {"class_name": class_name, "config": config, "inputs": len(inputs), "multi": multi,
+            "weights": len(weights), "call": call_kwargs}
+    arrays = {f"x{i}": x for i, x in enumerate(inputs)}
+    arrays.update({f"w{i}": w for i, w in enumerate(weights)})
+    arrays.update({f"u{i}": u for i, u in enumerate(upstream)})
+    np.savez(tmp_path / "in.npz", spec=json.dumps(spec), **arrays)
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, "-c", _TENSORFLOW_SCRIPT, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+                   check=True, env=env, timeout=600)
+    theirs = np.load(tmp_path / "out.npz")
+    errors = {f"output[{i}]": rel_error(o, theirs[f"o{i}"]) for i, o in enumerate(outputs)}
+    errors.update({f"d_input[{i}]": rel_error(d, theirs[f"dx{i}"]) for i, d in enumerate(d_inputs)})
+    errors.update({f"d_weight[{i}]": rel_error(g, theirs[f"dw{i}"]) for i, g in enumerate(grads)})
+    return errors

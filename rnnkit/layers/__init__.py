@@ -7,6 +7,7 @@ from ..cells.simple_rnn import SimpleRNNCell
 from ..cells.stacked import StackedRNNCells
 from .attention import AdditiveAttention, Attention
 from .base import Layer, deserialize_layer, reset_name_counters, serialize_layer
+from .batch_normalization import BatchNormalization
 from .bidirectional import Bidirectional
 from .concatenate import Concatenate
 from .dense import Dense
@@ -14,6 +15,7 @@ from .dot import Dot
 from .dropout import Dropout
 from .embedding import Embedding
 from .gru import GRU
+from .layer_normalization import LayerNormalization
 from .lstm import LSTM
 from .masking import Masking
 from .merge import Add, Average, Maximum, Minimum, Multiply, Subtract
@@ -31,5 +33,6 @@ __all__ = [
     "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
     "RepeatVector", "Reshape", "Permute", "Attention", "AdditiveAttention",
+    "LayerNormalization", "BatchNormalization",
     "serialize_layer", "deserialize_layer", "reset_name_counters",
 ]
