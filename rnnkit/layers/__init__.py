@@ -10,16 +10,19 @@ from .base import Layer, deserialize_layer, reset_name_counters, serialize_layer
 from .batch_normalization import BatchNormalization
 from .bidirectional import Bidirectional
 from .concatenate import Concatenate
+from .conv1d import Conv1D
 from .dense import Dense
 from .dot import Dot
 from .dropout import Dropout
 from .embedding import Embedding
+from .global_pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from .gru import GRU
 from .layer_normalization import LayerNormalization
 from .lstm import LSTM
 from .masking import Masking
 from .merge import Add, Average, Maximum, Minimum, Multiply, Subtract
 from .permute import Permute
+from .pooling import AveragePooling1D, MaxPooling1D
 from .repeat_vector import RepeatVector
 from .reshape import Reshape
 from .reshaping import Activation, Flatten
@@ -33,6 +36,7 @@ __all__ = [
     "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
     "RepeatVector", "Reshape", "Permute", "Attention", "AdditiveAttention",
-    "LayerNormalization", "BatchNormalization",
+    "LayerNormalization", "BatchNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D",
+    "GlobalAveragePooling1D", "GlobalMaxPooling1D",
     "serialize_layer", "deserialize_layer", "reset_name_counters",
 ]
