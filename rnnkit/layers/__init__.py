@@ -21,6 +21,7 @@ from .layer_normalization import LayerNormalization
 from .lstm import LSTM
 from .masking import Masking
 from .merge import Add, Average, Maximum, Minimum, Multiply, Subtract
+from .noise import GaussianNoise, SpatialDropout1D
 from .permute import Permute
 from .pooling import AveragePooling1D, MaxPooling1D
 from .repeat_vector import RepeatVector
@@ -37,6 +38,6 @@ __all__ = [
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
     "RepeatVector", "Reshape", "Permute", "Attention", "AdditiveAttention",
     "LayerNormalization", "BatchNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D",
-    "GlobalAveragePooling1D", "GlobalMaxPooling1D",
+    "GlobalAveragePooling1D", "GlobalMaxPooling1D", "SpatialDropout1D", "GaussianNoise",
     "serialize_layer", "deserialize_layer", "reset_name_counters",
 ]
