@@ -18,11 +18,14 @@ def _as_list(outputs):
 
 
 def check_output_shape(layer, input_shapes, outputs):
-    """``compute_output_shape`` with the batch size unknown (None) matches the first output's shape."""
+    """``compute_output_shape`` with the batch size unknown (None) matches the outputs' shapes: every
+    output's when it returns a list of shapes, else the first output's (as Keras's Attention)."""
     multi = isinstance(input_shapes, list)
     shapes = [(None,) + tuple(s[1:]) for s in (input_shapes if multi else [input_shapes])]
     predicted = layer.compute_output_shape(shapes if multi else shapes[0])
-    assert tuple(predicted) == (None,) + tuple(_as_list(outputs)[0].shape[1:]), (predicted, _as_list(outputs)[0].shape)
+    predicted = [tuple(p) for p in predicted] if isinstance(predicted, list) else [tuple(predicted)]
+    actual = [(None,) + o.shape[1:] for o in _as_list(outputs)][:len(predicted)]
+    assert predicted == actual, (predicted, actual)
 
 
 def check_multi_input_layer(cls, kwargs, input_shapes, seed=0, mask=None, call_kwargs=None, training=False,

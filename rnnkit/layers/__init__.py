@@ -17,6 +17,7 @@ from .dropout import Dropout
 from .embedding import Embedding
 from .global_pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from .gru import GRU
+from .lambda_layer import Lambda
 from .layer_normalization import LayerNormalization
 from .lstm import LSTM
 from .masking import Masking
@@ -39,5 +40,6 @@ __all__ = [
     "RepeatVector", "Reshape", "Permute", "Attention", "AdditiveAttention",
     "LayerNormalization", "BatchNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D",
     "GlobalAveragePooling1D", "GlobalMaxPooling1D", "SpatialDropout1D", "GaussianNoise",
+    "Lambda",
     "serialize_layer", "deserialize_layer", "reset_name_counters",
 ]
