@@ -1,13 +1,13 @@
 """Conv1D (Keras 3): a 1-D convolution over time, channels last by default."""
 import numpy as np
 
-from .. import initializers
 from .._validate import choice, describe, positive_int
 from ..errors import RnnkitValueError
 from ..random import make_rng
 from . import windows
 from .base import Layer
-from .layer_utils import activation_backward, activation_name, apply_activation, cached, int_tuple, resolve_activation
+from .layer_utils import (activation_backward, apply_activation, cached, int_tuple, kernel_options_config,
+                          set_kernel_options)
 from .layer_utils import data_format as standardize_data_format
 
 
@@ -60,12 +60,7 @@ class Conv1D(Layer):
         if self.strides[0] > 1 and self.dilation_rate[0] > 1:
             raise RnnkitValueError(f"strides > 1 and dilation_rate > 1 cannot be combined, got strides={strides!r} "
                                    f"and dilation_rate={dilation_rate!r}")
-        self.activation = resolve_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        make_rng(seed)  # validates now rather than at build time
-        self.seed = seed
+        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, seed)
         self._cache = None
 
     @property
@@ -163,7 +158,4 @@ class Conv1D(Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate, "groups": self.groups,
-                "activation": activation_name(self.activation), "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer.serialize(),
-                "bias_initializer": self.bias_initializer.serialize(), "seed": self.seed}
+                "dilation_rate": self.dilation_rate, "groups": self.groups, **kernel_options_config(self)}

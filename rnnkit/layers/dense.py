@@ -1,11 +1,10 @@
 """Dense: an affine map on the last axis followed by an activation."""
 import numpy as np
 
-from .. import initializers
 from .._validate import positive_int
 from ..random import make_rng
 from .base import Layer
-from .layer_utils import activation_backward, activation_name, apply_activation, cached, resolve_activation
+from .layer_utils import activation_backward, apply_activation, cached, kernel_options_config, set_kernel_options
 
 
 class Dense(Layer):
@@ -38,12 +37,7 @@ class Dense(Layer):
                  bias_initializer="zeros", seed=None, **kwargs):
         super().__init__(**kwargs)
         self.units = positive_int("units", units)
-        self.activation = resolve_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        make_rng(seed)  # validates now rather than at build time
-        self.seed = seed
+        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, seed)
         self._cache = None
 
     def build(self, input_shape):
@@ -80,13 +74,4 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
-        activation = activation_name(self.activation)
-        return {
-            **super().get_config(),
-            "units": self.units,
-            "activation": activation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer.serialize(),
-            "bias_initializer": self.bias_initializer.serialize(),
-            "seed": self.seed,
-        }
+        return {**super().get_config(), "units": self.units, **kernel_options_config(self)}

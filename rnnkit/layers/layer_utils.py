@@ -2,12 +2,12 @@
 Keras's int-or-tuple arguments, data formats, axes, and activations that may mix the last axis."""
 import numbers
 
-import numpy as np
-
+from .. import initializers
 from .._validate import choice, describe
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops import softmax as softmax_ops
 from ..ops.activations import get_activation, serialize_activation
+from ..random import make_rng
 
 # Activations that mix the last axis, so they are not elementwise Activations.
 AXIS_ACTIVATIONS = ("softmax", "log_softmax")
@@ -85,3 +85,20 @@ def activation_backward(activation, z, y, dy):
     if activation == "log_softmax":
         return softmax_ops.log_softmax_backward(y, dy)
     return dy * activation.derivative(z, y)
+
+
+def set_kernel_options(layer, activation, use_bias, kernel_initializer, bias_initializer, seed):
+    """The options every kernel-and-bias layer (Dense, Conv1D) takes, resolved onto ``layer``."""
+    layer.activation = resolve_activation(activation)
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer = initializers.get(kernel_initializer)
+    layer.bias_initializer = initializers.get(bias_initializer)
+    make_rng(seed)  # validates now rather than at build time
+    layer.seed = seed
+
+
+def kernel_options_config(layer):
+    """The config entries of :func:`set_kernel_options`."""
+    return {"activation": activation_name(layer.activation), "use_bias": layer.use_bias,
+            "kernel_initializer": layer.kernel_initializer.serialize(),
+            "bias_initializer": layer.bias_initializer.serialize(), "seed": layer.seed}
