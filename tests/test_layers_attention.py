@@ -77,7 +77,9 @@ def _random_weights(layer, rng):
 def test_match_keras(cls, kwargs, with_key, masked, causal):
     keras = import_keras()
     rng = np.random.default_rng(3)
-    xs = [rng.standard_normal(s) for s in _shapes(with_key)]
+    # std 0.5: the scalar weights' gradients sum every (query, key) pair with much cancellation, and with
+    # std-1 inputs the two float32 computations already differ by up to 8.9e-6 of the result (1e-5 is the bar)
+    xs = [rng.standard_normal(s) * 0.5 for s in _shapes(with_key)]
     layer = cls(**kwargs)
     layer.build([x.shape for x in xs])
     _random_weights(layer, rng)

@@ -188,3 +188,16 @@ def test_merge_errors():
         layers.Dot(axes=1)([a, np.zeros((2, 4), np.float32)])
     with pytest.raises(RnnkitValueError, match="needs a forward call first"):
         layers.Add().backward(a)
+
+
+def test_functional_forms():
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(layers.add([a, b]), a + b)
+    np.testing.assert_array_equal(layers.subtract([a, b]), a - b)
+    np.testing.assert_array_equal(layers.multiply([a, b]), a * b)
+    np.testing.assert_array_equal(layers.average([a, b]), (a + b) / 2)
+    np.testing.assert_array_equal(layers.maximum([a, b]), np.maximum(a, b))
+    np.testing.assert_array_equal(layers.minimum([a, b]), np.minimum(a, b))
+    np.testing.assert_array_equal(layers.concatenate([a, b], axis=0), np.concatenate([a, b]))
+    np.testing.assert_allclose(layers.dot([a, b], axes=1), (a * b).sum(axis=1, keepdims=True), rtol=1e-6)

@@ -9,10 +9,10 @@ from .attention import AdditiveAttention, Attention
 from .base import Layer, deserialize_layer, reset_name_counters, serialize_layer
 from .batch_normalization import BatchNormalization
 from .bidirectional import Bidirectional
-from .concatenate import Concatenate
+from .concatenate import Concatenate, concatenate
 from .conv1d import Conv1D
 from .dense import Dense
-from .dot import Dot
+from .dot import Dot, dot
 from .dropout import Dropout
 from .embedding import Embedding
 from .global_pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
@@ -21,7 +21,8 @@ from .lambda_layer import Lambda
 from .layer_normalization import LayerNormalization
 from .lstm import LSTM
 from .masking import Masking
-from .merge import Add, Average, Maximum, Minimum, Multiply, Subtract
+from .merge import (Add, Average, Maximum, Minimum, Multiply, Subtract, add, average, maximum, minimum, multiply,
+                    subtract)
 from .noise import GaussianNoise, SpatialDropout1D
 from .permute import Permute
 from .pooling import AveragePooling1D, MaxPooling1D
@@ -40,6 +41,6 @@ __all__ = [
     "RepeatVector", "Reshape", "Permute", "Attention", "AdditiveAttention",
     "LayerNormalization", "BatchNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D",
     "GlobalAveragePooling1D", "GlobalMaxPooling1D", "SpatialDropout1D", "GaussianNoise",
-    "Lambda",
+    "Lambda", "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize_layer", "deserialize_layer", "reset_name_counters",
 ]

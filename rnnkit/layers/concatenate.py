@@ -79,3 +79,8 @@ class Concatenate(Merge):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """Keras's functional form: ``Concatenate(axis=axis, **kwargs)(inputs)``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)

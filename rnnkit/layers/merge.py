@@ -204,3 +204,33 @@ class Minimum(_Extremum):
     """``y = min(x_1, ..., x_n)`` elementwise, over the unmasked inputs where masks are given."""
 
     _better = np.less
+
+
+def add(inputs, **kwargs):
+    """Keras's functional form: ``Add(**kwargs)(inputs)``."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """Keras's functional form: ``Subtract(**kwargs)(inputs)``."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """Keras's functional form: ``Multiply(**kwargs)(inputs)``."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """Keras's functional form: ``Average(**kwargs)(inputs)``."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """Keras's functional form: ``Maximum(**kwargs)(inputs)``."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """Keras's functional form: ``Minimum(**kwargs)(inputs)``."""
+    return Minimum(**kwargs)(inputs)
