@@ -4,7 +4,7 @@ an encoder-decoder with RepeatVector, Lambda, normalization), and a short fit lo
 import numpy as np
 import pytest
 
-from helpers import numeric_grad, rel_error
+from helpers import fit_gradient_errors
 from rnnkit import Sequential, layers, optimizers
 
 F64 = {"dtype": "float64"}
@@ -47,12 +47,8 @@ def test_fit_gradient_equals_finite_differences(case):
     build, x, y, loss = _cases()[case]
     model = Sequential(build())
     model.compile(optimizer="sgd", loss=loss)
-    _, grads, _ = model.compute_loss_and_gradients(x, y)
-    variables = model.trainable_variables
-    assert len(grads) == len(variables) > 0
-    for variable, grad in zip(variables, grads):
-        error = rel_error(grad, numeric_grad(lambda: model.compute_loss(x, y), variable.value))
-        assert error < 1e-6, f"{case}: {variable.name} relative error {error:.2e}"
+    errors = fit_gradient_errors(model, x, y)
+    assert max(errors.values()) < 1e-6, errors
 
 
 def test_cnn_lstm_with_batch_normalization_and_noise_trains():
