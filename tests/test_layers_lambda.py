@@ -48,6 +48,11 @@ def test_traced_functions(name):
         "custom_objects": {name: fn}})
 
 
+def test_a_numpy_ufunc_as_the_function():
+    check_layer(layers.Lambda, {"function": np.tanh}, (2, 3), from_config_kwargs={
+        "custom_objects": {"tanh": np.tanh}})
+
+
 def _product_plus_tanh(xs):
     return xs[0] * xs[1] + np.tanh(xs[0]) - xs[2][:, :1]
 

@@ -101,7 +101,10 @@ class Lambda(Layer):
         self._mask_function = mask
         self.arguments = dict(arguments or {})
         self.supports_masking = mask is not None
-        parameters = inspect.signature(function).parameters
+        try:
+            parameters = inspect.signature(function).parameters
+        except (TypeError, ValueError):  # NumPy ufuncs and builtins have none
+            parameters = {}
         self._wants = {k for k in ("mask", "training") if k in parameters}
         self._cache = None
 
