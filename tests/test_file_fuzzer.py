@@ -72,6 +72,13 @@ def ids_model():
                        layers.Dense(12, activation="softmax", seed=7, name="probs")])
 
 
+def convolution_model():
+    return Sequential([layers.Conv1D(3, 2, input_shape=(6, 2), name="conv"), layers.BatchNormalization(name="bn"),
+                       layers.LayerNormalization(name="ln"), layers.MaxPooling1D(2, name="pool"),
+                       layers.LSTM(2, return_sequences=True, seed=8, name="lstm"),
+                       layers.GlobalAveragePooling1D(name="gap"), layers.Dense(1, seed=9, name="head")])
+
+
 def stateful_callbacks():
     return [rk_callbacks.EarlyStopping(monitor="loss", restore_best_weights=True, patience=5),
             rk_callbacks.ReduceLROnPlateau(monitor="loss", patience=1)]
@@ -99,6 +106,9 @@ def originals(tmp_path_factory):
     ids = ids_model()
     ids.compile("rmsprop", "sparse_categorical_crossentropy", metrics=["accuracy"])
     ids.save(folder / "ids.model")
+    convolution = convolution_model()
+    convolution.compile("sgd", "mae")
+    convolution.save(folder / "convolution.model")
     save_arrays(folder / "plain.arrays", {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(3, bool),
                                           "c": np.zeros((), np.int64)}, {"epoch": 3, "note": "x", "best": math.inf})
 
@@ -121,6 +131,7 @@ def originals(tmp_path_factory):
         "arrays": (folder / "plain.arrays", load_both),
         "weights": (folder / "sequence.weights", load_weights_unbuilt),
         "model": (folder / "ids.model", lambda path: load_model(path)),
+        "model (convolution, normalization)": (folder / "convolution.model", lambda path: load_model(path)),
         "state": (folder / "sequence.state", load_state),
         "checkpoint weights": (folder / "checkpoint.weights", load_weights_built),
         "checkpoint model": (folder / "checkpoint.model", lambda path: load_model(path, compile=False)),
@@ -343,7 +354,8 @@ def per_mutation(request):
     return count * SLOW_FACTOR if request.node.get_closest_marker("slow") else count
 
 
-KINDS = ["arrays", "weights", "model", "state", "checkpoint weights", "checkpoint model", "backup", "safetensors"]
+KINDS = ["arrays", "weights", "model", "model (convolution, normalization)", "state", "checkpoint weights",
+         "checkpoint model", "backup", "safetensors"]
 
 
 def fuzz_binary(kind, originals, ledger, tmp_path, count, seed):

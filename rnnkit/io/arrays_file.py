@@ -211,7 +211,8 @@ def _looks_like(head):
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "it is a Python pickle, which rnnkit never loads (unpickling can run arbitrary code)"
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return "it is a ZIP archive (for example a NumPy .npz, a PyTorch .pt or a Keras .keras file), not an rnnkit array file"
+        return ("it is a ZIP archive (for example a NumPy .npz, a PyTorch .pt or a Keras .keras file), "
+                "not an rnnkit array file")
     if head.startswith(b"\x93NUMPY"):
         return "it is a NumPy .npy file, not an rnnkit array file"
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
