@@ -15,7 +15,7 @@ import zipfile
 
 from ..._validate import path_text
 from ..files import atomic_write
-from .budget import check_built_size, check_weight_budget
+from .budget import check_built_size, check_member_size, within_file
 from .compile_config import compile_from_keras, compile_to_keras
 from .errors import KerasFileError
 from .h5 import reading, write_bytes
@@ -113,10 +113,7 @@ def load_weights(model, filepath):
     archive, _ = _open_archive(filepath)
     with archive:
         info = _member_info(archive, filepath, WEIGHTS)
-        needed = sum(v.value.nbytes for v in model.weights)
-        if info.file_size > 4 * needed + 2**24:  # the member is read into memory: it must fit the model
-            raise KerasFileError(filepath, f"{WEIGHTS} declares {info.file_size} bytes, far more than the "
-                                           f"{needed} bytes of weights of model {model.name!r}")
+        check_member_size(filepath, model, info.file_size, WEIGHTS)
         data = _read_member(archive, filepath, info)
     with reading(io.BytesIO(data), filepath, len(data)) as reader:
         read_model_weights(reader, model, filepath)
@@ -139,11 +136,13 @@ def load_model(filepath, compile=True, safe_mode=True):
         weights_info = _member_info(archive, filepath, WEIGHTS)
         if not isinstance(config, dict):
             raise KerasFileError(filepath, f"{CONFIG} must hold a JSON object, got {type(config).__name__}")
-        model = model_from_keras(config, safe_mode, check_weight_budget(filepath, weights_info.file_size, WEIGHTS))
+        with within_file(filepath, weights_info.file_size, WEIGHTS):
+            model = model_from_keras(config, safe_mode)
+        check_built_size(filepath, model, weights_info.file_size, WEIGHTS)
+        check_member_size(filepath, model, weights_info.file_size, WEIGHTS)
         if compile:
             compile_from_keras(model, config.get("compile_config"), filepath)
         data = _read_member(archive, filepath, weights_info)
-    check_built_size(filepath, model, len(data), WEIGHTS)
     with reading(io.BytesIO(data), filepath, len(data)) as reader:
         read_model_weights(reader, model, filepath)
     return model

@@ -24,7 +24,7 @@ import numpy as np
 from ..._validate import path_text
 from ..files import atomic_write
 from .archive import KERAS_LAYOUT_VERSION, producer
-from .budget import check_built_size, check_weight_budget
+from .budget import check_built_size, within_file
 from .compile_config import compile_from_keras, compile_to_keras
 from .errors import KerasFileError, KerasFormatWarning
 from .h5 import reading, write_bytes
@@ -102,7 +102,8 @@ def load_legacy_model(filepath, compile=True, safe_mode=True):
             hint = " (it holds weights only: build the model, then load_weights)" \
                 if "layer_names" in reader.root.attrs else ""
             reader.fail(f"it has no 'model_config' attribute, so it is not a Keras whole-model file{hint}")
-        model = model_from_keras(config, safe_mode, check_weight_budget(filepath, size, "the file", read_whole=False))
+        with within_file(filepath, size, "the file"):
+            model = model_from_keras(config, safe_mode)
         check_built_size(filepath, model, size, "the file")
         weights = reader.group("model_weights")
         if weights is None:

@@ -7,7 +7,6 @@ Keras 3 writes a Sequential as ``{"module": "keras", "class_name": "Sequential",
 instead of an InputLayer, and Keras 2.0-2.2 a bare list of layers.
 """
 from ...errors import RnnkitError
-from .budget import chain_input_shapes
 from .errors import KerasConfigError, KerasFileError, UnsupportedLayerError
 from .layer_config import is_keras_layer_config, layer_class, layer_from_keras, layer_to_keras, unsupported_layers
 from .values import dtype_to_keras, reject_code
@@ -65,12 +64,8 @@ def _checked_model_config(config, kind, keys, safe_mode):
     return name
 
 
-def sequential_from_keras(spec, safe_mode=True, check_size=None):
-    """An rnnkit Sequential from a Keras Sequential config, built when the config gives an input shape.
-
-    ``check_size(pairs)``, when given, gets the ``(layer, input shape)`` pairs after the layers are made
-    and before anything is built, so a loader can compare the weights they will need with its file.
-    """
+def sequential_from_keras(spec, safe_mode=True):
+    """An rnnkit Sequential from a Keras Sequential config, built when the config gives an input shape."""
     from ...models import Sequential
 
     config = spec.get("config")
@@ -98,8 +93,6 @@ def sequential_from_keras(spec, safe_mode=True, check_size=None):
         for layer in layers:
             layer.trainable = False
     try:
-        if check_size is not None and input_shape is not None:
-            check_size(chain_input_shapes(layers, input_shape))
         model = Sequential(layers, name=name)
         if input_shape is not None and not model.built:
             model.build(input_shape)
@@ -111,15 +104,15 @@ def sequential_from_keras(spec, safe_mode=True, check_size=None):
     return model
 
 
-def model_from_keras(spec, safe_mode=True, check_size=None):
+def model_from_keras(spec, safe_mode=True):
     """The rnnkit model of a Keras model config (Sequential; functional models need rnnkit.Model)."""
     try:
-        return _model_from_keras(spec, safe_mode, check_size)
+        return _model_from_keras(spec, safe_mode)
     except RecursionError:  # a hostile config nesting wrappers thousands deep
         raise KerasConfigError("the model config nests layers too deeply to be a real model") from None
 
 
-def _model_from_keras(spec, safe_mode, check_size):
+def _model_from_keras(spec, safe_mode):
     if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
         raise KerasConfigError(f"a Keras model config must be a dict with 'class_name' and 'config', got {spec!r}")
     unknown = sorted(set(spec) - set(_MODEL_SPEC_KEYS))
@@ -127,9 +120,9 @@ def _model_from_keras(spec, safe_mode, check_size):
         raise KerasConfigError(f"the model config has unknown keys {unknown}; expected some of "
                                f"{list(_MODEL_SPEC_KEYS)}")
     if spec["class_name"] == "Sequential":
-        return sequential_from_keras(spec, safe_mode, check_size)
+        return sequential_from_keras(spec, safe_mode)
     if spec["class_name"] in ("Functional", "Model"):
-        return functional_from_keras(spec, safe_mode, check_size)
+        return functional_from_keras(spec, safe_mode)
     raise KerasConfigError(f"rnnkit loads Keras Sequential models, got a {spec['class_name']!r} model "
                            f"(a subclassed model's Python code is not in the file)")
 
@@ -163,17 +156,14 @@ def first_call_shape(entry):
     return _tensor_shape(first)
 
 
-def functional_from_keras(spec, safe_mode=True, check_size=None):
+def functional_from_keras(spec, safe_mode=True):
     """An rnnkit functional Model from a Keras 3 (or tf.keras 2) functional config."""
     cls = _functional_class()
     config = spec.get("config")
     name = _checked_model_config(config, "functional model", _FUNCTIONAL_KEYS, safe_mode)
-    if check_size is not None:
-        check_size([(layer_from_keras(entry, safe_mode), first_call_shape(entry)) for entry in config["layers"]
-                    if isinstance(entry, dict) and entry.get("class_name") != "InputLayer"])
     try:
         return cls.from_config(config)  # its layer configs go through rnnkit.layers.deserialize_layer
-    except KerasConfigError:
+    except (KerasConfigError, KerasFileError):
         raise
     except (RnnkitError, IndexError, TypeError) as error:  # layers that cannot take the shapes the config gives
         raise KerasConfigError(f"functional model {name!r}: {type(error).__name__}: {error}") from None
