@@ -11,7 +11,7 @@ import warnings
 
 from ... import losses, metrics, optimizers
 from ...errors import RnnkitError
-from .errors import KerasFormatWarning
+from .errors import _UNFORESEEN, KerasFormatWarning
 from .optimizer_state import supported
 
 _ANY = object()
@@ -78,6 +78,8 @@ def compile_from_keras(model, settings, where):
     if not settings:
         return False
     try:
+        if not isinstance(settings, dict):
+            raise _Dropped(f"the compile settings must be a JSON object, got {type(settings).__name__}")
         optimizer_spec = settings.get("optimizer", settings.get("optimizer_config"))
         if optimizer_spec is None:
             raise _Dropped("no optimizer is given")
@@ -91,17 +93,20 @@ def compile_from_keras(model, settings, where):
         for key in ("loss_weights", "weighted_metrics"):
             if settings.get(key) is not None:
                 raise _Dropped(f"{key}={settings[key]!r} is not supported here")
-    except (_Dropped, RnnkitError, TypeError) as error:
+    except (_Dropped, RnnkitError) + _UNFORESEEN as error:
         warnings.warn(f"{where}: the model was loaded without compiling it (call compile() yourself): {error}",
                       KerasFormatWarning, stacklevel=4)
         return False
-    kept = []
-    for spec in settings.get("metrics") or []:
+    kept, specs = [], settings.get("metrics") or []
+    if not isinstance(specs, list):
+        warnings.warn(f"{where}: the metrics were dropped: not a list ({specs!r})", KerasFormatWarning, stacklevel=4)
+        specs = []
+    for spec in specs:
         try:
             translated = _loss_or_metric(metrics, spec, "metric")
             metrics.resolve_metric(translated)  # only checks it: compile resolves it again, knowing the loss
             kept.append(translated)
-        except (_Dropped, RnnkitError, TypeError) as error:
+        except (_Dropped, RnnkitError) + _UNFORESEEN as error:
             warnings.warn(f"{where}: metric {spec!r} dropped: {error}", KerasFormatWarning, stacklevel=4)
     model.compile(optimizer=optimizer, loss=loss, metrics=kept)
     return True

@@ -1,6 +1,11 @@
 """The errors of Keras-file reading and writing and of Keras-config translation."""
-from ...errors import RnnkitValueError
+import contextlib
+
+from ...errors import RnnkitError, RnnkitValueError
 from ..arrays_file import RnnkitFileError
+
+# What translating a config can raise on a value of a type or size it did not expect.
+_UNFORESEEN = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError)
 
 
 class KerasFileError(RnnkitFileError):
@@ -32,3 +37,17 @@ class UnsafeCodeError(KerasConfigError):
 
 class KerasFormatWarning(UserWarning):
     """Something in a Keras file was dropped on the way in or out (optimizer state, compile settings)."""
+
+
+@contextlib.contextmanager
+def config_errors(what):
+    """Report as a :class:`KerasConfigError` whatever a forged value in ``what`` (a config) makes the
+    translation raise that it did not name itself (a number where a dict belongs, ...)."""
+    try:
+        yield
+    except RnnkitError:
+        raise
+    except RecursionError:
+        raise KerasConfigError(f"{what} nests layers too deeply to be a real model") from None
+    except _UNFORESEEN as error:
+        raise KerasConfigError(f"{what} holds a value rnnkit cannot use: {type(error).__name__}: {error}") from None

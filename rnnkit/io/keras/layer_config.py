@@ -20,7 +20,7 @@ from ...cells.stacked import StackedRNNCells
 from ...errors import RnnkitError
 from ...layers.base import Layer
 from ...layers.rnn import RNN, cell_class
-from .errors import KerasConfigError, UnsupportedLayerError
+from .errors import KerasConfigError, UnsupportedLayerError, config_errors
 from .values import (activation_from_keras, dtype_from_keras, dtype_to_keras, initializer_from_keras,
                      initializer_to_keras, find_code, is_regularizer_or_constraint, reject_code,
                      regularizer_or_constraint_from_keras)
@@ -205,8 +205,15 @@ def layer_from_keras(spec, safe_mode=True):
     Raises:
         UnsupportedLayerError: the config uses layer classes rnnkit lacks (all of them are listed).
         UnsafeCodeError: the config holds a Lambda's marshalled bytecode.
-        KerasConfigError: an argument rnnkit does not have, or an unknown key.
+        KerasConfigError: an argument rnnkit does not have, an unknown key, or a value of a type or
+            size the translation cannot use.
     """
+    with config_errors("the layer config"):
+        return translate_layer(spec, safe_mode)
+
+
+def translate_layer(spec, safe_mode=True):
+    """:func:`layer_from_keras` without its boundary: for callers inside a :func:`.errors.config_errors`."""
     class_name, config = _spec_parts(spec, "layer config")
     where = _where(class_name, config)
     reject_code(spec, where, safe_mode)
@@ -226,7 +233,7 @@ def layer_from_keras(spec, safe_mode=True):
             nested["dropout"], nested["recurrent_dropout"] = rates
     for key in ("layer", "backward_layer"):
         if config.get(key) is not None:
-            nested[key] = layer_from_keras(config.pop(key), safe_mode)
+            nested[key] = translate_layer(config.pop(key), safe_mode)
     kwargs = _translate_arguments(class_name, config, _accepted_arguments(cls), where)
     kwargs.update(nested)
     return _construct(cls, kwargs, where)

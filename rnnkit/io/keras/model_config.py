@@ -7,8 +7,9 @@ Keras 3 writes a Sequential as ``{"module": "keras", "class_name": "Sequential",
 instead of an InputLayer, and Keras 2.0-2.2 a bare list of layers.
 """
 from ...errors import RnnkitError
-from .errors import KerasConfigError, KerasFileError, UnsupportedLayerError
-from .layer_config import is_keras_layer_config, layer_class, layer_from_keras, layer_to_keras, unsupported_layers
+from .errors import KerasConfigError, KerasFileError, UnsupportedLayerError, config_errors
+from .layer_config import (is_keras_layer_config, layer_class, layer_to_keras, translate_layer,
+                           unsupported_layers)
 from .values import dtype_to_keras, reject_code
 
 # Keras 3 writes the first five (and compile_config in a .keras file); Keras 2 adds the last two.
@@ -79,9 +80,9 @@ def sequential_from_keras(spec, safe_mode=True):
                 raise KerasConfigError("an InputLayer may only come first in a Sequential config")
             input_shape = _shape(_input_layer_shape(entry), "InputLayer batch_shape")
             if layer_class("InputLayer") is not None:  # keeps the input's name and dtype
-                layers.append(layer_from_keras(entry, safe_mode))
+                layers.append(translate_layer(entry, safe_mode))
         else:
-            layers.append(layer_from_keras(entry, safe_mode))
+            layers.append(translate_layer(entry, safe_mode))
     if not layers:
         raise KerasConfigError(f"Sequential {name!r} has no layers")
     build_config = spec.get("build_config") or {}
@@ -106,10 +107,8 @@ def sequential_from_keras(spec, safe_mode=True):
 
 def model_from_keras(spec, safe_mode=True):
     """The rnnkit model of a Keras model config (Sequential; functional models need rnnkit.Model)."""
-    try:
+    with config_errors("the model config"):
         return _model_from_keras(spec, safe_mode)
-    except RecursionError:  # a hostile config nesting wrappers thousands deep
-        raise KerasConfigError("the model config nests layers too deeply to be a real model") from None
 
 
 def _model_from_keras(spec, safe_mode):
