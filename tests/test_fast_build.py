@@ -1,6 +1,6 @@
 """The first-use build of the compiled kernels (rnnkit/_fast/build.py) and the stale-library check.
 
-A source checkout compiles kernels.c in two halves side by side (RK_PART) and links them; that
+A source checkout compiles loops.c in two halves side by side (RK_PART) and links them; that
 library must hold every kernel and compute what the single-unit build (setup.py) computes. A
 library built from other sources than the ones next to it must never be loaded.
 """
@@ -59,7 +59,7 @@ def test_a_library_from_other_sources_is_not_loaded(two_part_library, tmp_path):
     assert not build._built_from_current_sources(two_part_library)  # built without a source hash
     stamped = str(tmp_path / "stamped.so")
     flags = [f"-DRK_SOURCE_HASH=\"{build.source_hash()}\"", "-O0", "-fPIC", "-shared", "-pthread"]
-    subprocess.run(build.compiler() + flags + ["-o", stamped, os.path.join(build.HERE, "kernels.c"), "-lm"],
+    subprocess.run(build.compiler() + flags + ["-o", stamped, os.path.join(build.HERE, "loops.c"), "-lm"],
                    check=True, capture_output=True)
     assert build._built_from_current_sources(stamped)
     (tmp_path / "stale.so").write_bytes(b"not a library")

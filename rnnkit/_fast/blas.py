@@ -9,7 +9,7 @@ none is found and SciPy is installed, SciPy's Fortran BLAS capsules are used.
 import ctypes
 import os
 
-#: kinds understood by rk_set_blas in kernels.c
+#: kinds understood by rk_set_blas in loops.c
 CBLAS64, CBLAS32, FORTRAN32 = 0, 1, 2
 
 # (sgemm, dgemm, kind), in order of preference
