@@ -11,11 +11,13 @@ from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
 from .models import Sequential, load_model
 from .ops.grad_mode import no_grad
 from .random import set_random_seed
+from .num_threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = [
     "callbacks", "cells", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn", "ops",
     "optimizers", "utils", "Sequential", "load_model",
-    "RnnkitError", "RnnkitTypeError", "RnnkitValueError", "no_grad", "set_random_seed", "__version__",
+    "RnnkitError", "RnnkitTypeError", "RnnkitValueError", "no_grad", "set_random_seed",
+    "get_num_threads", "set_num_threads", "__version__",
 ]

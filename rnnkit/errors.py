@@ -16,3 +16,8 @@ class RnnkitValueError(RnnkitError, ValueError):
 
 class RnnkitTypeError(RnnkitError, TypeError):
     """An argument has a type (or dtype) that is not allowed."""
+
+
+class SlowKernelsWarning(RuntimeWarning):
+    """rnnkit runs its NumPy reference kernels because its compiled loops could not be loaded or built
+    (issued once per process; ``RNNKIT_QUIET_FALLBACK=1`` silences it)."""

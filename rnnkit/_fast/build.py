@@ -194,7 +194,7 @@ def cached_library(variant, allow_compile=True):
     if os.path.exists(target):
         return target, "cached"
     if not allow_compile:
-        raise BuildError(f"no cached library for {variant.name} and compiling is disabled (RNNKIT_NO_COMPILE)")
+        raise BuildError("not in the cache, and RNNKIT_NO_COMPILE forbids compiling")
     start = time.perf_counter()
     _compile(cc, flags, target, variant)
     return target, f"compiled in {time.perf_counter() - start:.1f} s"
@@ -210,20 +210,20 @@ def load_library():
     if not usable:
         raise BuildError(f"this CPU has none of the variants the native loops are built for "
                          f"({', '.join(v.name for v in cpu.variants())})")
-    passed_over = [v.name for v in cpu.variants() if v not in usable]
-    for variant in usable:
+    lacking = [f"{v.name} (this CPU lacks it)" for v in cpu.variants()[:cpu.variants().index(usable[0])]]
+    for rank, variant in enumerate(usable):
         path = installed_library(variant)
         if path is not None:
-            return _record(path, variant, "installed", passed_over)
-        passed_over.append(f"{variant.name} (not installed)")
+            return _record(path, variant, "installed", lacking + [f"{v.name} (not installed)" for v in usable[:rank]])
     errors = []
+    allow_compile = not os.environ.get("RNNKIT_NO_COMPILE")
     for variant in usable:
         try:
-            path, how = cached_library(variant, allow_compile=not os.environ.get("RNNKIT_NO_COMPILE"))
-            return _record(path, variant, how, passed_over + errors)
+            path, how = cached_library(variant, allow_compile)
+            return _record(path, variant, how, lacking + errors)
         except (BuildError, OSError) as exc:
-            errors.append(f"{variant.name}: {exc}")
-    raise BuildError("; ".join(errors))
+            errors.append(f"{variant.name} ({exc})")
+    raise BuildError(f"no installed library and none could be built: {'; '.join(errors)}")
 
 
 def _record(path, variant, how, passed_over):
