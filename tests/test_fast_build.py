@@ -123,6 +123,8 @@ def test_no_setup_or_first_use_build_targets_the_building_machine():
     for flags in [build.BASE_FLAGS, build.INSTALL_FLAGS] + [f for v in cpu.variants() for f in v.flags]:
         assert not any("native" in flag for flag in flags)
     for path in (os.path.join(build.HERE, "..", "..", "setup.py"), os.path.join(build.HERE, "build.py")):
+        if not os.path.exists(path):  # an installed wheel has no setup.py
+            continue
         with open(path) as f:
             assert '"-march=native"' not in f.read()  # as a flag (the docstrings say it is never used)
 

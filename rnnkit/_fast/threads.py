@@ -39,7 +39,7 @@ SPLIT_MACS = 1 << 25
 #: fewest batch rows a thread gets (a register tile of step_gemm.h is 6 rows)
 MIN_ROWS = 6
 #: a whole-sequence product (M·N·K) below this runs on the own GEMM, on the calling thread
-SMALL_GEMM_MACS = 1 << 22
+SMALL_GEMM_MACS = 1 << 24
 
 _pool = None
 _pool_size = 0
