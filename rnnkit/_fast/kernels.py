@@ -38,7 +38,7 @@ _SIGNATURES = {  # argument types after the dtype-specific REAL scalars are fill
     "rk_gru_forward": [_i64] * 3 + [_ptr] * 7 + [_int, _int, _int] + [_ptr] * 5 + _RING + _ROWS,
     "rk_gru_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6 + _ROWS,
     "rk_pack_b": [_i64, _i64, _ptr, _i64, _i64, _ptr],
-    "rk_gemm": [_i64] * 3 + [_ptr, _i64, _i64, _ptr, _i64, _i64, _ptr, _i64, _int],
+    "rk_gemm": [_i64] * 3 + [_ptr, _i64, _i64, _ptr, _i64, _i64, _ptr, _i64],
 }
 _RESTYPES = {"rk_pack_b": None, "rk_gemm": _int}
 
@@ -110,7 +110,7 @@ def _matmul(a, b):
     out = np.empty((m, n), a.dtype)
     size = a.dtype.itemsize
     code = _fn("rk_gemm", a.dtype)(m, n, k, _addr(a), a.strides[0] // size, a.strides[1] // size, _addr(b),
-                                  b.strides[0] // size, b.strides[1] // size, _addr(out), n, 0)
+                                  b.strides[0] // size, b.strides[1] // size, _addr(out), n)
     if code:
         raise MemoryError("rnnkit's own GEMM could not allocate its packing buffers")
     return out
