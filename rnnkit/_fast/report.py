@@ -5,9 +5,9 @@ import warnings
 
 from ..errors import SlowKernelsWarning
 
-#: measured on the 2-core Zen 3 machine (BENCHMARKS.md, "Without the compiled loops"), 1 thread, CPU time
-SLOWDOWN = ("about 1.3-2x slower for training and 1.5-3x for inference at 64-128 units, up to 20x for small "
-            "models")
+#: measured on the 2-core Zen 3 machine, 1 thread, CPU time, LSTM and GRU at (16, 50, 32, 64) and
+#: (32, 100, 128, 128) (BENCHMARKS.md, "Without the compiled loops")
+SLOWDOWN = "measured 1.7-3.7x slower in training and 2.4-6.4x in inference for LSTM and GRU layers of 64-128 units"
 
 _warned = []
 
