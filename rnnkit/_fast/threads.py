@@ -28,7 +28,6 @@ thread count, so a user who limits BLAS, e.g. with threadpoolctl or ``OPENBLAS_N
 limits rnnkit too).
 """
 import concurrent.futures
-import os
 import threading
 
 from ..num_threads import get_num_threads
