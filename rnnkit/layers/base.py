@@ -49,6 +49,7 @@ def unique_name(prefix):
 def reset_name_counters():
     """Start default names from scratch again (what ``clear_session()`` does)."""
     _name_counters.clear()
+    symbolic.reset_tensor_names()
 
 
 def serialize_layer(layer):

@@ -31,6 +31,10 @@ def _tensor_name():
     return "keras_tensor" if count == 0 else f"keras_tensor_{count}"
 
 
+def reset_tensor_names():
+    _tensor_names.clear()
+
+
 class KerasTensor:
     """A symbolic array: the shape, dtype and origin of a value a model will compute.
 

@@ -1,5 +1,6 @@
-"""Utilities with Keras's names: seeding and session reset."""
+"""Utilities with Keras's names: seeding, session reset and drawing a model's graph."""
 from ..random import set_random_seed
+from .plot_model import GraphvizNotFoundError, model_to_dot, plot_model
 
 
 def clear_session():
@@ -9,4 +10,4 @@ def clear_session():
     reset_name_counters()
 
 
-__all__ = ["set_random_seed", "clear_session"]
+__all__ = ["set_random_seed", "clear_session", "plot_model", "model_to_dot", "GraphvizNotFoundError"]
