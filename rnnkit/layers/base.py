@@ -25,6 +25,7 @@ import numpy as np
 
 from .._validate import describe, float_array, float_dtype
 from ..errors import RnnkitTypeError, RnnkitValueError
+from ..ops.grad_mode import is_grad_enabled
 from ..variables import Variable, assign_all
 from . import symbolic
 
@@ -254,8 +255,10 @@ class Layer:
         """``(outputs, cache)``: :meth:`__call__` plus everything :meth:`backward_from` needs for this call.
 
         The cache is this call's own, so a layer called several times (a shared layer in a model)
-        can backpropagate each call separately."""
+        can backpropagate each call separately; it is None inside ``rnnkit.no_grad()``."""
         outputs = self(inputs, training=training, mask=mask, **kwargs)
+        if not is_grad_enabled():  # inside no_grad(): no backward can follow
+            return outputs, None
         has_state = kwargs.get(symbolic.STATE_KWARG) is not None
         return outputs, LayerCache(self._call_state(), has_state)
 
@@ -289,17 +292,24 @@ class Layer:
 
     def _sublayers(self):
         """Layers held as attributes (Bidirectional's two directions, TimeDistributed's layer): their
-        per-call state is part of this layer's."""
-        return [value for value in vars(self).values() if isinstance(value, Layer)]
+        per-call state is part of this layer's. Found once, on the first call (sub-layers are set
+        in ``__init__``)."""
+        names = self.__dict__.get("_sublayer_names")
+        if names is None:
+            names = [key for key, value in vars(self).items() if isinstance(value, Layer)]
+            self.__dict__["_sublayer_names"] = names
+        return [getattr(self, name) for name in names]
 
     def _call_state(self):
         """Everything a backward of the last call reads: ``_cache``, and the sub-layers' own."""
-        return (self._cache, tuple(sub._call_state() for sub in self._sublayers()))
+        subs = self._sublayers()
+        return (self._cache, tuple(sub._call_state() for sub in subs) if subs else ())
 
     def _set_call_state(self, state):
         self._cache, sub_states = state
-        for sub, sub_state in zip(self._sublayers(), sub_states):
-            sub._set_call_state(sub_state)
+        if sub_states:
+            for sub, sub_state in zip(self._sublayers(), sub_states):
+                sub._set_call_state(sub_state)
 
     def _graph_call(self, inputs, training, mask, kwargs):
         """One node of a model's forward: ``(outputs, output mask(s), cache)``."""

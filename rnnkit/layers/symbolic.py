@@ -184,6 +184,9 @@ class Node:
 
     def resolve(self, values):
         """The call's inputs and keyword arguments with every KerasTensor replaced by its value."""
+        if isinstance(self.call_inputs, KerasTensor) and not self.call_kwargs:  # the common case, fast
+            return values[id(self.call_inputs)], {}
+
         def value_of(leaf):
             return values[id(leaf)] if isinstance(leaf, KerasTensor) else leaf
 

@@ -102,6 +102,7 @@ class Model(Trainer, Layer):
 
     #: the class name model files record (Keras's)
     config_class_name = "Functional"
+    _gradient_map = None  # id(variable) -> gradient of the last backward
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         if kwargs:
@@ -235,14 +236,17 @@ class Model(Trainer, Layer):
             return int(sum(layer.count_params() for layer in self.layers))
         return int(sum(v.value.size for v in self.weights))
 
-    def gradients(self):
-        """Gradients of the last :meth:`backward`, in :attr:`trainable_variables` order."""
-        by_variable = {}
-        for layer in self.layers:
-            if layer.weights:
-                for variable, grad in zip(layer.weights, layer.get_gradients()):
-                    by_variable[id(variable)] = grad
-        return [by_variable[id(v)] for v in self.trainable_variables]
+    def gradients(self, variables=None):
+        """Gradients of the last :meth:`backward`, in :attr:`trainable_variables` order (or ``variables``')."""
+        if self._gradient_map is None:
+            raise RnnkitValueError(f"model {self.name!r} has no gradients yet: call backward() after a forward call")
+        return [self._gradient_map[id(v)] for v in (self.trainable_variables if variables is None else variables)]
+
+    def get_gradients(self):
+        """Gradients of the last :meth:`backward`, in :attr:`weights` order (as a layer's)."""
+        if self._gradient_map is None:
+            raise RnnkitValueError(f"model {self.name!r} has no gradients yet: call backward() after a forward call")
+        return [self._gradient_map[id(v)] for v in self.weights]
 
     def reset_states(self):
         """Reset the states of every stateful layer."""
@@ -355,14 +359,14 @@ class Model(Trainer, Layer):
                 f"backward on model {self.name!r} needs a forward call first, outside rnnkit.ops.no_grad() "
                 "(predict and evaluate run under it and keep no cache)")
         d_inputs, layer_grads = self._graph.backward(self._cache, list(d_outputs))
-        for layer in self.layers:
-            if layer.weights:
-                layer._gradients = layer_grads.get(id(layer)) or [np.zeros_like(v.value) for v in layer.weights]
         by_variable = {}
         for layer in self.layers:
-            for variable, grad in zip(layer.weights, layer._gradients or []):
-                by_variable[id(variable)] = grad
-        self._gradients = [by_variable[id(v)] for v in self.weights]
+            variables = layer.weights
+            if variables:
+                grads = layer_grads.get(id(layer)) or [np.zeros_like(v.value) for v in variables]
+                layer._gradients = grads
+                by_variable.update(zip(map(id, variables), grads))
+        self._gradient_map = by_variable
         return d_inputs[0] if len(d_inputs) == 1 else d_inputs
 
     # ------------------------------------------------------------------ as a layer of another model

@@ -9,7 +9,7 @@ provides this protocol (flat lists: one entry per input or output, in ``model.in
     _forward(xs, training)            -> (outputs, masks); keeps the caches for _backward when
                                       gradients are enabled (outside rnnkit.no_grad())
     _backward(d_outputs)              d_outputs one array or None per output; fills the gradients
-    gradients()                       the gradients of the last _backward, trainable_variables order
+    gradients(variables=None)         the gradients of the last _backward, trainable_variables order
     trainable_variables, _flat_layers(), _pack_outputs(flat), _prepare_data(xs)
 
 One training step:
@@ -154,11 +154,11 @@ class Trainer:
         return self._compiled_loss.log_names + self._compiled_metrics.log_names
 
     # ------------------------------------------------------------------ one batch
-    def _loss_and_gradients(self, xs, ys, sample_weight=None):
+    def _loss_and_gradients(self, xs, ys, sample_weight=None, variables=None):
         outputs, masks = self._forward(xs, training=True)
         loss, parts, d_outputs = self._compiled_loss.value_and_gradients(ys, outputs, masks, sample_weight)
         self._backward(d_outputs)
-        return float(loss), parts, self.gradients(), outputs, masks
+        return float(loss), parts, self.gradients(variables), outputs, masks
 
     def compute_loss_and_gradients(self, x, y, sample_weight=None):
         """Forward, loss and BPTT on one batch: returns (loss, gradients in trainable_variables order, y_pred)."""
@@ -180,15 +180,16 @@ class Trainer:
     def _train_step(self, xs, ys, where):
         """One optimizer step: returns (loss, per-output losses, global gradient norm)."""
         # Overflow is detected below and reported with the epoch and batch; NumPy's own warnings would only repeat it.
+        variables = self.trainable_variables
         with np.errstate(over="ignore", invalid="ignore"):
-            loss, parts, grads, outputs, masks = self._loss_and_gradients(xs, ys)
+            loss, parts, grads, outputs, masks = self._loss_and_gradients(xs, ys, variables=variables)
         grads_finite = all(np.isfinite(g).all() for g in grads)
         if not (np.isfinite(loss) and grads_finite) and self.terminate_on_nan:
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
                                  f"last finite step")
         norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
         if grads_finite:
-            self._apply_update(grads, where, norm)
+            self._apply_update(grads, where, norm, variables)
         else:
             # terminate_on_nan=False: the optimizer refuses non-finite gradients, so this step is
             # skipped (weights unchanged) and training runs on; the loss and grad_norm show it.
@@ -196,13 +197,12 @@ class Trainer:
         self._compiled_metrics.update(ys, outputs, masks)
         return loss, parts, norm
 
-    def _apply_update(self, grads, where, norm):
+    def _apply_update(self, grads, where, norm, variables):
         """Apply the optimizer step; with terminate_on_nan, undo it if it made a weight non-finite.
 
         Finite gradients can still overflow inside the optimizer (Adam's g² in float32 for |g| >
         ~1e19), so the weights are checked after the step too.
         """
-        variables = self.trainable_variables
         before = [v.value.copy() for v in variables] if self.terminate_on_nan else None
         with np.errstate(over="ignore", invalid="ignore"):  # detected and reported below
             self.optimizer.apply_gradients(zip(grads, variables))
