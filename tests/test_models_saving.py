@@ -112,6 +112,22 @@ def test_bad_graph_configs_are_named_errors(tmp_path):
         rnnkit.Model.from_config({"layers": 3})
 
 
+def test_nested_models_save_and_load(tmp_path):
+    inner_in = rnnkit.Input((4, 3))
+    inner = rnnkit.Model(inner_in, layers.Dense(2, name="dense")(layers.GRU(3)(inner_in)), name="inner")
+    stack = rnnkit.Sequential([layers.Dense(2, name="dense")], name="stack")
+    a, b = rnnkit.Input((4, 3)), rnnkit.Input((4, 3))
+    model = rnnkit.Model([a, b], stack(TinyConcat()([inner(a), inner(b)])))  # "dense" inside both: no clash
+    config = model.get_config()
+    assert [entry["class_name"] for entry in config["layers"]][2:] == ["Functional", "TinyConcat", "Sequential"]
+    path = tmp_path / "nested.rnnkit"
+    model.save(path)
+    loaded = rnnkit.load_model(path)
+    data = [np.ones((2, 4, 3), np.float32), np.zeros((2, 4, 3), np.float32)]
+    np.testing.assert_array_equal(loaded.predict(data), model.predict(data))
+    assert len(loaded.get_layer("inner")._inbound_nodes) == 2
+
+
 def test_sequential_with_an_input_saves_and_loads(tmp_path):
     model = rnnkit.Sequential([rnnkit.Input((4, 2), name="x"), layers.GRU(3), layers.Dense(1)])
     model.compile("sgd", "mse")

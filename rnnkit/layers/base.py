@@ -54,8 +54,9 @@ def reset_name_counters():
 
 
 def serialize_layer(layer):
-    """``{"class_name": ..., "config": ...}`` of a layer, as Keras writes it."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """``{"class_name": ..., "config": ...}`` of a layer, as Keras writes it (a functional model nested as a
+    layer is ``"Functional"``)."""
+    return {"class_name": getattr(layer, "config_class_name", type(layer).__name__), "config": layer.get_config()}
 
 
 def deserialize_layer(spec):
