@@ -176,3 +176,35 @@ def test_seq2seq_inference_models_share_the_trained_layers_weights():
         states = [h, c]
         steps.append(probabilities[:, 0])
     np.testing.assert_allclose(np.stack(steps, 1), model.predict([source, target[:, :-1]]), rtol=1e-5, atol=1e-6)
+
+
+class _Scores(rnnkit.layers.Layer):
+    """Attention-like: returns (output, scores) when asked, and has no compute_output_shape for the scores."""
+
+    def check_inputs(self, inputs, name="inputs"):
+        return [np.asarray(x, self.dtype) for x in inputs]
+
+    def call(self, inputs, training=False, mask=None, return_attention_scores=False):
+        query, value = inputs
+        scores = query @ value.transpose(0, 2, 1)
+        self._cache = None
+        return (scores @ value, scores) if return_attention_scores else scores @ value
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[0][:-1], input_shape[1][-1])
+
+
+class _NoShape(rnnkit.layers.Layer):
+    def call(self, inputs, training=False, mask=None):
+        return inputs[:, :-1] * 2.0
+
+
+def test_output_shapes_of_calls_compute_output_shape_cannot_describe():
+    query, value = rnnkit.Input((None, 4)), rnnkit.Input((5, 4))
+    out, scores = _Scores()([query, value], return_attention_scores=True)  # learnt by running on zeros
+    assert out.shape == (None, None, 4) and scores.shape == (None, None, 5)
+    assert _Scores()([query, value]).shape == (None, None, 4)
+    assert _NoShape()(rnnkit.Input((6, 3))).shape == (None, 5, 3)
+    model = rnnkit.Model([query, value], [out, scores])
+    got = model.predict([np.ones((2, 7, 4), np.float32), np.ones((2, 5, 4), np.float32)])
+    assert [g.shape for g in got] == [(2, 7, 4), (2, 7, 5)]

@@ -213,42 +213,56 @@ def _check_kwargs(layer, kwargs):
 
 
 def _shape_kwargs(method, kwargs):
-    """The non-tensor keyword arguments that ``method``'s signature accepts (e.g. return_attention_scores)."""
+    """The non-tensor keyword arguments of a call, split into those ``method``'s signature accepts and
+    the names of those it does not (e.g. ``return_attention_scores`` that changes what a call returns)."""
+    static = {key: value for key, value in kwargs.items() if not is_symbolic(value) and key != "mask"}
     try:
         parameters = inspect.signature(method).parameters
     except (TypeError, ValueError):
-        return {}
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    return {key: value for key, value in kwargs.items()
-            if not is_symbolic(value) and key != "mask" and (takes_any or key in parameters)}
+        return {}, sorted(static)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return static, []
+    return ({key: value for key, value in static.items() if key in parameters},
+            sorted(key for key in static if key not in parameters))
 
 
 def _output_shapes_by_running(layer, inputs, kwargs):
-    """Output shapes of a layer without ``compute_output_shape``: run it once on zeros (2 for unknown sizes).
+    """Output shapes of a call that ``compute_output_shape`` cannot give: the layer runs on zeros
+    twice, unknown sizes set to 2 and then 3; an output size that follows them is unknown (None).
+    The batch axis is the inputs'. The layer's per-call state is put back afterwards."""
+    def run(size):
+        def zeros(tensor):
+            return np.zeros([size if d is None else d for d in tensor.shape], tensor.dtype)
 
-    The batch axis of the results is set back to the inputs' batch size."""
-    def zeros(tensor):
-        return np.zeros([2 if d is None else d for d in tensor.shape], tensor.dtype)
+        arrays = {k: map_structure(lambda t: zeros(t) if isinstance(t, KerasTensor) else t, v)
+                  for k, v in kwargs.items() if k != "mask"}
+        saved = layer._call_state()
+        try:
+            with no_grad():
+                outputs = layer(map_structure(zeros, inputs), training=False, **arrays)
+        finally:
+            layer._set_call_state(saved)
+        single = not isinstance(outputs, (list, tuple))
+        return single, [np.shape(o) for o in ([outputs] if single else outputs)]
 
+    single, small = run(2)
+    _, large = run(3)
     batch = flatten(inputs)[0].shape[0] if flatten(inputs) else None
-    saved = layer._call_state()
-    try:
-        with no_grad():
-            outputs = layer(map_structure(zeros, inputs), training=False,
-                            **{k: map_structure(lambda t: zeros(t) if isinstance(t, KerasTensor) else t, v)
-                               for k, v in kwargs.items() if k != "mask"})
-    finally:
-        layer._set_call_state(saved)
-    if isinstance(outputs, (list, tuple)):
-        return [(batch, *np.shape(o)[1:]) for o in outputs]
-    return (batch, *np.shape(outputs)[1:])
+    shapes = [(batch, *(a if a == b else None for a, b in zip(s1[1:], s2[1:]))) for s1, s2 in zip(small, large)]
+    return shapes[0] if single else shapes
 
 
 def output_shapes(layer, inputs, kwargs):
-    """What a call of ``layer`` on the symbolic ``inputs`` returns: one shape, or a list of shapes."""
+    """What a call of ``layer`` on the symbolic ``inputs`` returns: one shape, or a list of shapes.
+
+    From ``compute_output_shape`` (given the call's options its signature names); a layer without
+    one, or called with options it does not take, is run once on zeros instead."""
     shapes = map_structure(lambda t: t.shape, inputs)
+    accepted, ignored = _shape_kwargs(layer.compute_output_shape, kwargs)
+    if ignored:  # call options compute_output_shape does not know may change the outputs: ask the layer
+        return _output_shapes_by_running(layer, inputs, kwargs)
     try:
-        result = layer.compute_output_shape(shapes, **_shape_kwargs(layer.compute_output_shape, kwargs))
+        result = layer.compute_output_shape(shapes, **accepted)
     except NotImplementedError:
         return _output_shapes_by_running(layer, inputs, kwargs)
     if isinstance(result, list) or (isinstance(result, tuple) and not is_shape(result)):
