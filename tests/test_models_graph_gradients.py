@@ -175,3 +175,15 @@ def test_pure_pair_keeps_one_cache_per_call():
     assert dx.shape == x1.shape and [d.shape for d in d_states] == [(2, 3), (2, 3)]
     with pytest.raises(rnnkit.RnnkitTypeError, match="cache must be what"):
         layer.backward_from(g1, "cache")
+
+
+def test_shared_embedding_for_encoder_and_decoder_ids():
+    rng = np.random.default_rng(9)
+    source, target = rnnkit.Input((5,), dtype="int64"), rnnkit.Input((4,), dtype="int64")
+    embed = layers.Embedding(7, 3, mask_zero=True, seed=1, **F64)
+    _, h = layers.GRU(3, return_state=True, seed=2, **F64)(embed(source))
+    decoded = layers.GRU(3, return_sequences=True, seed=3, **F64)(embed(target), initial_state=[h])
+    model = rnnkit.Model([source, target], layers.Dense(2, seed=4, **F64)(decoded))
+    ids = [rng.integers(0, 7, (3, 5)), rng.integers(1, 7, (3, 4))]
+    ids[0][0, 3:] = 0
+    _assert_small(model_gradient_errors(model, ids))
