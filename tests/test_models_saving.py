@@ -87,12 +87,17 @@ def test_config_is_keras_3_form_and_round_trips_through_json():
     assert rebuilt.get_config() == config
     # tf.keras 2's older node form reads too
     legacy = json.loads(json.dumps(config))
+
+    def ref(tensor):
+        return list(tensor["config"]["keras_history"])
+
     for layer in legacy["layers"]:
         layer["inbound_nodes"] = [
-            [[t["config"]["keras_history"][0], t["config"]["keras_history"][1], t["config"]["keras_history"][2],
-              {k: v for k, v in n["kwargs"].items()}]
+            [ref(t) + [{key: [ref(s) for s in value] for key, value in n["kwargs"].items()}]
              for t in (n["args"][0] if isinstance(n["args"][0], list) else [n["args"][0]])]
             for n in layer["inbound_nodes"]]
+    decoder = next(layer for layer in legacy["layers"] if layer["name"] == "decoder")
+    assert decoder["inbound_nodes"] == [[["b", 0, 0, {"initial_state": [["encoder", 0, 1], ["encoder", 0, 2]]}]]]
     assert rnnkit.Model.from_config(legacy).get_config() == config
 
 

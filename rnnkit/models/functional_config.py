@@ -115,7 +115,15 @@ def _node_arguments(node_config):
     if isinstance(node_config, list) and node_config and all(_is_ref(entry) for entry in node_config):  # tf.keras 2
         refs = [("ref", tuple(entry[:3])) for entry in node_config]
         kwargs = node_config[0][3] if len(node_config[0]) == 4 and isinstance(node_config[0][3], dict) else {}
-        return (refs[0] if len(refs) == 1 else refs), dict(kwargs)
+
+        def legacy(value):  # tf.keras 2 writes a tensor in kwargs as [layer, node, tensor]
+            if _is_ref(value) and len(value) == 3:
+                return ("ref", tuple(value))
+            if isinstance(value, list):
+                return [legacy(item) for item in value]
+            return unwrap(value)
+
+        return (refs[0] if len(refs) == 1 else refs), {key: legacy(value) for key, value in kwargs.items()}
     raise RnnkitValueError(f"an inbound node of the model config is not in Keras's form: {describe(node_config)}")
 
 
