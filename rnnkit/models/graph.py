@@ -81,6 +81,16 @@ class Graph:
         by_depth = sorted(layer_index.values(), key=lambda item: (-layer_depth[id(item[1])], item[0]))
         self.layers = [layer for _, layer in by_depth]
         self.node_ids = {id(n) for n in self.all_nodes}
+        # after node i runs, the values only it still needed can go (inference keeps no caches)
+        last_use = {}
+        for i, node in enumerate(self.nodes):
+            for tensor in node.input_tensors:
+                last_use[id(tensor)] = i
+        keep = {id(t) for t in self.outputs}
+        self._free_after = [[] for _ in self.nodes]
+        for key, i in last_use.items():
+            if key not in keep:
+                self._free_after[i].append(key)
 
     # ------------------------------------------------------------------ forward
     def run(self, flat_inputs, training, input_masks=None, keep_caches=True):
@@ -94,7 +104,7 @@ class Graph:
             values[id(tensor)] = value
             masks[id(tensor)] = mask
         caches = []
-        for node in self.nodes:
+        for index, node in enumerate(self.nodes):
             inputs, kwargs = node.resolve(values)
             if "mask" in kwargs:
                 mask = kwargs.pop("mask")
@@ -120,6 +130,9 @@ class Graph:
                 values[id(tensor)] = value
                 masks[id(tensor)] = mask_value
             caches.append(cache if keep_caches else None)
+            for key in self._free_after[index]:
+                values.pop(key, None)
+                masks.pop(key, None)
         return ([values[id(t)] for t in self.outputs], [masks.get(id(t)) for t in self.outputs], caches)
 
     # ------------------------------------------------------------------ backward
