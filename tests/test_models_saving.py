@@ -193,3 +193,44 @@ def test_multi_input_multi_output_training_resumes_bit_for_bit(tmp_path):
     assert history.history["loss"] == full.history["loss"][3:]
     for a, b in zip(resumed, reference):
         np.testing.assert_array_equal(a, b)
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        yield from _paths(item, prefix + (key,))
+
+
+def test_forged_graph_configs_and_compile_settings_are_file_errors(tmp_path):
+    """Checksum-valid files whose functional config or compile settings were edited: every outcome is a
+    loaded model or an RnnkitFileError, never another exception."""
+    from rnnkit.io.arrays_file import load_arrays, save_arrays
+
+    model = _graph_model()
+    model.compile("adam", loss={"tags": "sparse_categorical_crossentropy", "score": "mse"},
+                  metrics={"tags": ["accuracy"]})
+    model.save(tmp_path / "good.rnnkit")
+    arrays, metadata = load_arrays(tmp_path / "good.rnnkit")
+    rng = np.random.default_rng(0)
+    junk = [None, 3, -1, "x", [], {}, [1, 2], {"a": 1}, 1e308, True, [["a", 0, 0]], "__keras_tensor__"]
+    outcomes = {"loaded": 0, "refused": 0}
+    for key in ("config", "compile"):
+        places = [p for p in _paths(metadata[key]) if p]
+        for _ in range(60):
+            forged = json.loads(json.dumps(metadata))
+            place = places[rng.integers(len(places))]
+            parent = forged[key]
+            for step in place[:-1]:
+                parent = parent[step]
+            if rng.random() < 0.3:
+                del parent[place[-1]]
+            else:
+                parent[place[-1]] = junk[rng.integers(len(junk))]
+            save_arrays(tmp_path / "forged.rnnkit", arrays, forged)
+            try:
+                rnnkit.load_model(tmp_path / "forged.rnnkit")
+                outcomes["loaded"] += 1
+            except RnnkitFileError:
+                outcomes["refused"] += 1
+    assert outcomes["refused"] > 40 and outcomes["loaded"] > 10, outcomes

@@ -65,12 +65,15 @@ def deserialize_layer(spec):
         return spec
     if not isinstance(spec, dict) or "class_name" not in spec:
         raise RnnkitValueError(f"layer config must be a dict with 'class_name' and 'config', got {describe(spec)}")
-    cls = _layer_classes.get(spec["class_name"])
+    cls = _layer_classes.get(spec["class_name"]) if isinstance(spec["class_name"], str) else None
     if cls is None:
         raise RnnkitValueError(
             f"layer class_name must be one of {sorted(_layer_classes)}, got {spec['class_name']!r}"
         )
-    return cls.from_config(dict(spec.get("config", {})))
+    config = spec.get("config", {})
+    if not isinstance(config, dict):
+        raise RnnkitValueError(f"the config of a {spec['class_name']} layer must be a dict, got {describe(config)}")
+    return cls.from_config(dict(config))
 
 
 def check_training(training):

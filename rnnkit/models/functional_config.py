@@ -95,7 +95,8 @@ def _node_arguments(node_config):
     """(args, kwargs) of one inbound node, tensors still as references [name, node, tensor]."""
     def unwrap(value):
         if isinstance(value, dict) and value.get("class_name") == TENSOR:
-            history = value.get("config", {}).get("keras_history")
+            config = value.get("config")
+            history = config.get("keras_history") if isinstance(config, dict) else None
             if not _is_ref(history):
                 raise RnnkitValueError(f"a tensor in the model config has no valid keras_history: {describe(value)}")
             return ("ref", tuple(history[:3]))
@@ -165,6 +166,23 @@ def _output_refs(name, value):
                            f"{describe(value)}")
 
 
+# What a layer call can raise on arguments a forged config made up (a tensor where a list belongs, a
+# keyword the layer does not take): at the boundary of a config these mean "the config is wrong".
+_CALL_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+
+
+def _replay(name, layer, args, kwargs):
+    if any(not isinstance(key, str) for key in kwargs):
+        raise RnnkitValueError(f"the keyword arguments of a call of layer {name!r} must have string names")
+    try:
+        return layer(args, **kwargs)
+    except RnnkitValueError:
+        raise
+    except _CALL_ERRORS as error:
+        raise RnnkitValueError(f"the model config's call of layer {name!r} fails: {type(error).__name__}: "
+                               f"{error}") from None
+
+
 def model_from_config(config, cls=None):
     """A functional model from :func:`graph_config`'s output (or Keras 3's own, once its layer configs
     are rnnkit's)."""
@@ -196,7 +214,7 @@ def model_from_config(config, cls=None):
                 args, kwargs = pending[name][0]
                 if not all(_available(ref, created) for ref in _refs_in(args) + _refs_in(kwargs)):
                     break
-                outputs = layer(_resolve(args, created), **_resolve(kwargs, created))
+                outputs = _replay(name, layer, _resolve(args, created), _resolve(kwargs, created))
                 created[(name, calls[name])] = flatten(outputs)
                 calls[name] += 1
                 pending[name].pop(0)

@@ -1,7 +1,9 @@
 """``load_model``: a model file back to a model (beside the model classes, so that
 :mod:`rnnkit.saving` never imports them)."""
+import contextlib
+
 from .. import saving
-from ..errors import RnnkitValueError
+from ..errors import RnnkitError
 from .model import Model
 from .sequential import Sequential
 
@@ -15,13 +17,24 @@ def load_model(filepath, compile=True):
     is True, the compile settings."""
     arrays, metadata = saving.read_model_file(filepath)
     class_name = metadata.get("class_name", "Sequential")
-    cls = MODEL_CLASSES.get(class_name)
+    cls = MODEL_CLASSES.get(class_name) if isinstance(class_name, str) else None
     if cls is None:
-        raise saving.RnnkitFileError(f"{filepath!s} holds a model of class {class_name!r}; rnnkit reads "
-                                     f"{sorted(MODEL_CLASSES)}")
-    try:
+        raise saving.RnnkitFileError(filepath, f"its model class is {class_name!r}; rnnkit reads "
+                                               f"{sorted(MODEL_CLASSES)}")
+    with _file_errors(filepath, "its model config cannot be rebuilt"):
         model = cls.from_config(metadata["config"])
-    except (RnnkitValueError, TypeError, KeyError) as error:
-        raise saving.RnnkitFileError(f"{filepath!s} holds a model config rnnkit cannot rebuild: {error}") from error
-    saving.restore_model(model, filepath, arrays, metadata, compile=compile)
+    with _file_errors(filepath, "its weights or compile settings do not fit the model"):
+        saving.restore_model(model, filepath, arrays, metadata, compile=compile)
     return model
+
+
+@contextlib.contextmanager
+def _file_errors(filepath, what):
+    """A forged file's values make constructors raise whatever they did not foresee: report each as a
+    problem of the file."""
+    try:
+        yield
+    except saving.RnnkitFileError:
+        raise
+    except (RnnkitError, TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as error:
+        raise saving.RnnkitFileError(filepath, f"{what}: {type(error).__name__}: {error}") from None
