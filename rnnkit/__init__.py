@@ -6,8 +6,8 @@ Two faces over one core:
 * ``rnnkit.layers`` / ``rnnkit.Sequential`` / ``rnnkit.Model`` — Keras's model API (``LSTM``, ``Input``,
   functional models, ``compile``, ``fit``, ...).
 """
-from . import (callbacks, cells, errors, initializers, io, layers, losses, metrics, models, nn, ops,
-               optimizers, utils)
+from . import (callbacks, cells, contrib, errors, initializers, io, layers, losses, metrics, models, nn, ops,
+               optimizers, preprocessing, utils)
 from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
 from .layers.input_layer import Input
 from .models import Model, Sequential, load_model
@@ -17,7 +17,7 @@ from .random import set_random_seed
 __version__ = "0.1.0"
 
 __all__ = [
-    "callbacks", "cells", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn", "ops",
-    "optimizers", "utils", "Input", "Model", "Sequential", "load_model",
+    "callbacks", "cells", "contrib", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn",
+    "ops", "optimizers", "preprocessing", "utils", "Input", "Model", "Sequential", "load_model",
     "RnnkitError", "RnnkitTypeError", "RnnkitValueError", "no_grad", "set_random_seed", "__version__",
 ]

@@ -14,6 +14,7 @@ fills it.
 """
 import numpy as np
 
+from .io import formats
 from .io.arrays_file import RnnkitFileError, load_arrays, save_arrays
 
 WEIGHTS_FORMAT = "rnnkit.weights/1"
@@ -49,7 +50,11 @@ def _require_built(model, filepath, what):
 
 
 def save_weights(model, filepath):
-    """Write every weight of ``model`` to ``filepath`` (any file name; missing folders are created)."""
+    """Write every weight of ``model`` to ``filepath`` (missing folders are created): rnnkit's format,
+    or Keras's for a ``.weights.h5`` / ``.h5`` name (see :mod:`rnnkit.io.formats`)."""
+    handler = formats.handler("save_weights", filepath)
+    if handler is not None:
+        return handler(model, filepath)
     _require_built(model, filepath, "save weights to")
     metadata = {"format": WEIGHTS_FORMAT, "layers": _layout(model),
                 "build_input_shape": _input_shape(model)}
@@ -95,12 +100,19 @@ def _assign_weights(model, filepath, arrays, metadata):
 
 def load_weights(model, filepath):
     """Load weights saved by :func:`save_weights` (or inside a model file) into ``model``."""
+    handler = formats.handler("load_weights", filepath)
+    if handler is not None:
+        return handler(model, filepath)
     arrays, metadata = _read(filepath, (WEIGHTS_FORMAT, MODEL_FORMAT, STATE_FORMAT))
     _assign_weights(model, filepath, arrays, metadata)
 
 
 def save_model(model, filepath):
-    """Architecture (JSON config), weights and compile settings in one file."""
+    """Architecture (JSON config), weights and compile settings in one file (a Keras file for a
+    ``.keras`` / ``.h5`` name)."""
+    handler = formats.handler("save_model", filepath)
+    if handler is not None:
+        return handler(model, filepath)
     _require_built(model, filepath, "save")
     metadata = {"format": MODEL_FORMAT, "class_name": model.config_class_name, "config": model.get_config(),
                 "layers": _layout(model), "build_input_shape": _input_shape(model),

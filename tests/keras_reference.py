@@ -1,13 +1,18 @@
-"""Keras 3 as a test reference, on the torch backend (CI has no tensorflow)."""
+"""Keras as a test reference: imported on the torch backend (CI has no TensorFlow), skipped when absent.
+
+Keras's ``timeseries_dataset_from_array`` and ``TextVectorization`` run on TensorFlow
+whatever the backend, so tests of those also need :func:`tensorflow_or_skip`.
+"""
 import os
 
 import pytest
 
 
-def import_keras():
-    """keras with KERAS_BACKEND=torch (unless already set), or skip the test when it is not installed."""
+def keras_or_skip():
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != os.environ["KERAS_BACKEND"]:
-        pytest.skip(f"keras was imported earlier with the {keras.backend.backend()} backend")
-    return keras
+    return pytest.importorskip("keras")
+
+
+def tensorflow_or_skip():
+    pytest.importorskip("tensorflow")
+    return keras_or_skip()

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import rnnkit
-from keras_reference import import_keras
+from keras_reference import keras_or_skip
 
 EPOCHS = 4
 
 
 @pytest.fixture(scope="module")
 def keras():
-    return import_keras()
+    return keras_or_skip()
 
 
 def _functional_classifier(k, vocab, seed):

@@ -5,7 +5,7 @@ import pytest
 
 import rnnkit
 from graph_helpers import TinyConcat
-from keras_reference import import_keras
+from keras_reference import keras_or_skip
 from rnnkit import layers
 from rnnkit.errors import RnnkitValueError
 
@@ -72,7 +72,7 @@ def test_log_names_match_keras(compile_kwargs, keys):
 
 
 def test_log_names_match_a_live_keras_run():
-    keras = import_keras()
+    keras = keras_or_skip()
     ka, kb = keras.Input((5, 3), name="a"), keras.Input((5, 3), name="b")
     kh = keras.layers.LSTM(4)(ka)
     kmerged = keras.layers.Concatenate()([kh, keras.layers.LSTM(4)(kb)])

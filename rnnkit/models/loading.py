@@ -4,6 +4,7 @@ import contextlib
 
 from .. import saving
 from ..errors import RnnkitError
+from ..io import formats
 from .model import Model
 from .sequential import Sequential
 
@@ -11,10 +12,14 @@ from .sequential import Sequential
 MODEL_CLASSES = {"Sequential": Sequential, "Functional": Model, "Model": Model}
 
 
-def load_model(filepath, compile=True):
+def load_model(filepath, compile=True, safe_mode=True):
     """Rebuild a model written by ``model.save(filepath)``: architecture (Sequential or functional,
     shared layers and several inputs and outputs included), weights and, if saved and ``compile``
-    is True, the compile settings."""
+    is True, the compile settings. A ``.keras`` / ``.h5`` name is read as Keras's file (see
+    :mod:`rnnkit.io.formats`; ``safe_mode`` is Keras's flag, :func:`rnnkit.io.keras.load_model`)."""
+    handler = formats.handler("load_model", filepath)
+    if handler is not None:
+        return handler(filepath, compile=compile, safe_mode=safe_mode)
     arrays, metadata = saving.read_model_file(filepath)
     class_name = metadata.get("class_name", "Sequential")
     cls = MODEL_CLASSES.get(class_name) if isinstance(class_name, str) else None
