@@ -187,3 +187,19 @@ def test_shared_embedding_for_encoder_and_decoder_ids():
     ids = [rng.integers(0, 7, (3, 5)), rng.integers(1, 7, (3, 4))]
     ids[0][0, 3:] = 0
     _assert_small(model_gradient_errors(model, ids))
+
+
+def test_attention_encoder_decoder_with_real_merge_layers():
+    """Luong attention over encoder outputs, concatenated with the decoder's, and the scores as a
+    second output (needs the layers of rnnkit.layers.attention; skipped until they are in the build)."""
+    pytest.importorskip("rnnkit.layers.attention")
+    rng = np.random.default_rng(10)
+    source, target = rnnkit.Input((5, 3)), rnnkit.Input((4, 2))
+    encoded, h, c = layers.LSTM(4, return_sequences=True, return_state=True, seed=1, **F64)(source)
+    decoded = layers.LSTM(4, return_sequences=True, seed=2, **F64)(target, initial_state=[h, c])
+    context, scores = layers.Attention(use_scale=True, **F64)([decoded, encoded], return_attention_scores=True)
+    additive = layers.AdditiveAttention(**F64)([decoded, encoded])
+    joined = layers.Concatenate(**F64)([context, decoded, additive])
+    model = rnnkit.Model([source, target], [layers.Dense(3, seed=3, **F64)(joined), scores])
+    assert scores.shape == (None, 4, 5)
+    _assert_small(model_gradient_errors(model, [_x(rng, 2, 5, 3), _x(rng, 2, 4, 2)]))
