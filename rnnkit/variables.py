@@ -59,8 +59,12 @@ def assign_all(owner, targets, values):
             f"set_weights on {owner} expects {len(targets)} arrays ({names}), got {len(values)}")
     arrays = []
     for (name, target), value in zip(targets, values):
-        array = np.asarray(value)
-        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        try:
+            array = np.asarray(value)
+        except ValueError:  # ragged nested lists
+            raise RnnkitValueError(f"set_weights on {owner}: weight {name} must be a rectangular array, got "
+                                   f"{describe(value)}") from None
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
             raise RnnkitValueError(f"set_weights on {owner}: weight {name} must be numbers, got {describe(array)}")
         if array.shape != target.shape:
             raise RnnkitValueError(

@@ -86,11 +86,12 @@ class Trainer:
         """
         if loss is None:
             raise RnnkitValueError("loss must be given to compile(), e.g. loss='mse', got None")
-        self.optimizer = optimizers_module.get(optimizer)
-        names = self.output_names
-        self._compiled_loss = CompiledLoss(loss, loss_weights, names)
-        self._compiled_metrics = CompiledMetrics(metrics, names, self._compiled_loss)
-        losses = self._compiled_loss.losses
+        # everything resolved before anything is assigned: a bad metric leaves the model as it was
+        resolved_optimizer = optimizers_module.get(optimizer)
+        compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
+        compiled_metrics = CompiledMetrics(metrics, self.output_names, compiled_loss)
+        self.optimizer, self._compiled_loss, self._compiled_metrics = resolved_optimizer, compiled_loss, compiled_metrics
+        losses = compiled_loss.losses
         self.loss = losses[0] if len(losses) == 1 else losses
         self.loss_weights = loss_weights
         self.terminate_on_nan = bool(terminate_on_nan)
