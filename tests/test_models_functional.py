@@ -99,6 +99,15 @@ def test_layer_calls_record_nodes_and_model_exposes_keras_attributes():
         model.predict({"a": xa})
 
 
+def test_predict_of_a_one_output_list_is_the_array_as_in_keras():
+    a = rnnkit.Input((5, 3))
+    h, state, _ = layers.LSTM(4, return_state=True, name="enc")(a)
+    data = np.zeros((2, 5, 3), np.float32)
+    assert isinstance(rnnkit.Model(a, [h]).predict(data), np.ndarray)
+    assert isinstance(rnnkit.Model(a, {"x": h}).predict(data), dict)
+    assert rnnkit.Model(a, [h, state]).output_names == ["enc", "enc_1"]  # Keras 3 repeats "enc"
+
+
 def test_graph_errors_name_the_problem():
     a, b = rnnkit.Input((3,), name="a"), rnnkit.Input((3,), name="b")
     joined = TinyConcat()([a, b])

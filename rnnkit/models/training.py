@@ -449,7 +449,8 @@ class Trainer:
     def predict(self, x, batch_size=32, verbose=0, callbacks=None):
         """Outputs for every sample of x, computed ``batch_size`` samples at a time.
 
-        Returns one array, or for several outputs a list (or dict) shaped like ``model.outputs``.
+        Returns one array (also for outputs given as a list of one tensor, as Keras 3), or for several
+        outputs a list (or dict) shaped like ``model.outputs``.
         Callbacks get Keras's predict hooks: ``on_predict_begin``, ``on_predict_batch_begin/end``
         (logs: ``{"outputs": that batch's outputs}``) and ``on_predict_end``."""
         xs = self._prepare_data(data_adapter.check_x(self, x))
@@ -468,4 +469,6 @@ class Trainer:
             batches.append(outputs)
             cbs.on_predict_batch_end(step, {"outputs": self._pack_outputs(outputs)})
         cbs.on_predict_end()
-        return self._pack_outputs([np.concatenate([b[i] for b in batches]) for i in range(len(batches[0]))])
+        outputs = self._pack_outputs([np.concatenate([b[i] for b in batches]) for i in range(len(batches[0]))])
+        # Keras 3: a model whose outputs are a list of one tensor predicts that one array
+        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
