@@ -140,6 +140,8 @@ def test_sequential_takes_an_input_first_and_builds_without_data():
     assert model.input_names == ["seq"] and model.count_params() == 4 * 4 * 8 + 10
     with pytest.raises(RnnkitValueError, match="an Input can only be the first entry"):
         model.add(rnnkit.Input((2,)))
+    with pytest.raises(RnnkitValueError, match="every layer of a Sequential but the last must have one output"):
+        rnnkit.Sequential([layers.LSTM(2, return_state=True, input_shape=(3, 2)), layers.Dense(1)])
     lazy = rnnkit.Sequential([layers.GRU(3), layers.Dense(1)])
     assert not lazy.built
     x = rnnkit.Input((7, 2))
