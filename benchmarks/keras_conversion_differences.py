@@ -3,7 +3,9 @@
     python benchmarks/keras_conversion_differences.py
 
 For every model case of tests/keras_file_cases.py (recurrent layers and variants, Bidirectional in
-every merge mode, stacked cells, masks, Dense, Embedding, Dropout, TimeDistributed, ...) it runs
+every merge mode, stacked cells, masks, Dense, Embedding, Dropout, TimeDistributed, the
+convolution, pooling, normalization and noise layers, ...) and for a functional encoder-decoder
+with attention it runs
 the conversions of ``keras_file_cases.round_trips`` (Keras 3 -> .keras / .weights.h5 / legacy .h5 ->
 rnnkit and back) on the same random inputs (float32,
 batch 8, 20 steps, random weights of scale 0.5) and prints, per direction, the largest absolute
@@ -34,6 +36,12 @@ def main():
         for direction, value in differences.items():
             old = worst.get(direction, (0.0, 0.0))
             worst[direction] = (max(old[0], value), max(old[1], largest))
+    with tempfile.TemporaryDirectory() as folder:
+        model = kc.encoder_decoder(keras, TIME)
+        differences, largest = kc.model_round_trips(keras, model, kc.encoder_decoder_inputs(BATCH, TIME, seed=1),
+                                                    pathlib.Path(folder), legacy=True)
+    print(f"{'functional encoder-decoder':32s}", " ".join(f"{v:.1e}" for v in differences.values()),
+          f"(largest output {largest:.2f})")
     print()
     for direction, (value, largest) in worst.items():
         print(f"{direction:36s} largest difference {value:.1e} (largest output {largest:.2f})")

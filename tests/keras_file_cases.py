@@ -9,10 +9,12 @@ DIRECTIONS = ("Keras 3 -> .keras -> rnnkit", "Keras 3 -> .weights.h5 -> rnnkit",
 
 
 def max_difference(a, b):
-    """Largest absolute difference of two (lists of) arrays, in float64."""
+    """Largest absolute difference of two (lists of) arrays, in float64; inf when either holds a NaN
+    (NaN would slip through ``max`` and ``<`` comparisons)."""
     if isinstance(a, (list, tuple)):
         return max(max_difference(x, y) for x, y in zip(a, b))
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+    difference = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    return float("inf") if np.isnan(difference).any() else float(np.max(difference))
 
 
 def cases(keras):
@@ -87,11 +89,11 @@ def keras_model(keras, make, kind, time, name):
 
 
 def randomized(weights, seed):
-    """Random weights of scale 0.5 in place of ``weights``; arrays that start as all ones (moving
+    """Random weights of scale 0.5 in place of ``weights``; arrays that are all positive (moving
     variances) stay positive."""
     rng = np.random.default_rng(seed)
     drawn = [rng.normal(0.0, 0.5, w.shape).astype(np.float32) for w in weights]
-    return [np.abs(d) + 0.1 if w.size and np.all(np.asarray(w) == 1) else d for w, d in zip(weights, drawn)]
+    return [np.abs(d) + 0.1 if w.size and np.all(np.asarray(w) > 0) else d for w, d in zip(weights, drawn)]
 
 
 def keras_run(keras, model, x):
@@ -102,8 +104,33 @@ def keras_run(keras, model, x):
     return keras.ops.convert_to_numpy(outputs)
 
 
+def encoder_decoder(keras, time, attention=True):
+    """A functional Keras model: an LSTM encoder whose states start an LSTM decoder (the two of equal
+    shapes, so swapped weights would show), with Luong attention over the encoder's outputs."""
+    L = keras.layers
+    enc_in, dec_in = keras.Input((time, 3), name="enc_in"), keras.Input((time - 1, 3), name="dec_in")
+    encoded, h, c = L.LSTM(4, return_sequences=True, return_state=True, name="encoder")(enc_in)
+    decoded = L.LSTM(4, return_sequences=True, name="decoder")(dec_in, initial_state=[h, c])
+    if attention:
+        decoded = L.Concatenate(name="concat")([decoded, L.Attention(name="attention")([decoded, encoded])])
+    return keras.Model([enc_in, dec_in], L.TimeDistributed(L.Dense(2, activation="softmax"))(decoded))
+
+
+def encoder_decoder_inputs(batch, time, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(batch, time, 3)).astype(np.float32),
+            rng.normal(size=(batch, time - 1, 3)).astype(np.float32)]
+
+
 def round_trips(keras, make, kind, folder, batch, time, name="m", legacy=False):
-    """Run the conversions of one case; returns ({direction: largest difference}, largest |output|).
+    """:func:`model_round_trips` of the Sequential case ``(make, kind)``."""
+    return model_round_trips(keras, keras_model(keras, make, kind, time, name), inputs(kind, batch, time, seed=1),
+                             folder, legacy)
+
+
+def model_round_trips(keras, km, x, folder, legacy=False):
+    """Run the conversions of the Keras model ``km`` on inputs ``x``; returns ({direction: largest
+    difference}, largest |output|).
 
     Keras 3 -> .keras -> rnnkit, Keras 3 -> .weights.h5 -> rnnkit (architecture from Keras's
     config), rnnkit -> .keras -> Keras 3, rnnkit -> .weights.h5 -> Keras 3, and with ``legacy`` the
@@ -111,19 +138,19 @@ def round_trips(keras, make, kind, folder, batch, time, name="m", legacy=False):
     """
     import rnnkit
 
-    x = inputs(kind, batch, time, seed=1)
-    km = keras_model(keras, make, kind, time, name)
     km.set_weights(randomized(km.get_weights(), seed=2))
     differences, largest = {}, 0.0
 
     def compare(direction, ours, theirs):
         nonlocal largest
         differences[direction] = max_difference(ours, theirs)
-        largest = max(largest, float(np.max(np.abs(theirs))))
+        largest = max([largest] + [float(np.max(np.abs(t))) for t in (theirs if isinstance(theirs, list)
+                                                                         else [theirs])])
 
     km.save(folder / "keras.keras")
     compare("Keras 3 -> .keras -> rnnkit", rnnkit.load_model(folder / "keras.keras")(x), keras_run(keras, km, x))
-    ours = rnnkit.Sequential.from_config(km.get_config())
+    model_class = rnnkit.Sequential if isinstance(km, keras.Sequential) else rnnkit.Model
+    ours = model_class.from_config(km.get_config())
     km.save_weights(folder / "keras.weights.h5")
     ours.load_weights(folder / "keras.weights.h5")
     compare("Keras 3 -> .weights.h5 -> rnnkit", ours(x), keras_run(keras, km, x))

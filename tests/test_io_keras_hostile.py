@@ -245,7 +245,6 @@ def test_rnnkit_imports_h5py_only_when_an_hdf5_file_is_touched(tmp_path):
     subprocess.run([sys.executable, "-c", script], check=True)
 
 
-@pytest.mark.skipif(not hasattr(rnnkit, "Model"), reason="rnnkit has no functional Model yet")
 def test_a_functional_config_is_sized_before_it_is_built(tmp_path):
     inputs = rnnkit.Input((4, 2), name="x")
     rnnkit.Model(inputs, L.Dense(2)(L.LSTM(3, name="lstm")(inputs))).save(tmp_path / "f.keras")

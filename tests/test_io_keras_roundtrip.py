@@ -175,43 +175,15 @@ def test_keras2_fixture_generator_writes_what_keras_reads(tmp_path):
     assert max_difference(_keras_run(theirs, ids()), ours(ids())) < TOLERANCE
 
 
-needs_functional = pytest.mark.skipif(not hasattr(rnnkit, "Model"), reason="rnnkit has no functional Model yet")
+def test_functional_encoder_decoder_with_attention_round_trips(tmp_path):
+    """Encoder states into a decoder, Attention and Concatenate: every conversion, the legacy .h5 too."""
+    km = kc.encoder_decoder(keras, TIME)
+    x = kc.encoder_decoder_inputs(BATCH, TIME, seed=10)
+    differences, _ = kc.model_round_trips(keras, km, x, tmp_path, legacy=True)
+    assert [layer.name for layer in rnnkit.load_model(tmp_path / "keras.keras").layers] == [l.name for l in km.layers]
+    assert max(differences.values()) < TOLERANCE, differences
 
 
-def _encoder_decoder():
-    enc_in, dec_in = keras.Input((TIME, 3), name="enc_in"), keras.Input((TIME - 1, 3), name="dec_in")
-    _, h, c = L.LSTM(4, return_state=True, name="encoder")(enc_in)
-    decoded = L.LSTM(4, return_sequences=True, name="decoder")(dec_in, initial_state=[h, c])
-    return keras.Model([enc_in, dec_in], L.TimeDistributed(L.Dense(2, activation="softmax"))(decoded))
-
-
-@needs_functional
-def test_functional_encoder_decoder_round_trips(tmp_path):
-    """Encoder states into a decoder; the two LSTMs have equal shapes, so weights swapped between them
-    would show in the outputs, not as a shape error."""
-    rng = np.random.default_rng(10)
-    x = [rng.normal(size=(BATCH, TIME, 3)).astype(np.float32), rng.normal(size=(BATCH, TIME - 1, 3)).astype(np.float32)]
-    km = _encoder_decoder()
-    km.set_weights(kc.randomized(km.get_weights(), seed=11))
-    km.save(tmp_path / "k.keras")
-    ours = rnnkit.load_model(tmp_path / "k.keras")
-    assert [layer.name for layer in ours.layers] == [layer.name for layer in km.layers]
-    assert max_difference(_keras_run(km, x), ours(x)) < TOLERANCE
-    ours.set_weights(kc.randomized(ours.get_weights(), seed=12))
-    ours.save(tmp_path / "r.keras")
-    assert max_difference(ours(x), _keras_run(keras.saving.load_model(tmp_path / "r.keras"), x)) < TOLERANCE
-    ours.save_weights(tmp_path / "r.weights.h5")
-    km.load_weights(tmp_path / "r.weights.h5")
-    assert max_difference(ours(x), _keras_run(km, x)) < TOLERANCE
-    km.set_weights(kc.randomized(km.get_weights(), seed=13))
-    km.save_weights(tmp_path / "k.weights.h5")
-    ours.load_weights(tmp_path / "k.weights.h5")
-    assert max_difference(_keras_run(km, x), ours(x)) < TOLERANCE
-    ours.save(tmp_path / "r.h5")
-    assert max_difference(ours(x), _keras_run(keras.saving.load_model(tmp_path / "r.h5"), x)) < TOLERANCE
-
-
-@needs_functional
 def test_functional_shared_layer_and_two_outputs_keep_keras_layer_order(tmp_path):
     """Layers of one class are numbered in Keras's layer order (lstm, lstm_1, ...) in the weights file; a
     model built by hand in rnnkit, its layers created in another order, loads Keras's weights right."""
@@ -234,10 +206,3 @@ def test_functional_shared_layer_and_two_outputs_keep_keras_layer_order(tmp_path
     assert max_difference(_keras_run(km, x), ours(x)) < TOLERANCE
     km.save(tmp_path / "k.keras")
     assert max_difference(_keras_run(km, x), rnnkit.load_model(tmp_path / "k.keras")(x)) < TOLERANCE
-
-
-@pytest.mark.skipif(hasattr(rnnkit, "Model"), reason="rnnkit has a functional Model")
-def test_functional_keras_file_without_a_functional_model_is_a_named_error(tmp_path):
-    _encoder_decoder().save(tmp_path / "k.keras")
-    with pytest.raises(KerasConfigError, match="no functional Model"):
-        rnnkit.load_model(tmp_path / "k.keras")

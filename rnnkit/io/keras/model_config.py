@@ -6,6 +6,8 @@ Keras 3 writes a Sequential as ``{"module": "keras", "class_name": "Sequential",
 "build_config", "compile_config"}``; Keras 2 writes the first layer's ``batch_input_shape``
 instead of an InputLayer, and Keras 2.0-2.2 a bare list of layers.
 """
+import json
+
 from ...errors import RnnkitError
 from .errors import KerasConfigError, KerasFileError, UnsupportedLayerError, config_errors
 from .layer_config import (is_keras_layer_config, layer_class, layer_to_keras, translate_layer,
@@ -126,16 +128,6 @@ def _model_from_keras(spec, safe_mode):
                            f"(a subclassed model's Python code is not in the file)")
 
 
-def _functional_class():
-    from ... import models
-
-    cls = getattr(models, "Model", None)
-    if cls is None:
-        raise KerasConfigError("the file holds a functional Keras model; this rnnkit has no functional Model "
-                               "(rnnkit.Model) yet, so only Sequential models load")
-    return cls
-
-
 def _tensor_shape(value):
     config = value.get("config") if isinstance(value, dict) and value.get("class_name") == _TENSOR else None
     shape = config.get("shape") if isinstance(config, dict) else None
@@ -157,11 +149,15 @@ def first_call_shape(entry):
 
 def functional_from_keras(spec, safe_mode=True):
     """An rnnkit functional Model from a Keras 3 (or tf.keras 2) functional config."""
-    cls = _functional_class()
-    config = spec.get("config")
+    from ...models.functional_config import model_from_config
+
+    try:  # Keras's in-memory get_config() holds tuples where its files hold lists
+        config = json.loads(json.dumps(spec.get("config")))
+    except (TypeError, ValueError) as error:
+        raise KerasConfigError(f"a functional model config must be JSON data, got {error}") from None
     name = _checked_model_config(config, "functional model", _FUNCTIONAL_KEYS, safe_mode)
     try:
-        return cls.from_config(config)  # its layer configs go through rnnkit.layers.deserialize_layer
+        return model_from_config(config)  # its layer configs go through rnnkit.layers.deserialize_layer
     except (KerasConfigError, KerasFileError):
         raise
     except (RnnkitError, IndexError, TypeError) as error:  # layers that cannot take the shapes the config gives
