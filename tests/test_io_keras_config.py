@@ -205,3 +205,9 @@ def test_compile_settings_translate_and_unknown_metrics_are_dropped():
         "name": "SGD", "lr": 0.1, "decay": 0.0, "momentum": 0.5, "nesterov": False}}}
     model, compiled = _compiled_from(keras2)
     assert compiled and model.optimizer.learning_rate == 0.1 and model.metrics_names == ["loss", "mae"]
+
+
+def test_hostile_values_are_echoed_briefly():
+    with pytest.raises(KerasConfigError) as info:
+        deserialize_layer(keras_lstm(frobnicate="a" * 100_000))
+    assert len(str(info.value)) < 400 and "100,002 characters" in str(info.value)

@@ -11,7 +11,7 @@ import warnings
 
 from ... import losses, metrics, optimizers
 from ...errors import RnnkitError
-from .errors import _UNFORESEEN, KerasFormatWarning
+from .errors import _UNFORESEEN, KerasFormatWarning, brief
 from .optimizer_state import supported
 
 _ANY = object()
@@ -38,7 +38,7 @@ def _strip_neutral(config, neutral, what):
         if key in config:
             value = config.pop(key)
             if values is not _ANY and value not in values:
-                raise _Dropped(f"{what} has {key}={value!r}, which rnnkit does not support")
+                raise _Dropped(f"{what} has {key}={brief(value)}, which rnnkit does not support")
     return config
 
 
@@ -50,7 +50,7 @@ def _keras_object(spec, what):
         if spec["class_name"] == "function" and isinstance(spec.get("config"), str):
             return spec["config"]  # Keras 3's form of a built-in loss or metric function
         return {"class_name": spec["class_name"], "config": spec.get("config") or {}}
-    raise _Dropped(f"{what} {spec!r} is not a Keras name or object config")
+    raise _Dropped(f"{what} {brief(spec)} is not a Keras name or object config")
 
 
 def _optimizer(spec):
@@ -92,14 +92,14 @@ def compile_from_keras(model, settings, where):
         loss = _loss_or_metric(losses, settings["loss"], "loss")
         for key in ("loss_weights", "weighted_metrics"):
             if settings.get(key) is not None:
-                raise _Dropped(f"{key}={settings[key]!r} is not supported here")
+                raise _Dropped(f"{key}={brief(settings[key])} is not supported here")
     except (_Dropped, RnnkitError) + _UNFORESEEN as error:
         warnings.warn(f"{where}: the model was loaded without compiling it (call compile() yourself): {error}",
                       KerasFormatWarning, stacklevel=4)
         return False
     kept, specs = [], settings.get("metrics") or []
     if not isinstance(specs, list):
-        warnings.warn(f"{where}: the metrics were dropped: not a list ({specs!r})", KerasFormatWarning, stacklevel=4)
+        warnings.warn(f"{where}: the metrics were dropped: not a list ({brief(specs)})", KerasFormatWarning, stacklevel=4)
         specs = []
     for spec in specs:
         try:
@@ -107,7 +107,7 @@ def compile_from_keras(model, settings, where):
             metrics.resolve_metric(translated)  # only checks it: compile resolves it again, knowing the loss
             kept.append(translated)
         except (_Dropped, RnnkitError) + _UNFORESEEN as error:
-            warnings.warn(f"{where}: metric {spec!r} dropped: {error}", KerasFormatWarning, stacklevel=4)
+            warnings.warn(f"{where}: metric {brief(spec)} dropped: {error}", KerasFormatWarning, stacklevel=4)
     model.compile(optimizer=optimizer, loss=loss, metrics=kept)
     return True
 

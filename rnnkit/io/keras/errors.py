@@ -4,6 +4,16 @@ import contextlib
 from ...errors import RnnkitError, RnnkitValueError
 from ..arrays_file import RnnkitFileError
 
+_BRIEF_CHARS = 80
+
+
+def brief(value, as_text=False):
+    """``repr(value)`` (``str`` for a string with ``as_text``) cut to a readable length: configs may
+    hold hostile values of any size."""
+    text = value if as_text and isinstance(value, str) else repr(value)
+    return text if len(text) <= _BRIEF_CHARS else f"{text[:_BRIEF_CHARS]}... ({len(text):,} characters)"
+
+
 # What translating a config can raise on a value of a type or size it did not expect.
 _UNFORESEEN = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError)
 

@@ -20,7 +20,7 @@ from ...cells.stacked import StackedRNNCells
 from ...errors import RnnkitError
 from ...layers.base import Layer
 from ...layers.rnn import RNN, cell_class
-from .errors import KerasConfigError, UnsupportedLayerError, config_errors
+from .errors import KerasConfigError, UnsupportedLayerError, brief, config_errors
 from .values import (activation_from_keras, dtype_from_keras, dtype_to_keras, initializer_from_keras,
                      initializer_to_keras, find_code, is_regularizer_or_constraint, reject_code,
                      regularizer_or_constraint_from_keras)
@@ -82,7 +82,7 @@ def is_keras_layer_config(spec):
 
 def _spec_parts(spec, where):
     if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
-        raise KerasConfigError(f"{where}: a layer config must be a dict with 'class_name' and 'config', got {spec!r}")
+        raise KerasConfigError(f"{where}: a layer config must be a dict with 'class_name' and 'config', got {brief(spec)}")
     config = spec.get("config", {})
     if not isinstance(config, dict):
         raise KerasConfigError(f"{where}: 'config' must be a dict, got {config!r}")
@@ -90,7 +90,7 @@ def _spec_parts(spec, where):
 
 
 def _where(class_name, config):
-    return f"layer {config.get('name')!r} ({class_name})"
+    return f"layer {brief(config.get('name'))} ({brief(class_name, as_text=True)})"
 
 
 def _accepted_arguments(cls):
@@ -150,7 +150,7 @@ def _translate_arguments(class_name, config, accepted, where):
         elif key in IGNORED and (IGNORED[key] == ANY or IGNORED[key] == value):
             continue
         else:
-            refused.append(f"{key}={value!r}")
+            refused.append(f"{brief(key, as_text=True)}={brief(value)}")
     if refused:
         raise KerasConfigError(f"{where}: rnnkit's {class_name} has no argument {', '.join(refused)}")
     return kwargs
@@ -175,7 +175,7 @@ def cell_from_keras(spec, where):
                                    f"(rnnkit's RNN layer takes dropout and recurrent_dropout for the whole stack)")
         return StackedRNNCells(cells, name=config.get("name")), (0.0, 0.0)
     if class_name not in _CELL_CLASSES:
-        raise KerasConfigError(f"{where}: rnnkit has no cell class {class_name!r}; it has {list(_CELL_CLASSES)}")
+        raise KerasConfigError(f"{where}: rnnkit has no cell class {brief(class_name)}; it has {list(_CELL_CLASSES)}")
     config = dict(config)
     rates = (float(config.pop("dropout", 0.0) or 0.0), float(config.pop("recurrent_dropout", 0.0) or 0.0))
     if config.pop("trainable", True) is not True:

@@ -9,7 +9,7 @@ instead of an InputLayer, and Keras 2.0-2.2 a bare list of layers.
 import json
 
 from ...errors import RnnkitError
-from .errors import KerasConfigError, KerasFileError, UnsupportedLayerError, config_errors
+from .errors import KerasConfigError, KerasFileError, UnsupportedLayerError, brief, config_errors
 from .layer_config import (is_keras_layer_config, layer_class, layer_to_keras, translate_layer,
                            unsupported_layers)
 from .values import dtype_to_keras, reject_code
@@ -37,7 +37,7 @@ def _input_layer_shape(entry):
     config = entry.get("config") or {}
     unknown = sorted(set(config) - set(_INPUT_LAYER_KEYS))
     if unknown or config.get("sparse") or config.get("ragged") or config.get("optional"):
-        raise KerasConfigError(f"InputLayer {config.get('name')!r}: rnnkit does not support "
+        raise KerasConfigError(f"InputLayer {brief(config.get('name'))}: rnnkit does not support "
                                f"{unknown or 'sparse, ragged or optional inputs'}")
     shape = config.get("batch_shape", config.get("batch_input_shape"))
     return None if shape is None else tuple(shape)
@@ -47,7 +47,7 @@ def _shape(value, where):
     if value is None:
         return None
     if not isinstance(value, (list, tuple)) or not all(d is None or (isinstance(d, int) and d > 0) for d in value):
-        raise KerasConfigError(f"{where} must be a list of positive sizes or nulls, got {value!r}")
+        raise KerasConfigError(f"{where} must be a list of positive sizes or nulls, got {brief(value)}")
     return tuple(value)
 
 
@@ -55,7 +55,7 @@ def _checked_model_config(config, kind, keys, safe_mode):
     """Refuse, before building anything, a model config that is not a dict with a 'layers' list, has
     unknown keys, holds bytecode or uses layers rnnkit lacks; returns the model's name."""
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-        raise KerasConfigError(f"a {kind} config must hold a 'layers' list, got {config!r}")
+        raise KerasConfigError(f"a {kind} config must hold a 'layers' list, got {brief(config)}")
     name = config.get("name")
     unknown = sorted(set(config) - set(keys))
     if unknown:
@@ -115,7 +115,7 @@ def model_from_keras(spec, safe_mode=True):
 
 def _model_from_keras(spec, safe_mode):
     if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
-        raise KerasConfigError(f"a Keras model config must be a dict with 'class_name' and 'config', got {spec!r}")
+        raise KerasConfigError(f"a Keras model config must be a dict with 'class_name' and 'config', got {brief(spec)}")
     unknown = sorted(set(spec) - set(_MODEL_SPEC_KEYS))
     if unknown:
         raise KerasConfigError(f"the model config has unknown keys {unknown}; expected some of "
@@ -124,7 +124,7 @@ def _model_from_keras(spec, safe_mode):
         return sequential_from_keras(spec, safe_mode)
     if spec["class_name"] in ("Functional", "Model"):
         return functional_from_keras(spec, safe_mode)
-    raise KerasConfigError(f"rnnkit loads Keras Sequential models, got a {spec['class_name']!r} model "
+    raise KerasConfigError(f"rnnkit loads Keras Sequential models, got a {brief(spec['class_name'])} model "
                            f"(a subclassed model's Python code is not in the file)")
 
 

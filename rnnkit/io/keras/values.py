@@ -10,7 +10,7 @@ shorter ``{"class_name", "config"}`` or a plain string. rnnkit writes names or
 from ... import initializers
 from ...errors import RnnkitError
 from ...layers.base import to_snake_case
-from .errors import KerasConfigError, UnsafeCodeError
+from .errors import KerasConfigError, UnsafeCodeError, brief
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -22,11 +22,11 @@ def dtype_from_keras(value, where):
     if isinstance(value, dict):
         name = value.get("config", {}).get("name") if isinstance(value.get("config"), dict) else None
         if value.get("class_name") not in ("DTypePolicy", "FloatDTypePolicy") or not isinstance(name, str):
-            raise KerasConfigError(f"{where}: dtype must be a Keras DTypePolicy of float32 or float64, got {value!r}")
+            raise KerasConfigError(f"{where}: dtype must be a Keras DTypePolicy of float32 or float64, got {brief(value)}")
         value = name
     if value not in _FLOAT_DTYPES:
         raise KerasConfigError(
-            f"{where}: dtype {value!r} is not supported; rnnkit computes in float32 or float64 "
+            f"{where}: dtype {brief(value)} is not supported; rnnkit computes in float32 or float64 "
             f"(mixed-precision and quantized policies are not available)")
     return value
 
@@ -54,7 +54,7 @@ def initializer_from_keras(value, where):
     elif isinstance(value, dict) and isinstance(value.get("class_name"), str):
         name, config = to_snake_case(value["class_name"]), dict(value.get("config") or {})
     else:
-        raise KerasConfigError(f"{where}: an initializer must be a name or a Keras initializer dict, got {value!r}")
+        raise KerasConfigError(f"{where}: an initializer must be a name or a Keras initializer dict, got {brief(value)}")
     for key, harmless in _INITIALIZER_IGNORED.items():
         if key in config and (harmless == "any" or config[key] == harmless):
             config.pop(key)
@@ -62,7 +62,7 @@ def initializer_from_keras(value, where):
     try:
         return initializers.get({"class_name": name, "config": {**config, **fixed}} if (config or fixed) else name)
     except (RnnkitError, TypeError) as error:
-        raise KerasConfigError(f"{where}: initializer {value!r} has no rnnkit equivalent ({error})") from None
+        raise KerasConfigError(f"{where}: initializer {brief(value)} has no rnnkit equivalent ({error})") from None
 
 
 def initializer_to_keras(value):
@@ -83,7 +83,7 @@ def activation_from_keras(value, where):
         reject_code(value, where)
         if isinstance(value.get("config"), str) and str(value.get("module", "")).startswith("keras"):
             return value["config"]
-    raise KerasConfigError(f"{where}: activation {value!r} is not a built-in activation name")
+    raise KerasConfigError(f"{where}: activation {brief(value)} is not a built-in activation name")
 
 
 def reject_code(value, where, safe_mode=True):
@@ -135,4 +135,4 @@ def regularizer_or_constraint_from_keras(key, value, where):
     if value is None:
         return None
     kind = "regularizers" if key.endswith("_regularizer") else "constraints"
-    raise KerasConfigError(f"{where}: {key}={value!r} cannot be loaded: rnnkit has no {kind} yet")
+    raise KerasConfigError(f"{where}: {key}={brief(value)} cannot be loaded: rnnkit has no {kind} yet")
