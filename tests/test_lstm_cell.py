@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from helpers import cell_gradient_errors, numeric_grad, random_mask, rel_error, step_loop_errors, weighted_sum
-from rnnkit import ops
+from rnnkit.cells import reference_only
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 from rnnkit.ops.lstm import lstm_backward, lstm_forward
@@ -27,12 +27,10 @@ VARIANTS = {
 
 
 @pytest.fixture(autouse=True)
-def reference_lstm_kernels():
+def reference_lstm_ops():
     """These tests verify the NumPy reference (the spec), even where a compiled path is active."""
-    previous = ops.get_kernels("lstm")
-    ops.register_kernels("lstm", *ops.reference_kernels("lstm"))
-    yield
-    ops.register_kernels("lstm", *previous)
+    with reference_only():
+        yield
 
 
 def make_cell(kwargs, units=4, input_dim=2, seed=3):
@@ -91,7 +89,7 @@ def test_no_bias_gradients():
 def test_kernel_gradients_with_recurrent_mask(variant):
     rng = np.random.default_rng(5)
     cell = make_cell(VARIANTS[variant])
-    params, config = cell.params, cell.kernel_config()
+    params, config = cell.params, cell.op_options()
     x = rng.standard_normal((3, 5, 2))
     mask = random_mask(rng, 3, 5)
     state0 = [rng.standard_normal((3, s)) * 0.5 for s in cell.state_size]

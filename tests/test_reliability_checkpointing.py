@@ -8,7 +8,7 @@ from helpers import cell_gradient_errors, random_mask, rel_error
 from rnnkit import Sequential, layers
 from rnnkit.cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from rnnkit.errors import RnnkitValueError
-from rnnkit.ops import checkpointing, reference_kernels
+from rnnkit.ops import checkpointing
 
 CELLS = {
     "simple_rnn": lambda: SimpleRNNCell(4, dtype="float64", seed=1),
@@ -128,8 +128,8 @@ def test_active_kernels_agree_with_reference_when_segmented(make, masked):
     mask = random_mask(rng, 3, 20) if masked else None
     cell.build(4)
     state0 = cell.get_initial_state(3)
-    ref_f, ref_b = reference_kernels(cell.kernel_name)
-    out_r, _, cache_r = ref_f(x, state0, cell.params, mask, **cell.kernel_config())
+    ref_f, ref_b = cell.reference_ops
+    out_r, _, cache_r = ref_f(x, state0, cell.params, mask, **cell.op_options())
     dx_r, _, grads_r = ref_b(g, None, cache_r)
     out, _, cache = cell.forward(x, state0, mask, segment_length=6)
     dx, _, grads = cell.backward(g, None, cache)
@@ -228,9 +228,9 @@ def test_reference_cache_floats_per_step_match_docs(kind, make, per_step, once):
     batch, time, features = 3, 7, 4
     cell = make()
     cell.build(features)
-    forward, _ = reference_kernels(kind)
+    forward, _ = cell.reference_ops
     x = np.zeros((batch, time, features))
-    _, _, cache = forward(x, cell.get_initial_state(batch), cell.params, **cell.kernel_config())
+    _, _, cache = forward(x, cell.get_initial_state(batch), cell.params, **cell.op_options())
     h, p = cell.units, cell.output_size
     expected = batch * time * per_step(features, h, p) + batch * once(h, p)
     assert checkpointing.cache_nbytes(cache) == 8 * expected

@@ -1,18 +1,17 @@
-"""Compiled SimpleRNN, LSTM and GRU kernels with the reference kernels' exact signatures.
+"""Compiled twins of the SimpleRNN, LSTM and GRU reference ops, with their exact signatures.
 
 Each ``<cell>_forward`` runs the whole time loop in C (rnnkit/_fast/kernels.c): one
-GEMM for the input projection of every step, the recurrent GEMM of each step through
+GEMM for the input product x W of every step, the recurrent GEMM of each step through
 BLAS straight into the fused gate matrix, and all of a step's elementwise gate math in
 one vectorised pass. The matching ``<cell>_backward`` never recomputes anything (the
 forward kept the activated gates), runs the reverse time loop in C, and then forms dW,
-dU, db and dx as single GEMMs/reductions over all steps.
+dU, db and dx as single GEMMs/reductions over all steps. Every array from outside enters
+C through :func:`c_array`.
 
-Configurations the C loops do not cover are handed to the NumPy reference kernel
-(rnnkit/ops/<cell>.py), whose cache the backward recognises and hands back the same way:
-  - activations other than linear, tanh, sigmoid, relu, hard_sigmoid (as registered at import);
-  - LSTM peepholes, projection, cell/projection clipping, coupled input-forget gate;
-  - GRU reset_after=False or a per-gate (B, 3H) recurrent mask;
-  - mixed dtypes, dtypes other than float32/float64, empty batch/time/feature axes.
+Calls the C loops do not cover (see :func:`_covered`: custom activations, LSTM peepholes,
+projection, clipping and the coupled gate, GRU reset_after=False or a per-gate recurrent
+mask, mixed or other dtypes, empty axes) are handed to the NumPy reference op
+(rnnkit/ops/<cell>.py), whose cache the backward recognises and hands back the same way.
 """
 import collections
 import ctypes
@@ -23,7 +22,10 @@ import numpy as np
 
 from .._validate import describe
 from ..errors import RnnkitValueError
-from ..ops import activations, is_grad_enabled, reference_kernels
+from ..ops import activations, is_grad_enabled
+from ..ops import gru as reference_gru
+from ..ops import lstm as reference_lstm
+from ..ops import simple_rnn as reference_simple_rnn
 from . import batch_split, blas, build
 
 _ACTIVATION_CODES = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "hard_sigmoid": 4}
@@ -319,7 +321,7 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
     options = {"activation": activation}
     codes = _covered("simple_rnn", x, params, options, state0, recurrent_mask)
     if codes is None:
-        return _into(out, reference_kernels("simple_rnn")[0](
+        return _into(out, reference_simple_rnn.simple_rnn_forward(
             x, state0, params, mask, recurrent_mask, activation=activation, zero_output_for_mask=zero_output_for_mask))
     call = _Call(x, state0, params, mask, recurrent_mask, 1, lambda width: (width,))
     batch, time, _, units = call.shape
@@ -340,7 +342,7 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
 def simple_rnn_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_backward` (same arguments and results)."""
     if cache.get("fast") != "simple_rnn":
-        return reference_kernels("simple_rnn")[1](d_outputs, d_final_state, cache)
+        return reference_simple_rnn.simple_rnn_backward(d_outputs, d_final_state, cache)
     call = cache["call"]
     batch, time, _, units = call.shape
     dtype = call.dtype
@@ -415,7 +417,7 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
                    coupled_input_forget=coupled_input_forget, cell_clip=cell_clip, proj_clip=proj_clip)
     codes = _covered("lstm", x, params, options, state0, recurrent_mask)
     if codes is None:
-        return _into(out, reference_kernels("lstm")[0](
+        return _into(out, reference_lstm.lstm_forward(
             x, state0, params, mask, recurrent_mask, zero_output_for_mask=zero_output_for_mask, **options))
     act, ract = codes
     call = _Call(x, state0, params, mask, recurrent_mask, 4, lambda width: (width,))
@@ -447,7 +449,7 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
 def lstm_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.lstm.lstm_backward` (same arguments and results)."""
     if cache.get("fast") != "lstm":
-        return reference_kernels("lstm")[1](d_outputs, d_final_state, cache)
+        return reference_lstm.lstm_backward(d_outputs, d_final_state, cache)
     call = cache["call"]
     batch, time, _, units = call.shape
     dtype = call.dtype
@@ -474,7 +476,7 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
     options = dict(activation=activation, recurrent_activation=recurrent_activation, reset_after=reset_after)
     codes = _covered("gru", x, params, options, state0, recurrent_mask)
     if codes is None:
-        return _into(out, reference_kernels("gru")[0](
+        return _into(out, reference_gru.gru_forward(
             x, state0, params, mask, recurrent_mask, zero_output_for_mask=zero_output_for_mask, **options))
     call = _Call(x, state0, params, mask, recurrent_mask, 3, lambda width: (2, width))
     batch, time, _, units = call.shape
@@ -499,7 +501,7 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
 def gru_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.gru.gru_backward` (same arguments and results)."""
     if cache.get("fast") != "gru":
-        return reference_kernels("gru")[1](d_outputs, d_final_state, cache)
+        return reference_gru.gru_backward(d_outputs, d_final_state, cache)
     call = cache["call"]
     batch, time, _, units = call.shape
     dtype = call.dtype
@@ -522,18 +524,19 @@ def gru_backward(d_outputs, d_final_state, cache):
     return dx, (dh,), _finish(cache, grads)
 
 
-KERNELS = {
+COMPILED_OPS = {
     "simple_rnn": (simple_rnn_forward, simple_rnn_backward),
     "lstm": (lstm_forward, lstm_backward),
     "gru": (gru_forward, gru_backward),
 }
 
-#: the kernels handed out: KERNELS, split over the batch on two threads where that pays (batch_split.py)
-SPLIT_KERNELS = dict(KERNELS)
+#: the ops handed out (rnnkit._fast.overrides): COMPILED_OPS, split over the batch on two threads where that
+#: pays (batch_split.py)
+SPLIT_OPS = dict(COMPILED_OPS)
 
 
 def _bind_split(set_blas_threads):
-    for name, (forward, backward) in KERNELS.items():
+    for name, (forward, backward) in COMPILED_OPS.items():
         def covered(x, params, options, name=name):
             return _covered(name, x, params, options) is not None
-        SPLIT_KERNELS[name] = batch_split.wrap(forward, backward, covered, set_blas_threads)
+        SPLIT_OPS[name] = batch_split.wrap(forward, backward, covered, set_blas_threads)

@@ -21,6 +21,7 @@ from .._validate import describe, float_array, float_dtype, mask_array, positive
 from ..errors import RnnkitValueError
 from ..ops.grad_mode import is_grad_enabled
 from ..random import make_rng
+from . import dispatch
 
 
 class SingleStep:
@@ -41,8 +42,8 @@ class SingleStep:
 
 
 class RecurrentCell(SingleStep):
-    """Abstract cell. Subclasses set ``kernel_name`` and implement ``weight_shapes``,
-    ``state_size``, ``kernel_config`` and optionally ``initial_weight``.
+    """Abstract cell. Subclasses set ``reference_ops`` and implement ``weight_shapes``,
+    ``state_size``, ``op_options`` and optionally ``initial_weight``.
 
     Args:
         units: number of hidden units H (> 0).
@@ -52,8 +53,9 @@ class RecurrentCell(SingleStep):
         dtype: "float32" (default) or "float64".
     """
 
-    #: name of the kernels in :mod:`rnnkit.ops` (``<kernel_name>_forward``/``_backward``)
-    kernel_name = None
+    #: ``(forward, backward)``: the cell's whole-sequence math in :mod:`rnnkit.ops` (the NumPy reference;
+    #: :mod:`rnnkit.cells.dispatch` may run its compiled twin instead)
+    reference_ops = None
 
     def __init__(self, units, *, use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros",
@@ -84,8 +86,8 @@ class RecurrentCell(SingleStep):
         """Ordered dict-like list of ``(name, shape)`` in Keras's ``get_weights`` order."""
         raise NotImplementedError
 
-    def kernel_config(self):
-        """Keyword arguments for the ops kernels (activations, switches)."""
+    def op_options(self):
+        """Keyword arguments of the reference ops beyond the arrays (activations, switches)."""
         raise NotImplementedError
 
     def initial_weight(self, name, shape, rng):
@@ -147,9 +149,8 @@ class RecurrentCell(SingleStep):
         return tuple(np.zeros((batch_size, size), dtype) for size in self.state_size)
 
     # ------------------------------------------------------------------ sequence
-    def _kernels(self):
-        from .. import ops  # late import: ops picks the fast path if one is compiled
-        return ops.get_kernels(self.kernel_name)
+    def _ops(self):
+        return dispatch.active(self.reference_ops)
 
     def check_inputs(self, x, initial_state, mask, name="inputs"):
         """Validate and cast the arguments of :meth:`forward`; build on first use."""
@@ -207,20 +208,20 @@ class RecurrentCell(SingleStep):
         """
         x, state0, mask = self.check_inputs(x, initial_state, mask)
         recurrent_mask = self.check_recurrent_mask(recurrent_mask, x.shape[0])
-        forward, backward = self._kernels()
+        forward, backward = self._ops()
         if not is_grad_enabled():  # inference: no cache to keep, so no segments either
             outputs, final, _ = forward(x, state0, self.params, mask, recurrent_mask,
-                                        zero_output_for_mask=zero_output_for_mask, **self.kernel_config())
+                                        zero_output_for_mask=zero_output_for_mask, **self.op_options())
             return outputs, final, None
         if segment_length is not None:
             from ..ops import checkpointing
 
             run, backward = checkpointing.bind_kernels(forward, backward, self.params, recurrent_mask,
-                                                       **self.kernel_config())
+                                                       **self.op_options())
             return checkpointing.segmented_forward(run, backward, x, state0, mask, segment_length=segment_length,
                                                    zero_output_for_mask=zero_output_for_mask)
         return forward(x, state0, self.params, mask, recurrent_mask,
-                       zero_output_for_mask=zero_output_for_mask, **self.kernel_config())
+                       zero_output_for_mask=zero_output_for_mask, **self.op_options())
 
     def check_recurrent_mask(self, recurrent_mask, batch):
         """Validate a recurrent dropout mask: None or (B, H_in) floats, H_in the size of the fed-back output."""
@@ -240,7 +241,7 @@ class RecurrentCell(SingleStep):
         if isinstance(cache, checkpointing.SegmentedCache):
             backward = checkpointing.segmented_backward
         elif isinstance(cache, dict) and "params" in cache:
-            _, backward = self._kernels()
+            _, backward = self._ops()
         elif cache is None:
             raise RnnkitValueError(f"{self.name}.backward got cache None: the forward ran under rnnkit.ops.no_grad() "
                                    "(as predict and evaluate do), which keeps nothing to backpropagate through")

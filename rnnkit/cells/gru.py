@@ -2,6 +2,7 @@
 from .._validate import describe, float_array
 from ..errors import RnnkitValueError
 from ..ops.activations import get_activation, serialize_activation
+from ..ops.gru import gru_backward, gru_forward
 from .base import RecurrentCell
 
 
@@ -37,7 +38,7 @@ class GRUCell(RecurrentCell):
         ((2, 3), 90)
     """
 
-    kernel_name = "gru"
+    reference_ops = (gru_forward, gru_backward)
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -62,7 +63,7 @@ class GRUCell(RecurrentCell):
             shapes.append(("bias", (2, gates) if self.reset_after else (gates,)))
         return shapes
 
-    def kernel_config(self):
+    def op_options(self):
         return {"activation": self.activation, "recurrent_activation": self.recurrent_activation,
                 "reset_after": self.reset_after}
 

@@ -6,6 +6,7 @@ import numpy as np
 from .._validate import describe, optional_positive_float, positive_int
 from ..errors import RnnkitValueError
 from ..ops.activations import get_activation, serialize_activation
+from ..ops.lstm import lstm_backward, lstm_forward
 from .base import RecurrentCell
 
 
@@ -53,7 +54,7 @@ class LSTMCell(RecurrentCell):
         ((2, 4), (2, 4), (2, 4))
     """
 
-    kernel_name = "lstm"
+    reference_ops = (lstm_forward, lstm_backward)
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -119,7 +120,7 @@ class LSTMCell(RecurrentCell):
         # the orthogonal initializer can hand back a Fortran-ordered (H_out, G·H) matrix
         return np.ascontiguousarray(super().initial_weight(name, shape, rng))
 
-    def kernel_config(self):
+    def op_options(self):
         return {
             "activation": self.activation,
             "recurrent_activation": self.recurrent_activation,

@@ -1,5 +1,11 @@
 """Gated recurrent unit over a whole sequence, forward and backward — the readable reference.
 
+This is the spec, and it runs where the compiled path does not cover a call. The compiled twin
+lives in rnnkit/_fast/kernels.py (gru_forward / gru_backward), registered as the override
+of these two functions in rnnkit/_fast/__init__.py (``overrides``), tested equal by
+tests/test_fast_kernels.py; cells choose through rnnkit/cells/dispatch.py (RNNKIT_FAST=0 or
+``rnnkit.cells.reference_only()`` runs this file).
+
 Gate order in the fused matrices is Keras's z, r, h: kernel W (I, 3H), recurrent_kernel U (H, 3H).
 σ is the recurrent activation (sigmoid by default), f the activation (tanh by default).
 

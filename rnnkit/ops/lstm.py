@@ -1,5 +1,11 @@
 """LSTM over a whole sequence, forward and backward — the readable reference.
 
+This is the spec, and it runs where the compiled path does not cover a call. The compiled twin
+lives in rnnkit/_fast/kernels.py (lstm_forward / lstm_backward), registered as the override
+of these two functions in rnnkit/_fast/__init__.py (``overrides``), tested equal by
+tests/test_fast_kernels.py; cells choose through rnnkit/cells/dispatch.py (RNNKIT_FAST=0 or
+``rnnkit.cells.reference_only()`` runs this file).
+
 Gate blocks of the fused matrices are in Keras's order i, f, c, o (or f, c, o
 for the coupled input-forget gate, where i = 1 - f has no weights of its own).
 

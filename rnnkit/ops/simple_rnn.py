@@ -1,5 +1,11 @@
 """Simple (Elman) RNN over a whole sequence, forward and backward — the readable reference.
 
+This is the spec, and it runs where the compiled path does not cover a call. The compiled twin
+lives in rnnkit/_fast/kernels.py (simple_rnn_forward / simple_rnn_backward), registered as the override
+of these two functions in rnnkit/_fast/__init__.py (``overrides``), tested equal by
+tests/test_fast_kernels.py; cells choose through rnnkit/cells/dispatch.py (RNNKIT_FAST=0 or
+``rnnkit.cells.reference_only()`` runs this file).
+
     z_t = x_t W + h_{t-1} U + b
     h_t = f(z_t)
 
