@@ -290,7 +290,7 @@ def test_bad_arguments_name_the_argument():
         LSTMCell(0)
     cell = LSTMCell(3, num_proj=2)
     x = np.zeros((2, 4, 5), np.float32)
-    with pytest.raises(RnnkitValueError, match=r"initial_state\[0\] must have shape \(2, 2\)"):
+    with pytest.raises(RnnkitValueError, match=r"initial_state\[0\] for LSTMCell must have shape \(2, 2\)"):
         cell.forward(x, [np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32)])
     with pytest.raises(RnnkitValueError, match=r"initial_state for LSTMCell must be a list of 2 arrays"):
         cell.forward(x, [np.zeros((2, 2), np.float32)])

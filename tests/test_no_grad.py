@@ -90,7 +90,7 @@ def test_cell_backward_after_no_grad_forward_says_why(cell_class):
     x = np.ones((2, 3, 5), np.float32)
     outputs, final, cache = cell.forward(x)
     with rnnkit.no_grad():
-        outputs2, final2, cache2 = cell.forward(x, segment_length=2)
+        outputs2, final2, cache2 = cell.forward(x, backprop_segment=2)
     assert cache2 is None
     np.testing.assert_allclose(outputs2, outputs, rtol=1e-5, atol=1e-6)
     with pytest.raises(RnnkitValueError, match="no_grad"):

@@ -31,7 +31,7 @@ CELL_KINDS = {
 def test_cell_forward_backward_finite_on_valid_inputs(kind, data, zero_out, segment):
     x, mask = data
     cell = CELL_KINDS[kind](x.dtype)
-    extra = {} if segment is None or kind == "stacked" else {"segment_length": segment}
+    extra = {} if segment is None or kind == "stacked" else {"backprop_segment": segment}
     outputs, final, cache = cell.forward(x, None, mask, zero_output_for_mask=zero_out, **extra)
     batch, time, features = x.shape
     assert outputs.shape == (batch, time, cell.output_size) and outputs.dtype == x.dtype
@@ -51,7 +51,7 @@ def test_cell_forward_backward_finite_on_valid_inputs(kind, data, zero_out, segm
 def test_cell_forward_on_junk_works_or_raises_documented_error(kind, x, mask, state, segment):
     cell = CELL_KINDS[kind]("float32")
     cell.build(3)  # so a wrong feature count is an error, not a first build
-    extra = {} if kind == "stacked" else {"segment_length": segment}
+    extra = {} if kind == "stacked" else {"backprop_segment": segment}
     result = documented(lambda: cell.forward(x, state, mask, **extra))
     if result is not None:
         outputs, final, cache = result

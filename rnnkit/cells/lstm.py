@@ -117,8 +117,7 @@ class LSTMCell(RecurrentCell):
             bias = self.bias_initializer(shape, self.dtype, rng)
             bias[forget * units:(forget + 1) * units] = 1.0
             return bias
-        # the orthogonal initializer can hand back a Fortran-ordered (H_out, G·H) matrix
-        return np.ascontiguousarray(super().initial_weight(name, shape, rng))
+        return super().initial_weight(name, shape, rng)
 
     def op_options(self):
         return {

@@ -28,13 +28,13 @@ other state.
 
 Any cell kind works: the helpers take a bound ``run(x, state0, mask,
 zero_output_for_mask) -> (outputs, final_state, cache)`` and its ``backward(d_outputs,
-d_final_state, cache) -> (dx, d_state0, grads)`` (grads a dict or a list), e.g. a
-kernel pair with its weights bound by :func:`bind_kernels`, or a cell's own
-``forward`` / ``backward`` (a StackedRNNCells included).
+d_final_state, cache) -> (dx, d_state0, grads)`` (grads a dict or a list). The cells
+(:class:`rnnkit.cells.base.SequenceCell`, a stack included) pass their own plain pass
+and its backward: ``cell.forward(..., backprop_segment=S)`` and the layers'
+``backprop_segment`` argument both come here.
 """
 import numpy as np
 
-from .._validate import positive_int
 from . import sequence
 
 
@@ -57,26 +57,12 @@ class SegmentedCache:
         return len(self.bounds)
 
 
-def bind_kernels(forward, backward, params, recurrent_mask=None, **config):
-    """Bind a kernel pair from :mod:`rnnkit.ops` to its weights and switches.
-
-    Returns ``(run, backward)`` in the form :func:`segmented_forward` takes:
-    ``run(x, state0, mask, zero_output_for_mask)`` calls
-    ``forward(x, state0, params, mask, recurrent_mask, zero_output_for_mask=..., **config)``.
-    """
-    def run(x, state0, mask, zero_output_for_mask):
-        return forward(x, state0, params, mask, recurrent_mask,
-                       zero_output_for_mask=zero_output_for_mask, **config)
-    return run, backward
-
-
-def segment_bounds(time, segment_length):
-    """``[(start, stop), ...]`` cutting ``range(time)`` into pieces of ``segment_length`` (the last
-    may be shorter); one empty segment when ``time`` is 0, so the state still passes through."""
-    segment_length = positive_int("segment_length", segment_length)
+def segment_bounds(time, backprop_segment):
+    """``[(start, stop), ...]`` cutting ``range(time)`` into pieces of ``backprop_segment`` steps (the
+    last may be shorter); one empty segment when ``time`` is 0, so the state still passes through."""
     if time == 0:
         return [(0, 0)]
-    return [(start, min(start + segment_length, time)) for start in range(0, time, segment_length)]
+    return [(start, min(start + backprop_segment, time)) for start in range(0, time, backprop_segment)]
 
 
 def _copy_state(state):
@@ -87,7 +73,7 @@ def _copy_state(state):
     return None if state is None else np.array(state, copy=True)
 
 
-def segmented_forward(run, backward, x, state0, mask=None, *, segment_length, zero_output_for_mask=False):
+def segmented_forward(run, backward, x, state0, mask=None, *, backprop_segment, zero_output_for_mask=False):
     """Forward over the whole sequence keeping only the segment start states.
 
     Args:
@@ -96,8 +82,8 @@ def segmented_forward(run, backward, x, state0, mask=None, *, segment_length, ze
         x: (B, T, I) inputs.
         state0: the initial state in the form ``run`` takes.
         mask: None or (B, T) bool (False skips a step).
-        segment_length: S, steps per segment (> 0); S ≥ T gives one segment (plain BPTT plus
-            one recomputation).
+        backprop_segment: S, steps per segment (an int > 0, checked by the caller); S ≥ T gives one
+            segment (plain BPTT plus one recomputation).
         zero_output_for_mask: masked steps output zeros instead of repeating the previous output.
 
     Returns:
@@ -105,7 +91,7 @@ def segmented_forward(run, backward, x, state0, mask=None, *, segment_length, ze
         Values equal those of ``run`` over the whole sequence.
     """
     batch, time = x.shape[:2]
-    bounds = segment_bounds(time, segment_length)
+    bounds = segment_bounds(time, backprop_segment)
     state, starts, pieces = state0, [], []
     for start, stop in bounds:
         starts.append(_copy_state(state))
@@ -163,7 +149,7 @@ def segmented_backward(d_outputs, d_final_state, cache):
 def cache_nbytes(cache):
     """Bytes of the NumPy arrays a forward cache keeps alive: dicts, lists, tuples and plain
     objects' attributes are followed, each underlying buffer is counted once, and the weights
-    (the arrays under a ``params`` key, which exist anyway) are left out."""
+    (the arrays under a ``params`` key or attribute, which exist anyway) are left out."""
     def base_of(array):
         while isinstance(array.base, np.ndarray):
             array = array.base
@@ -178,18 +164,16 @@ def cache_nbytes(cache):
         if id(item) in seen or item is None or isinstance(item, (str, bytes, int, float, bool)):
             continue
         seen.add(id(item))
-        if isinstance(item, dict):
-            for key, value in item.items():
+        if isinstance(item, dict) or (hasattr(item, "__dict__") and not callable(item)):
+            for key, value in (item if isinstance(item, dict) else vars(item)).items():
                 if key == "params" and isinstance(value, dict):
                     weights.update(id(base_of(np.asarray(w))) for w in value.values())
                 else:
                     stack.append(value)
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
-        elif hasattr(item, "__dict__") and not callable(item):
-            stack.extend(vars(item).values())
     return int(sum(b.nbytes for key, b in buffers.items() if key not in weights))
 
 
-__all__ = ["SegmentedCache", "bind_kernels", "cache_nbytes", "segment_bounds", "segmented_backward",
+__all__ = ["SegmentedCache", "cache_nbytes", "segment_bounds", "segmented_backward",
            "segmented_forward"]
