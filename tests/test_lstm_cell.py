@@ -48,10 +48,10 @@ def assert_clips_some_entries(cell, x, mask):
     """A clip test only means something if some entries are clipped and some are not."""
     _, _, cache = cell.forward(x, None, mask)
     valid = np.ones(x.shape[:2], bool) if mask is None else mask
-    for bound, kept in ((cell.cell_clip, cache["c_kept"]), (cell.proj_clip, cache["h_kept"])):
+    for bound, unclipped in ((cell.cell_clip, cache.c_unclipped), (cell.proj_clip, cache.h_unclipped)):
         if bound is not None:
-            kept = kept.transpose(1, 0, 2)[valid]  # the cache is time-major
-            assert 0 < np.count_nonzero(~kept) < kept.size, (bound, kept.mean())
+            unclipped = unclipped[valid.T]  # (T, B, ·), time-major like every op's per-step arrays
+            assert 0 < np.count_nonzero(~unclipped) < unclipped.size, (bound, unclipped.mean())
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

@@ -309,6 +309,11 @@ def _input_grads(cache, dxw, grads):
     return np.ascontiguousarray((flat @ call.kernel.T).reshape(time, batch, features).transpose(1, 0, 2))
 
 
+def _is_compiled(cache, kind):
+    """Whether ``cache`` comes from the compiled forward of ``kind`` (else from its reference)."""
+    return isinstance(cache, dict) and cache.get("fast") == kind
+
+
 def _finish(cache, grads):
     return {name: grads[name] for name in cache["params"]}
 
@@ -341,7 +346,7 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
 
 def simple_rnn_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_backward` (same arguments and results)."""
-    if cache.get("fast") != "simple_rnn":
+    if not _is_compiled(cache, "simple_rnn"):
         return reference_simple_rnn.simple_rnn_backward(d_outputs, d_final_state, cache)
     call = cache["call"]
     batch, time, _, units = call.shape
@@ -448,7 +453,7 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
 
 def lstm_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.lstm.lstm_backward` (same arguments and results)."""
-    if cache.get("fast") != "lstm":
+    if not _is_compiled(cache, "lstm"):
         return reference_lstm.lstm_backward(d_outputs, d_final_state, cache)
     call = cache["call"]
     batch, time, _, units = call.shape
@@ -500,7 +505,7 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
 
 def gru_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.gru.gru_backward` (same arguments and results)."""
-    if cache.get("fast") != "gru":
+    if not _is_compiled(cache, "gru"):
         return reference_gru.gru_backward(d_outputs, d_final_state, cache)
     call = cache["call"]
     batch, time, _, units = call.shape

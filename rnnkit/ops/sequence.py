@@ -1,4 +1,10 @@
-"""Pieces every sequence kernel shares: masking over time and gradient plumbing.
+"""Pieces every sequence op shares: the time-major layout, masking over time and gradient plumbing.
+
+Layout. The ops take and return batch-major arrays, (B, T, ·), and keep every per-step
+array time-major, (T, B, ·), as the compiled loops do: a step is then one contiguous
+block, which makes the per-step reads and writes several times cheaper. :func:`time_major`
+and :func:`batch_major` convert; :func:`input_product` and :func:`input_grads` are the two
+GEMMs over all steps at once that every op has (x W + b before the loop, dW, db, dx after).
 
 Masking follows Keras. With ``mask[b, t]`` False, step t of sequence b is skipped:
 its state is carried over unchanged, and its output repeats the last output
@@ -8,10 +14,50 @@ emitted (zeros before the first valid step), or is zero when
 
 Forward, per step:   state_t = m·new_t + (1-m)·state_{t-1}
                      out_t   = m·new_t + (1-m)·out_{t-1}     (or m·new_t)
-Backward turns those into the gradient routing below; the kernels call these
-helpers so the four cells cannot drift apart.
+Backward turns those into the gradient routing below; the ops call these
+helpers so the cells cannot drift apart.
 """
 import numpy as np
+
+
+def time_major(array):
+    """(B, T, ·) -> a C-contiguous (T, B, ·) copy."""
+    return np.ascontiguousarray(array.transpose(1, 0, 2))
+
+
+def batch_major(array):
+    """(T, B, ·) -> a C-contiguous (B, T, ·) copy."""
+    return np.ascontiguousarray(array.transpose(1, 0, 2))
+
+
+def input_product(x_tm, kernel, bias=None):
+    """x_t W + b for every step at once: x_tm (T, B, I), kernel (I, G) -> (T, B, G), one GEMM."""
+    time, batch, features = x_tm.shape
+    xw = (x_tm.reshape(time * batch, features) @ kernel).reshape(time, batch, kernel.shape[1])
+    if bias is not None:
+        xw += bias
+    return xw
+
+
+def input_grads(x_tm, dxw, kernel, grads, use_bias):
+    """The gradients that do not need the time loop, each one GEMM over all steps.
+
+    ``dxw`` (T, B, G) is the gradient of :func:`input_product`'s result; adds ``kernel`` (and
+    ``bias``) gradients to ``grads`` and returns dx, batch-major (B, T, I).
+    """
+    time, batch, features = x_tm.shape
+    rows = time * batch  # explicit widths: -1 fails when T or B is 0
+    flat = dxw.reshape(rows, dxw.shape[-1])
+    grads["kernel"] = x_tm.reshape(rows, features).T @ flat
+    if use_bias:
+        grads["bias"] = flat.sum(axis=0)
+    return batch_major((flat @ kernel.T).reshape(time, batch, features))
+
+
+def weight_grad(inputs, d_products):
+    """Σ over steps and batch of inputsᵀ d_products as one GEMM: (T, B, H), (T, B, G) -> (H, G)."""
+    rows = inputs.shape[0] * inputs.shape[1]
+    return inputs.reshape(rows, inputs.shape[-1]).T @ d_products.reshape(rows, d_products.shape[-1])
 
 
 def step_mask(mask, t):
@@ -73,17 +119,3 @@ def split_state_grad(m, d_state):
     if m is None:
         return d_state, 0.0
     return np.where(m, d_state, 0.0), np.where(m, 0.0, d_state)
-
-
-def input_weight_grads(x, d_pre, kernel, grads, use_bias):
-    """Gradients that do not need the time loop, each one GEMM over all steps.
-
-    ``d_pre`` is the (B, T, G) gradient of the input projection ``x @ kernel + bias``;
-    adds ``kernel`` (and ``bias``) gradients to ``grads`` and returns dx (B, T, I).
-    """
-    batch, time, features = x.shape
-    flat = d_pre.reshape(batch * time, d_pre.shape[-1])  # explicit width: -1 fails when batch or time is 0
-    grads["kernel"] = x.reshape(batch * time, features).T @ flat
-    if use_bias:
-        grads["bias"] = flat.sum(axis=0)
-    return d_pre @ kernel.T

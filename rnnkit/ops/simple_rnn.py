@@ -15,13 +15,30 @@ The state is the tuple ``(h,)`` with h (B, H); the output at t is h_t.
 Backward (BPTT), for t = T..1:
     dh_t    = dL/dout_t + dh_t (from step t+1)
     dz_t    = dh_t ⊙ f'(z_t)
-    dU     += h_{t-1}ᵀ dz_t ;  dh_{t-1} = dz_t Uᵀ
-and after the loop dW = Σ_t x_tᵀ dz_t, db = Σ_t dz_t, dx_t = dz_t Wᵀ as single GEMMs.
+    dh_{t-1} = dz_t Uᵀ
+and after the loop dU = Σ_t h_{t-1}ᵀ dz_t, dW = Σ_t x_tᵀ dz_t, db = Σ_t dz_t, dx_t = dz_t Wᵀ as
+single GEMMs. Per-step arrays are time-major (T, B, ·), as in every op (see ops/sequence.py).
 """
+import dataclasses
+
 import numpy as np
 
 from . import sequence
-from .activations import get_activation
+from .activations import Activation, get_activation
+
+
+@dataclasses.dataclass
+class SimpleRNNCache:
+    """What :func:`simple_rnn_backward` reads; per-step arrays are time-major."""
+    x_tm: np.ndarray                 # (T, B, I) inputs
+    params: dict
+    mask: object                     # (B, T) bool or None
+    recurrent_mask: object           # (B, H) or None
+    act: Activation                  # f
+    z: np.ndarray                    # (T, B, H) pre-activations
+    h_new: np.ndarray                # (T, B, H) f(z_t), the new state before masking
+    h_states: np.ndarray             # (T + 1, B, H): h_states[t] is h_{t-1}
+    zero_output_for_mask: bool
 
 
 def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *,
@@ -38,30 +55,26 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *,
         zero_output_for_mask: masked steps output zeros instead of the previous output.
 
     Returns:
-        outputs (B, T, H), final state ``(h_T,)``, and the cache for :func:`simple_rnn_backward`.
+        outputs (B, T, H), final state ``(h_T,)``, and the :class:`SimpleRNNCache` for
+        :func:`simple_rnn_backward`.
     """
-    f = get_activation(activation)
-    kernel, recurrent = params["kernel"], params["recurrent_kernel"]
-    batch, time, _ = x.shape
+    act = get_activation(activation)
+    recurrent = params["recurrent_kernel"]
+    x_tm = sequence.time_major(x)
+    time, batch, _ = x_tm.shape
     units = recurrent.shape[0]
-    projected = x @ kernel
-    if "bias" in params:
-        projected += params["bias"]
-    z = np.empty((batch, time, units), x.dtype)
-    new = np.empty((batch, time, units), x.dtype)
-    states = np.empty((batch, time + 1, units), x.dtype)  # states[:, t] is h_{t-1}
-    states[:, 0] = state0[0]
-    h = state0[0]
+    z = sequence.input_product(x_tm, params["kernel"], params.get("bias"))
+    h_new = np.empty((time, batch, units), z.dtype)
+    h_states = np.empty((time + 1, batch, units), z.dtype)
+    h = h_states[0] = state0[0]
     for t in range(time):
         h_in = h if recurrent_mask is None else h * recurrent_mask
-        z[:, t] = projected[:, t] + h_in @ recurrent
-        new[:, t] = f(z[:, t])
-        h = sequence.select(sequence.step_mask(mask, t), new[:, t], h)
-        states[:, t + 1] = h
-    outputs = sequence.mask_outputs(new.copy(), mask, zero_output_for_mask)
-    cache = dict(x=x, params=params, mask=mask, recurrent_mask=recurrent_mask, f=f,
-                 z=z, new=new, states=states, zero_output_for_mask=zero_output_for_mask)
-    return outputs, (h,), cache
+        z[t] += h_in @ recurrent
+        h_new[t] = act(z[t])
+        h = h_states[t + 1] = sequence.select(sequence.step_mask(mask, t), h_new[t], h)
+    outputs = sequence.mask_outputs(sequence.batch_major(h_new), mask, zero_output_for_mask)
+    cache = SimpleRNNCache(x_tm, params, mask, recurrent_mask, act, z, h_new, h_states, zero_output_for_mask)
+    return outputs, (h_states[time].copy(),), cache
 
 
 def simple_rnn_backward(d_outputs, d_final_state, cache):
@@ -75,22 +88,19 @@ def simple_rnn_backward(d_outputs, d_final_state, cache):
     Returns:
         dx (B, T, I), ``(dh0,)``, and a dict of weight gradients keyed like ``params``.
     """
-    x, params, mask, rmask = cache["x"], cache["params"], cache["mask"], cache["recurrent_mask"]
-    z, new, states, f = cache["z"], cache["new"], cache["states"], cache["f"]
-    recurrent = params["recurrent_kernel"]
-    batch, time, units = new.shape
-    d_new = sequence.output_grads(d_outputs, mask, cache["zero_output_for_mask"], new.shape, x.dtype)
-    (dh,) = sequence.state_grads(d_final_state, (states[:, 0],), x.dtype)
-    dz = np.empty_like(z)
-    d_recurrent = np.zeros_like(recurrent)
+    c = cache
+    recurrent = c.params["recurrent_kernel"]
+    time, batch, units = c.h_new.shape
+    dh_new = sequence.time_major(sequence.output_grads(d_outputs, c.mask, c.zero_output_for_mask,
+                                                       (batch, time, units), c.z.dtype))
+    (dh,) = sequence.state_grads(d_final_state, (c.h_states[0],), c.z.dtype)
+    dz = np.empty_like(c.z)
     for t in range(time - 1, -1, -1):
-        d_fresh, dh = sequence.split_state_grad(sequence.step_mask(mask, t), dh)
-        dz[:, t] = (d_fresh + d_new[:, t]) * f.derivative(z[:, t], new[:, t])
-        h_prev = states[:, t]
-        h_in = h_prev if rmask is None else h_prev * rmask
-        d_recurrent += h_in.T @ dz[:, t]
-        d_in = dz[:, t] @ recurrent.T
-        dh = dh + (d_in if rmask is None else d_in * rmask)
-    grads = {"recurrent_kernel": d_recurrent}
-    dx = sequence.input_weight_grads(x, dz, params["kernel"], grads, "bias" in params)
-    return dx, (dh,), {name: grads[name] for name in params}
+        dh_fresh, dh = sequence.split_state_grad(sequence.step_mask(c.mask, t), dh)
+        dz[t] = (dh_fresh + dh_new[t]) * c.act.derivative(c.z[t], c.h_new[t])
+        dh_in = dz[t] @ recurrent.T
+        dh = dh + (dh_in if c.recurrent_mask is None else dh_in * c.recurrent_mask)
+    h_in = c.h_states[:time] if c.recurrent_mask is None else c.h_states[:time] * c.recurrent_mask
+    grads = {"recurrent_kernel": sequence.weight_grad(h_in, dz)}
+    dx = sequence.input_grads(c.x_tm, dz, c.params["kernel"], grads, "bias" in c.params)
+    return dx, (dh,), {name: grads[name] for name in c.params}
