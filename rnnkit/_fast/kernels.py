@@ -22,7 +22,7 @@ import numpy as np
 
 from .._validate import describe
 from ..errors import RnnkitValueError
-from ..ops import activations, is_grad_enabled
+from ..ops import activations, is_grad_enabled, sequence
 from ..ops import gru as reference_gru
 from ..ops import lstm as reference_lstm
 from ..ops import simple_rnn as reference_simple_rnn
@@ -47,18 +47,11 @@ _SIGNATURES = {  # argument types after the dtype-specific REAL scalars are fill
 #: per-step GEMMs below this many multiply-adds keep BLAS on one thread (see kernels.c, begin_steps)
 SERIAL_MACS = 1 << 21
 
-#: Where the fused float32 LSTM forward (lstm_fused.h) runs by default: 8-float vectors (AVX2, where
-#: it was measured) and FUSED_MIN_UNITS units or more, on one BLAS thread (each half of batch_split,
-#: or BLAS limited to one thread). Its tile is OpenBLAS's Haswell shape and U is packed once per call
-#: (OpenBLAS packs it on every step). A/B in one process against the BLAS loop on the AVX2 machines:
-#:   two threads (batch halves), wall: inference (32,100,128,128) 10.8-11.6 vs 11.1-11.9 ms,
-#:     (64,100,256,256) 59.6-62.2 vs 64.4-66.0, (64,100,512,512) 208-219 vs 227-232; training
-#:     forwards 74 vs 77 (256) and 194 vs 215 (512), equal at 128;
-#:   one thread, CPU time: parity, (32,100,128,128) 14.7 vs 15.2, 256: 105.9 vs 106.4, 512: 394 vs 388;
-#:   64 units and below it loses: (16,50,32,64) 1.36 vs 1.31 ms.
-#: Other widths run it only when RNNKIT_FUSED_MIN_UNITS=n asks (from n units; the tests use that on
-#: every machine): an earlier 6-row x 4-gate AVX-512 tile measured 10% faster than the BLAS loop at
-#: 512 units on an AVX-512 machine, but this one has not been measured there.
+#: Where the fused float32 LSTM forward (lstm_fused.h) runs by default: 8-float vectors (AVX2, where it
+#: was measured) and FUSED_MIN_UNITS units or more, on one BLAS thread (each half of batch_split, or BLAS
+#: limited to one thread): there it beat the BLAS loop, and at 64 units and below it lost (BENCHMARKS.md,
+#: "What changed in this session", item 5). Other widths run it only when RNNKIT_FUSED_MIN_UNITS=n asks
+#: (from n units; the tests use that on every machine), as it has not been measured there.
 FUSED_MIN_UNITS = 128
 FUSED_DEFAULT_WIDTH = 8
 
@@ -302,11 +295,8 @@ def _input_grads(cache, dxw, grads):
     """dW (and db) as one GEMM / sum over all steps; returns dx (B, T, I) from the time-major dxw."""
     call = cache["call"]
     batch, time, features, _ = call.shape
-    flat = dxw.reshape(batch * time, -1)
-    grads["kernel"] = call.x2.T @ flat
-    if "bias" in cache["params"]:
-        grads["bias"] = flat.sum(axis=0)
-    return np.ascontiguousarray((flat @ call.kernel.T).reshape(time, batch, features).transpose(1, 0, 2))
+    return sequence.input_grads(call.x2.reshape(time, batch, features), dxw, call.kernel, grads,
+                                "bias" in cache["params"])
 
 
 def _is_compiled(cache, kind):
@@ -352,7 +342,7 @@ def simple_rnn_backward(d_outputs, d_final_state, cache):
     batch, time, _, units = call.shape
     dtype = call.dtype
     d_out, (dh,) = _upstream_grads(call, d_outputs, d_final_state)
-    dz = _buffer("d_pre", (time, batch, units), dtype)
+    dz = _buffer("da", (time, batch, units), dtype)
     work = np.empty((batch, units), dtype)
     carry = None if call.mask is None else np.zeros((batch, units), dtype)
     recurrent_t = call.recurrent_t()  # a named reference keeps it alive during the C call
@@ -459,7 +449,7 @@ def lstm_backward(d_outputs, d_final_state, cache):
     batch, time, _, units = call.shape
     dtype = call.dtype
     d_out, (dh, dc) = _upstream_grads(call, d_outputs, d_final_state)
-    da = _buffer("d_pre", (time, batch, 4 * units), dtype)
+    da = _buffer("da", (time, batch, 4 * units), dtype)
     work = np.empty((batch, units), dtype)
     carry = None if call.mask is None else np.zeros((batch, units), dtype)
     recurrent_t = call.recurrent_t()  # a named reference keeps it alive during the C call
@@ -511,19 +501,19 @@ def gru_backward(d_outputs, d_final_state, cache):
     batch, time, _, units = call.shape
     dtype = call.dtype
     d_out, (dh,) = _upstream_grads(call, d_outputs, d_final_state)
-    dxw = _buffer("d_pre", (time, batch, 3 * units), dtype)
-    du = _buffer("d_rec", (time, batch, 3 * units), dtype)
+    da = _buffer("da", (time, batch, 3 * units), dtype)
+    du = _buffer("du", (time, batch, 3 * units), dtype)
     work = np.empty((batch, units), dtype)
     carry = None if call.mask is None else np.zeros((batch, units), dtype)
     recurrent_t = call.recurrent_t()  # a named reference keeps it alive during the C call
     _fn("rk_gru_backward", dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
                                   _addr(cache["h_prev"]), _addr(recurrent_t), _addr(call.mask),
                                   _addr(call.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
-                                  _addr(dh), _addr(dxw), _addr(du), _addr(work), _addr(carry))
+                                  _addr(dh), _addr(da), _addr(du), _addr(work), _addr(carry))
     rows = batch * time
     du_flat = du.reshape(rows, -1)
     grads = {"recurrent_kernel": cache["h_in"].reshape(rows, units).T @ du_flat}
-    dx = _input_grads(cache, dxw, grads)
+    dx = _input_grads(cache, da, grads)
     if "bias" in grads:
         grads["bias"] = np.stack([grads["bias"], du_flat.sum(axis=0)])
     return dx, (dh,), _finish(cache, grads)

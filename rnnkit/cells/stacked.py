@@ -8,7 +8,7 @@ output of the stack is the output of its last layer:
     out_t = h^K_t
 
 Because no layer depends on a later one, the whole sequence can run one layer
-at a time (each layer's time loop inside its own kernel), and BPTT runs the
+at a time (each layer's time loop inside its own op), and BPTT runs the
 layers in reverse: the gradient of layer k's inputs is the gradient of layer
 k-1's outputs. This is exactly what a step-by-step loop over the stacked cell
 computes, including masking: a masked step keeps every layer's state, and the

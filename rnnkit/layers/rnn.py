@@ -67,7 +67,7 @@ class RNN(Layer):
         dropout: fraction of input features dropped (training only). One (B, I) mask per call,
             reused at every step, with kept entries scaled by 1/(1-dropout) (Keras's inverted dropout).
         recurrent_dropout: the same on the recurrent input h_{t-1} of every cell; the mask is
-            given to the cell kernel as ``recurrent_mask``.
+            given to the cell's op as ``recurrent_mask``.
         seed: int or None; fixes the dropout masks (and, for subclasses, the initial weights).
         backprop_segment: None, or S > 0 for gradient checkpointing through time: a training
             forward keeps the recurrent state only every S steps and backward recomputes one

@@ -13,7 +13,7 @@ start state (recomputing exactly the cache the plain forward had), and
 backpropagates through that segment alone:
 
     for k = K..1:   cache_k = forward(x[s_k:e_k], state_{s_k})
-                    dx[s_k:e_k], d state_{s_k}, g_k = backward(d_new[s_k:e_k], d state_{e_k}, cache_k)
+                    dx[s_k:e_k], d state_{s_k}, g_k = backward(dh_new[s_k:e_k], d state_{e_k}, cache_k)
     grads = Σ_k g_k
 
 Masking. A masked step repeats the previous output, and "previous" can lie in
@@ -66,7 +66,7 @@ def segment_bounds(time, backprop_segment):
 
 
 def _copy_state(state):
-    """A deep copy of a (possibly nested) state: kernels may return views into their caches, and a
+    """A deep copy of a (possibly nested) state: ops may return views into their caches, and a
     view would keep a whole segment's cache alive."""
     if isinstance(state, (tuple, list)):
         return tuple(_copy_state(s) for s in state)
@@ -131,17 +131,17 @@ def segmented_backward(d_outputs, d_final_state, cache):
         segments, a dict or list as the wrapped ``backward`` returns them) — equal to plain BPTT.
     """
     x, mask = cache.x, cache.mask
-    d_new = sequence.output_grads(d_outputs, mask, cache.zero_output_for_mask, cache.output_shape, x.dtype)
+    dh_new = sequence.output_grads(d_outputs, mask, cache.zero_output_for_mask, cache.output_shape, x.dtype)
     dx = np.empty(x.shape, x.dtype)
     d_state, total = d_final_state, None
     for k in range(cache.segment_count - 1, -1, -1):
         start, stop = cache.bounds[k]
         seg_mask = None if mask is None else np.ascontiguousarray(mask[:, start:stop])
         _, _, seg_cache = cache.run(np.ascontiguousarray(x[:, start:stop]), cache.start_states[k], seg_mask, True)
-        # d_new is already zero at masked steps, as a zero_output_for_mask kernel expects.
-        seg_dx, d_state, grads = cache.backward(d_new[:, start:stop], d_state, seg_cache)
+        # dh_new is already zero at masked steps, as a zero_output_for_mask op expects.
+        seg_dx, d_state, grads = cache.backward(dh_new[:, start:stop], d_state, seg_cache)
         dx[:, start:stop] = seg_dx
-        d_state = _copy_state(d_state)  # a compiled kernel may hand back reused scratch buffers
+        d_state = _copy_state(d_state)  # a compiled op may hand back reused scratch buffers
         total = _add_grads(total, grads)
     return dx, d_state, total
 

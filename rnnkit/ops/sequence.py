@@ -96,14 +96,14 @@ def output_grads(d_outputs, mask, zero_output_for_mask, shape, dtype):
     d_outputs = np.asarray(d_outputs, dtype)
     if mask is None:
         return d_outputs
-    d_new = np.zeros(shape, dtype)
+    dh_new = np.zeros(shape, dtype)
     carry = np.zeros((shape[0], shape[2]), dtype)
     for t in range(shape[1] - 1, -1, -1):
         m = mask[:, t, None]
         total = d_outputs[:, t] + carry
-        d_new[:, t] = np.where(m, total, 0.0)
+        dh_new[:, t] = np.where(m, total, 0.0)
         carry = np.zeros_like(carry) if zero_output_for_mask else np.where(m, 0.0, total)
-    return d_new
+    return dh_new
 
 
 def state_grads(d_final_state, state0, dtype):

@@ -7,14 +7,14 @@ tests/test_fast_kernels.py; cells choose through rnnkit/cells/dispatch.py (RNNKI
 ``rnnkit.cells.reference_only()`` runs this file).
 
     z_t = x_t W + h_{t-1} U + b
-    h_t = f(z_t)
+    h_t = act(z_t)
 
 Shapes: x (B, T, I); kernel W (I, H); recurrent_kernel U (H, H); bias b (H,).
 The state is the tuple ``(h,)`` with h (B, H); the output at t is h_t.
 
 Backward (BPTT), for t = T..1:
     dh_t    = dL/dout_t + dh_t (from step t+1)
-    dz_t    = dh_t ⊙ f'(z_t)
+    dz_t    = dh_t ⊙ act'(z_t)
     dh_{t-1} = dz_t Uᵀ
 and after the loop dU = Σ_t h_{t-1}ᵀ dz_t, dW = Σ_t x_tᵀ dz_t, db = Σ_t dz_t, dx_t = dz_t Wᵀ as
 single GEMMs. Per-step arrays are time-major (T, B, ·), as in every op (see ops/sequence.py).
@@ -34,9 +34,9 @@ class SimpleRNNCache:
     params: dict
     mask: object                     # (B, T) bool or None
     recurrent_mask: object           # (B, H) or None
-    act: Activation                  # f
+    act: Activation
     z: np.ndarray                    # (T, B, H) pre-activations
-    h_new: np.ndarray                # (T, B, H) f(z_t), the new state before masking
+    h_new: np.ndarray                # (T, B, H) act(z_t), the new state before masking
     h_states: np.ndarray             # (T + 1, B, H): h_states[t] is h_{t-1}
     zero_output_for_mask: bool
 
@@ -51,7 +51,7 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *,
         params: dict with ``kernel`` (I, H), ``recurrent_kernel`` (H, H) and optionally ``bias`` (H,).
         mask: (B, T) bool, False where a step is skipped (see :mod:`rnnkit.ops.sequence`), or None.
         recurrent_mask: (B, H) multiplier on h_{t-1} before U (recurrent dropout), or None.
-        activation: name or Activation for f.
+        activation: name or Activation for act.
         zero_output_for_mask: masked steps output zeros instead of the previous output.
 
     Returns:
