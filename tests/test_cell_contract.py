@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from rnnkit.cells import GRUCell, LSTMCell, SimpleRNNCell
+from rnnkit.cells import GRUCell, LSTMCell, MGUCell, SimpleRNNCell
 from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 
-CELLS = [SimpleRNNCell, LSTMCell, GRUCell]
+CELLS = [SimpleRNNCell, LSTMCell, GRUCell, MGUCell]
 
 
 @pytest.mark.parametrize("cls", CELLS)

@@ -3,7 +3,8 @@ from .base import RecurrentCell
 from .dispatch import reference_only
 from .gru import GRUCell
 from .lstm import LSTMCell
+from .mgu import MGUCell
 from .simple_rnn import SimpleRNNCell
 from .stacked import StackedRNNCells
 
-__all__ = ["RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "reference_only"]
+__all__ = ["RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "MGUCell", "StackedRNNCells", "reference_only"]

@@ -2,6 +2,7 @@
 TimeDistributed, Flatten and Activation."""
 from ..cells.gru import GRUCell
 from ..cells.lstm import LSTMCell
+from ..cells.mgu import MGUCell
 from ..cells.simple_rnn import SimpleRNNCell
 from ..cells.stacked import StackedRNNCells
 from .base import Layer, deserialize_layer, reset_name_counters, serialize_layer
@@ -12,14 +13,15 @@ from .embedding import Embedding
 from .gru import GRU
 from .lstm import LSTM
 from .masking import Masking
+from .mgu import MGU
 from .reshaping import Activation, Flatten
 from .rnn import RNN
 from .simple_rnn import SimpleRNN
 from .time_distributed import TimeDistributed
 
 __all__ = [
-    "Layer", "Dense", "RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "Layer", "Dense", "RNN", "SimpleRNN", "LSTM", "GRU", "MGU", "Bidirectional",
     "Embedding", "Masking", "Dropout", "TimeDistributed", "Flatten", "Activation",
-    "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
+    "SimpleRNNCell", "LSTMCell", "GRUCell", "MGUCell", "StackedRNNCells",
     "serialize_layer", "deserialize_layer", "reset_name_counters",
 ]
