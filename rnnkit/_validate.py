@@ -44,19 +44,13 @@ def float_array(name, value, ndim=None, dtype=None):
     return value
 
 
-def positive_int(name, value):
-    """Return ``value`` as an int if it is an integer > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise RnnkitValueError(f"{name} must be a positive integer, got {describe(value)}")
-    return int(value)
-
-
-def optional_positive_int(name, value):
-    """Return ``value`` as an int > 0, or None."""
-    if value is None:
+def positive_int(name, value, allow_none=False):
+    """Return ``value`` as an int if it is an integer > 0 (None stays None when ``allow_none``)."""
+    if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise RnnkitValueError(f"{name} must be a positive integer or None, got {describe(value)}")
+        expected = "a positive integer or None" if allow_none else "a positive integer"
+        raise RnnkitValueError(f"{name} must be {expected}, got {describe(value)}")
     return int(value)
 
 

@@ -15,6 +15,7 @@ mask, mixed or other dtypes, empty axes) are handed to the NumPy reference op
 """
 import collections
 import ctypes
+import functools
 import os
 import threading
 
@@ -246,10 +247,6 @@ class _Call:
         P, ring = self.ring(gates)
         return P, ring, [_buffer(name, (batch, units), self.dtype) for name in names]
 
-    def recurrent_t(self):
-        """Uᵀ (G, H) as a contiguous copy, for the backward's per-step dZ_t Uᵀ."""
-        return np.ascontiguousarray(self.recurrent.T)
-
     def input_product(self):
         """x W for every step at once: time-major (T, B, G), C-contiguous and owned (C adds the bias)."""
         batch, time, _, _ = self.shape
@@ -291,6 +288,17 @@ def _upstream_grads(call, d_outputs, d_final_state):
     return d_out, d_states
 
 
+def _backward_setup(cache, d_outputs, d_final_state):
+    """What every compiled backward starts from: the forward's call, the C-ready upstream gradients
+    (:func:`_upstream_grads`), two (B, H) scratch rows (the second only with a step mask) and Uᵀ."""
+    call = cache["call"]
+    batch, _, _, units = call.shape
+    d_out, d_states = _upstream_grads(call, d_outputs, d_final_state)
+    work = np.empty((batch, units), call.dtype)
+    carry = None if call.mask is None else np.zeros((batch, units), call.dtype)
+    return call, d_out, d_states, work, carry, np.ascontiguousarray(call.recurrent.T)  # the caller keeps Uᵀ alive
+
+
 def _input_grads(cache, dxw, grads):
     """dW (and db) as one GEMM / sum over all steps; returns dx (B, T, I) from the time-major dxw."""
     call = cache["call"]
@@ -302,6 +310,19 @@ def _input_grads(cache, dxw, grads):
 def _is_compiled(cache, kind):
     """Whether ``cache`` comes from the compiled forward of ``kind`` (else from its reference)."""
     return isinstance(cache, dict) and cache.get("fast") == kind
+
+
+def _reference_caches_to(kind, reference_backward):
+    """Decorator of the compiled backward of ``kind``: a cache from the reference forward (a call the C
+    loop did not cover) goes to ``reference_backward``."""
+    def decorate(backward):
+        @functools.wraps(backward)
+        def dispatch(d_outputs, d_final_state, cache):
+            if not _is_compiled(cache, kind):
+                return reference_backward(d_outputs, d_final_state, cache)
+            return backward(d_outputs, d_final_state, cache)
+        return dispatch
+    return decorate
 
 
 def _finish(cache, grads):
@@ -327,31 +348,22 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
     _fn("rk_simple_forward", dtype)(batch, time, units, _addr(new), _addr(call.recurrent), _addr(call.bias),
                                     _addr(h), _addr(call.mask), _addr(call.rmask), codes[0],
                                     bool(zero_output_for_mask), _addr(outputs), _addr(h_in), *ring)
-    if ring is not _NO_RING:
-        return outputs, (h,), None
-    cache = dict(fast="simple_rnn", call=call, params=params, act=codes[0], zero=bool(zero_output_for_mask),
-                 new=new, h_in=h_in)
+    cache = None if ring is not _NO_RING else dict(fast="simple_rnn", call=call, params=params, act=codes[0],
+                                                   zero=bool(zero_output_for_mask), new=new, h_in=h_in)
     return outputs, (h,), cache
 
 
+@_reference_caches_to("simple_rnn", reference_simple_rnn.simple_rnn_backward)
 def simple_rnn_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_backward` (same arguments and results)."""
-    if not _is_compiled(cache, "simple_rnn"):
-        return reference_simple_rnn.simple_rnn_backward(d_outputs, d_final_state, cache)
-    call = cache["call"]
+    call, d_out, (dh,), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
     batch, time, _, units = call.shape
-    dtype = call.dtype
-    d_out, (dh,) = _upstream_grads(call, d_outputs, d_final_state)
-    dz = _buffer("da", (time, batch, units), dtype)
-    work = np.empty((batch, units), dtype)
-    carry = None if call.mask is None else np.zeros((batch, units), dtype)
-    recurrent_t = call.recurrent_t()  # a named reference keeps it alive during the C call
-    _fn("rk_simple_backward", dtype)(batch, time, units, _addr(cache["new"]), _addr(recurrent_t),
-                                     _addr(call.mask), _addr(call.rmask), cache["act"], cache["zero"],
-                                     _addr(d_out), _addr(dh), _addr(dz), _addr(work), _addr(carry))
-    grads = {"recurrent_kernel": cache["h_in"].reshape(batch * time, units).T @ dz.reshape(batch * time, units)}
-    dx = _input_grads(cache, dz, grads)
-    return dx, (dh,), _finish(cache, grads)
+    dz = _buffer("da", (time, batch, units), call.dtype)
+    _fn("rk_simple_backward", call.dtype)(batch, time, units, _addr(cache["new"]), _addr(recurrent_t),
+                                          _addr(call.mask), _addr(call.rmask), cache["act"], cache["zero"],
+                                          _addr(d_out), _addr(dh), _addr(dz), _addr(work), _addr(carry))
+    grads = {"recurrent_kernel": sequence.weight_grad(cache["h_in"], dz)}
+    return _input_grads(cache, dz, grads), (dh,), _finish(cache, grads)
 
 
 # ------------------------------------------------------------------------------ LSTM
@@ -441,26 +453,18 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
     return outputs, (h, c), cache
 
 
+@_reference_caches_to("lstm", reference_lstm.lstm_backward)
 def lstm_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.lstm.lstm_backward` (same arguments and results)."""
-    if not _is_compiled(cache, "lstm"):
-        return reference_lstm.lstm_backward(d_outputs, d_final_state, cache)
-    call = cache["call"]
+    call, d_out, (dh, dc), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
     batch, time, _, units = call.shape
-    dtype = call.dtype
-    d_out, (dh, dc) = _upstream_grads(call, d_outputs, d_final_state)
-    da = _buffer("da", (time, batch, 4 * units), dtype)
-    work = np.empty((batch, units), dtype)
-    carry = None if call.mask is None else np.zeros((batch, units), dtype)
-    recurrent_t = call.recurrent_t()  # a named reference keeps it alive during the C call
-    _fn("rk_lstm_backward", dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
-                                   _addr(cache["c_prev"]), _addr(recurrent_t), _addr(call.mask),
-                                   _addr(call.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
-                                   _addr(dh), _addr(dc), _addr(da), _addr(work), _addr(carry))
-    rows = batch * time
-    grads = {"recurrent_kernel": cache["h_in"].reshape(rows, units).T @ da.reshape(rows, -1)}
-    dx = _input_grads(cache, da, grads)
-    return dx, (dh, dc), _finish(cache, grads)
+    da = _buffer("da", (time, batch, 4 * units), call.dtype)
+    _fn("rk_lstm_backward", call.dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
+                                        _addr(cache["c_prev"]), _addr(recurrent_t), _addr(call.mask),
+                                        _addr(call.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
+                                        _addr(dh), _addr(dc), _addr(da), _addr(work), _addr(carry))
+    grads = {"recurrent_kernel": sequence.weight_grad(cache["h_in"], da)}
+    return _input_grads(cache, da, grads), (dh, dc), _finish(cache, grads)
 
 
 # ------------------------------------------------------------------------------ GRU
@@ -486,36 +490,27 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
                                  _addr(h), _addr(call.mask), _addr(call.rmask), *codes,
                                  bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(u_h), _addr(h_prev),
                                  _addr(work), *ring)
-    if ring is not _NO_RING:
-        return outputs, (h,), None
-    cache = dict(fast="gru", call=call, params=params, act=codes[0], ract=codes[1],
-                 zero=bool(zero_output_for_mask), gates=gates, h_in=h_in, u_h=u_h, h_prev=h_prev)
+    cache = None if ring is not _NO_RING else dict(fast="gru", call=call, params=params, act=codes[0], ract=codes[1],
+                                                   zero=bool(zero_output_for_mask), gates=gates, h_in=h_in, u_h=u_h,
+                                                   h_prev=h_prev)
     return outputs, (h,), cache
 
 
+@_reference_caches_to("gru", reference_gru.gru_backward)
 def gru_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.gru.gru_backward` (same arguments and results)."""
-    if not _is_compiled(cache, "gru"):
-        return reference_gru.gru_backward(d_outputs, d_final_state, cache)
-    call = cache["call"]
+    call, d_out, (dh,), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
     batch, time, _, units = call.shape
-    dtype = call.dtype
-    d_out, (dh,) = _upstream_grads(call, d_outputs, d_final_state)
-    da = _buffer("da", (time, batch, 3 * units), dtype)
-    du = _buffer("du", (time, batch, 3 * units), dtype)
-    work = np.empty((batch, units), dtype)
-    carry = None if call.mask is None else np.zeros((batch, units), dtype)
-    recurrent_t = call.recurrent_t()  # a named reference keeps it alive during the C call
-    _fn("rk_gru_backward", dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
-                                  _addr(cache["h_prev"]), _addr(recurrent_t), _addr(call.mask),
-                                  _addr(call.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
-                                  _addr(dh), _addr(da), _addr(du), _addr(work), _addr(carry))
-    rows = batch * time
-    du_flat = du.reshape(rows, -1)
-    grads = {"recurrent_kernel": cache["h_in"].reshape(rows, units).T @ du_flat}
+    da = _buffer("da", (time, batch, 3 * units), call.dtype)
+    du = _buffer("du", (time, batch, 3 * units), call.dtype)
+    _fn("rk_gru_backward", call.dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
+                                       _addr(cache["h_prev"]), _addr(recurrent_t), _addr(call.mask),
+                                       _addr(call.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
+                                       _addr(dh), _addr(da), _addr(du), _addr(work), _addr(carry))
+    grads = {"recurrent_kernel": sequence.weight_grad(cache["h_in"], du)}
     dx = _input_grads(cache, da, grads)
     if "bias" in grads:
-        grads["bias"] = np.stack([grads["bias"], du_flat.sum(axis=0)])
+        grads["bias"] = np.stack([grads["bias"], du.reshape(batch * time, -1).sum(axis=0)])
     return dx, (dh,), _finish(cache, grads)
 
 

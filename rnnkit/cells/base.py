@@ -20,8 +20,7 @@ for LSTM. Gradient checkpointing through time (``backprop_segment=S``, see
 import numpy as np
 
 from .. import initializers
-from .._validate import (describe, float_array, float_dtype, mask_array, optional_positive_int, positive_int,
-                         state_arrays, weight_arrays)
+from .._validate import describe, float_array, float_dtype, mask_array, positive_int, state_arrays, weight_arrays
 from ..errors import RnnkitValueError
 from ..ops import checkpointing
 from ..ops.grad_mode import is_grad_enabled
@@ -119,9 +118,10 @@ class SequenceCell:
             :func:`rnnkit.ops.no_grad`).
         """
         x, state0, mask = self.check_inputs(x, initial_state, mask)
-        return self.forward_unchecked(x, state0, mask, recurrent_mask=self.check_recurrent_mask(recurrent_mask, len(x)),
-                                      zero_output_for_mask=bool(zero_output_for_mask),
-                                      backprop_segment=optional_positive_int("backprop_segment", backprop_segment))
+        recurrent_mask = self.check_recurrent_mask(recurrent_mask, len(x))
+        backprop_segment = positive_int("backprop_segment", backprop_segment, allow_none=True)
+        return self.forward_unchecked(x, state0, mask, recurrent_mask=recurrent_mask, backprop_segment=backprop_segment,
+                                      zero_output_for_mask=bool(zero_output_for_mask))
 
     def forward_unchecked(self, x, state0, mask=None, *, recurrent_mask=None, zero_output_for_mask=False,
                           backprop_segment=None):

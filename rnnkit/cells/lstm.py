@@ -5,12 +5,11 @@ import numpy as np
 
 from .._validate import describe, optional_positive_float, positive_int
 from ..errors import RnnkitValueError
-from ..ops.activations import get_activation, serialize_activation
 from ..ops.lstm import lstm_backward, lstm_forward
-from .base import RecurrentCell
+from .gated import GatedCell
 
 
-class LSTMCell(RecurrentCell):
+class LSTMCell(GatedCell):
     """Long short-term memory cell, Keras's ``LSTMCell`` plus TF1 ``LSTMCell``'s variants.
 
     Math (gate order i, f, c, o in the fused weights; see :mod:`rnnkit.ops.lstm`)::
@@ -61,11 +60,9 @@ class LSTMCell(RecurrentCell):
                  bias_initializer="zeros", unit_forget_bias=True, forget_bias=0.0,
                  use_peepholes=False, coupled_input_forget=False, num_proj=None,
                  cell_clip=None, proj_clip=None, seed=None, dtype="float32", name=None):
-        super().__init__(units, use_bias=use_bias, kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
-                         seed=seed, dtype=dtype, name=name)
-        self.activation = get_activation(activation)
-        self.recurrent_activation = get_activation(recurrent_activation)
+        super().__init__(units, activation, recurrent_activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, seed=seed, dtype=dtype, name=name)
         self.unit_forget_bias = bool(unit_forget_bias)
         if (isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real)
                 or not np.isfinite(forget_bias)):
@@ -121,8 +118,7 @@ class LSTMCell(RecurrentCell):
 
     def op_options(self):
         return {
-            "activation": self.activation,
-            "recurrent_activation": self.recurrent_activation,
+            **super().op_options(),
             "forget_bias": self.forget_bias,
             "coupled_input_forget": self.coupled_input_forget,
             "cell_clip": self.cell_clip,
@@ -133,8 +129,6 @@ class LSTMCell(RecurrentCell):
     def get_config(self):
         return {
             **super().get_config(),
-            "activation": serialize_activation(self.activation),
-            "recurrent_activation": serialize_activation(self.recurrent_activation),
             "unit_forget_bias": self.unit_forget_bias,
             "forget_bias": self.forget_bias,
             "use_peepholes": self.use_peepholes,

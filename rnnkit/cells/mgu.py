@@ -1,11 +1,10 @@
 """The minimal gated unit cell (Zhou et al. 2016): a GRU with one gate. The worked example of
 docs/adding_a_cell.md."""
-from ..ops.activations import get_activation, serialize_activation
 from ..ops.mgu import mgu_backward, mgu_forward
-from .base import RecurrentCell
+from .gated import GatedCell
 
 
-class MGUCell(RecurrentCell):
+class MGUCell(GatedCell):
     """Minimal gated unit: one gate f both forgets the old state and writes the candidate.
 
     Math (gate blocks f, h in the fused matrices; see :mod:`rnnkit.ops.mgu`)::
@@ -21,22 +20,19 @@ class MGUCell(RecurrentCell):
         units: H.
         activation: act, "tanh" by default.
         recurrent_activation: σ, "sigmoid" by default.
-        Other arguments: see :class:`~rnnkit.cells.base.RecurrentCell`.
+        Other arguments: see :class:`~rnnkit.cells.base.RecurrentCell`; the two activations are
+        handled by :class:`~rnnkit.cells.gated.GatedCell`.
 
-    Example:
+    Example (a whole sequence, then its gradients):
         >>> import numpy as np
         >>> cell = MGUCell(3, seed=0)
-        >>> out, states = cell(np.ones((2, 5), np.float32), cell.get_initial_state(2))
-        >>> out.shape, cell.count_params()
-        ((2, 3), 54)
+        >>> outputs, (h,), cache = cell.forward(np.ones((2, 4, 5), np.float32))
+        >>> dx, (dh0,), grads = cell.backward(np.ones_like(outputs), None, cache)
+        >>> dx.shape, [g.shape for g in grads], cell.count_params()
+        ((2, 4, 5), [(5, 6), (3, 6), (6,)], 54)
     """
 
     reference_ops = (mgu_forward, mgu_backward)
-
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", **kwargs):
-        super().__init__(units, **kwargs)
-        self.activation = get_activation(activation)
-        self.recurrent_activation = get_activation(recurrent_activation)
 
     @property
     def state_size(self):
@@ -47,10 +43,3 @@ class MGUCell(RecurrentCell):
         if self.use_bias:
             shapes.append(("bias", (2 * self.units,)))
         return shapes
-
-    def op_options(self):
-        return {"activation": self.activation, "recurrent_activation": self.recurrent_activation}
-
-    def get_config(self):
-        return {**super().get_config(), "activation": serialize_activation(self.activation),
-                "recurrent_activation": serialize_activation(self.recurrent_activation)}

@@ -20,11 +20,12 @@ class MGU(CellLayer):
 
     Shapes: inputs (B, T, I) -> (B, H) or (B, T, H); state ``[h]``.
 
-    Example:
+    Example (as any Keras recurrent layer, e.g. inside Bidirectional):
         >>> import numpy as np
-        >>> layer = MGU(4, seed=0)
-        >>> layer(np.zeros((2, 5, 3), np.float32)).shape, layer.count_params()
-        ((2, 4), 64)
+        >>> from rnnkit.layers import Bidirectional
+        >>> both = Bidirectional(MGU(4, return_sequences=True, seed=0))
+        >>> both(np.zeros((2, 5, 3), np.float32)).shape, both.count_params()
+        ((2, 5, 8), 128)
     """
 
     cell_class = MGUCell
@@ -32,7 +33,4 @@ class MGU(CellLayer):
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
                  seed=None, dtype="float32", **kwargs):
-        cell_kwargs = dict(units=units, activation=activation, recurrent_activation=recurrent_activation,
-                           use_bias=use_bias, kernel_initializer=kernel_initializer,
-                           recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer)
-        super().__init__(cell_kwargs, seed=seed, dtype=dtype, **kwargs)
+        super().__init__(locals())

@@ -1,7 +1,7 @@
 """RNN: the Keras layer that runs a recurrent cell (or a stack of cells) over a sequence."""
 import numpy as np
 
-from .._validate import describe, float_dtype, mask_array, optional_positive_int, rate, state_arrays
+from .._validate import describe, float_dtype, mask_array, positive_int, rate, state_arrays
 from ..cells.base import cell_class
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
@@ -110,7 +110,7 @@ class RNN(Layer):
         self.dropout = rate("dropout", dropout)
         self.recurrent_dropout = rate("recurrent_dropout", recurrent_dropout)
         make_rng(seed)  # validates the seed
-        self.backprop_segment = optional_positive_int("backprop_segment", backprop_segment)
+        self.backprop_segment = positive_int("backprop_segment", backprop_segment, allow_none=True)
         self.seed = seed
         # A stream of its own, so dropout masks do not replay the weight initialisation's numbers.
         self._dropout_rng = make_rng(None) if seed is None else np.random.default_rng((int(seed), 0xD50))

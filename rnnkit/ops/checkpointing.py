@@ -90,8 +90,7 @@ def segmented_forward(run, backward, x, state0, mask=None, *, backprop_segment, 
         outputs (B, T, H), final state, and a :class:`SegmentedCache` for :func:`segmented_backward`.
         Values equal those of ``run`` over the whole sequence.
     """
-    batch, time = x.shape[:2]
-    bounds = segment_bounds(time, backprop_segment)
+    bounds = segment_bounds(x.shape[1], backprop_segment)
     state, starts, pieces = state0, [], []
     for start, stop in bounds:
         starts.append(_copy_state(state))

@@ -55,12 +55,8 @@ _ALL, _ZR = slice(0, 3), slice(0, 2)  # the gates h_{t-1} enters through U: all 
 
 
 @dataclasses.dataclass
-class GRUCache:
-    """What :func:`gru_backward` reads; per-step arrays are time-major."""
-    x_tm: np.ndarray                 # (T, B, I) inputs
-    params: dict
-    mask: object                     # (B, T) bool or None
-    masks: object                    # recurrent dropout: (B, H) shared, (B, 3, H) per gate, or None
+class GRUCache(sequence.SequenceCache):
+    """What :func:`gru_backward` reads (recurrent_mask (B, H) shared, (B, 3, H) per gate, or None)."""
     act: Activation                  # the candidate's
     gate_act: Activation             # σ, for z and r
     reset_after: bool
@@ -69,8 +65,6 @@ class GRUCache:
     u_h: object                      # (T, B, H) uh = h_{t-1} U_h + b_rh (reset_after), else None
     r_h: object                      # (T, B, H) r ⊙ h_{t-1} (reset_before), else None
     h_new: np.ndarray                # (T, B, H) the new state before masking
-    h_states: np.ndarray             # (T + 1, B, H): h_states[t] is h_{t-1}
-    zero_output_for_mask: bool
 
 
 def _gate_masks(recurrent_mask, units):
@@ -186,32 +180,21 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
         g[:, C] = act(a_t[:, C])
         h_new[t] = g[:, Z] * h + (1.0 - g[:, Z]) * g[:, C]
         h = h_states[t + 1] = sequence.select(sequence.step_mask(mask, t), h_new[t], h)
-    outputs = sequence.mask_outputs(sequence.batch_major(h_new), mask, zero_output_for_mask)
-    cache = GRUCache(x_tm, params, mask, masks, act, gate_act, reset_after, a, gates, u_h, r_h, h_new, h_states,
-                     zero_output_for_mask)
-    return outputs, (h_states[time].copy(),), cache
+    cache = GRUCache(x_tm=x_tm, params=params, mask=mask, recurrent_mask=masks, h_states=h_states,
+                     zero_output_for_mask=zero_output_for_mask, act=act, gate_act=gate_act, reset_after=reset_after,
+                     a=a, gates=gates, u_h=u_h, r_h=r_h, h_new=h_new)
+    return sequence.forward_results(h_new, cache, h_states[time])
 
 
 def gru_backward(d_outputs, d_final_state, cache):
-    """Backpropagate through time.
-
-    Args:
-        d_outputs: (B, T, H) gradient of the loss w.r.t. the outputs, or None.
-        d_final_state: ``(dh_T,)`` (entries may be None), or None.
-        cache: from :func:`gru_forward`.
-
-    Returns:
-        dx (B, T, I), ``(dh0,)``, and a dict of weight gradients keyed like ``params``.
-    """
+    """BPTT through :func:`gru_forward`: dx, the initial state's gradient, the weights' (:mod:`rnnkit.ops`)."""
     c = cache
     recurrent = c.params["recurrent_kernel"]
-    time, batch, units = c.h_new.shape
+    time, _, units = c.h_new.shape
     Z, R, C, ZR = slice(0, units), slice(units, 2 * units), slice(2 * units, None), slice(0, 2 * units)
-    mask_h = _gate_mask(c.masks, 2)
-    dtype = c.a.dtype
-    dh_new = sequence.time_major(sequence.output_grads(d_outputs, c.mask, c.zero_output_for_mask,
-                                                       (batch, time, units), dtype))
-    (dh,) = sequence.state_grads(d_final_state, (c.h_states[0],), dtype)
+    masks = c.recurrent_mask
+    mask_h = _gate_mask(masks, 2)
+    dh_new, (dh,) = sequence.upstream_grads(c, d_outputs, d_final_state, c.h_states[0])
     da = np.empty_like(c.a)  # also the gradient of x W + b_in
     du = np.empty_like(c.a) if c.reset_after else None  # gradient of [uz, ur, uh] = h U + b_rec
     for t in range(time - 1, -1, -1):
@@ -231,20 +214,20 @@ def gru_backward(d_outputs, d_final_state, cache):
         if c.reset_after:
             du[t, :, ZR] = da_t[:, ZR]
             du[t, :, C] = da_t[:, C] * g[:, R]
-            dh = dh + _recurrent_product_backward(du[t], recurrent, c.masks, _ALL)
+            dh = dh + _recurrent_product_backward(du[t], recurrent, masks, _ALL)
         else:
-            dh = dh + _recurrent_product_backward(da_t[:, ZR], recurrent[:, ZR], c.masks, _ZR)
+            dh = dh + _recurrent_product_backward(da_t[:, ZR], recurrent[:, ZR], masks, _ZR)
 
     grads = {}
     dx = sequence.input_grads(c.x_tm, da, c.params["kernel"], grads, "bias" in c.params)
     h_seq = c.h_states[:time]
     if c.reset_after:
-        grads["recurrent_kernel"] = _weight_grad(_masked(h_seq, c.masks, _ALL), du)
+        grads["recurrent_kernel"] = _weight_grad(_masked(h_seq, masks, _ALL), du)
         if "bias" in c.params:
             grads["bias"] = np.stack([grads["bias"], du.sum(axis=(0, 1))])
     else:
         grads["recurrent_kernel"] = np.concatenate([
-            _weight_grad(_masked(h_seq, c.masks, _ZR), da[:, :, ZR]),
+            _weight_grad(_masked(h_seq, masks, _ZR), da[:, :, ZR]),
             sequence.weight_grad(c.r_h, da[:, :, C]),
         ], axis=1)
     return dx, (dh,), {name: grads[name] for name in c.params}

@@ -66,12 +66,8 @@ class LSTMVariant:
 
 
 @dataclasses.dataclass
-class LSTMCache:
-    """What :func:`lstm_backward` reads; per-step arrays are time-major."""
-    x_tm: np.ndarray                 # (T, B, I) inputs
-    params: dict
-    mask: object                     # (B, T) bool or None
-    recurrent_mask: object           # (B, H_in) or None
+class LSTMCache(sequence.SequenceCache):
+    """What :func:`lstm_backward` reads (recurrent_mask (B, H_in) or None; h_states (T + 1, B, H_in))."""
     variant: LSTMVariant
     a: np.ndarray                    # (T, B, G·H) gate pre-activations a_*
     gates: np.ndarray                # (T, B, G·H) σ(a_i), σ(a_f), act(a_c), σ(a_o)
@@ -80,9 +76,7 @@ class LSTMCache:
     m: np.ndarray                    # (T, B, H) o_t ⊙ act(c_t)
     c_unclipped: object              # (T, B, H) bool: the cell clip left c_t as it was; None without one
     h_unclipped: object              # (T, B, H_in) bool, the same for the projection clip
-    h_states: np.ndarray             # (T + 1, B, H_in): h_states[t] is h_{t-1}
-    c_states: np.ndarray             # (T + 1, B, H)
-    zero_output_for_mask: bool
+    c_states: np.ndarray             # (T + 1, B, H): c_states[t] is c_{t-1}
 
 
 # ------------------------------------------------------------------ the variants, forward beside gradient
@@ -259,34 +253,21 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
         h = h_states[t + 1] = sequence.select(step, h_new[t], h)
         c = c_states[t + 1] = sequence.select(step, c_seq[t], c)
 
-    outputs = sequence.mask_outputs(sequence.batch_major(h_new), mask, zero_output_for_mask)
-    cache = LSTMCache(x_tm, params, mask, recurrent_mask, v, a, gates, c_seq, act_c, m, c_unclipped, h_unclipped,
-                      h_states, c_states, zero_output_for_mask)
-    return outputs, (h_states[time].copy(), c_states[time].copy()), cache
+    cache = LSTMCache(x_tm=x_tm, params=params, mask=mask, recurrent_mask=recurrent_mask, h_states=h_states,
+                      zero_output_for_mask=zero_output_for_mask, variant=v, a=a, gates=gates, c=c_seq, act_c=act_c,
+                      m=m, c_unclipped=c_unclipped, h_unclipped=h_unclipped, c_states=c_states)
+    return sequence.forward_results(h_new, cache, h_states[time], c_states[time])
 
 
 def lstm_backward(d_outputs, d_final_state, cache):
-    """Backpropagate through time.
-
-    Args:
-        d_outputs: (B, T, H_in) gradient of the loss w.r.t. the outputs, or None.
-        d_final_state: ``(dh_T, dc_T)`` (entries may be None), or None.
-        cache: from :func:`lstm_forward`.
-
-    Returns:
-        dx (B, T, I), ``(dh0, dc0)``, and a dict of weight gradients keyed like ``params``.
-    """
+    """BPTT through :func:`lstm_forward`: dx, the initial state's gradient, the weights' (:mod:`rnnkit.ops`)."""
     k, v = cache, cache.variant
     recurrent, rmask = k.params["recurrent_kernel"], k.recurrent_mask
     F, C, O = v.cols["f"], v.cols["c"], v.cols["o"]
-    time, batch, _ = k.a.shape
-    out_units, dtype = k.h_states.shape[2], k.a.dtype
-
-    dh_new = sequence.time_major(sequence.output_grads(d_outputs, k.mask, k.zero_output_for_mask,
-                                                       (batch, time, out_units), dtype))
-    dh, dc = sequence.state_grads(d_final_state, (k.h_states[0], k.c_states[0]), dtype)
+    time = len(k.a)
+    dh_new, (dh, dc) = sequence.upstream_grads(k, d_outputs, d_final_state, k.h_states[0], k.c_states[0])
     da = np.empty_like(k.a)
-    dh_raw = None if v.projection is None else np.empty((time, batch, out_units), dtype)  # before the clip
+    dh_raw = None if v.projection is None else np.empty_like(dh_new)  # before the clip
     for t in range(time - 1, -1, -1):
         step = sequence.step_mask(k.mask, t)
         dh_fresh, dh_carried = sequence.split_state_grad(step, dh)

@@ -27,20 +27,14 @@ from .activations import Activation, get_activation
 
 
 @dataclasses.dataclass
-class MGUCache:
-    """What :func:`mgu_backward` reads; per-step arrays are time-major."""
-    x_tm: np.ndarray                 # (T, B, I) inputs
-    params: dict
-    mask: object                     # (B, T) bool or None
-    recurrent_mask: object           # (B, H) or None
+class MGUCache(sequence.SequenceCache):
+    """What :func:`mgu_backward` reads (recurrent_mask (B, H) or None)."""
     act: Activation                  # the candidate's
     gate_act: Activation             # σ, for f
     a: np.ndarray                    # (T, B, 2H) a_f, a_h: the pre-activations
     gates: np.ndarray                # (T, B, 2H) f, h~
     f_h: np.ndarray                  # (T, B, H) f_t ⊙ h'_{t-1}, what U_h reads
     h_new: np.ndarray                # (T, B, H) the new state before masking
-    h_states: np.ndarray             # (T + 1, B, H): h_states[t] is h_{t-1}
-    zero_output_for_mask: bool
 
 
 def mgu_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
@@ -82,30 +76,19 @@ def mgu_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
         g[:, C] = act(a_t[:, C])
         h_new[t] = (1.0 - g[:, F]) * h + g[:, F] * g[:, C]
         h = h_states[t + 1] = sequence.select(sequence.step_mask(mask, t), h_new[t], h)
-    outputs = sequence.mask_outputs(sequence.batch_major(h_new), mask, zero_output_for_mask)
-    cache = MGUCache(x_tm, params, mask, recurrent_mask, act, gate_act, a, gates, f_h, h_new, h_states,
-                     zero_output_for_mask)
-    return outputs, (h_states[time].copy(),), cache
+    cache = MGUCache(x_tm=x_tm, params=params, mask=mask, recurrent_mask=recurrent_mask, h_states=h_states,
+                     zero_output_for_mask=zero_output_for_mask, act=act, gate_act=gate_act, a=a, gates=gates,
+                     f_h=f_h, h_new=h_new)
+    return sequence.forward_results(h_new, cache, h_states[time])
 
 
 def mgu_backward(d_outputs, d_final_state, cache):
-    """Backpropagate through time.
-
-    Args:
-        d_outputs: (B, T, H) gradient of the loss w.r.t. the outputs, or None.
-        d_final_state: ``(dh_T,)`` (entries may be None), or None.
-        cache: from :func:`mgu_forward`.
-
-    Returns:
-        dx (B, T, I), ``(dh0,)``, and a dict of weight gradients keyed like ``params``.
-    """
+    """BPTT through :func:`mgu_forward`: dx, the initial state's gradient, the weights' (:mod:`rnnkit.ops`)."""
     c = cache
     recurrent, rmask = c.params["recurrent_kernel"], c.recurrent_mask
-    time, batch, units = c.h_new.shape
+    time, _, units = c.h_new.shape
     F, C = slice(0, units), slice(units, 2 * units)
-    dh_new = sequence.time_major(sequence.output_grads(d_outputs, c.mask, c.zero_output_for_mask,
-                                                       (batch, time, units), c.a.dtype))
-    (dh,) = sequence.state_grads(d_final_state, (c.h_states[0],), c.a.dtype)
+    dh_new, (dh,) = sequence.upstream_grads(c, d_outputs, d_final_state, c.h_states[0])
     da = np.empty_like(c.a)
     for t in range(time - 1, -1, -1):
         dh_fresh, dh = sequence.split_state_grad(sequence.step_mask(c.mask, t), dh)

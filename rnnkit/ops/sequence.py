@@ -17,7 +17,37 @@ Forward, per step:   state_t = m·new_t + (1-m)·state_{t-1}
 Backward turns those into the gradient routing below; the ops call these
 helpers so the cells cannot drift apart.
 """
+import dataclasses
+
 import numpy as np
+
+
+@dataclasses.dataclass
+class SequenceCache:
+    """What every op's backward reads; each op's cache adds its own per-step arrays (time-major)."""
+    x_tm: np.ndarray                 # (T, B, I) inputs
+    params: dict                     # the weights (not copied)
+    mask: object                     # (B, T) bool or None
+    recurrent_mask: object           # recurrent dropout multiplier on h_{t-1}, or None
+    h_states: np.ndarray             # (T + 1, B, H_out): h_states[t] is h_{t-1}
+    zero_output_for_mask: bool
+
+
+def forward_results(h_new, cache, *final_state):
+    """A forward's return value: the outputs (B, T, H_out) from the new states ``h_new`` (T, B, H_out)
+    with the masking rule applied (:func:`mask_outputs`), copies of the final state's arrays, the cache."""
+    outputs = mask_outputs(batch_major(h_new), cache.mask, cache.zero_output_for_mask)
+    return outputs, tuple(s.copy() for s in final_state), cache
+
+
+def upstream_grads(cache, d_outputs, d_final_state, *state0):
+    """The backward's start: the gradient reaching each step's new output, time-major (T, B, H_out)
+    (:func:`output_grads`), and the final state's gradient as a list of arrays like ``state0``
+    (:func:`state_grads`)."""
+    time, batch, out_units = cache.h_states.shape[0] - 1, cache.h_states.shape[1], cache.h_states.shape[2]
+    dtype = cache.h_states.dtype
+    dh_new = output_grads(d_outputs, cache.mask, cache.zero_output_for_mask, (batch, time, out_units), dtype)
+    return time_major(dh_new), state_grads(d_final_state, state0, dtype)
 
 
 def time_major(array):

@@ -28,17 +28,11 @@ from .activations import Activation, get_activation
 
 
 @dataclasses.dataclass
-class SimpleRNNCache:
-    """What :func:`simple_rnn_backward` reads; per-step arrays are time-major."""
-    x_tm: np.ndarray                 # (T, B, I) inputs
-    params: dict
-    mask: object                     # (B, T) bool or None
-    recurrent_mask: object           # (B, H) or None
+class SimpleRNNCache(sequence.SequenceCache):
+    """What :func:`simple_rnn_backward` reads (recurrent_mask (B, H) or None)."""
     act: Activation
     z: np.ndarray                    # (T, B, H) pre-activations
     h_new: np.ndarray                # (T, B, H) act(z_t), the new state before masking
-    h_states: np.ndarray             # (T + 1, B, H): h_states[t] is h_{t-1}
-    zero_output_for_mask: bool
 
 
 def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *,
@@ -72,28 +66,17 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *,
         z[t] += h_in @ recurrent
         h_new[t] = act(z[t])
         h = h_states[t + 1] = sequence.select(sequence.step_mask(mask, t), h_new[t], h)
-    outputs = sequence.mask_outputs(sequence.batch_major(h_new), mask, zero_output_for_mask)
-    cache = SimpleRNNCache(x_tm, params, mask, recurrent_mask, act, z, h_new, h_states, zero_output_for_mask)
-    return outputs, (h_states[time].copy(),), cache
+    cache = SimpleRNNCache(x_tm=x_tm, params=params, mask=mask, recurrent_mask=recurrent_mask, h_states=h_states,
+                           zero_output_for_mask=zero_output_for_mask, act=act, z=z, h_new=h_new)
+    return sequence.forward_results(h_new, cache, h_states[time])
 
 
 def simple_rnn_backward(d_outputs, d_final_state, cache):
-    """Backpropagate through time.
-
-    Args:
-        d_outputs: (B, T, H) gradient of the loss w.r.t. the outputs, or None.
-        d_final_state: ``(dh_T,)`` (entries may be None), or None.
-        cache: from :func:`simple_rnn_forward`.
-
-    Returns:
-        dx (B, T, I), ``(dh0,)``, and a dict of weight gradients keyed like ``params``.
-    """
+    """BPTT through :func:`simple_rnn_forward`: dx, the initial state's gradient, the weights' (:mod:`rnnkit.ops`)."""
     c = cache
     recurrent = c.params["recurrent_kernel"]
-    time, batch, units = c.h_new.shape
-    dh_new = sequence.time_major(sequence.output_grads(d_outputs, c.mask, c.zero_output_for_mask,
-                                                       (batch, time, units), c.z.dtype))
-    (dh,) = sequence.state_grads(d_final_state, (c.h_states[0],), c.z.dtype)
+    time = len(c.h_new)
+    dh_new, (dh,) = sequence.upstream_grads(c, d_outputs, d_final_state, c.h_states[0])
     dz = np.empty_like(c.z)
     for t in range(time - 1, -1, -1):
         dh_fresh, dh = sequence.split_state_grad(sequence.step_mask(c.mask, t), dh)
