@@ -17,6 +17,8 @@ COMMANDS = {
     "classify": ("rnnkit.apps.classify", "classify 8x8 handwritten digits read row by row as time steps"),
     "gradflow": ("rnnkit.apps.gradflow",
                  "vanishing gradients made visible on the adding problem: SimpleRNN vs LSTM vs GRU"),
+    "convert": ("rnnkit.apps.convert",
+                "convert models and weights between .keras, .h5, .safetensors, .pt, .onnx and rnnkit files"),
 }
 
 EPILOG = """examples:
@@ -26,6 +28,7 @@ EPILOG = """examples:
   rnnkit classify --cell gru
   rnnkit charlm train --epochs 3 && rnnkit charlm sample --run-dir runs/charlm-...
   rnnkit gradflow --length 100
+  rnnkit convert model.keras model.onnx --check
 """
 
 

@@ -190,6 +190,11 @@ class Sequential(TrainingMixin):
     def save(self, filepath):
         saving.save_model(self, filepath)
 
+    def export(self, filepath, format="onnx", verbose=None, input_signature=None, **kwargs):
+        """Keras 3's ``export``; rnnkit writes ONNX (``format="onnx"``): see :func:`rnnkit.io.onnx.export`."""
+        from .io.onnx import export_model
+        export_model(self, filepath, format, verbose, input_signature, **kwargs)
+
     def save_training_state(self, filepath, epoch):
         saving.save_training_state(self, filepath, epoch)
 

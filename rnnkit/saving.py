@@ -7,6 +7,7 @@ description of each layer's weights so a mismatch names the layer and shapes.
 """
 import numpy as np
 
+from .io import formats
 from .io.arrays_file import RnnkitFileError, load_arrays, save_arrays
 
 WEIGHTS_FORMAT = "rnnkit.weights/1"
@@ -31,7 +32,11 @@ def _require_built(model, filepath, what):
 
 
 def save_weights(model, filepath):
-    """Write every weight of ``model`` to ``filepath`` (any file name; missing folders are created)."""
+    """Write every weight of ``model`` to ``filepath`` (missing folders are created): rnnkit's format,
+    or Keras's for a ``.weights.h5`` / ``.h5`` name (see :mod:`rnnkit.io.formats`)."""
+    handler = formats.handler("save_weights", filepath)
+    if handler is not None:
+        return handler(model, filepath)
     _require_built(model, filepath, "save weights to")
     metadata = {"format": WEIGHTS_FORMAT, "layers": _layout(model),
                 "build_input_shape": list(model.input_shape)}
@@ -77,6 +82,9 @@ def _assign_weights(model, filepath, arrays, metadata):
 
 def load_weights(model, filepath):
     """Load weights saved by :func:`save_weights` (or inside a model file) into ``model``."""
+    handler = formats.handler("load_weights", filepath)
+    if handler is not None:
+        return handler(model, filepath)
     arrays, metadata = _read(filepath, (WEIGHTS_FORMAT, MODEL_FORMAT, STATE_FORMAT))
     _assign_weights(model, filepath, arrays, metadata)
 
@@ -90,15 +98,23 @@ def _compile_config(model):
 
 
 def save_model(model, filepath):
-    """Architecture (JSON config), weights and compile settings in one file."""
+    """Architecture (JSON config), weights and compile settings in one file (a Keras file for a
+    ``.keras`` / ``.h5`` name)."""
+    handler = formats.handler("save_model", filepath)
+    if handler is not None:
+        return handler(model, filepath)
     _require_built(model, filepath, "save")
     metadata = {"format": MODEL_FORMAT, "config": model.get_config(), "layers": _layout(model),
                 "build_input_shape": list(model.input_shape), "compile": _compile_config(model)}
     save_arrays(filepath, _weight_arrays(model), metadata)
 
 
-def load_model(filepath, compile=True):
-    """Rebuild the model saved by :func:`save_model`."""
+def load_model(filepath, compile=True, safe_mode=True):
+    """Rebuild the model saved by :func:`save_model` (or by Keras, for a ``.keras`` / ``.h5`` name;
+    ``safe_mode`` is Keras's flag, see :func:`rnnkit.io.keras.load_model`)."""
+    handler = formats.handler("load_model", filepath)
+    if handler is not None:
+        return handler(filepath, compile=compile, safe_mode=safe_mode)
     from . import losses, optimizers
     from .models import Sequential
 

@@ -20,7 +20,7 @@ class GRUCell(GatedCell):
     Weights (Keras layout): kernel (I, 3H), recurrent_kernel (H, 3H), bias (2, 3H) rows
     (input bias, recurrent bias) when ``reset_after`` else (3H,). State: ``(h,)`` with
     h (B, H). Output: h_t. PyTorch's ``nn.GRU`` is the reset_after form (see
-    :func:`rnnkit.io.torch_weights.gru_from_torch`); TF1's ``GRUCell`` is reset_after=False.
+    :func:`rnnkit.io.torch.from_state_dict`); TF1's ``GRUCell`` is reset_after=False.
 
     Args:
         units: H.
