@@ -9,10 +9,10 @@ from . import (callbacks, cells, errors, initializers, io, layers, losses, metri
                optimizers, utils)
 from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
 from .models import Sequential, load_model
+from ._version import __version__
 from .ops.grad_mode import no_grad
 from .random import set_random_seed
 
-__version__ = "0.1.0"
 
 __all__ = [
     "callbacks", "cells", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn", "ops",
