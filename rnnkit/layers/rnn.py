@@ -133,6 +133,13 @@ class RNN(Layer):
 
     # ------------------------------------------------------------------ structure
     @property
+    def supports_tbptt(self):
+        """Whether truncated BPTT can carry this layer's final state into the next chunk of a sequence
+        (``fit(..., tbptt_steps=k)``): yes when it runs forwards in time. Layers that are not recurrent
+        do not define it; a Bidirectional says False."""
+        return not self.go_backwards
+
+    @property
     def output_size(self):
         return self.cell.output_size
 
