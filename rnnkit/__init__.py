@@ -7,7 +7,7 @@ Two faces over one core:
 """
 from . import (callbacks, cells, contrib, errors, initializers, io, layers, losses, metrics, models, nn, ops,
                optimizers, preprocessing, utils)
-from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
+from .errors import RnnkitError, RnnkitMemoryError, RnnkitTypeError, RnnkitValueError
 from .models import Sequential, load_model
 from ._version import __version__
 from .ops.grad_mode import no_grad
@@ -17,5 +17,6 @@ from .random import set_random_seed
 __all__ = [
     "callbacks", "cells", "contrib", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn",
     "ops", "optimizers", "preprocessing", "utils", "Sequential", "load_model",
-    "RnnkitError", "RnnkitTypeError", "RnnkitValueError", "no_grad", "set_random_seed", "__version__",
+    "RnnkitError", "RnnkitMemoryError", "RnnkitTypeError", "RnnkitValueError",
+    "no_grad", "set_random_seed", "__version__",
 ]

@@ -150,6 +150,17 @@ def unchanged(structure):
     return lambda: all(np.array_equal(a, b) for a, b in zip(arrays(structure), before))
 
 
+def assert_layouts_give_the_reference(run, given_args, tol=1e-4):
+    """``run(*given_args)`` on the compiled path equals it on the reference with C copies of the arrays,
+    and leaves the caller's arrays as they were."""
+    still = unchanged(given_args)
+    got = run(*given_args)
+    with reference_only():
+        want = run(*c_copies(given_args))
+    assert_close(got, want, tol)
+    assert still()
+
+
 def tolerance(*structures):
     return 1e-4 if any(a.dtype == np.float32 for s in structures for a in arrays(s)) else 1e-10
 
@@ -200,15 +211,8 @@ def test_cells_forward_backward_and_one_step_take_every_layout(kind, masked, dat
     mask = random_mask(rng, batch, time) if masked else None
     upstream = (rng.standard_normal((batch, time, units)).astype(np.float32),
                 [rng.standard_normal((batch, s)).astype(np.float32) for s in cell.state_size])
-    given_args = draw_layouts(data, (x, state0, mask, upstream))
-    still = unchanged(given_args)
-    got = run_cell(cell, *given_args)
-    step = cell(given_args[0][:, 0], given_args[1])
-    with reference_only():
-        want = run_cell(cell, *c_copies(given_args))
-        want_step = cell(c_copies(given_args[0][:, 0]), c_copies(given_args[1]))
-    assert_close([got, step], [want, want_step], 1e-4)
-    assert still()
+    assert_layouts_give_the_reference(lambda *args: [run_cell(cell, *args), cell(args[0][:, 0], args[1])],
+                                      draw_layouts(data, (x, state0, mask, upstream)))
 
 
 KERAS_LAYERS = {
@@ -241,13 +245,8 @@ def test_keras_layers_and_bidirectional_take_every_layout(name, masked, data, ba
         shapes = [o.shape for o in layer(x, mask=mask)]  # builds the layer; gives the shapes to draw for
     states = [rng.standard_normal(s).astype(np.float32) for s in shapes if len(s) == 2]
     upstream = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    given_args = draw_layouts(data, (x, states, mask, upstream))
-    still = unchanged(given_args)
-    got = run_layer(layer, *given_args)
-    with reference_only():
-        want = run_layer(layer, *c_copies(given_args))
-    assert_close(got, want, 1e-4)
-    assert still()
+    assert_layouts_give_the_reference(lambda *args: run_layer(layer, *args),
+                                      draw_layouts(data, (x, states, mask, upstream)))
 
 
 TF1_CELLS = {
@@ -286,10 +285,5 @@ def test_tf1_cells_and_dynamic_rnn_take_every_layout(name, data, batch, time, fe
     lengths = rng.integers(0, time + 1, batch) if ragged else None
     d_outputs = rng.standard_normal((batch, time, cell.output_size)).astype(np.float32)
     d_state = random_state(rng, cell.state_size, batch)
-    given_args = draw_layouts(data, (x, state, lengths, d_outputs, d_state))
-    still = unchanged(given_args)
-    got = run_tf1(cell, *given_args)
-    with reference_only():
-        want = run_tf1(cell, *c_copies(given_args))
-    assert_close(got, want, 1e-4)
-    assert still()
+    assert_layouts_give_the_reference(lambda *args: run_tf1(cell, *args),
+                                      draw_layouts(data, (x, state, lengths, d_outputs, d_state)))

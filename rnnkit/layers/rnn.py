@@ -1,7 +1,7 @@
 """RNN: the Keras layer that runs a recurrent cell (or a stack of cells) over a sequence."""
 import numpy as np
 
-from .._validate import describe, float_dtype, mask_array, positive_int, rate, state_arrays
+from .._validate import describe, float_dtype, mask_array, positive_int, rate, rectangular, state_arrays
 from ..cells.base import cell_class
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
@@ -202,7 +202,7 @@ class RNN(Layer):
             states = [states]
         if not isinstance(states, (list, tuple)) or not states:
             raise RnnkitValueError(f"states of layer {self.name!r} must be a list of arrays, got {describe(states)}")
-        batch = np.shape(states[0])[0] if self.states is None else self.states[0].shape[0]
+        batch = rectangular("states[0]", states[0]).shape[0] if self.states is None else self.states[0].shape[0]
         self.states = [s.copy() for s in self._check_flat_states(states, batch, "states")]
 
     reset_state = reset_states
