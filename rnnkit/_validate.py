@@ -3,6 +3,7 @@
 Each check raises an rnnkit error that names the argument, shows the value it
 received (or its shape/dtype for arrays) and says what was expected.
 """
+import inspect
 import numbers
 import os
 
@@ -159,3 +160,22 @@ def path_text(name, value):
     if not text:
         raise RnnkitValueError(f"{name} must be a non-empty path, got ''")
     return text
+
+
+def accepted_keywords(cls):
+    """The keyword arguments ``cls(...)`` accepts, following ``**kwargs`` into the base classes'
+    ``__init__``; None when some ``**kwargs`` accepts anything."""
+    names = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            names.discard("self")
+            return names
+    return None

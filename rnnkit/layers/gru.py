@@ -1,6 +1,6 @@
 """GRU: Keras's gated recurrent unit layer."""
 from ..cells.gru import GRUCell
-from .recurrent import CellLayer
+from .recurrent import CellLayer, constructor_arguments
 
 
 class GRU(CellLayer):
@@ -37,4 +37,4 @@ class GRU(CellLayer):
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
                  dropout=0.0, recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
                  stateful=False, unroll=False, reset_after=True, seed=None, dtype="float32", **kwargs):
-        super().__init__(locals())
+        super().__init__(**constructor_arguments(locals()))

@@ -1,6 +1,6 @@
 """LSTM: Keras's long short-term memory layer, with TF1's variants as switches."""
 from ..cells.lstm import LSTMCell
-from .recurrent import CellLayer
+from .recurrent import CellLayer, constructor_arguments
 
 
 class LSTM(CellLayer):
@@ -44,4 +44,4 @@ class LSTM(CellLayer):
                  return_state=False, go_backwards=False, stateful=False, unroll=False, forget_bias=0.0,
                  use_peepholes=False, coupled_input_forget=False, num_proj=None, cell_clip=None, proj_clip=None,
                  seed=None, dtype="float32", **kwargs):
-        super().__init__(locals())
+        super().__init__(**constructor_arguments(locals()))

@@ -1,6 +1,6 @@
 """MGU: the minimal gated unit as a Keras-style layer (the layer half of docs/adding_a_cell.md)."""
 from ..cells.mgu import MGUCell
-from .recurrent import CellLayer
+from .recurrent import CellLayer, constructor_arguments
 
 
 class MGU(CellLayer):
@@ -33,4 +33,4 @@ class MGU(CellLayer):
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
                  seed=None, dtype="float32", **kwargs):
-        super().__init__(locals())
+        super().__init__(**constructor_arguments(locals()))

@@ -1,6 +1,6 @@
 """SimpleRNN: Keras's fully connected recurrent layer."""
 from ..cells.simple_rnn import SimpleRNNCell
-from .recurrent import CellLayer
+from .recurrent import CellLayer, constructor_arguments
 
 
 class SimpleRNN(CellLayer):
@@ -32,4 +32,4 @@ class SimpleRNN(CellLayer):
                  recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0,
                  recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
                  stateful=False, unroll=False, seed=None, dtype="float32", **kwargs):
-        super().__init__(locals())
+        super().__init__(**constructor_arguments(locals()))
