@@ -12,11 +12,12 @@ from .models import Sequential, load_model
 from ._version import __version__
 from .ops.grad_mode import no_grad
 from .random import set_random_seed
+from .num_threads import get_num_threads, set_num_threads
 
 
 __all__ = [
     "callbacks", "cells", "contrib", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn",
     "ops", "optimizers", "preprocessing", "utils", "Sequential", "load_model",
     "RnnkitError", "RnnkitMemoryError", "RnnkitTypeError", "RnnkitValueError",
-    "no_grad", "set_random_seed", "__version__",
+    "no_grad", "set_random_seed", "get_num_threads", "set_num_threads", "__version__",
 ]

@@ -62,11 +62,15 @@ def test_fortran_ordered_initial_state_through_a_keras_layer():
 # The result must equal the NumPy reference (rnnkit.cells.reference_only) on C-ordered copies of the
 # same arrays, and the caller's arrays must come back unchanged.
 
+import contextlib  # noqa: E402
+
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from helpers import random_mask, rel_error  # noqa: E402
+import rnnkit  # noqa: E402
 from rnnkit import nn  # noqa: E402
+from rnnkit._fast import threads  # noqa: E402
 from rnnkit.cells import reference_only  # noqa: E402
 from rnnkit.nn import rnn_cell  # noqa: E402
 from test_fast_kernels import REFERENCE_OPS, compiled_twins, default_options, fast_kernels, make_case  # noqa: E402
@@ -165,6 +169,19 @@ def tolerance(*structures):
     return 1e-4 if any(a.dtype == np.float32 for s in structures for a in arrays(s)) else 1e-10
 
 
+@contextlib.contextmanager
+def rows_on_threads(count):
+    """Calls of the compiled loops spread their batch rows over ``count`` threads (however small)."""
+    saved = threads.SPLIT_MACS, threads.MIN_ROWS
+    threads.SPLIT_MACS, threads.MIN_ROWS = 0, 1
+    rnnkit.set_num_threads(count)
+    try:
+        yield
+    finally:
+        threads.SPLIT_MACS, threads.MIN_ROWS = saved
+        rnnkit.set_num_threads(None)
+
+
 SIZES = dict(batch=st.integers(1, 4), time=st.integers(1, 5), features=st.integers(1, 4), units=st.integers(1, 6))
 
 
@@ -172,7 +189,8 @@ SIZES = dict(batch=st.integers(1, 4), time=st.integers(1, 5), features=st.intege
 @given(kind=st.sampled_from(sorted(CELLS)), dtype=st.sampled_from([np.float32, np.float64]), masked=st.booleans(),
        dropped=st.booleans(), split=st.booleans(), data=st.data(), **SIZES)
 def test_compiled_ops_take_every_layout(kind, dtype, masked, dropped, split, data, batch, time, features, units):
-    """The compiled ops themselves (forward and backward, batch-split or not): x, each state, each weight,
+    """The compiled ops themselves (forward and backward, rows on one thread or spread over three): x, each
+    state, each weight,
     the mask, the recurrent mask, the output gradient and each state gradient."""
     rng = np.random.default_rng(batch * 100 + time * 10 + units)
     case = make_case(kind, dtype, rng, batch, time, features, units, masked=masked, recurrent_masked=dropped)
@@ -181,11 +199,12 @@ def test_compiled_ops_take_every_layout(kind, dtype, masked, dropped, split, dat
     given_case, given_upstream = draw_layouts(data, case), draw_layouts(data, upstream)
     still = unchanged((given_case, given_upstream))
     options = default_options(kind)
-    forward, backward = (fast_kernels.SPLIT_OPS if split else fast_kernels.COMPILED_OPS)[kind]
-    outputs, final, cache = forward(*given_case, **options)
-    got = [outputs, final, backward(*given_upstream, cache)]
+    forward, backward = fast_kernels.COMPILED_OPS[kind]
+    with rows_on_threads(3 if split else 1):
+        outputs, final, cache = forward(*given_case, **options)
+        got = [outputs, final, backward(*given_upstream, cache)]
     if all(a.dtype == dtype for a in arrays(given_case) if a.dtype.kind == "f"):  # else the reference runs
-        assert fast_kernels._is_compiled(cache, kind) or (isinstance(cache, dict) and "split" in cache)
+        assert fast_kernels._is_compiled(cache, kind)
     ref_forward, ref_backward = REFERENCE_OPS[kind]
     outputs, final, ref_cache = ref_forward(*c_copies(given_case), **options)
     want = [outputs, final, ref_backward(*c_copies(given_upstream), ref_cache)]
