@@ -125,8 +125,9 @@ def test_keras_worked_numbers():
 
 def test_defaults_and_configs():
     assert optimizers.SGD().get_config() == {
-        "name": "SGD", "learning_rate": 0.01, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
-        "momentum": 0.0, "nesterov": False}
+        "name": "SGD", "learning_rate": 0.01, "weight_decay": None, "clipnorm": None, "global_clipnorm": None,
+        "clipvalue": None, "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+        "loss_scale_factor": None, "gradient_accumulation_steps": None, "momentum": 0.0, "nesterov": False}
     adam = optimizers.get("adam").get_config()
     assert (adam["learning_rate"], adam["beta_1"], adam["beta_2"], adam["epsilon"], adam["amsgrad"]) == \
         (0.001, 0.9, 0.999, 1e-7, False)
@@ -140,7 +141,7 @@ def test_defaults_and_configs():
     assert type(again) is optimizers.Adam and again.get_config() == opt.get_config()
     assert optimizers.get(opt) is opt
     with pytest.raises(RnnkitValueError, match=r"'adagrad'.*'sgd'"):
-        optimizers.get("adamw")
+        optimizers.get("adamx")
     with pytest.raises(RnnkitValueError, match="only one of"):
         optimizers.SGD(clipnorm=1.0, clipvalue=0.5)
     with pytest.raises(RnnkitValueError, match="momentum"):
