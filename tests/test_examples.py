@@ -20,7 +20,7 @@ def run_example(relative, cwd, args=(), stdin=""):
 
 def test_every_example_folder_has_a_readme_and_a_test():
     folders = sorted(d for d in os.listdir(EXAMPLES) if os.path.isdir(os.path.join(EXAMPLES, d)))
-    assert folders == ["action_model", "dynamic_rnn", "letters", "tf1_cells"]
+    assert folders == ["action_model", "dynamic_rnn", "letters", "static_rnn_dropout", "tf1_cells"]
     for folder in folders:
         assert os.path.isfile(os.path.join(EXAMPLES, folder, "README.md")), folder
 
@@ -42,6 +42,14 @@ def test_dynamic_rnn(tmp_path):
         norms = [float(v) for v in re.search(name + r"\s+\|dL/dx_t\| at t = [\d, ]+: ([^(]+)", out).group(1)
                  .split(",")]
         assert norms[0] > norms[-1]  # the gradient fades going back in time
+
+
+def test_static_rnn_dropout_trains_through_the_explicit_backward(tmp_path):
+    out = run_example("static_rnn_dropout/static_rnn_dropout.py", tmp_path, args=["--epochs", "3"])
+    assert "DropoutWrapper(output_keep_prob=0.8); 5578 weights" in out
+    losses = [float(v) for v in re.findall(r"loss ([\d.]+)", out)]
+    accuracy = float(re.findall(r"test accuracy ([\d.]+)", out)[-1])
+    assert len(losses) == 3 and losses[-1] < losses[0] and accuracy > 0.6
 
 
 def test_letters_script_trains_checkpoints_and_answers(tmp_path):

@@ -5,23 +5,10 @@ import rnnkit.nn as nn
 from helpers import numeric_grad, rel_error, weighted_sum
 from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 from rnnkit.nn import rnn_cell
+from tf1_checks import leaves, like, random_state
 
 B, T, I = 4, 4, 2
 LENGTHS = np.array([T, 2, 0, 3])  # full length, partial, empty, partial
-
-
-def leaves(structure):
-    if isinstance(structure, tuple):
-        return [a for part in structure for a in leaves(part)]
-    return [structure]
-
-
-def like(structure, make):
-    """The same TF1 structure with every leaf replaced by make(leaf)."""
-    if isinstance(structure, tuple):
-        parts = [like(part, make) for part in structure]
-        return type(structure)(*parts) if hasattr(structure, "_fields") else tuple(parts)
-    return make(structure)
 
 
 def make_cell(kind, seed=0):
@@ -48,10 +35,6 @@ def make_cell(kind, seed=0):
 
 CELLS = ["basic_rnn", "basic_rnn_relu", "basic_lstm", "basic_lstm_flat", "lstm_peep_proj", "gru",
          "multi_rnn_lstm", "multi_gru_lstm_rnn", "multi_flat"]
-
-
-def random_state(rng, cell, batch):
-    return like(cell.zero_state(batch, np.float64), lambda z: rng.standard_normal(z.shape) * 0.5)
 
 
 GRADIENT_CASES = [(kind, False) for kind in CELLS] + [("basic_lstm_flat", True), ("multi_gru_lstm_rnn", True)]

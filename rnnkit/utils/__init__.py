@@ -1,5 +1,18 @@
-"""Utilities with Keras's names: seeding and session reset."""
+"""Utilities with Keras's names: data helpers, seeding and session reset.
+
+Data helpers (``keras.utils`` / ``keras.preprocessing`` names): :func:`pad_sequences`,
+:func:`to_categorical`, :func:`timeseries_dataset_from_array` (a :class:`Dataset` of
+NumPy batches), :class:`PyDataset` and :class:`TextVectorization`. Every dataset object
+here is a plain iterable of batches (``(x, y)`` tuples, or ``x`` alone) with ``len``,
+which is all a training loop needs to consume it.
+"""
 from ..random import set_random_seed
+from .dataset import BatchArray, Dataset
+from .numerical import to_categorical
+from .py_dataset import PyDataset
+from .sequence import pad_sequences
+from .text_vectorization import TextVectorization
+from .timeseries import timeseries_dataset_from_array
 
 
 def clear_session():
@@ -9,4 +22,5 @@ def clear_session():
     reset_name_counters()
 
 
-__all__ = ["set_random_seed", "clear_session"]
+__all__ = ["set_random_seed", "clear_session", "pad_sequences", "to_categorical", "timeseries_dataset_from_array",
+           "PyDataset", "TextVectorization", "Dataset", "BatchArray"]

@@ -1,4 +1,9 @@
-"""TF1's single cells: ``BasicRNNCell``, ``GRUCell``, ``BasicLSTMCell``, ``LSTMCell``."""
+"""TF1's single cells: ``BasicRNNCell``, ``GRUCell``, ``BasicLSTMCell``, ``LSTMCell``.
+
+Each takes TF1's full signature, positions included: ``reuse`` (and LSTMCell's
+``num_unit_shards`` / ``num_proj_shards``) and TF1's base-layer ``**kwargs`` are
+checked and then ignored (see :mod:`rnnkit.nn.rnn_cell.tf1_args`).
+"""
 
 import numpy as np
 
@@ -8,6 +13,7 @@ from ...cells.lstm import LSTMCell as _CoreLSTM
 from ...cells.simple_rnn import SimpleRNNCell as _CoreSimpleRNN
 from ...errors import RnnkitValueError
 from .base import LSTMStateTuple, RNNCell, _tanh_default
+from .tf1_args import check_tf1_arguments
 
 
 class _SingleStateCell(RNNCell):
@@ -47,8 +53,9 @@ class BasicRNNCell(_SingleStateCell):
 
     _default_name = "basic_rnn_cell"
 
-    def __init__(self, num_units, activation=None, name=None, dtype=None, *, seed=None):
+    def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None, *, seed=None, **kwargs):
         super().__init__(name, dtype)
+        check_tf1_arguments(type(self).__name__, reuse=reuse, kwargs=kwargs)
         self._core = _CoreSimpleRNN(
             num_units, activation=_tanh_default(activation), kernel_initializer="glorot_uniform",
             recurrent_initializer="glorot_uniform", bias_initializer="zeros", seed=seed,
@@ -80,9 +87,10 @@ class GRUCell(_SingleStateCell):
 
     _default_name = "gru_cell"
 
-    def __init__(self, num_units, activation=None, kernel_initializer=None, bias_initializer=None,
-                 name=None, dtype=None, *, seed=None):
+    def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None, bias_initializer=None,
+                 name=None, dtype=None, *, seed=None, **kwargs):
         super().__init__(name, dtype)
+        check_tf1_arguments(type(self).__name__, reuse=reuse, kwargs=kwargs)
         kernel_initializer = kernel_initializer or "glorot_uniform"
         self._tf1_gate_bias = bias_initializer is None
         self._core = _CoreGRU(
@@ -144,9 +152,10 @@ class BasicLSTMCell(_LSTMAdapter):
 
     _default_name = "basic_lstm_cell"
 
-    def __init__(self, num_units, forget_bias=1.0, state_is_tuple=True, activation=None, name=None,
-                 dtype=None, *, seed=None):
+    def __init__(self, num_units, forget_bias=1.0, state_is_tuple=True, activation=None, reuse=None, name=None,
+                 dtype=None, *, seed=None, **kwargs):
         super().__init__(state_is_tuple, name, dtype)
+        check_tf1_arguments(type(self).__name__, reuse=reuse, kwargs=kwargs)
         self._core = _CoreLSTM(
             num_units, activation=_tanh_default(activation), recurrent_activation="sigmoid",
             kernel_initializer="glorot_uniform", recurrent_initializer="glorot_uniform",
@@ -194,9 +203,11 @@ class LSTMCell(_LSTMAdapter):
     _default_name = "lstm_cell"
 
     def __init__(self, num_units, use_peepholes=False, cell_clip=None, initializer=None, num_proj=None,
-                 proj_clip=None, forget_bias=1.0, state_is_tuple=True, activation=None, name=None,
-                 dtype=None, *, seed=None):
+                 proj_clip=None, num_unit_shards=None, num_proj_shards=None, forget_bias=1.0, state_is_tuple=True,
+                 activation=None, reuse=None, name=None, dtype=None, *, seed=None, **kwargs):
         super().__init__(state_is_tuple, name, dtype)
+        check_tf1_arguments(type(self).__name__, reuse=reuse, kwargs=kwargs,
+                            shards=(("num_unit_shards", num_unit_shards), ("num_proj_shards", num_proj_shards)))
         initializer = initializer or "glorot_uniform"
         self._core = _CoreLSTM(
             num_units, activation=_tanh_default(activation), recurrent_activation="sigmoid",
