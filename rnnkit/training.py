@@ -80,10 +80,13 @@ class TrainingMixin:
 
     # ------------------------------------------------------------------ one batch
     def compute_loss_and_gradients(self, x, y, sample_weight=None):
-        """Forward, loss and BPTT on one batch: returns (loss, gradients in trainable_variables order, y_pred)."""
+        """Forward, loss and BPTT on one batch: returns (loss, gradients in trainable_variables order, y_pred).
+
+        With an optimizer ``loss_scale_factor`` the gradients are of the scaled loss (Keras's
+        ``optimizer.scale_loss``), which the optimizer divides out again; the loss returned is unscaled."""
         y_pred = self(x, training=True)
         loss, d_pred = self.loss.value_and_gradient(y, y_pred, sample_weight=sample_weight, mask=self.output_mask)
-        self.backward(d_pred)
+        self.backward(self.optimizer.scale_loss(d_pred) if self.optimizer is not None else d_pred)
         return float(loss), self.gradients(), y_pred
 
     def compute_loss(self, x, y, sample_weight=None, training=False):
@@ -101,6 +104,7 @@ class TrainingMixin:
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
                                  f"last finite step")
         norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
+        norm /= self.optimizer.scale_loss(1.0)  # the gradient of the unscaled loss
         if grads_finite:
             self._apply_update(grads, where, norm)
         else:
@@ -270,6 +274,8 @@ class TrainingMixin:
                 val = self.evaluate(*validation, batch_size=batch_size, verbose=0, return_dict=True)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             cbs.on_epoch_end(epoch, logs)
+        if epochs > initial_epoch:
+            self.optimizer.finalize_variable_values(self.trainable_variables)  # EMA weights, as Keras's fit
         cbs.on_train_end()
         self.history = history
         return history

@@ -333,3 +333,30 @@ def test_bad_arguments_of_the_new_optimizers_are_named():
         optimizers.SGD().build([Variable(np.zeros(3, np.int64), "ids")])
     with pytest.raises(RnnkitValueError, match="without variables"):
         optimizers.SGD().apply([np.zeros(3)])
+
+
+def _fit(optimizer, epochs=2):
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((12, 4, 3)).astype(np.float32), rng.standard_normal((12, 2)).astype(np.float32)
+    model = rnnkit.Sequential([LSTM(4, seed=0), Dense(2, seed=1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    history = model.fit(x, y, epochs=epochs, batch_size=4, verbose=0, shuffle=False)
+    return model, history
+
+
+def test_fit_ends_on_the_moving_average_with_use_ema():
+    model, _ = _fit(optimizers.Adam(0.05, use_ema=True, ema_momentum=0.5))
+    opt = model.optimizer
+    for v in model.trainable_variables:
+        np.testing.assert_array_equal(v.value, opt.get_slot(v, "average"))
+    plain, _ = _fit(optimizers.Adam(0.05))
+    assert max(rel_error(a, b) for a, b in zip(model.get_weights(), plain.get_weights())) > 1e-4
+
+
+def test_fit_with_loss_scale_factor_trains_as_without():
+    scaled, scaled_history = _fit(optimizers.SGD(0.1, loss_scale_factor=1024.0))
+    plain, plain_history = _fit(optimizers.SGD(0.1))
+    for a, b in zip(scaled.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(scaled_history.history["grad_norm"], plain_history.history["grad_norm"], rtol=1e-6)
+    np.testing.assert_allclose(scaled_history.history["loss"], plain_history.history["loss"], rtol=1e-6)
