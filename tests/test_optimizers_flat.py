@@ -1,7 +1,6 @@
 """The optimizers' flat buffer: weights are views into one array per dtype, layers and cells see
 every update, subsets and mixed dtypes update exactly what they should, and Keras 3's common
 arguments (EMA, weight decay, accumulation, loss scaling, schedules) keep their state."""
-import io
 import json
 
 import numpy as np
@@ -205,37 +204,6 @@ def test_tf1_cells_see_the_updated_weights():
     expected, _ = fresh(x, fresh.zero_state(4, np.float32))
     np.testing.assert_array_equal(out, expected)
     assert not np.allclose(out, before)
-
-
-@pytest.mark.parametrize("make", [
-    lambda: optimizers.Nadam(0.01, use_ema=True, ema_overwrite_frequency=3, clipnorm=1.0),
-    lambda: optimizers.AdamW(schedules.ExponentialDecay(0.01, 3, 0.9), gradient_accumulation_steps=3),
-    lambda: optimizers.Ftrl(0.1, l1_regularization_strength=0.01, loss_scale_factor=8.0),
-    lambda: optimizers.Lion(0.001, global_clipnorm=1.0, weight_decay=0.1),
-    lambda: optimizers.Adadelta(1.0, clipvalue=0.5),
-    lambda: optimizers.Adamax(0.01, use_ema=True),
-])
-def test_new_optimizers_resume_bit_identically(make):
-    grads = _grads(9)
-    variables = _variables()
-    opt = make()
-    for step in grads[:5]:
-        opt.apply_gradients(zip(step, variables))
-    state, weights = opt.get_state(), [v.numpy() for v in variables]
-    for step in grads[5:]:
-        opt.apply_gradients(zip(step, variables))
-    buffer = io.BytesIO()
-    np.savez(buffer, **state)  # plain numbers and arrays: a file without pickle holds them
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as data:
-        state = {k: data[k] for k in data.files}
-    resumed_vars = [Variable(w, v.name) for w, v in zip(weights, variables)]
-    resumed = make()
-    resumed.set_state(state)
-    for step in grads[5:]:
-        resumed.apply_gradients(zip(step, resumed_vars))
-    assert all(np.array_equal(a.value, b.value) for a, b in zip(variables, resumed_vars))
-    assert resumed.iterations == opt.iterations
 
 
 def test_gradient_accumulation_applies_the_mean_every_n_calls():

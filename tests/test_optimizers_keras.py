@@ -63,7 +63,7 @@ def _errors(ours, theirs):
 
 
 CASES = {
-    # name: (rnnkit class, Keras class, arguments for both)
+    # name: (class name in both rnnkit.optimizers and keras.optimizers, arguments for both)
     "sgd": ("SGD", {"learning_rate": 0.05}),
     "sgd_nesterov": ("SGD", {"learning_rate": 0.02, "momentum": 0.9, "nesterov": True}),
     "adam": ("Adam", {"learning_rate": 0.01}),
@@ -77,9 +77,10 @@ CASES = {
     "adadelta": ("Adadelta", {"learning_rate": 1.0}),
     "adadelta_rho": ("Adadelta", {"learning_rate": 0.5, "rho": 0.8, "epsilon": 1e-5}),
     "ftrl": ("Ftrl", {"learning_rate": 0.05}),
-    "ftrl_regularized": ("Ftrl", {"learning_rate": 0.05, "learning_rate_power": -0.3, "l1_regularization_strength": 0.01,
-                                  "l2_regularization_strength": 0.02, "l2_shrinkage_regularization_strength": 0.03,
-                                  "beta": 0.1, "initial_accumulator_value": 0.2}),
+    "ftrl_regularized": ("Ftrl", {"learning_rate": 0.05, "learning_rate_power": -0.3,
+                                  "l1_regularization_strength": 0.01, "l2_regularization_strength": 0.02,
+                                  "l2_shrinkage_regularization_strength": 0.03, "beta": 0.1,
+                                  "initial_accumulator_value": 0.2}),
     "lion": ("Lion", {"learning_rate": 0.001}),
     "lion_betas": ("Lion", {"learning_rate": 0.003, "beta_1": 0.95, "beta_2": 0.98}),
     "rmsprop_centered_momentum": ("RMSprop", {"learning_rate": 0.005, "momentum": 0.5, "centered": True}),
