@@ -7,7 +7,7 @@ gradient of its input and leaves its weight gradients in ``get_gradients()``.
 """
 import numpy as np
 
-from . import saving, summary
+from . import initializers, saving, summary
 from ._validate import describe
 from .errors import RnnkitTypeError, RnnkitValueError
 from .layers.base import Layer, deserialize_layer, unique_name
@@ -66,7 +66,8 @@ class Sequential(TrainingMixin):
         self._input_shape = shape
         for layer in self.layers:
             if not layer.built:
-                layer.build(shape)
+                with initializers.building(layer):
+                    layer.build(shape)
             shape = layer.compute_output_shape(shape)
         self.built = True
 
@@ -140,12 +141,20 @@ class Sequential(TrainingMixin):
         if len(weights) != len(variables):
             raise RnnkitValueError(
                 f"weights must be a list of {len(variables)} arrays for model {self.name!r}, got {len(weights)}")
+        arrays = []
         for variable, value in zip(variables, weights):
-            if np.shape(value) != variable.shape:
+            try:
+                array = np.asarray(value)
+            except ValueError:  # ragged nested lists
+                array = None
+            if array is None or array.dtype.kind not in "fiub":
+                raise RnnkitTypeError(f"weight {variable.name} must be an array of real numbers, got {describe(value)}")
+            if array.shape != variable.shape:
                 raise RnnkitValueError(
-                    f"weight {variable.name} must have shape {variable.shape}, got {describe(np.asarray(value))}")
-        for variable, value in zip(variables, weights):
-            variable.assign(value)
+                    f"weight {variable.name} must have shape {variable.shape}, got {describe(array)}")
+            arrays.append(array)
+        for variable, array in zip(variables, arrays):
+            variable.assign(array)
 
     def count_params(self):
         return int(sum(layer.count_params() for layer in self.layers))
@@ -195,11 +204,11 @@ class Sequential(TrainingMixin):
         from .io.onnx import export_model
         export_model(self, filepath, format, verbose, input_signature, **kwargs)
 
-    def save_training_state(self, filepath, epoch):
-        saving.save_training_state(self, filepath, epoch)
+    def save_training_state(self, filepath, epoch, callbacks=None):
+        saving.save_training_state(self, filepath, epoch, callbacks=callbacks)
 
-    def load_training_state(self, filepath):
-        return saving.load_training_state(self, filepath)
+    def load_training_state(self, filepath, callbacks=None):
+        return saving.load_training_state(self, filepath, callbacks=callbacks)
 
 
 def load_model(filepath, compile=True):

@@ -58,13 +58,15 @@ class TrainingMixin:
         """
         if loss is None:
             raise RnnkitValueError("loss must be given to compile(), e.g. loss='mse', got None")
-        self.optimizer = optimizers_module.get(optimizer)
-        self.loss = losses_module.get(loss)
+        # everything resolved before anything is assigned: a bad metric leaves the model as it was
+        resolved_optimizer = optimizers_module.get(optimizer)
+        resolved_loss = losses_module.get(loss)
         if metrics is None:
             metrics = []
         if isinstance(metrics, (str, dict)) or not hasattr(metrics, "__iter__"):
             raise RnnkitValueError(f"metrics must be a list such as ['accuracy'], got {describe(metrics)}")
-        self.compiled_metrics = [metrics_module.resolve_metric(m, self.loss) for m in metrics]
+        resolved_metrics = [metrics_module.resolve_metric(m, resolved_loss) for m in metrics]
+        self.optimizer, self.loss, self.compiled_metrics = resolved_optimizer, resolved_loss, resolved_metrics
         self.terminate_on_nan = bool(terminate_on_nan)
         self.compiled = True
 

@@ -17,7 +17,7 @@ for LSTM.
 import numpy as np
 
 from .. import initializers
-from .._validate import describe, float_array, float_dtype, mask_array, positive_int
+from .._validate import describe, float_array, float_dtype, mask_array, positive_int, rectangular
 from ..errors import RnnkitValueError
 from ..ops.grad_mode import is_grad_enabled
 from ..random import make_rng
@@ -129,7 +129,7 @@ class RecurrentCell(SingleStep):
                 f"({', '.join(n for n, _ in expected)}), got {len(weights)}"
             )
         for (name, current), value in zip(expected, weights):
-            value = np.asarray(value)
+            value = rectangular(f"weight {self.name}/{name}", value)
             if value.shape != current.shape:
                 raise RnnkitValueError(
                     f"weight {self.name}/{name} must have shape {current.shape}, got {describe(value)}"

@@ -13,7 +13,8 @@ import re
 
 import numpy as np
 
-from .._validate import describe, float_array, float_dtype
+from .. import initializers
+from .._validate import describe, float_array, float_dtype, rectangular
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..variables import Variable
 
@@ -43,6 +44,11 @@ def reset_name_counters():
 def serialize_layer(layer):
     """``{"class_name": ..., "config": ...}`` of a layer, as Keras writes it."""
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def layer_classes():
+    """Every layer class defined so far, by class name (the registry :func:`deserialize_layer` reads)."""
+    return dict(_layer_classes)
 
 
 def deserialize_layer(spec):
@@ -165,7 +171,7 @@ class Layer:
             )
         arrays = []
         for variable, value in zip(variables, weights):
-            value = np.asarray(value)
+            value = rectangular(f"weight {variable.name}", value)
             if value.shape != variable.shape:
                 raise RnnkitValueError(
                     f"set_weights on layer {self.name!r}: weight {variable.name} has shape {variable.shape}, "
@@ -220,7 +226,8 @@ class Layer:
         x = self.check_inputs(inputs)
         if not self.built:
             # multi-input layers (merge, attention) build from the list of their inputs' shapes
-            self.build([a.shape for a in x] if isinstance(x, list) else x.shape)
+            with initializers.building(self):
+                self.build([a.shape for a in x] if isinstance(x, list) else x.shape)
             self.built = True
         return self.call(x, training=training, mask=mask, **kwargs)
 
