@@ -11,6 +11,7 @@ from .errors import RnnkitError, RnnkitMemoryError, RnnkitTypeError, RnnkitValue
 from .models import Sequential, load_model
 from .ops.grad_mode import no_grad
 from .random import set_random_seed
+from .num_threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -18,5 +19,5 @@ __all__ = [
     "callbacks", "cells", "contrib", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn",
     "ops", "optimizers", "preprocessing", "utils", "Sequential", "load_model",
     "RnnkitError", "RnnkitMemoryError", "RnnkitTypeError", "RnnkitValueError",
-    "no_grad", "set_random_seed", "__version__",
+    "no_grad", "set_random_seed", "get_num_threads", "set_num_threads", "__version__",
 ]
