@@ -328,3 +328,23 @@ def test_fit_with_loss_scale_factor_trains_as_without():
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(scaled_history.history["grad_norm"], plain_history.history["grad_norm"], rtol=1e-6)
     np.testing.assert_allclose(scaled_history.history["loss"], plain_history.history["loss"], rtol=1e-6)
+
+
+def test_functional_model_with_a_shared_layer_sees_the_updated_weights():
+    def build(seed):
+        a, b = rnnkit.Input(shape=(5, 3)), rnnkit.Input(shape=(5, 3))
+        shared = LSTM(4, seed=seed)
+        merged = rnnkit.layers.Concatenate()([shared(a), shared(b)])
+        return rnnkit.Model([a, b], Dense(2, seed=seed + 1)(merged))
+
+    rng = np.random.default_rng(1)
+    xa, xb = (rng.standard_normal((8, 5, 3)).astype(np.float32) for _ in range(2))
+    y = rng.standard_normal((8, 2)).astype(np.float32)
+    model = build(0)
+    model.compile(optimizer=optimizers.Nadam(0.05, weight_decay=0.01), loss="mse")
+    model.fit([xa, xb], y, epochs=3, batch_size=4, verbose=0)
+    group = model.optimizer.flat_groups[0]
+    assert all(v.value.base is group.params for v in model.trainable_variables)
+    fresh = build(10)
+    fresh.set_weights(model.get_weights())
+    np.testing.assert_array_equal(model.predict([xa, xb], verbose=0), fresh.predict([xa, xb], verbose=0))
