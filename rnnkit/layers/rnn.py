@@ -5,6 +5,7 @@ from .._validate import describe, float_dtype, mask_array, positive_int, rate, r
 from ..cells.base import cell_class
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
+from ..variables import share_cell_weights
 from .base import Layer
 
 
@@ -159,8 +160,8 @@ class RNN(Layer):
                 f"inputs of layer {self.name!r} must have {self.cell.input_dim} features (the cell is built for "
                 f"them), got input_shape {tuple(input_shape)}"
             )
-        for name, value in self.cell.params.items():
-            self.add_weight(name, value)
+        variables = [self.add_weight(name, value) for name, value in self.cell.params.items()]
+        share_cell_weights(variables, self.cell)  # an optimizer's flat buffer re-points the cell too
         self.input_features = features
         self.built = True
 
