@@ -10,7 +10,7 @@ import keras_file_cases as kc
 import rnnkit
 from keras_file_cases import max_difference
 from keras_reference import keras_or_skip
-from rnnkit.io.keras import KerasConfigError, UnsafeCodeError, UnsupportedLayerError
+from rnnkit.io.keras import UnsafeCodeError, UnsupportedLayerError
 
 keras = keras_or_skip()
 L = keras.layers

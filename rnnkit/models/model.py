@@ -411,7 +411,7 @@ class Model(Trainer, Layer):
 
         if is_keras_model_config(config):
             return functional_from_keras({"class_name": "Functional", "config": config})
-        return model_from_config(config)
+        return model_from_config(config, Model)
 
     def save_weights(self, filepath):
         saving.save_weights(self, filepath)

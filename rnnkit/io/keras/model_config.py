@@ -150,6 +150,7 @@ def first_call_shape(entry):
 def functional_from_keras(spec, safe_mode=True):
     """An rnnkit functional Model from a Keras 3 (or tf.keras 2) functional config."""
     from ...models.functional_config import model_from_config
+    from ...models.model import Model
 
     try:  # Keras's in-memory get_config() holds tuples where its files hold lists
         config = json.loads(json.dumps(spec.get("config")))
@@ -157,7 +158,7 @@ def functional_from_keras(spec, safe_mode=True):
         raise KerasConfigError(f"a functional model config must be JSON data, got {error}") from None
     name = _checked_model_config(config, "functional model", _FUNCTIONAL_KEYS, safe_mode)
     try:
-        return model_from_config(config)  # its layer configs go through rnnkit.layers.deserialize_layer
+        return model_from_config(config, Model)  # its layer configs go through rnnkit.layers.deserialize_layer
     except (KerasConfigError, KerasFileError):
         raise
     except (RnnkitError, IndexError, TypeError) as error:  # layers that cannot take the shapes the config gives
