@@ -5,6 +5,7 @@ import pytest
 
 import rnnkit
 from rnnkit.io.keras import KerasConfigError, UnsafeCodeError, UnsupportedLayerError, layer_from_keras
+from rnnkit.io.keras.compile_config import compile_to_keras
 from rnnkit.io.keras.layer_config import IGNORED
 from rnnkit.layers import deserialize_layer
 
@@ -180,15 +181,36 @@ def _optimizer(class_name, **config):
 
 
 @pytest.mark.parametrize("optimizer, reason", [
-    (_optimizer("Nadam"), "optimizer must be one of"),
-    (_optimizer("Adam", weight_decay=0.01), "weight_decay=0.01"),
-    (_optimizer("Adam", use_ema=True), "use_ema=True"),
-    (_optimizer("SGD", learning_rate={"class_name": "ExponentialDecay", "config": {}}), "learning-rate schedule"),
+    (_optimizer("Lamb"), "optimizer must be one of"),
+    (_optimizer("Adam", decay=0.01), "decay=0.01"),
+    (_optimizer("SGD", learning_rate={"class_name": "ExponentialDecay", "config": {}}), "bad config for schedule"),
+    (_optimizer("SGD", learning_rate={"class_name": "MyDecay", "config": {}}), "schedule class_name must be one of"),
 ])
 def test_compile_settings_rnnkit_lacks_leave_the_model_uncompiled_with_a_warning(optimizer, reason):
     with pytest.warns(rnnkit.io.keras.KerasFormatWarning, match=f"without compiling it.*{reason}"):
         model, compiled = _compiled_from({"optimizer": optimizer, "loss": "mse"})
     assert not compiled and not getattr(model, "compiled", False)
+
+
+def test_every_keras_optimizer_argument_and_schedule_translates():
+    schedule = {"module": "keras.optimizers.schedules", "class_name": "CosineDecay", "registered_name": None,
+                "config": {"initial_learning_rate": 0.1, "decay_steps": 10, "alpha": 0.0, "name": "CosineDecay",
+                           "warmup_target": None, "warmup_steps": 0}}
+    settings = {"optimizer": _optimizer("Nadam", learning_rate=schedule, weight_decay=0.01, use_ema=True,
+                                        gradient_accumulation_steps=2, loss_scale_factor=4.0, jit_compile=True),
+                "loss": "mse"}
+    model, compiled = _compiled_from(settings)
+    optimizer = model.optimizer
+    assert compiled and type(optimizer).__name__ == "Nadam"
+    assert (optimizer.weight_decay, optimizer.use_ema, optimizer.gradient_accumulation_steps,
+            optimizer.loss_scale_factor) == (0.01, True, 2, 4.0)
+    assert type(optimizer.get_config()["learning_rate"]) is dict and optimizer.learning_rate == 0.1
+    written = compile_to_keras(model, "f.keras")["optimizer"]
+    assert written["class_name"] == "Nadam" and written["config"]["learning_rate"]["module"] == \
+        "keras.optimizers.schedules"
+    assert written["config"]["learning_rate"]["config"] == schedule["config"]
+    assert {k: written["config"][k] for k in ("weight_decay", "use_ema", "gradient_accumulation_steps")} == \
+        {"weight_decay": 0.01, "use_ema": True, "gradient_accumulation_steps": 2}
 
 
 def test_compile_settings_translate_and_unknown_metrics_are_dropped():

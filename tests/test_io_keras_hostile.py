@@ -258,3 +258,43 @@ def test_a_functional_config_is_sized_before_it_is_built(tmp_path):
     config["config"]["surprise"] = 1
     with pytest.raises(KerasConfigError, match=r"unknown config keys \['surprise'\]"):
         rnnkit.load_model(write_archive(tmp_path / "keys.keras", {**contents, "config.json": json.dumps(config)}))
+
+
+def _trained(optimizer):
+    model = small_model()
+    model.compile(optimizer=optimizer, loss="mse")
+    rng = np.random.default_rng(0)
+    model.train_on_batch(rng.normal(size=(2, 4, 2)).astype(np.float32), rng.normal(size=(2, 2)).astype(np.float32))
+    return model
+
+
+@pytest.mark.parametrize("position, value, match", [
+    (0, np.int64(-3), "iterations"),
+    (1, np.float32(np.nan), "learning_rate"),
+    (2, np.zeros((5, 5), np.float32), r"optimizer/vars/2' has shape \(5, 5\)"),
+])
+def test_forged_optimizer_state_is_refused_before_anything_changes(tmp_path, position, value, match):
+    path = tmp_path / "w.weights.h5"
+    _trained("adam").save_weights(path)
+    with h5py.File(path, "a") as f:
+        _replace(f, f"optimizer/vars/{position}", data=value)
+    model = _trained("adam")
+    weights, state = model.get_weights(), model.optimizer.get_state()
+    with pytest.raises(KerasFileError, match=match):
+        model.load_weights(path)
+    for old, new in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert model.optimizer.iterations == state["iterations"] and model.optimizer.learning_rate == 0.001
+
+
+def test_optimizer_state_of_another_layout_is_dropped_with_a_warning(tmp_path):
+    path = tmp_path / "w.weights.h5"
+    saved = _trained(rnnkit.optimizers.Adam(amsgrad=True))
+    saved.save_weights(path)
+    model = _trained("adam")
+    with pytest.warns(rnnkit.io.keras.KerasFormatWarning,
+                      match=r"state was dropped: the file holds 17 optimizer arrays, .* Adam .* has 12 \(2 counters"):
+        model.load_weights(path)
+    for old, new in zip(saved.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(old, new)  # the weights load; only the state stays the model's own
+    assert model.optimizer.iterations == 1

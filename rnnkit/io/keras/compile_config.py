@@ -1,31 +1,25 @@
 """Keras's compile settings (``compile_config`` of a .keras file, ``training_config`` of a legacy
 .h5 file) <-> ``model.compile(optimizer, loss, metrics)``.
 
-Compile settings never stop a model from loading: what rnnkit cannot take (another optimizer
-class, a learning-rate schedule, weight decay, EMA, a loss or metric rnnkit lacks) leaves the
-model uncompiled, or without that metric, with a :class:`KerasFormatWarning` saying what was
-dropped and why.
+Every Keras 3 optimizer, its common arguments (weight_decay, EMA, loss scaling, gradient
+accumulation, clipping) and its built-in learning-rate schedules have rnnkit twins and translate
+both ways. Compile settings never stop a model from loading: what rnnkit cannot take (an optimizer
+or schedule class it lacks, a loss or metric it lacks) leaves the model uncompiled, or without that
+metric, with a :class:`KerasFormatWarning` saying what was dropped and why.
 """
 import numbers
 import warnings
 
 from ... import losses, metrics, optimizers
+from ...optimizers import schedules
 from ...errors import RnnkitError
 from .errors import _UNFORESEEN, KerasFormatWarning, brief
-from .optimizer_state import supported
 
 _ANY = object()
 # Keras optimizer arguments rnnkit lacks, with the values that make them do nothing.
-_OPTIMIZER_NEUTRAL = {
-    "weight_decay": (None, 0.0, 0), "use_ema": (False,), "ema_momentum": _ANY, "ema_overwrite_frequency": (None,),
-    "loss_scale_factor": (None,), "gradient_accumulation_steps": (None, 1), "decay": (0.0, 0, None),
-    "jit_compile": _ANY, "is_legacy_optimizer": _ANY,
-}
+_OPTIMIZER_NEUTRAL = {"decay": (0.0, 0, None), "jit_compile": _ANY, "is_legacy_optimizer": _ANY}
 # Keras loss and metric arguments rnnkit lacks, with their neutral values.
 _LOSS_NEUTRAL = {"ignore_class": (None,), "axis": (-1,), "dtype": (None, "float32")}
-_KERAS_OPTIMIZER_DEFAULTS = {"weight_decay": None, "use_ema": False, "ema_momentum": 0.99,
-                             "ema_overwrite_frequency": None, "loss_scale_factor": None,
-                             "gradient_accumulation_steps": None}
 
 
 class _Dropped(Exception):
@@ -58,9 +52,8 @@ def _optimizer(spec):
     if isinstance(spec, str):
         return optimizers.get(spec)
     config = _strip_neutral(spec["config"], _OPTIMIZER_NEUTRAL, f"optimizer {spec['class_name']}")
-    if isinstance(config.get("learning_rate"), dict):
-        raise _Dropped(f"optimizer {spec['class_name']} uses a learning-rate schedule "
-                       f"({config['learning_rate'].get('class_name')}), which has no rnnkit config form")
+    if isinstance(config.get("learning_rate"), dict):  # a schedule: rnnkit's have Keras's names and arguments
+        config["learning_rate"] = schedules.deserialize(_keras_object(config["learning_rate"], "schedule"))
     if "lr" in config:  # Keras 2.2's name
         config.setdefault("learning_rate", config.pop("lr"))
     return optimizers.get({"class_name": spec["class_name"], "config": config})
@@ -122,17 +115,15 @@ def compile_to_keras(model, where):
         warnings.warn(f"{where}: the compile settings were left out: writing per-output losses is not supported",
                       KerasFormatWarning, stacklevel=4)
         return None
-    if not isinstance(config["learning_rate"], numbers.Real):
+    learning_rate = config["learning_rate"]
+    if isinstance(learning_rate, dict) and learning_rate.get("class_name") in schedules.__all__:
+        config["learning_rate"] = {"module": "keras.optimizers.schedules", **learning_rate, "registered_name": None}
+    elif not isinstance(learning_rate, numbers.Real):  # a plain function of the step
         warnings.warn(f"{where}: the learning-rate schedule was replaced by its current value "
-                      f"{optimizer.learning_rate} (Keras cannot read rnnkit's schedules)", KerasFormatWarning,
-                      stacklevel=4)
+                      f"{optimizer.learning_rate} (Keras cannot read a function)", KerasFormatWarning, stacklevel=4)
         config["learning_rate"] = float(optimizer.learning_rate)
-    if not supported(optimizer):
-        warnings.warn(f"{where}: the compile settings were left out: Keras 3 has no {type(optimizer).__name__} "
-                      f"with rnnkit's formulas", KerasFormatWarning, stacklevel=4)
-        return None
     return {"optimizer": {"module": "keras.optimizers", "class_name": type(optimizer).__name__,
-                          "config": {**config, **_KERAS_OPTIMIZER_DEFAULTS}, "registered_name": None},
+                          "config": config, "registered_name": None},
             "loss": _loss_entry(model.loss), "loss_weights": None,
             "metrics": [m.name for m in model.compiled_metrics] or None, "weighted_metrics": None,
             "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}

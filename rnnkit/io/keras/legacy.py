@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 
 from ..._validate import path_text
+from ...variables import assign_all
 from ..files import atomic_write
 from .archive import KERAS_LAYOUT_VERSION, producer
 from .budget import check_built_size, within_file
@@ -29,7 +30,7 @@ from .compile_config import compile_from_keras, compile_to_keras
 from .errors import KerasFileError, KerasFormatWarning
 from .h5 import reading, write_bytes
 from .model_config import keras_layers, model_from_keras, model_to_keras
-from .optimizer_state import optimizer_arrays, restore_optimizer
+from .optimizer_state import optimizer_arrays, read_optimizer_state
 from .weights_store import require_built
 
 _ATTRIBUTE_LIMIT = 64512  # bytes; Keras's HDF5_OBJECT_HEADER_LIMIT
@@ -58,8 +59,7 @@ def _read_layer_weights(reader, group, model):
                         f"{layer.name!r} ({type(layer).__name__}) has {len(layer.weights)}")
         for weight_name, variable in zip(weight_names, layer.weights):
             pending.append((variable, reader.dataset(layer_group, weight_name, variable.shape)))
-    for variable, value in pending:
-        variable.assign(value.astype(variable.dtype, copy=False))
+    assign_all(f"model {model.name!r}", [(v.name, v.value) for v, _ in pending], [value for _, value in pending])
 
 
 def _read_optimizer(reader, model, filepath):
@@ -67,12 +67,15 @@ def _read_optimizer(reader, model, filepath):
     if group is None or not getattr(model, "compiled", False):
         return
     names = reader.names_attribute(group, "weight_names")
-    if len(names) < 2 or not (names[0].endswith("/iteration") and names[1].endswith("/learning_rate")):
+    if not names or not names[0].endswith("/iteration"):
         warnings.warn(f"{filepath}: the optimizer state was dropped: its weights are named {names[:3]}..., "
                       f"a Keras 2 layout that rnnkit does not map", KerasFormatWarning, stacklevel=3)
         return
-    restore_optimizer(model.optimizer, model.trainable_variables, len(names),
-                      lambda position, shape, kinds: reader.dataset(group, names[position], shape, kinds), filepath)
+    state = read_optimizer_state(model.optimizer, model.trainable_variables, len(names),
+                                 lambda position, shape, kinds: reader.dataset(group, names[position], shape, kinds),
+                                 filepath)
+    if state is not None:  # the model is a fresh one: its weights may be assigned first
+        model.optimizer.set_state(state)
 
 
 def _json_attribute(reader, name, required):
@@ -154,9 +157,7 @@ def _write_layer_weights(group, model):
 
 def _write_optimizer(handle, model):
     optimizer = model.optimizer
-    entries = optimizer_arrays(optimizer, model.trainable_variables)
-    if not entries:
-        return
+    entries = optimizer_arrays(optimizer)
     names = [f"{optimizer.name}/{name}" for name, _ in entries]
     group = handle.create_group("optimizer_weights")
     _names_attribute(group, "weight_names", names)

@@ -4,11 +4,12 @@ of a .keras archive and a ``.weights.h5`` file are the same thing (see :mod:`.la
 Reading checks every group and dataset against the model first and assigns nothing until all
 of them fit, so a bad file leaves the model as it was.
 """
+from ...variables import assign_all
 from .errors import KerasFileError
 from .h5 import write_vars
 from .layout import model_nodes, vars_path
 from .model_config import keras_layers
-from .optimizer_state import optimizer_arrays, restore_optimizer
+from .optimizer_state import optimizer_arrays, read_optimizer_state
 
 # Keras 2.13 wrote a model's layers under this name instead of "layers".
 _KERAS_2_13_LAYERS = "_layer_checkpoint_dependencies"
@@ -32,9 +33,7 @@ def write_model_weights(handle, model):
         write_vars(handle, path, name, [v.value for v in variables])
     optimizer = getattr(model, "optimizer", None)
     if getattr(model, "compiled", False) and optimizer is not None:
-        entries = optimizer_arrays(optimizer, model.trainable_variables)
-        if entries is not None:
-            write_vars(handle, "optimizer", optimizer.name, [array for _, array in entries])
+        write_vars(handle, "optimizer", optimizer.name, [array for _, array in optimizer_arrays(optimizer)])
 
 
 def read_model_weights(reader, model, where):
@@ -55,9 +54,12 @@ def read_model_weights(reader, model, where):
                         f"saved from another architecture")
         for index, variable in enumerate(variables):
             pending.append((variable, reader.dataset(group, str(index), variable.shape)))
-    for variable, value in pending:
-        variable.assign(value.astype(variable.dtype, copy=False))
     group = reader.group("optimizer/vars")
+    state = None
     if getattr(model, "compiled", False) and group is not None:
-        restore_optimizer(model.optimizer, model.trainable_variables, len(reader.dataset_names(group)),
-                          lambda position, shape, kinds: reader.dataset(group, str(position), shape, kinds), where)
+        state = read_optimizer_state(model.optimizer, model.trainable_variables, len(reader.dataset_names(group)),
+                                     lambda position, shape, kinds: reader.dataset(group, str(position), shape,
+                                                                                   kinds), where)
+    assign_all(f"model {model.name!r}", [(v.name, v.value) for v, _ in pending], [value for _, value in pending])
+    if state is not None:
+        model.optimizer.set_state(state)
