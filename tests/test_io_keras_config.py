@@ -121,12 +121,38 @@ def test_lambda_bytecode_is_never_run():
                                                                            "closure": None}}, "arguments": {}}}
     with pytest.raises(UnsafeCodeError, match="marshalled Python bytecode"):
         deserialize_layer(lam)
-    with pytest.raises(UnsafeCodeError, match="even with safe_mode=False"):
-        layer_from_keras(lam, safe_mode=False)
-    # bytecode hidden in an activation of a supported layer
+    with pytest.raises(KerasConfigError, match="bytecode cannot be read by this Python"):
+        layer_from_keras(lam, safe_mode=False)  # opted in, but the code is truncated: unmarshalling fails
+    # bytecode hidden in an activation of a supported layer: refused even with safe_mode=False
     dense = {"class_name": "Dense", "config": {"units": 1, "activation": lam["config"]["function"]}}
+    for safe_mode in (True, False):
+        with pytest.raises(UnsafeCodeError):
+            layer_from_keras(dense, safe_mode=safe_mode)
+
+
+def _marshalled(fn):
+    import base64
+    import marshal
+
+    closure = [cell.cell_contents for cell in fn.__closure__] if fn.__closure__ else None
+    return {"class_name": "__lambda__", "config": {"code": base64.encodebytes(marshal.dumps(fn.__code__)).decode(),
+                                                   "defaults": fn.__defaults__, "closure": closure}}
+
+
+def test_lambda_bytecode_runs_only_with_safe_mode_false():
+    scale = 3.0
+    lam = {"module": "keras.layers", "class_name": "Lambda", "config": {
+        "name": "scaled", "function": _marshalled(lambda x, shift=1.0: np.tanh(x) * scale + shift), "arguments": {}}}
     with pytest.raises(UnsafeCodeError):
-        deserialize_layer(dense)
+        layer_from_keras(lam)
+    layer = layer_from_keras(lam, safe_mode=False)
+    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(1, 3, 2)
+    np.testing.assert_allclose(layer(x), np.tanh(x) * 3.0 + 1.0, rtol=1e-6)
+    np.testing.assert_allclose(layer.backward(np.ones_like(x)), 3.0 * (1 - np.tanh(x) ** 2), rtol=1e-5)
+    forged = {**lam, "config": {**lam["config"], "function": {**lam["config"]["function"], "config": {
+        **lam["config"]["function"]["config"], "closure": None}}}}  # the code needs one closure cell
+    with pytest.raises(KerasConfigError, match="cannot be rebuilt"):
+        layer_from_keras(forged, safe_mode=False)
 
 
 def test_keras_sequential_config_builds_and_runs():

@@ -5,7 +5,8 @@ The model methods reach these by file name (see :mod:`rnnkit.io.formats`):
 ``model.save("m.keras")``, ``rnnkit.load_model("m.keras")``, ``model.save_weights("w.weights.h5")``,
 ``model.load_weights("w.weights.h5")``, and the same with ``.h5`` for Keras's legacy format.
 h5py (``pip install "rnnkit[keras]"``) is imported only when an HDF5 file is read or written.
-Nothing in a file is ever executed: a Lambda layer's bytecode is refused (:class:`UnsafeCodeError`).
+Nothing in a file is executed: a Lambda layer's bytecode is refused (:class:`UnsafeCodeError`) unless
+the user opts in with ``safe_mode=False``, as in Keras (it then runs when the layer is called).
 """
 from .archive import KERAS_LAYOUT_VERSION, load_model, save_model
 from .archive import load_weights as load_archive_weights

@@ -126,8 +126,9 @@ def load_model(filepath, compile=True, safe_mode=True):
     Args:
         filepath: the ``.keras`` file.
         compile: compile the model as it was saved (otherwise it is returned uncompiled).
-        safe_mode: Keras's flag; a Lambda layer's marshalled bytecode is refused with a named
-            error either way (rnnkit never runs code from a file and cannot differentiate it).
+        safe_mode: Keras's flag: a Lambda layer's marshalled bytecode is refused with
+            :class:`UnsafeCodeError`; with False (only for a trusted file) it is loaded as a Python
+            function that runs when the layer is called, differentiated by rnnkit's Lambda tracing.
     """
     filepath = path_text("filepath", filepath)
     archive, _ = _open_archive(filepath)

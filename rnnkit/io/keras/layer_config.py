@@ -22,7 +22,7 @@ from ...layers.base import Layer
 from ...layers.rnn import RNN, cell_class
 from .errors import KerasConfigError, UnsupportedLayerError, brief, config_errors
 from .values import (activation_from_keras, dtype_from_keras, dtype_to_keras, initializer_from_keras,
-                     initializer_to_keras, find_code, is_regularizer_or_constraint, reject_code,
+                     initializer_to_keras, find_code, is_regularizer_or_constraint, reject_code, with_lambda_functions,
                      regularizer_or_constraint_from_keras)
 
 ANY = "any value"
@@ -200,11 +200,12 @@ def layer_from_keras(spec, safe_mode=True):
 
     Args:
         spec: ``{"class_name", "config", ["module", "registered_name", "build_config"]}``.
-        safe_mode: Keras's flag; marshalled bytecode is refused either way (see :func:`.values.reject_code`).
+        safe_mode: Keras's flag: with False, a Lambda layer's marshalled function is loaded and runs
+            when the layer is called (:func:`.values.with_lambda_functions`); bytecode is refused otherwise.
 
     Raises:
         UnsupportedLayerError: the config uses layer classes rnnkit lacks (all of them are listed).
-        UnsafeCodeError: the config holds a Lambda's marshalled bytecode.
+        UnsafeCodeError: the config holds a Lambda's marshalled bytecode (and ``safe_mode`` is True).
         KerasConfigError: an argument rnnkit does not have, an unknown key, or a value of a type or
             size the translation cannot use.
     """
@@ -216,7 +217,10 @@ def translate_layer(spec, safe_mode=True):
     """:func:`layer_from_keras` without its boundary: for callers inside a :func:`.errors.config_errors`."""
     class_name, config = _spec_parts(spec, "layer config")
     where = _where(class_name, config)
-    reject_code(spec, where, safe_mode)
+    if not safe_mode:
+        spec = with_lambda_functions(spec, where)
+        class_name, config = _spec_parts(spec, "layer config")
+    reject_code(spec, where)
     missing = unsupported_layers(spec)
     if missing:
         raise UnsupportedLayerError(missing)

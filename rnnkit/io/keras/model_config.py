@@ -12,7 +12,7 @@ from ...errors import RnnkitError
 from .errors import KerasConfigError, KerasFileError, UnsupportedLayerError, brief, config_errors
 from .layer_config import (is_keras_layer_config, layer_class, layer_to_keras, translate_layer,
                            unsupported_layers)
-from .values import dtype_to_keras, reject_code
+from .values import dtype_to_keras, reject_code, with_lambda_functions
 
 # Keras 3 writes the first five (and compile_config in a .keras file); Keras 2 adds the last two.
 _MODEL_SPEC_KEYS = ("module", "class_name", "config", "registered_name", "build_config", "compile_config",
@@ -53,18 +53,21 @@ def _shape(value, where):
 
 def _checked_model_config(config, kind, keys, safe_mode):
     """Refuse, before building anything, a model config that is not a dict with a 'layers' list, has
-    unknown keys, holds bytecode or uses layers rnnkit lacks; returns the model's name."""
+    unknown keys, holds bytecode (but in Lambda layers, with ``safe_mode=False``) or uses layers rnnkit
+    lacks; returns the model's name and the config (its Lambda functions loaded, with ``safe_mode=False``)."""
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise KerasConfigError(f"a {kind} config must hold a 'layers' list, got {brief(config)}")
     name = config.get("name")
     unknown = sorted(set(config) - set(keys))
     if unknown:
         raise KerasConfigError(f"{kind} {name!r}: unknown config keys {unknown}")
-    reject_code(config, f"{kind} {name!r}", safe_mode)
+    if not safe_mode:
+        config = with_lambda_functions(config, f"{kind} {name!r}")
+    reject_code(config, f"{kind} {name!r}")
     missing = [item for entry in config["layers"] for item in unsupported_layers(entry)]
     if missing:
         raise UnsupportedLayerError(missing)
-    return name
+    return name, config
 
 
 def sequential_from_keras(spec, safe_mode=True):
@@ -74,7 +77,7 @@ def sequential_from_keras(spec, safe_mode=True):
     config = spec.get("config")
     if isinstance(config, list):  # Keras 2.0-2.2
         config = {"layers": config}
-    name = _checked_model_config(config, "Sequential", _SEQUENTIAL_KEYS, safe_mode)
+    name, config = _checked_model_config(config, "Sequential", _SEQUENTIAL_KEYS, safe_mode)
     input_shape, layers = None, []
     for index, entry in enumerate(config["layers"]):
         if isinstance(entry, dict) and entry.get("class_name") == "InputLayer":
@@ -156,7 +159,7 @@ def functional_from_keras(spec, safe_mode=True):
         config = json.loads(json.dumps(spec.get("config")))
     except (TypeError, ValueError) as error:
         raise KerasConfigError(f"a functional model config must be JSON data, got {error}") from None
-    name = _checked_model_config(config, "functional model", _FUNCTIONAL_KEYS, safe_mode)
+    name, config = _checked_model_config(config, "functional model", _FUNCTIONAL_KEYS, safe_mode)
     try:
         return model_from_config(config, Model)  # its layer configs go through rnnkit.layers.deserialize_layer
     except (KerasConfigError, KerasFileError):

@@ -86,24 +86,83 @@ def activation_from_keras(value, where):
     raise KerasConfigError(f"{where}: activation {brief(value)} is not a built-in activation name")
 
 
-def reject_code(value, where, safe_mode=True):
-    """Refuse marshalled Python bytecode anywhere in ``value`` (Keras's Lambda and function dicts).
-
-    Nothing is ever unmarshalled or run: rnnkit computes every gradient by hand, so it could not
-    differentiate arbitrary code even if the user allowed executing it (``safe_mode=False``).
-    """
+def reject_code(value, where):
+    """Refuse marshalled Python bytecode anywhere in ``value`` (Keras's Lambda and function dicts):
+    nothing is unmarshalled or run. Only a Lambda layer's own functions are loaded, and only with
+    ``safe_mode=False`` (:func:`function_from_bytecode`)."""
     found = find_code(value)
-    if found is None:
-        return
-    if safe_mode:
+    if found is not None:
         raise UnsafeCodeError(
             f"{where} holds marshalled Python bytecode ({found}); loading it would execute code, so it is "
-            f"refused. Keras needs safe_mode=False to run it; rnnkit cannot differentiate arbitrary code "
-            f"either way: rebuild that layer in rnnkit and load the weights with load_weights")
-    raise UnsafeCodeError(
-        f"{where} holds marshalled Python bytecode ({found}); even with safe_mode=False rnnkit does not run it, "
-        f"because rnnkit computes gradients by hand and cannot differentiate arbitrary code: rebuild that layer "
-        f"in rnnkit (an Activation, or a function with a derivative) and load the weights with load_weights")
+            f"refused. If you trust the file, load it with safe_mode=False (as Keras), or rebuild that layer "
+            f"in rnnkit and load the weights with load_weights")
+
+
+_LAMBDA_FUNCTIONS = ("function", "output_shape", "mask")
+_KERAS2_LAMBDA_KEYS = ("function_type", "module", "output_shape_type", "output_shape_module")
+
+
+def with_lambda_functions(value, where):
+    """``value`` (a model or layer config) with the marshalled functions of its Lambda layers replaced
+    by Python functions (:func:`function_from_bytecode`): what ``safe_mode=False`` allows. Keras 3
+    marks them ``{"class_name": "__lambda__", ...}``; Keras 2 gives ``function_type="lambda"`` and a
+    ``[code, defaults, closure]`` list. Bytecode anywhere else is left for :func:`reject_code`."""
+    if isinstance(value, list):
+        return [with_lambda_functions(item, where) for item in value]
+    if not isinstance(value, dict):
+        return value
+    value = {key: with_lambda_functions(item, where) for key, item in value.items()}
+    config = value.get("config")
+    if value.get("class_name") != "Lambda" or not isinstance(config, dict):
+        return value
+    config = dict(config)
+    name = f"{where}, Lambda {brief(config.get('name'))}"
+    for key in _LAMBDA_FUNCTIONS:
+        item = config.get(key)
+        if isinstance(item, dict) and item.get("class_name") == "__lambda__":
+            config[key] = function_from_bytecode(item, name)
+        elif isinstance(item, (list, tuple)) and config.get(f"{key}_type") == "lambda" and len(item) == 3:
+            config[key] = function_from_bytecode({"config": dict(zip(("code", "defaults", "closure"), item))}, name)
+    if isinstance(config.get("function_type"), str):  # Keras 2's bookkeeping of the function's form
+        for key in _KERAS2_LAMBDA_KEYS:
+            config.pop(key, None)
+    return {**value, "config": config}
+
+
+def function_from_bytecode(spec, where):
+    """The Python function of Keras's ``{"class_name": "__lambda__", "config": {"code", "defaults",
+    "closure"}}`` (``code``: base64 of ``marshal.dumps(fn.__code__)``), for ``safe_mode=False`` only:
+    calling it runs the file's code. Its globals are NumPy as ``np``/``numpy`` and the builtins, so a
+    lambda written with NumPy operators runs (and is differentiated by rnnkit's Lambda tracing); one
+    calling Keras or TensorFlow fails with a NameError when the layer is called. Bytecode is specific
+    to the Python version that wrote it, as in Keras."""
+    import base64
+    import binascii
+    import builtins
+    import marshal
+    import types
+
+    import numpy as np
+
+    config = spec.get("config") if isinstance(spec, dict) else None
+    if not isinstance(config, dict) or not isinstance(config.get("code"), str):
+        raise KerasConfigError(f"{where}: a Lambda function must be {{'class_name': '__lambda__', 'config': "
+                               f"{{'code': ...}}}}, got {brief(spec)}")
+    try:
+        code = marshal.loads(base64.b64decode(config["code"].encode("ascii")))
+    except (ValueError, EOFError, TypeError, binascii.Error) as error:
+        raise KerasConfigError(f"{where}: the Lambda's bytecode cannot be read by this Python "
+                               f"({type(error).__name__}: {error}); load it with the Python version that saved it") \
+            from None
+    if not isinstance(code, types.CodeType):
+        raise KerasConfigError(f"{where}: the Lambda's bytecode holds a {type(code).__name__}, not a function's code")
+    defaults, closure = config.get("defaults"), config.get("closure")
+    try:
+        return types.FunctionType(code, {"__builtins__": builtins, "np": np, "numpy": np}, code.co_name,
+                                  tuple(defaults) if defaults is not None else None,
+                                  tuple(types.CellType(value) for value in closure) if closure else None)
+    except (TypeError, ValueError) as error:  # defaults or closure that do not fit the code
+        raise KerasConfigError(f"{where}: the Lambda's function cannot be rebuilt: {error}") from None
 
 
 def find_code(value):
