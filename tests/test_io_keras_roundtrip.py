@@ -259,3 +259,15 @@ def test_functional_shared_layer_and_two_outputs_keep_keras_layer_order(tmp_path
     assert max_difference(_keras_run(km, x), ours(x)) < TOLERANCE
     km.save(tmp_path / "k.keras")
     assert max_difference(_keras_run(km, x), rnnkit.load_model(tmp_path / "k.keras")(x)) < TOLERANCE
+
+
+def test_bidirectional_without_merging_and_with_its_own_backward_layer_round_trips(tmp_path):
+    """merge_mode=None (two outputs, so a functional model) and a backward_layer of another class:
+    every conversion."""
+    inputs = keras.Input((TIME, FEATURES))
+    forward, backward = L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode=None)(inputs)
+    mixed = L.Bidirectional(L.LSTM(2), backward_layer=L.GRU(2, go_backwards=True), merge_mode="sum")(forward)
+    km = keras.Model(inputs, [L.Dense(1)(mixed), backward])
+    x = kc.inputs("float", BATCH, TIME, seed=16)
+    differences, _ = kc.model_round_trips(keras, km, x, tmp_path)
+    assert max(differences.values()) < TOLERANCE, differences
