@@ -9,7 +9,10 @@ with attention it runs
 the conversions of ``keras_file_cases.round_trips`` (Keras 3 -> .keras / .weights.h5 / legacy .h5 ->
 rnnkit and back) on the same random inputs (float32,
 batch 8, 20 steps, random weights of scale 0.5) and prints, per direction, the largest absolute
-difference of the outputs and the largest output. Needs keras (run on the torch backend) and h5py.
+difference of the outputs and the largest output. Then, for every Keras 3 optimizer, training
+resumed across a .keras file (``keras_file_cases.resumed_training``: 2 epochs of fit in one
+framework, 1 more in both) and the largest weight difference after it, each way. Needs keras (run on
+the torch backend) and h5py.
 """
 import os
 import pathlib
@@ -45,6 +48,12 @@ def main():
     print()
     for direction, (value, largest) in worst.items():
         print(f"{direction:36s} largest difference {value:.1e} (largest output {largest:.2f})")
+    print("\noptimizer state: largest weight difference after 2 epochs in one framework, .keras, 1 more in both")
+    for name in kc.OPTIMIZERS:
+        with tempfile.TemporaryDirectory() as folder:
+            both = [kc.resumed_training(keras, name, first, pathlib.Path(folder), TIME)[0]
+                    for first in ("keras", "rnnkit")]
+        print(f"{name:32s} Keras first {both[0]:.1e}  rnnkit first {both[1]:.1e}")
 
 
 if __name__ == "__main__":

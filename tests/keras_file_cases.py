@@ -170,3 +170,59 @@ def model_round_trips(keras, km, x, folder, legacy=False):
         theirs = keras.saving.load_model(folder / "rnnkit.h5")
         compare("rnnkit -> .h5 -> Keras 3", ours(x), keras_run(keras, theirs, x))
     return differences, largest
+
+
+SCHEDULE = {"initial_learning_rate": 0.02, "decay_steps": 3, "decay_rate": 0.5}
+# Each Keras 3 optimizer (and the settings that add slots or drop the learning-rate variable):
+# name -> (class name, keyword arguments); Keras and rnnkit take the same ones.
+OPTIMIZERS = {
+    "sgd_nesterov": ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}),
+    "adam_amsgrad": ("Adam", {"learning_rate": 0.01, "amsgrad": True}),
+    "adamw": ("AdamW", {"learning_rate": 0.01, "weight_decay": 0.05}),
+    "rmsprop_centered": ("RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "centered": True}),
+    "adagrad": ("Adagrad", {"learning_rate": 0.05}),
+    "nadam": ("Nadam", {"learning_rate": 0.01}),
+    "adamax": ("Adamax", {"learning_rate": 0.01}),
+    "adadelta": ("Adadelta", {"learning_rate": 1.0}),
+    "ftrl": ("Ftrl", {"learning_rate": 0.1, "l1_regularization_strength": 0.01,
+                      "l2_shrinkage_regularization_strength": 0.01}),
+    "lion": ("Lion", {"learning_rate": 0.003}),
+    "adam_ema_accumulation_schedule": ("Adam", {"use_ema": True, "ema_momentum": 0.5,
+                                                "gradient_accumulation_steps": 2, "learning_rate": SCHEDULE}),
+}
+
+
+def make_optimizer(module, name):
+    """The optimizer ``name`` of OPTIMIZERS from ``module`` (keras or rnnkit)."""
+    class_name, arguments = OPTIMIZERS[name]
+    arguments = dict(arguments)
+    if isinstance(arguments.get("learning_rate"), dict):
+        arguments["learning_rate"] = module.optimizers.schedules.ExponentialDecay(**arguments["learning_rate"])
+    return getattr(module.optimizers, class_name)(**arguments)
+
+
+def resumed_training(keras, name, first, folder, time):
+    """Train a GRU model 2 epochs with ``fit`` in ``first`` ("keras" or "rnnkit"), save it as .keras,
+    load it in the other framework, train one more epoch in both; returns (largest weight difference,
+    (Keras's, rnnkit's) iteration counts after loading)."""
+    import rnnkit
+
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(16, time, FEATURES)).astype(np.float32), rng.normal(size=(16, 2)).astype(np.float32)
+    km = keras.Sequential([keras.Input((time, FEATURES)), keras.layers.GRU(3), keras.layers.Dense(2)])
+    km.compile(optimizer=make_optimizer(keras, name), loss="mse")
+    fit = {"batch_size": 4, "shuffle": False, "verbose": 0}
+    if first == "keras":
+        km.fit(x, y, epochs=2, **fit)
+        km.save(folder / "trained.keras")
+        ours, theirs = rnnkit.load_model(folder / "trained.keras"), km
+    else:
+        km.save(folder / "fresh.keras")
+        ours = rnnkit.load_model(folder / "fresh.keras")
+        ours.fit(x, y, epochs=2, **fit)
+        ours.save(folder / "trained.keras")
+        theirs = keras.saving.load_model(folder / "trained.keras")
+    iterations = (int(theirs.optimizer.iterations), ours.optimizer.iterations)
+    theirs.fit(x, y, epochs=1, **fit)
+    ours.fit(x, y, epochs=1, **fit)
+    return max_difference(theirs.get_weights(), ours.get_weights()), iterations

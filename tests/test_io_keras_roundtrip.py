@@ -38,48 +38,19 @@ def test_round_trips_through_keras_files(case, tmp_path):
     assert max(differences.values()) < TOLERANCE, differences
 
 
-def _optimizers():
-    """Each Keras 3 optimizer (and the settings that add slots or drop the learning-rate variable) with
-    its rnnkit twin: ``name -> (class name, keyword arguments)``; both frameworks take the same ones."""
-    schedule = {"initial_learning_rate": 0.02, "decay_steps": 3, "decay_rate": 0.5}
-    return {
-        "sgd_nesterov": ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}),
-        "adam_amsgrad": ("Adam", {"learning_rate": 0.01, "amsgrad": True}),
-        "adamw": ("AdamW", {"learning_rate": 0.01, "weight_decay": 0.05}),
-        "rmsprop_centered": ("RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "centered": True}),
-        "adagrad": ("Adagrad", {"learning_rate": 0.05}),
-        "nadam": ("Nadam", {"learning_rate": 0.01}),
-        "adamax": ("Adamax", {"learning_rate": 0.01}),
-        "adadelta": ("Adadelta", {"learning_rate": 1.0}),
-        "ftrl": ("Ftrl", {"learning_rate": 0.1, "l1_regularization_strength": 0.01,
-                          "l2_shrinkage_regularization_strength": 0.01}),
-        "lion": ("Lion", {"learning_rate": 0.003}),
-        "adam_ema_accumulation_schedule": ("Adam", {"use_ema": True, "ema_momentum": 0.5,
-                                                    "gradient_accumulation_steps": 2, "schedule": schedule}),
-    }
-
-
-def _make_optimizer(module, name):
-    class_name, arguments = _optimizers()[name]
-    arguments = dict(arguments)
-    if "schedule" in arguments:
-        arguments["learning_rate"] = module.optimizers.schedules.ExponentialDecay(**arguments.pop("schedule"))
-    return getattr(module.optimizers, class_name)(**arguments)
-
-
-@pytest.mark.parametrize("name", sorted(_optimizers()))
+@pytest.mark.parametrize("name", sorted(kc.OPTIMIZERS))
 def test_optimizer_state_continues_training_identically(name, tmp_path):
     """A training step taken after loading matches the other framework's next step only if the
     iteration count and every slot (moments, accumulators) came along in the right order."""
     rng = np.random.default_rng(5)
     x, y = rng.normal(size=(4, TIME, FEATURES)).astype(np.float32), rng.normal(size=(4, 2)).astype(np.float32)
     km = keras.Sequential([keras.Input((TIME, FEATURES)), L.LSTM(3), L.Dense(2)])
-    km.compile(optimizer=_make_optimizer(keras, name), loss="mse")
+    km.compile(optimizer=kc.make_optimizer(keras, name), loss="mse")
     for _ in range(4):
         km.train_on_batch(x, y)
     km.save(tmp_path / "k.keras")
     ours = rnnkit.load_model(tmp_path / "k.keras")
-    assert type(ours.optimizer).__name__ == _optimizers()[name][0]
+    assert type(ours.optimizer).__name__ == kc.OPTIMIZERS[name][0]
     assert ours.optimizer.iterations == int(km.optimizer.iterations) > 0
     km.train_on_batch(x, y)
     ours.train_on_batch(x, y)
@@ -101,32 +72,18 @@ FIT_TOLERANCE = 2e-3  # three epochs of float32 steps computed in a different or
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=() if name in _FIT_DEFAULT else pytest.mark.slow)
-                                  for name in sorted(_optimizers())])
+                                  for name in sorted(kc.OPTIMIZERS)])
 @pytest.mark.parametrize("first", ["keras", "rnnkit"])
 def test_two_epochs_in_one_framework_then_one_more_in_both(first, name, tmp_path):
     """Train 2 epochs with fit in one framework, save .keras, load in the other, then one more epoch in
     both: the weights agree only if the optimizer state (counters, every slot, in order) crossed."""
-    rng = np.random.default_rng(8)
-    x, y = rng.normal(size=(16, TIME, FEATURES)).astype(np.float32), rng.normal(size=(16, 2)).astype(np.float32)
-    km = keras.Sequential([keras.Input((TIME, FEATURES)), L.GRU(3), L.Dense(2)])
-    km.compile(optimizer=_make_optimizer(keras, name), loss="mse")
-    fit = {"batch_size": 4, "shuffle": False, "verbose": 0}
-    if first == "keras":
-        km.fit(x, y, epochs=2, **fit)
-        km.save(tmp_path / "trained.keras")
-        ours = rnnkit.load_model(tmp_path / "trained.keras")
-        theirs = km
-    else:
-        km.save(tmp_path / "fresh.keras")
-        ours = rnnkit.load_model(tmp_path / "fresh.keras")
-        ours.fit(x, y, epochs=2, **fit)
-        ours.save(tmp_path / "trained.keras")
-        theirs = keras.saving.load_model(tmp_path / "trained.keras")
-    assert int(theirs.optimizer.iterations) == ours.optimizer.iterations == 8 // (
-        theirs.optimizer.gradient_accumulation_steps or 1)
-    theirs.fit(x, y, epochs=1, **fit)
-    ours.fit(x, y, epochs=1, **fit)
-    assert max_difference(theirs.get_weights(), ours.get_weights()) < FIT_TOLERANCE
+    difference, iterations = kc.resumed_training(keras, name, first, tmp_path, TIME)
+    assert iterations[0] == iterations[1] == 8 // (_fit_accumulation(name) or 1)
+    assert difference < FIT_TOLERANCE
+
+
+def _fit_accumulation(name):
+    return kc.OPTIMIZERS[name][1].get("gradient_accumulation_steps")
 
 
 def test_weights_file_carries_optimizer_state_both_ways(tmp_path):
