@@ -90,6 +90,24 @@ register(".h5", "Keras legacy HDF5 file",
 register(".hdf5", "Keras legacy HDF5 file",
          save_model="rnnkit.io.keras:save_legacy_model", load_model="rnnkit.io.keras:load_legacy_model",
          save_weights="rnnkit.io.keras:save_legacy_weights", load_weights="rnnkit.io.keras:load_legacy_weights")
+# Configs in another library's format, handed on by rnnkit.layers.deserialize_layer and the models'
+# from_config: kind -> "module:function" of a translator returning the built object, or None when the
+# config is not in its format (then it is rnnkit's own). Named by string, as the file formats above,
+# so that layers and models never import the translators (which import layers and models).
+_CONFIG_TRANSLATORS = {
+    "layer": "rnnkit.io.keras.layer_config:foreign_layer",
+    "sequential": "rnnkit.io.keras.model_config:foreign_sequential",
+    "functional": "rnnkit.io.keras.model_config:foreign_functional",
+}
+
+
+def translate_config(kind, config):
+    """The layer or model a foreign ``config`` (Keras 3 / Keras 2) of ``kind`` ("layer", "sequential",
+    "functional") describes, or None when ``config`` is rnnkit's own."""
+    module_name, function_name = _CONFIG_TRANSLATORS[kind].split(":")
+    return getattr(importlib.import_module(module_name), function_name)(config)
+
+
 register(".safetensors", "safetensors weights file",
          save_weights="rnnkit.io.safetensors:save_model_weights",
          load_weights="rnnkit.io.safetensors:load_model_weights")

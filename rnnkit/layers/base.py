@@ -70,9 +70,10 @@ def deserialize_layer(spec):
     (a Layer instance is returned as is)."""
     if isinstance(spec, Layer):
         return spec
-    from ..io.keras.layer_config import is_keras_layer_config, layer_from_keras
-    if is_keras_layer_config(spec):
-        return layer_from_keras(spec)
+    from ..io.formats import translate_config
+    translated = translate_config("layer", spec)
+    if translated is not None:
+        return translated
     if not isinstance(spec, dict) or "class_name" not in spec:
         raise RnnkitValueError(f"layer config must be a dict with 'class_name' and 'config', got {describe(spec)}")
     cls = _layer_classes.get(spec["class_name"]) if isinstance(spec["class_name"], str) else None

@@ -213,6 +213,12 @@ def layer_from_keras(spec, safe_mode=True):
         return translate_layer(spec, safe_mode)
 
 
+def foreign_layer(spec):
+    """``rnnkit.layers.deserialize_layer``'s hook (see :func:`rnnkit.io.formats.translate_config`): the
+    layer of a Keras layer config, None for rnnkit's own."""
+    return layer_from_keras(spec) if is_keras_layer_config(spec) else None
+
+
 def translate_layer(spec, safe_mode=True):
     """:func:`layer_from_keras` without its boundary: for callers inside a :func:`.errors.config_errors`."""
     class_name, config = _spec_parts(spec, "layer config")

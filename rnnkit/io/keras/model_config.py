@@ -150,6 +150,19 @@ def first_call_shape(entry):
     return _tensor_shape(first)
 
 
+def foreign_sequential(config):
+    """``Sequential.from_config``'s hook (see :func:`rnnkit.io.formats.translate_config`): the model of a
+    Keras Sequential config, None for rnnkit's own."""
+    return sequential_from_keras({"class_name": "Sequential", "config": config}) \
+        if is_keras_model_config(config) else None
+
+
+def foreign_functional(config):
+    """``Model.from_config``'s hook: the model of a Keras functional config, None for rnnkit's own."""
+    return functional_from_keras({"class_name": "Functional", "config": config}) \
+        if is_keras_model_config(config) else None
+
+
 def functional_from_keras(spec, safe_mode=True):
     """An rnnkit functional Model from a Keras 3 (or tf.keras 2) functional config."""
     from ...models.functional_config import model_from_config
