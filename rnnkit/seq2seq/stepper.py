@@ -96,7 +96,8 @@ class Stepper:
                 raise RnnkitValueError(f"encoder output {i} must have the batch axis first ({self.batch} rows) and "
                                        f"features, got {describe(np.asarray(value))}")
         self.values = [np.asarray(r) for r in results]
-        self.masks = [None if m is None or i not in self.memory_at else np.asarray(m, bool)
+        # a mask that hides nothing changes nothing: leaving it out spares the masked code paths
+        self.masks = [None if m is None or i not in self.memory_at or np.all(m) else np.asarray(m, bool)
                       for i, m in enumerate(masks)]
         token = inputs[0]
         self.one_hot = len(token.shape) == 3
