@@ -90,7 +90,7 @@ def add_arguments(parser):
     model.add_argument("--learning-rate", type=positive_float, default=0.01, help="Adam's step (default 0.01)")
     model.add_argument("--clipnorm", type=positive_float, default=5.0,
                        help="clip each gradient to this norm (default 5)")
-    add_common_arguments(train, epochs=5, batch_size=64)
+    add_common_arguments(train, epochs=3, batch_size=64)
 
     translate = actions.add_parser("translate", help="decode texts with a trained model",
                                    description=DESCRIPTION, formatter_class=formatter)
