@@ -236,6 +236,15 @@ def test_train_errors_are_one_line(tmp_path, capsys):
     assert "positive integer" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args, message", [(["--units", "100000"], "memory available"),
+                                           (["--embedding", "1000000000"], "--embedding 1000000000"),
+                                           (["--dates", "1000000000"], "at most 2,000,000")])
+def test_huge_sizes_are_refused_before_building(tmp_path, capsys, args, message):
+    status, run_dir = train_run(tmp_path, *args)
+    assert status == 2 and message in one_line_error(capsys)
+    assert not os.path.exists(run_dir)
+
+
 def test_translate_errors_are_one_line(tmp_path, capsys):
     assert cli.main(["seq2seq", "translate", "--run-dir", str(tmp_path / "none"), "x"]) == 2
     assert "config.json" in one_line_error(capsys)

@@ -129,17 +129,35 @@ def run(args):
 # ---------------------------------------------------------------------- train
 def _load_pairs(args):
     from .console import CliError
+    from .reading import check_regular_file
     from .seq2seq_data import check_lengths, read_pairs
     from .seq2seq_dates import date_pairs
 
     if args.pairs is not None:
+        check_regular_file("--pairs", args.pairs)
+        longest = args.max_source_length + args.max_target_length + 2
+        _check_memory(f"--pairs {args.pairs!r}", min(os.stat(args.pairs).st_size, args.max_pairs * longest * 4))
         pairs = read_pairs(args.pairs, args.max_pairs, args.max_source_length, args.max_target_length)
         return pairs, f"{args.pairs} (the first {len(pairs):,} pairs)"
     if args.dates > MAX_DATES:
         raise CliError(f"--dates {args.dates}: at most {MAX_DATES:,} pairs")
+    _check_memory(f"--dates {args.dates}", args.dates * 60)
     pairs = date_pairs(args.dates, args.seed)
     check_lengths(pairs, args.max_source_length, args.max_target_length, f"--dates {args.dates}")
     return pairs, f"{len(pairs):,} generated dates (seed {args.seed})"
+
+
+def _check_memory(what, text_bytes):
+    """Refuse data whose pairs (Python strings, their id arrays, the model's activations on them:
+    about 40 bytes of memory per byte of text) would not fit in the memory available."""
+    from ..errors import RnnkitMemoryError
+    from ..memory_limits import check_bytes
+    from .console import CliError
+
+    try:
+        check_bytes(f"{what}: about {text_bytes:,} bytes of text, as pairs,", 40 * text_bytes)
+    except RnnkitMemoryError as err:
+        raise CliError(str(err)) from None
 
 
 def _check_size(args, source_size, target_size):
