@@ -22,6 +22,8 @@ COMMANDS = {
                 "translate"),
     "convert": ("rnnkit.apps.convert",
                 "convert models and weights between .keras, .h5, .safetensors, .pt, .onnx and rnnkit files"),
+    "info": ("rnnkit.apps.info",
+             "show which compiled variant, BLAS and thread count run the kernels here (or why the reference runs)"),
 }
 
 EPILOG = """examples:
@@ -33,6 +35,7 @@ EPILOG = """examples:
   rnnkit gradflow --length 100
   rnnkit seq2seq train --run-dir runs/dates && rnnkit seq2seq translate --run-dir runs/dates "30/11/26"
   rnnkit convert model.keras model.onnx --check
+  rnnkit info                          # the compiled variant, BLAS and threads in use here
 """
 
 

@@ -93,12 +93,12 @@ def _read(filepath, expected_formats):
     return arrays, metadata
 
 
-def weight_elements(metadata):
+def _weight_elements(metadata):
     return sum(math.prod(shape) for layer in metadata["layers"] for _, shape in layer["weights"])
 
 
 @contextlib.contextmanager
-def rebuilding(filepath, available, what):
+def _rebuilding(filepath, available, what):
     """Build what a file describes: at most the weights the file holds, and every refusal a file error.
 
     Inside, every weight is drawn as zeros and counted against the numbers the file's weights hold
@@ -157,16 +157,16 @@ def build_for_file(model, filepath, input_shape, available, check=None):
         twin = None
     what = f"model {model.name!r} built for the file's input shape {list(shape)}"
     if twin is not None:
-        with rebuilding(filepath, available, what):
+        with _rebuilding(filepath, available, what):
             twin.build(shape)
         if check is not None:
             check(twin)
-    with rebuilding(filepath, available, what):
+    with _rebuilding(filepath, available, what):
         model.build(shape)
 
 
 def _build_for_layout(model, filepath, metadata):
-    build_for_file(model, filepath, metadata["build_input_shape"], weight_elements(metadata),
+    build_for_file(model, filepath, metadata["build_input_shape"], _weight_elements(metadata),
                    check=lambda twin: _check_layout(twin, filepath, metadata["layers"]))
 
 
@@ -210,16 +210,28 @@ def save_model(model, filepath):
 
 
 def read_model_file(filepath):
-    """(arrays, metadata) of a model file written by :func:`save_model`."""
-    return _read(filepath, (MODEL_FORMAT,))
+    """(arrays, metadata) of a model file written by :func:`save_model`, its metadata checked."""
+    return _read(os.fspath(filepath), (MODEL_FORMAT,))
+
+
+@contextlib.contextmanager
+def rebuilding_model(filepath, metadata, what="its model config"):
+    """Build what a model file describes (``cls.from_config(metadata["config"])``): within the weights the
+    file holds, and every refusal a file error (see :func:`_rebuilding`)."""
+    with _rebuilding(os.fspath(filepath), _weight_elements(metadata), what):
+        yield
 
 
 def restore_model(model, filepath, arrays, metadata, compile=True):
     """Fill ``model`` (rebuilt from the file's config) with the file's weights and compile settings."""
+    filepath = os.fspath(filepath)
+    if not model.built:
+        with rebuilding_model(filepath, metadata):
+            model.build(tuple(metadata["build_input_shape"]))
     _assign_weights(model, filepath, arrays, metadata)
     settings = metadata.get("compile")
     if compile and settings:
-        with rebuilding(filepath, weight_elements(metadata), "its compile settings"):
+        with rebuilding_model(filepath, metadata, "its compile settings"):
             model.compile_from_config(settings)
 
 
@@ -267,7 +279,7 @@ def _join_state(rest, arrays, filepath, where="state.optimizer"):
 
 def _require_trained(model, filepath):
     _require_built(model, filepath, "save the training state to")
-    if getattr(model, "optimizer", None) is None or getattr(model, "_shuffle_rng", None) is None:
+    if getattr(model, "optimizer", None) is None or getattr(model, "shuffle_rng", None) is None:
         raise RnnkitValueError(
             f"cannot save the training state of model {model.name!r} to {filepath!s}: it holds the optimizer's "
             f"state and the shuffling generator of a fit, and the model has "
@@ -359,4 +371,4 @@ def load_training_state(model, filepath, callbacks=None):
     _assign_weights(model, filepath, arrays, metadata)
     model.optimizer.set_state(optimizer_state)
     model.set_rng_states({"shuffle": extra["shuffle_rng"], "layers": extra["layer_rngs"]})
-    return int(extra["epoch"])
+    return extra["epoch"]

@@ -22,8 +22,8 @@ class BackupAndRestore(Callback):
     the end of the epoch and a restore comes after their ``on_train_begin`` has reset them.
 
     - ``on_train_begin``: if the backup exists, ``model.load_training_state(path, callbacks=...)``
-      restores it (all or nothing) and ``model.resume_at_epoch(epoch)`` makes fit start from
-      the epoch it returns.
+      restores it (all or nothing) and ``model.resume_at_epoch(epoch)`` makes fit start from the
+      epoch it returns.
     - ``on_epoch_end`` (or every ``save_freq`` batches): the state is saved with
       the number of completed epochs; a mid-epoch backup resumes at the start
       of the unfinished epoch.

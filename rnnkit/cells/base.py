@@ -17,7 +17,7 @@ for LSTM.
 import numpy as np
 
 from .. import initializers
-from .._validate import describe, float_array, float_dtype, mask_array, positive_int, rectangular
+from .._validate import describe, float_array, float_dtype, mask_array, positive_int
 from ..errors import RnnkitValueError
 from ..ops.grad_mode import is_grad_enabled
 from ..random import make_rng

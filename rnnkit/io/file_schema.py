@@ -7,15 +7,16 @@ names the field, the value found and what was expected — never a ``KeyError`` 
 
     every format   format: one of the three names below
                    layers: [{"name": str, "class_name": str, "weights": [[str, shape], ...]}, ...]
-                   build_input_shape: [None | int >= 1, ...] (rank >= 1), or a list of such shapes
-                                      (a model with several inputs)
+                   build_input_shape: [None | int >= 1, ...] (rank >= 1), or a list of them (several inputs)
     weights        nothing more
-    model          config: {"layers": [{"class_name": a registered layer, "config": {known keywords}}
-                                       or {"class_name": a model class, "config": a model config}, ...],
-                            "name": str | None, "build_input_shape": shape(s) | None, ...}
-                   compile: None | {"optimizer": {"class_name": str, ...},
-                                    "loss": {"class_name": str, ...} | [{"class_name": str, ...} | None, ...],
-                                    "metrics": [str | [str, ...], ...], "loss_weights": [number, ...] (optional)}
+    model          config: {"layers": [{"class_name": a registered layer, "config": {known keywords}}, ...],
+                            "name": str | None, "build_input_shape": shape | None}
+                            (a functional model's entries also hold "name" and "inbound_nodes", which
+                            rebuilding the graph checks)
+                   compile: None | {"optimizer": {"class_name": str, ...}, "loss": {"class_name": str, ...},
+                                    "metrics": [str, ...]}; for several outputs "loss" is a list of
+                                    those or None, "metrics" a list of [str, ...], and an optional
+                                    "loss_weights" a list of numbers
     training state state: {"epoch": int >= 0, "optimizer": {...}, "shuffle_rng": a bit-generator state,
                            "layer_rngs": {str: a bit-generator state},
                            "callbacks": [{"class_name": str, "state": {...}}, ...] (optional)}
@@ -135,66 +136,54 @@ def accepted_keywords(cls):
     return None
 
 
-# model classes that may appear as a layer of a model's config (a model nested in another)
-_MODEL_CLASS_NAMES = ("Sequential", "Functional", "Model")
-_MAX_NESTING = 32
-
-
-def _layer_entry(check, where, entry, classes, depth):
+def _layer_entry(check, where, entry, classes):
     check.mapping(where, entry, ("class_name",))
     name = check.string(f"{where}.class_name", entry["class_name"])
-    if name in _MODEL_CLASS_NAMES:
-        _model_config(check, entry.get("config"), classes, f"{where}.config", depth + 1)
-        return
     if name not in classes:
         check.fail(f"{where}.class_name", name, f"a known layer class ({', '.join(sorted(classes))})")
     config = check.mapping(f"{where}.config", entry.get("config", {}))
-    known = accepted_keywords(classes[name])
+    # models nested as layers are rebuilt from their config's own keys, not from constructor keywords
+    known = getattr(classes[name], "config_keys", None) or accepted_keywords(classes[name])
     unknown = sorted(set(config) - known) if known is not None else []
     if unknown:
         check.fail(f"{where}.config", unknown, f"only keywords that {name} accepts ({', '.join(sorted(known))}); "
                                                f"unknown")
 
 
-def _model_config(check, config, classes, where="config", depth=0):
-    """A Sequential's config or a functional model's graph (its nodes are checked when the graph is
-    rebuilt); models nested as layers are checked the same way, at most ``_MAX_NESTING`` deep."""
-    if depth > _MAX_NESTING:
-        check.fail(where, "...", f"a model nested at most {_MAX_NESTING} deep")
-    check.mapping(where, config, ("layers",))
+def _model_config(check, config, classes):
+    check.mapping("config", config, ("layers",))
     if config.get("name") is not None:
-        check.string(f"{where}.name", config["name"])
+        check.string("config.name", config["name"])
     if config.get("build_input_shape") is not None:
-        _input_shapes(check, f"{where}.build_input_shape", config["build_input_shape"])
-    for i, entry in enumerate(check.listing(f"{where}.layers", config["layers"])):
-        _layer_entry(check, f"{where}.layers[{i}]", entry, classes, depth)
+        check.shape("config.build_input_shape", config["build_input_shape"], unknown_allowed=True)
+    for i, entry in enumerate(check.listing("config.layers", config["layers"])):
+        _layer_entry(check, f"config.layers[{i}]", entry, classes)
 
 
-def _named_config(check, where, value):
+def _named(check, where, value):
     check.mapping(where, value, ("class_name",))
     check.string(f"{where}.class_name", value["class_name"])
 
 
 def _compile_settings(check, settings):
-    """One loss config, or (several outputs) a list of them with None for outputs without a loss;
-    metrics: names, or a list of names per output; loss_weights (optional): numbers."""
     if settings is None:
         return
     check.mapping("compile", settings, ("optimizer", "loss", "metrics"))
-    _named_config(check, "compile.optimizer", settings["optimizer"])
-    if isinstance(settings["loss"], list):
+    _named(check, "compile.optimizer", settings["optimizer"])
+    per_output = isinstance(settings["loss"], list)
+    if per_output:  # a model with several outputs: one loss (or None) per output
         for i, loss in enumerate(settings["loss"]):
             if loss is not None:
-                _named_config(check, f"compile.loss[{i}]", loss)
+                _named(check, f"compile.loss[{i}]", loss)
     else:
-        _named_config(check, "compile.loss", settings["loss"])
+        _named(check, "compile.loss", settings["loss"])
     for i, metric in enumerate(check.listing("compile.metrics", settings["metrics"])):
-        names = check.listing(f"compile.metrics[{i}]", metric) if isinstance(metric, list) else [metric]
-        for j, name in enumerate(names):
-            check.string(f"compile.metrics[{i}]" + (f"[{j}]" if isinstance(metric, list) else ""), name)
+        group = check.listing(f"compile.metrics[{i}]", metric) if per_output else [metric]
+        for name in group:
+            check.string(f"compile.metrics[{i}]", name)
     for i, weight in enumerate(check.listing("compile.loss_weights", settings.get("loss_weights", []))):
-        if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
-            check.fail(f"compile.loss_weights[{i}]", weight, "a number")
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not abs(weight) < float("inf"):
+            check.fail(f"compile.loss_weights[{i}]", weight, "a finite number")
 
 
 def check_bit_generator_state(check, where, state):
@@ -221,16 +210,6 @@ def _training_state(check, state):
         check.mapping(f"state.callbacks[{i}].state", entry["state"])
 
 
-def _input_shapes(check, where, value):
-    """One input shape (batch axis first), or a list of them for a model with several inputs."""
-    shapes = value if isinstance(value, list) and value and all(isinstance(v, list) for v in value) else [value]
-    for i, shape in enumerate(shapes):
-        here = where if shapes is not value else f"{where}[{i}]"
-        check.shape(here, shape, unknown_allowed=True)
-        if not shape:
-            check.fail(here, shape, "a shape with a batch axis")
-
-
 def check_metadata(path, metadata, arrays, expected_formats, layer_classes):
     """Validate the metadata of an rnnkit file against its format's schema (see the module docstring).
 
@@ -251,7 +230,13 @@ def check_metadata(path, metadata, arrays, expected_formats, layer_classes):
                                     f"{_short(found)}, expected one of {list(expected_formats)}")
     check.mapping("(top level)", metadata, ("layers", "build_input_shape"))
     _layout(check, metadata["layers"])
-    _input_shapes(check, "build_input_shape", metadata["build_input_shape"])
+    shapes = metadata["build_input_shape"]
+    several = isinstance(shapes, list) and bool(shapes) and all(isinstance(s, list) for s in shapes)
+    for i, shape in enumerate(shapes if several else [shapes]):
+        where = f"build_input_shape[{i}]" if several else "build_input_shape"
+        check.shape(where, shape, unknown_allowed=True)
+        if not shape:
+            check.fail(where, shape, "a shape with a batch axis")
     _weights_in_file(check, metadata["layers"], arrays)
     if found == MODEL_FORMAT:
         check.mapping("(top level)", metadata, ("config", "compile"))

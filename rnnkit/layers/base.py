@@ -24,7 +24,7 @@ import re
 import numpy as np
 
 from .. import initializers
-from .._validate import describe, float_array, float_dtype, rectangular
+from .._validate import describe, float_array, float_dtype
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops.grad_mode import is_grad_enabled
 from ..variables import Variable, assign_all

@@ -102,6 +102,8 @@ class Model(Trainer, Layer):
 
     #: the class name model files record (Keras's)
     config_class_name = "Functional"
+    #: the keys of get_config (what a file schema accepts for a model nested as a layer)
+    config_keys = frozenset({"name", "trainable", "layers", "input_layers", "output_layers"})
     _gradient_map = None  # id(variable) -> gradient of the last backward
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):

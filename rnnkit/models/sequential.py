@@ -33,6 +33,7 @@ class Sequential(Model):
     """
 
     config_class_name = "Sequential"
+    config_keys = frozenset({"name", "trainable", "dtype", "layers", "build_input_shape"})
 
     def __init__(self, layers=None, name=None, trainable=True):
         Layer.__init__(self, name=name if name is not None else unique_name("sequential"), trainable=trainable)

@@ -133,6 +133,12 @@ class Trainer:
                      loss_weights=config.get("loss_weights"), metrics=config.get("metrics"))
 
     @property
+    def shuffle_rng(self):
+        """The generator behind ``fit``'s shuffling (None before the first fit); its state is part of
+        :meth:`get_rng_states`, which resumable training saves."""
+        return self._shuffle_rng
+
+    @property
     def compiled_metrics(self):
         """The metric objects, output by output."""
         return self._compiled_metrics.flat if self._compiled_metrics else []
