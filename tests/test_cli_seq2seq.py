@@ -264,9 +264,29 @@ def test_translate_errors_are_one_line(tmp_path, capsys):
         json.dump(config, handle)
     assert cli.main(["seq2seq", "translate", "--run-dir", run_dir, "x"]) == 2
     assert "was config.json edited?" in one_line_error(capsys)
-    os.remove(os.path.join(run_dir, "model.rnnkit"))
+    config["model"]["target_chars"] = "-0123456789"
+    config["model"]["units"] = "8"
+    with open(config_path, "w", encoding="utf-8") as handle:
+        json.dump(config, handle)
+    os.remove(os.path.join(run_dir, "model.rnnkit"))  # rebuilt from config.json around best.weights
+    assert cli.main(["seq2seq", "translate", "--run-dir", run_dir, "x"]) == 2
+    assert "its model setting 'units' is '8'" in one_line_error(capsys)
+    os.remove(os.path.join(run_dir, "best.weights"))
     assert cli.main(["seq2seq", "translate", "--run-dir", run_dir, "x"]) == 2
     assert "no trained model" in one_line_error(capsys)
+    assert cli.main(["seq2seq", "train", "--resume", "--run-dir", str(other), *TINY]) == 2
+    assert "holds a run of 'rnnkit charlm'" in one_line_error(capsys)
+
+
+def test_translate_after_an_interrupted_run_uses_best_weights(tmp_path, capsys):
+    status, run_dir = train_run(tmp_path, "--cell", "gru", "--attention", "bahdanau", "--no-bidirectional")
+    assert status == 0
+    capsys.readouterr()
+    assert cli.main(["seq2seq", "translate", "--run-dir", run_dir, "5 May 1955", "1/1/01"]) == 0
+    from_model = capsys.readouterr().out
+    os.remove(os.path.join(run_dir, "model.rnnkit"))
+    assert cli.main(["seq2seq", "translate", "--run-dir", run_dir, "5 May 1955", "1/1/01"]) == 0
+    assert capsys.readouterr().out == from_model
 
 
 def test_missing_action_is_a_usage_error_and_help_has_an_example(capsys):

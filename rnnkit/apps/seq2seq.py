@@ -275,18 +275,25 @@ def _decode_report(model, test, source_chars, target_chars, max_target_length):
 
 # ---------------------------------------------------------------------- translate
 def _trained_model(run_dir, config):
+    """The model of a train run: model.rnnkit, or (after an interrupted run) best.weights on the model
+    rebuilt from config.json's settings; checked to read and write the config's vocabularies."""
     from ..models import load_model
     from .console import CliError
     from .seq2seq_data import SOURCE_RESERVED, TARGET_RESERVED
 
     path = run_dir.file(MODEL_FILE)
-    if not os.path.isfile(path):
-        raise CliError(f"{run_dir.path!r} holds no trained model ({MODEL_FILE}); run 'rnnkit seq2seq train "
-                       f"--run-dir {run_dir.path}' (to its end) first")
-    model = load_model(path, compile=False)
+    source_chars, target_chars = config["source_chars"], config["target_chars"]
+    if os.path.isfile(path):
+        model = load_model(path, compile=False)
+    elif run_dir.has_checkpoint():
+        model = _rebuilt_model(run_dir, config, len(source_chars) + SOURCE_RESERVED,
+                               len(target_chars) + TARGET_RESERVED)
+        path = run_dir.checkpoint_path
+    else:
+        raise CliError(f"{run_dir.path!r} holds no trained model ({MODEL_FILE} or best.weights); run "
+                       f"'rnnkit seq2seq train --run-dir {run_dir.path}' first")
     names = {layer.name for layer in model.layers}
     needed = {"source_embedding", "encoder", "target_embedding", "decoder", "output"}
-    source_chars, target_chars = config["source_chars"], config["target_chars"]
     if not needed <= names or len(model.inputs) != 2:
         raise CliError(f"{path!r} is not a model written by 'rnnkit seq2seq train' (it lacks the layers "
                        f"{sorted(needed - names)})")
@@ -296,6 +303,30 @@ def _trained_model(run_dir, config):
         raise CliError(f"{run_dir.config_path!r} lists {len(source_chars)} source and {len(target_chars)} target "
                        f"characters but the model reads {reads - SOURCE_RESERVED} and writes "
                        f"{writes - TARGET_RESERVED}; was config.json edited?")
+    return model
+
+
+def _rebuilt_model(run_dir, config, source_size, target_size):
+    """The training model rebuilt from config.json (its settings checked first) with best.weights loaded."""
+    import argparse
+
+    from .console import CliError
+    from .seq2seq_model import build_training_model
+
+    def positive(value):
+        return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1 << 20
+
+    checks = {"cell": lambda v: v in ("lstm", "gru"), "attention": lambda v: v in ("luong", "bahdanau", "none"),
+              "bidirectional": lambda v: isinstance(v, bool), "units": positive, "embedding": positive}
+    for key, ok in checks.items():
+        if not ok(config.get(key)):
+            raise CliError(f"{run_dir.config_path!r}: its model setting {key!r} is {config.get(key)!r:.60}, which "
+                           f"'rnnkit seq2seq train' never writes; was config.json edited?")
+    settings = argparse.Namespace(**{key: config[key] for key in checks})
+    _check_size(settings, source_size, target_size)
+    model = build_training_model(source_size, target_size, settings.cell, settings.units, settings.embedding,
+                                 settings.attention, settings.bidirectional)
+    model.load_weights(run_dir.checkpoint_path)
     return model
 
 
