@@ -9,12 +9,12 @@ Two faces over one core:
 from . import (callbacks, cells, contrib, errors, initializers, io, layers, losses, metrics, models, nn, ops,
                optimizers, preprocessing, utils)
 from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
+from ._version import __version__
 from .layers.input_layer import Input
 from .models import Model, Sequential, load_model
 from .ops.grad_mode import no_grad
 from .random import set_random_seed
 
-__version__ = "0.1.0"
 
 __all__ = [
     "callbacks", "cells", "contrib", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn",

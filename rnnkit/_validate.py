@@ -44,10 +44,13 @@ def float_array(name, value, ndim=None, dtype=None):
     return value
 
 
-def positive_int(name, value):
-    """Return ``value`` as an int if it is an integer > 0."""
+def positive_int(name, value, allow_none=False):
+    """Return ``value`` as an int if it is an integer > 0 (None stays None when ``allow_none``)."""
+    if value is None and allow_none:
+        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise RnnkitValueError(f"{name} must be a positive integer, got {describe(value)}")
+        expected = "a positive integer or None" if allow_none else "a positive integer"
+        raise RnnkitValueError(f"{name} must be {expected}, got {describe(value)}")
     return int(value)
 
 
@@ -93,6 +96,47 @@ def mask_array(name, mask, batch, time):
     if mask.shape != (batch, time):
         raise RnnkitValueError(f"{name} must have shape (batch, time) = {(batch, time)}, got {describe(mask)}")
     return mask.astype(bool, copy=False)
+
+
+def state_arrays(name, states, sizes, batch, dtype, where):
+    """Return ``states`` as a tuple of (batch, size) arrays of ``dtype``, one per entry of ``sizes``.
+
+    A single array is accepted when there is one size. ``where`` follows the argument's name in errors
+    (e.g. ``" of layer 'lstm'"``): ``initial_state[1] of layer 'lstm' must have shape (2, 3), got ...``.
+    """
+    if isinstance(states, np.ndarray) and len(sizes) == 1:
+        states = (states,)
+    if not isinstance(states, (list, tuple)) or len(states) != len(sizes):
+        raise RnnkitValueError(
+            f"{name}{where} must be a list of {len(sizes)} arrays with shapes {[(batch, s) for s in sizes]}, "
+            f"got {describe(states)}"
+        )
+    checked = []
+    for i, (value, size) in enumerate(zip(states, sizes)):
+        value = float_array(f"{name}[{i}]", value, ndim=2, dtype=dtype)
+        if value.shape != (batch, size):
+            raise RnnkitValueError(f"{name}[{i}]{where} must have shape {(batch, size)}, got {describe(value)}")
+        checked.append(value)
+    return tuple(checked)
+
+
+def weight_arrays(owner, expected, weights):
+    """Check a list of weights against ``expected``, ``[(name, shape), ...]``, before anything is written.
+
+    Returns the arrays (``np.asarray`` of each) when the count and every shape fit, so the caller can
+    assign all or nothing; errors name ``owner`` and the weight.
+    """
+    weights = list(weights)
+    if len(weights) != len(expected):
+        raise RnnkitValueError(
+            f"weights for {owner} must be a list of {len(expected)} arrays "
+            f"({', '.join(name for name, _ in expected)}), got {len(weights)}"
+        )
+    arrays = [np.asarray(value) for value in weights]
+    for (name, shape), value in zip(expected, arrays):
+        if value.shape != tuple(shape):
+            raise RnnkitValueError(f"weight {owner}/{name} must have shape {tuple(shape)}, got {describe(value)}")
+    return arrays
 
 
 def path_text(name, value):

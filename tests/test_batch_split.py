@@ -10,9 +10,8 @@ import pytest
 
 import rnnkit
 from helpers import rel_error
-from rnnkit import ops
 from rnnkit._fast import batch_split
-from test_fast_kernels import GATES, TOLERANCE, default_options, fast_kernels, make_case
+from test_fast_kernels import GATES, REFERENCE_OPS, TOLERANCE, default_options, fast_kernels, make_case
 
 
 def is_split(cache):
@@ -23,7 +22,7 @@ def is_split(cache):
 def always_split(monkeypatch):
     monkeypatch.setattr(batch_split, "MIN_MACS", 0)
     monkeypatch.delenv("RNNKIT_BATCH_SPLIT", raising=False)
-    forward = fast_kernels.SPLIT_KERNELS["lstm"][0]
+    forward = fast_kernels.SPLIT_OPS["lstm"][0]
     probe = forward(np.zeros((2, 1, 1), np.float32), [np.zeros((2, 1), np.float32)] * 2,
                     {"kernel": np.zeros((1, 4), np.float32), "recurrent_kernel": np.zeros((1, 4), np.float32)})
     if not is_split(probe[2]):
@@ -50,12 +49,12 @@ def test_split_equals_unsplit(always_split, cell, dtype, batch, masked, recurren
     shape = (batch, 6, 5)
     grads = (rng.standard_normal(shape).astype(dtype),
              [rng.standard_normal((batch, 5)).astype(dtype) for _ in range(2 if cell == "lstm" else 1)])
-    want, _ = run(fast_kernels.KERNELS[cell], case, options, grads)
-    got, cache = run(fast_kernels.SPLIT_KERNELS[cell], case, options, grads)
+    want, _ = run(fast_kernels.COMPILED_OPS[cell], case, options, grads)
+    got, cache = run(fast_kernels.SPLIT_OPS[cell], case, options, grads)
     assert is_split(cache) and cache["cut"] == batch // 2
     assert max(rel_error(a, b) for a, b in zip(want, got)) < TOLERANCE[dtype]
     with rnnkit.no_grad():
-        got, cache = run(fast_kernels.SPLIT_KERNELS[cell], case, options, None)
+        got, cache = run(fast_kernels.SPLIT_OPS[cell], case, options, None)
     assert cache is None
     assert max(rel_error(a, b) for a, b in zip(want, got)) < TOLERANCE[dtype]
 
@@ -63,7 +62,7 @@ def test_split_equals_unsplit(always_split, cell, dtype, batch, masked, recurren
 def test_no_split_when_off_or_small_or_reference(always_split, monkeypatch):
     rng = np.random.default_rng(0)
     x, state0, params, _, _ = make_case("lstm", np.float32, rng, 4, 3, 2, 3)
-    forward = fast_kernels.SPLIT_KERNELS["lstm"][0]
+    forward = fast_kernels.SPLIT_OPS["lstm"][0]
     assert is_split(forward(x, state0, params, **default_options("lstm"))[2])
     clipped = dict(default_options("lstm"), cell_clip=1.0)  # runs the NumPy reference: never split
     assert not is_split(forward(x, state0, params, **clipped)[2])
@@ -80,7 +79,7 @@ def test_blas_threads_come_back(always_split):
     before = blas.count()
     rng = np.random.default_rng(1)
     x, state0, params, _, _ = make_case("gru", np.float32, rng, 6, 3, 2, 3)
-    fast_kernels.SPLIT_KERNELS["gru"][0](x, state0, params, **default_options("gru"))
+    fast_kernels.SPLIT_OPS["gru"][0](x, state0, params, **default_options("gru"))
     assert blas.count() == before
 
 
@@ -88,7 +87,7 @@ def test_blas_threads_come_back(always_split):
 def test_compiled_forwards_write_into_out(cell):
     rng = np.random.default_rng(2)
     x, state0, params, _, _ = make_case(cell, np.float32, rng, 3, 4, 2, 5)
-    forward = fast_kernels.KERNELS[cell][0]
+    forward = fast_kernels.COMPILED_OPS[cell][0]
     want = forward(x, state0, params, **default_options(cell))[0]
     out = np.full((3, 4, 5), np.nan, np.float32)
     got = forward(x, state0, params, out=out, **default_options(cell))[0]
@@ -97,7 +96,7 @@ def test_compiled_forwards_write_into_out(cell):
         clipped = dict(default_options(cell), cell_clip=0.5)
         out[...] = np.nan
         got = forward(x, state0, params, out=out, **clipped)[0]
-        assert got is out and np.array_equal(out, ops.reference_kernels(cell)[0](x, state0, params, **clipped)[0])
+        assert got is out and np.array_equal(out, REFERENCE_OPS[cell][0](x, state0, params, **clipped)[0])
 
 
 def test_an_error_in_a_half_propagates_and_blas_threads_come_back(always_split):

@@ -1,11 +1,11 @@
-"""Compiled fast path of the recurrent kernels (C time loops over NumPy's BLAS).
+"""Compiled twins of the NumPy reference ops (C time loops over NumPy's BLAS).
 
-Nothing here is imported by ``import rnnkit``: :func:`rnnkit.ops.get_kernels` asks
-:func:`kernels_for` the first time a kernel is used, which loads (or, from a source
-checkout, compiles once into a cache) the C library. When that is impossible the
-NumPy reference kernels are used and :func:`status` says why.
+Nothing here is imported by ``import rnnkit``: the cells' dispatch
+(:mod:`rnnkit.cells.dispatch`) asks :func:`overrides` the first time a cell runs, which
+loads (or, from a source checkout, compiles once into a cache) the C library. When that is
+impossible the NumPy reference ops run and :func:`status` says why.
 
-``RNNKIT_FAST=0`` in the environment turns the fast path off.
+``RNNKIT_FAST=0`` in the environment turns the compiled path off.
 """
 import os
 
@@ -27,23 +27,34 @@ def _load():
 
 
 def available():
-    """Whether the compiled kernels are usable in this process."""
+    """Whether the compiled ops are usable in this process."""
     _load()
     return _state["loaded"]
 
 
 def status():
-    """A one-line account: the library and BLAS in use, or why the reference kernels run."""
+    """A one-line account: the library and BLAS in use, or why the reference ops run."""
     _load()
-    return f"fast kernels: {_state['library']}" if _state["loaded"] else f"reference kernels: {_state['error']}"
+    return f"compiled ops: {_state['library']}" if _state["loaded"] else f"reference ops: {_state['error']}"
 
 
-def kernels_for(name):
-    """``(forward, backward)`` of the compiled kernels for cell kind ``name``, or None."""
+def overrides():
+    """``{reference function: compiled twin}``: the one place the compiled path takes over from
+    :mod:`rnnkit.ops` (empty when it is not usable). The twins are those of
+    :mod:`rnnkit._fast.kernels`, split over two batch halves where that pays (``batch_split.py``)."""
     if not available():
-        return None
-    from .kernels import SPLIT_KERNELS
-    return SPLIT_KERNELS.get(name)
+        return {}
+    from ..ops import gru, lstm, simple_rnn
+    from .kernels import SPLIT_OPS
+
+    return {
+        simple_rnn.simple_rnn_forward: SPLIT_OPS["simple_rnn"][0],
+        simple_rnn.simple_rnn_backward: SPLIT_OPS["simple_rnn"][1],
+        lstm.lstm_forward: SPLIT_OPS["lstm"][0],
+        lstm.lstm_backward: SPLIT_OPS["lstm"][1],
+        gru.gru_forward: SPLIT_OPS["gru"][0],
+        gru.gru_backward: SPLIT_OPS["gru"][1],
+    }
 
 
-__all__ = ["available", "kernels_for", "status"]
+__all__ = ["available", "overrides", "status"]

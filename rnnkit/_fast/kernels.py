@@ -1,32 +1,38 @@
-"""Compiled SimpleRNN, LSTM and GRU kernels with the reference kernels' exact signatures.
+"""Compiled twins of the SimpleRNN, LSTM and GRU reference ops, with their exact signatures.
 
 Each ``<cell>_forward`` runs the whole time loop in C (rnnkit/_fast/kernels.c): one
-GEMM for the input projection of every step, the recurrent GEMM of each step through
+GEMM for the input product x W of every step, the recurrent GEMM of each step through
 BLAS straight into the fused gate matrix, and all of a step's elementwise gate math in
 one vectorised pass. The matching ``<cell>_backward`` never recomputes anything (the
 forward kept the activated gates), runs the reverse time loop in C, and then forms dW,
-dU, db and dx as single GEMMs/reductions over all steps.
+dU, db and dx as single GEMMs/reductions over all steps. Every array from outside enters
+C through :func:`c_array`.
 
-Configurations the C loops do not cover are handed to the NumPy reference kernel
-(rnnkit/ops/<cell>.py), whose cache the backward recognises and hands back the same way:
-  - activations other than linear, tanh, sigmoid, relu, hard_sigmoid (as registered at import);
-  - LSTM peepholes, projection, cell/projection clipping, coupled input-forget gate;
-  - GRU reset_after=False or a per-gate (B, 3H) recurrent mask;
-  - mixed dtypes, dtypes other than float32/float64, empty batch/time/feature axes.
+Calls the C loops do not cover (see :func:`_covered`: custom activations, LSTM peepholes,
+projection, clipping and the coupled gate, GRU reset_after=False or a per-gate recurrent
+mask, mixed or other dtypes, empty axes) are handed to the NumPy reference op
+(rnnkit/ops/<cell>.py), whose cache the backward recognises and hands back the same way.
 """
 import collections
 import ctypes
+import functools
 import os
 import threading
 
 import numpy as np
 
-from ..ops import activations, is_grad_enabled, reference_kernels
+from .._validate import describe
+from ..errors import RnnkitValueError
+from ..ops import activations, is_grad_enabled, sequence
+from ..ops import gru as reference_gru
+from ..ops import lstm as reference_lstm
+from ..ops import simple_rnn as reference_simple_rnn
 from . import batch_split, blas, build
 
 _ACTIVATION_CODES = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "hard_sigmoid": 4}
 _TANH, _SIGMOID = _ACTIVATION_CODES["tanh"], _ACTIVATION_CODES["sigmoid"]
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+_STATES = {"simple_rnn": 1, "lstm": 2, "gru": 1}  # arrays in a state
 
 _i64, _int, _ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
 _RING = [_i64, _i64, _ptr, _ptr, _ptr]  # ring, I, X, W, Xc of the forwards (kernels_impl.h, step_rows)
@@ -42,18 +48,11 @@ _SIGNATURES = {  # argument types after the dtype-specific REAL scalars are fill
 #: per-step GEMMs below this many multiply-adds keep BLAS on one thread (see kernels.c, begin_steps)
 SERIAL_MACS = 1 << 21
 
-#: Where the fused float32 LSTM forward (lstm_fused.h) runs by default: 8-float vectors (AVX2, where
-#: it was measured) and FUSED_MIN_UNITS units or more, on one BLAS thread (each half of batch_split,
-#: or BLAS limited to one thread). Its tile is OpenBLAS's Haswell shape and U is packed once per call
-#: (OpenBLAS packs it on every step). A/B in one process against the BLAS loop on the AVX2 machines:
-#:   two threads (batch halves), wall: inference (32,100,128,128) 10.8-11.6 vs 11.1-11.9 ms,
-#:     (64,100,256,256) 59.6-62.2 vs 64.4-66.0, (64,100,512,512) 208-219 vs 227-232; training
-#:     forwards 74 vs 77 (256) and 194 vs 215 (512), equal at 128;
-#:   one thread, CPU time: parity, (32,100,128,128) 14.7 vs 15.2, 256: 105.9 vs 106.4, 512: 394 vs 388;
-#:   64 units and below it loses: (16,50,32,64) 1.36 vs 1.31 ms.
-#: Other widths run it only when RNNKIT_FUSED_MIN_UNITS=n asks (from n units; the tests use that on
-#: every machine): an earlier 6-row x 4-gate AVX-512 tile measured 10% faster than the BLAS loop at
-#: 512 units on an AVX-512 machine, but this one has not been measured there.
+#: Where the fused float32 LSTM forward (lstm_fused.h) runs by default: 8-float vectors (AVX2, where it
+#: was measured) and FUSED_MIN_UNITS units or more, on one BLAS thread (each half of batch_split, or BLAS
+#: limited to one thread): there it beat the BLAS loop, and at 64 units and below it lost (BENCHMARKS.md,
+#: "What changed in this session", item 5). Other widths run it only when RNNKIT_FUSED_MIN_UNITS=n asks
+#: (from n units; the tests use that on every machine), as it has not been measured there.
 FUSED_MIN_UNITS = 128
 FUSED_DEFAULT_WIDTH = 8
 
@@ -143,53 +142,78 @@ def _activation_code(identifier):
 _BUILTINS = {name: activations.get_activation(name) for name in _ACTIVATION_CODES}
 
 
-class _Inputs:
-    """Validated, C-contiguous views of a forward call's arrays, or ``ok = False``."""
+def c_array(name, value, shape, dtype, *, copy=False):
+    """The one way an array crosses into C: ``value`` as an aligned, row-major (C-contiguous) array of
+    exactly ``shape`` and ``dtype``.
 
-    def __init__(self, x, state0, params, mask, recurrent_mask, gates, allowed, bias_shape=lambda width: (width,)):
-        self.ok = False
-        if not isinstance(x, np.ndarray) or x.ndim != 3 or x.dtype not in _SUFFIX:
-            return
-        dtype = self.dtype = x.dtype
-        if not set(params) <= allowed or "kernel" not in params or "recurrent_kernel" not in params:
-            return
-        if any(not isinstance(v, np.ndarray) or v.dtype != dtype for v in params.values()):
-            return
-        batch, time, features = x.shape
-        kernel, recurrent = params["kernel"], params["recurrent_kernel"]
-        if kernel.ndim != 2 or kernel.shape[0] != features or kernel.shape[1] % gates:
-            return
-        units = kernel.shape[1] // gates
-        if recurrent.shape != (units, gates * units) or 0 in (batch, time, features, units):
-            return
+    The C loops index row-major memory of the shape they are told, so any other layout (Fortran order,
+    strided or negative-stride views, a broadcast) or dtype is copied here, and a value of the right
+    layout is passed as is (read-only arrays included: C only reads them). ``copy=True`` for arrays
+    C writes into (the states, the state gradients): always a fresh array, so the caller's is never
+    changed. A value that does not fit ``shape`` is refused with an error naming it.
+    """
+    array = np.asarray(value)
+    if array.shape != shape:
         try:
-            self.states = [np.array(np.broadcast_to(s, (batch, units)), dtype) for s in state0]
-            if any(np.asarray(s).dtype != dtype for s in state0):
-                return
-            self.mask = None
-            if mask is not None:
-                mask = np.asarray(mask)
-                if mask.shape != (batch, time):
-                    return
-                self.mask = np.ascontiguousarray(mask.astype(bool, copy=False)).view(np.uint8)
-            self.rmask = None
-            if recurrent_mask is not None:
-                if np.ndim(recurrent_mask) and np.shape(recurrent_mask)[-1] != units:
-                    return
-                self.rmask = np.ascontiguousarray(np.broadcast_to(recurrent_mask, (batch, units)), dtype)
+            array = np.broadcast_to(array, shape)
         except ValueError:
-            return
+            raise RnnkitValueError(f"{name} must have shape {shape} (or broadcast to it), "
+                                   f"got {describe(array)}") from None
+    if copy:
+        return np.array(array, dtype=dtype, order="C", copy=True)
+    return np.require(array, dtype, ("C_CONTIGUOUS", "ALIGNED"))
+
+
+def _covered(name, x, params, options, state0=None, recurrent_mask=None):
+    """The C codes ``(act, ract)`` of a call the compiled loop covers, else None (the reference runs it).
+
+    The one statement of what the C loops implement: float32/float64 throughout, no empty axis, the
+    built-in activations, kernel/recurrent_kernel/bias only (no peepholes, no projection), no LSTM
+    coupled gate or clipping, GRU reset_after with a mask shared by the three gates. ``state0`` and
+    ``recurrent_mask`` are checked when given (batch_split decides before it has cut them).
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype not in _SUFFIX or np.ndim(x) != 3 or 0 in np.shape(x):
+        return None
+    if not set(params) <= {"kernel", "recurrent_kernel", "bias"} or "recurrent_kernel" not in params:
+        return None
+    if any(getattr(value, "dtype", None) != dtype for value in params.values()):
+        return None
+    if state0 is not None and (len(state0) != _STATES[name]
+                               or any(getattr(s, "dtype", None) != dtype for s in state0)):
+        return None
+    units = np.shape(params["recurrent_kernel"])[0]
+    if units == 0 or (recurrent_mask is not None and np.shape(recurrent_mask)[-1:] != (units,)):
+        return None
+    if name == "lstm" and (options.get("coupled_input_forget") or options.get("cell_clip") is not None
+                           or options.get("proj_clip") is not None):
+        return None
+    if name == "gru" and not options.get("reset_after", True):
+        return None
+    act = _activation_code(options.get("activation", "tanh"))
+    ract = _activation_code(options.get("recurrent_activation", "sigmoid"))
+    return None if act is None or ract is None else (act, ract)
+
+
+class _Call:
+    """A compiled forward call: its sizes and its arrays, each made C-ready by :func:`c_array`."""
+
+    def __init__(self, x, state0, params, mask, recurrent_mask, gates, bias_shape):
+        batch, time, features = x.shape
+        units = params["recurrent_kernel"].shape[0]
+        dtype = self.dtype = x.dtype
         self.shape = batch, time, features, units
-        self.x = np.ascontiguousarray(x)
+        self.x = c_array("x", x, (batch, time, features), dtype)
+        self.kernel = c_array("params['kernel']", params["kernel"], (features, gates * units), dtype)
+        self.recurrent = c_array("params['recurrent_kernel']", params["recurrent_kernel"], (units, gates * units),
+                                 dtype)
+        self.bias = None if "bias" not in params else c_array("params['bias']", params["bias"],
+                                                               bias_shape(gates * units), dtype)
+        self.states = [c_array(f"state0[{k}]", s, (batch, units), dtype, copy=True) for k, s in enumerate(state0)]
+        self.mask = None if mask is None else c_array("mask", mask, (batch, time), np.bool_).view(np.uint8)
+        self.rmask = (None if recurrent_mask is None
+                      else c_array("recurrent_mask", recurrent_mask, (batch, units), dtype))
         self._x2 = None
-        self.kernel = np.ascontiguousarray(kernel)
-        self.recurrent = np.ascontiguousarray(recurrent)
-        self.bias = params.get("bias")
-        if self.bias is not None:
-            if self.bias.shape != bias_shape(gates * units):
-                return
-            self.bias = np.ascontiguousarray(self.bias)
-        self.ok = True
 
     @property
     def x2(self):
@@ -219,25 +243,22 @@ class _Inputs:
         scratch reused across calls under no_grad."""
         batch, time, _, units = self.shape
         if is_grad_enabled():
-            return self.projection(), _NO_RING, [np.empty((time, batch, units), self.dtype) for _ in names]
+            return self.input_product(), _NO_RING, [np.empty((time, batch, units), self.dtype) for _ in names]
         P, ring = self.ring(gates)
         return P, ring, [_buffer(name, (batch, units), self.dtype) for name in names]
 
-    def recurrent_t(self):
-        """Uᵀ (G, H) as a contiguous copy, for the backward's per-step dZ_t Uᵀ."""
-        return np.ascontiguousarray(self.recurrent.T)
-
-    def projection(self):
+    def input_product(self):
         """x W for every step at once: time-major (T, B, G), C-contiguous and owned (C adds the bias)."""
         batch, time, _, _ = self.shape
         return (self.x2 @ self.kernel).reshape(time, batch, -1)
 
 
 def _output_array(out, shape, dtype):
-    """``out`` when it can take the outputs (a C-contiguous array of that shape and dtype), else a new array.
-
-    ``out`` is how batch_split has each half write its rows of one output array (no concatenation)."""
-    if isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype and out.flags.c_contiguous:
+    """``out`` when C can write the outputs into it (C-contiguous, aligned, writable, of that shape and
+    dtype), else a new array. ``out`` is how batch_split has each half write its rows of one output
+    array (no concatenation)."""
+    if (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype and out.flags.c_contiguous
+            and out.flags.aligned and out.flags.writeable):
         return out
     return np.empty(shape, dtype)
 
@@ -254,26 +275,54 @@ def _into(out, result):
 _NO_RING = (0, 0, None, None, None)
 
 
-def _state_grads(d_final_state, count, batch, units, dtype):
-    if d_final_state is None:
-        d_final_state = (None,) * count
-    return [np.zeros((batch, units), dtype) if d is None else np.array(np.broadcast_to(d, (batch, units)), dtype)
-            for d in d_final_state]
+def _upstream_grads(call, d_outputs, d_final_state):
+    """The backward's upstream gradients made C-ready: d_outputs (B, T, H) or None, and the state
+    gradients (B, H) each, zeros where None; C accumulates into the latter, so they are fresh copies."""
+    batch, time, _, units = call.shape
+    dtype = call.dtype
+    d_out = None if d_outputs is None else c_array("d_outputs", d_outputs, (batch, time, units), dtype)
+    d_final_state = (None,) * len(call.states) if d_final_state is None else d_final_state
+    d_states = [np.zeros((batch, units), dtype) if d is None
+                else c_array(f"d_final_state[{k}]", d, (batch, units), dtype, copy=True)
+                for k, d in enumerate(d_final_state)]
+    return d_out, d_states
 
 
-def _output_grads(d_outputs, shape, dtype):
-    return None if d_outputs is None else np.ascontiguousarray(np.broadcast_to(d_outputs, shape), dtype)
+def _backward_setup(cache, d_outputs, d_final_state):
+    """What every compiled backward starts from: the forward's call, the C-ready upstream gradients
+    (:func:`_upstream_grads`), two (B, H) scratch rows (the second only with a step mask) and Uᵀ."""
+    call = cache["call"]
+    batch, _, _, units = call.shape
+    d_out, d_states = _upstream_grads(call, d_outputs, d_final_state)
+    work = np.empty((batch, units), call.dtype)
+    carry = None if call.mask is None else np.zeros((batch, units), call.dtype)
+    return call, d_out, d_states, work, carry, np.ascontiguousarray(call.recurrent.T)  # the caller keeps Uᵀ alive
 
 
-def _input_grads(cache, d_pre, grads):
-    """dW (and db) as one GEMM / sum over all steps; returns dx (B, T, I) from the time-major d_pre."""
-    inputs = cache["inputs"]
-    batch, time, features, _ = inputs.shape
-    flat = d_pre.reshape(batch * time, -1)
-    grads["kernel"] = inputs.x2.T @ flat
-    if "bias" in cache["params"]:
-        grads["bias"] = flat.sum(axis=0)
-    return np.ascontiguousarray((flat @ inputs.kernel.T).reshape(time, batch, features).transpose(1, 0, 2))
+def _input_grads(cache, dxw, grads):
+    """dW (and db) as one GEMM / sum over all steps; returns dx (B, T, I) from the time-major dxw."""
+    call = cache["call"]
+    batch, time, features, _ = call.shape
+    return sequence.input_grads(call.x2.reshape(time, batch, features), dxw, call.kernel, grads,
+                                "bias" in cache["params"])
+
+
+def _is_compiled(cache, kind):
+    """Whether ``cache`` comes from the compiled forward of ``kind`` (else from its reference)."""
+    return isinstance(cache, dict) and cache.get("fast") == kind
+
+
+def _reference_caches_to(kind, reference_backward):
+    """Decorator of the compiled backward of ``kind``: a cache from the reference forward (a call the C
+    loop did not cover) goes to ``reference_backward``."""
+    def decorate(backward):
+        @functools.wraps(backward)
+        def dispatch(d_outputs, d_final_state, cache):
+            if not _is_compiled(cache, kind):
+                return reference_backward(d_outputs, d_final_state, cache)
+            return backward(d_outputs, d_final_state, cache)
+        return dispatch
+    return decorate
 
 
 def _finish(cache, grads):
@@ -285,46 +334,36 @@ def _finish(cache, grads):
 def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
                        zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_forward` (same arguments and results)."""
-    inputs = _Inputs(x, state0, params, mask, recurrent_mask, 1, {"kernel", "recurrent_kernel", "bias"})
-    act = _activation_code(activation)
-    if not inputs.ok or act is None or len(state0) != 1:
-        return _into(out, reference_kernels("simple_rnn")[0](
+    options = {"activation": activation}
+    codes = _covered("simple_rnn", x, params, options, state0, recurrent_mask)
+    if codes is None:
+        return _into(out, reference_simple_rnn.simple_rnn_forward(
             x, state0, params, mask, recurrent_mask, activation=activation, zero_output_for_mask=zero_output_for_mask))
-    batch, time, _, units = inputs.shape
-    dtype = inputs.dtype
-    bias = inputs.bias
+    call = _Call(x, state0, params, mask, recurrent_mask, 1, lambda width: (width,))
+    batch, time, _, units = call.shape
+    dtype = call.dtype
     outputs = _output_array(out, (batch, time, units), dtype)
-    (h,) = inputs.states
-    new, ring, (h_in,) = inputs.step_arrays(1, ("h_in",))
-    _fn("rk_simple_forward", dtype)(batch, time, units, _addr(new), _addr(inputs.recurrent), _addr(bias), _addr(h),
-                                    _addr(inputs.mask), _addr(inputs.rmask), act, bool(zero_output_for_mask),
-                                    _addr(outputs), _addr(h_in), *ring)
-    if ring is not _NO_RING:
-        return outputs, (h,), None
-    cache = dict(fast="simple_rnn", inputs=inputs, params=params, act=act, zero=bool(zero_output_for_mask),
-                 new=new, h_in=h_in)
+    (h,) = call.states
+    new, ring, (h_in,) = call.step_arrays(1, ("h_in",))
+    _fn("rk_simple_forward", dtype)(batch, time, units, _addr(new), _addr(call.recurrent), _addr(call.bias),
+                                    _addr(h), _addr(call.mask), _addr(call.rmask), codes[0],
+                                    bool(zero_output_for_mask), _addr(outputs), _addr(h_in), *ring)
+    cache = None if ring is not _NO_RING else dict(fast="simple_rnn", call=call, params=params, act=codes[0],
+                                                   zero=bool(zero_output_for_mask), new=new, h_in=h_in)
     return outputs, (h,), cache
 
 
+@_reference_caches_to("simple_rnn", reference_simple_rnn.simple_rnn_backward)
 def simple_rnn_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_backward` (same arguments and results)."""
-    if cache.get("fast") != "simple_rnn":
-        return reference_kernels("simple_rnn")[1](d_outputs, d_final_state, cache)
-    inputs = cache["inputs"]
-    batch, time, _, units = inputs.shape
-    dtype = inputs.dtype
-    d_out = _output_grads(d_outputs, (batch, time, units), dtype)
-    (dh,) = _state_grads(d_final_state, 1, batch, units, dtype)
-    d_pre = _buffer("d_pre", (time, batch, units), dtype)
-    work = np.empty((batch, units), dtype)
-    carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
-    recurrent_t = inputs.recurrent_t()  # a named reference keeps it alive during the C call
-    _fn("rk_simple_backward", dtype)(batch, time, units, _addr(cache["new"]), _addr(recurrent_t),
-                                     _addr(inputs.mask), _addr(inputs.rmask), cache["act"], cache["zero"],
-                                     _addr(d_out), _addr(dh), _addr(d_pre), _addr(work), _addr(carry))
-    grads = {"recurrent_kernel": cache["h_in"].reshape(batch * time, units).T @ d_pre.reshape(batch * time, units)}
-    dx = _input_grads(cache, d_pre, grads)
-    return dx, (dh,), _finish(cache, grads)
+    call, d_out, (dh,), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
+    batch, time, _, units = call.shape
+    dz = _buffer("da", (time, batch, units), call.dtype)
+    _fn("rk_simple_backward", call.dtype)(batch, time, units, _addr(cache["new"]), _addr(recurrent_t),
+                                          _addr(call.mask), _addr(call.rmask), cache["act"], cache["zero"],
+                                          _addr(d_out), _addr(dh), _addr(dz), _addr(work), _addr(carry))
+    grads = {"recurrent_kernel": sequence.weight_grad(cache["h_in"], dz)}
+    return _input_grads(cache, dz, grads), (dh,), _finish(cache, grads)
 
 
 # ------------------------------------------------------------------------------ LSTM
@@ -355,24 +394,24 @@ def _fused_lstm_threads(batch, units):
     return 2 if os.environ.get("RNNKIT_LSTM_THREADS") == "2" else 0
 
 
-def _lstm_fused(inputs, bias, forget_bias, outputs, h, c, threads):
+def _lstm_fused(call, bias, forget_bias, outputs, h, c, threads):
     """Run lstm_fused.h's forward; returns (gates, h_in, act_c, c_prev), all None under no_grad."""
-    batch, time, features, units = inputs.shape
-    dtype = inputs.dtype
+    batch, time, features, units = call.shape
+    dtype = call.dtype
     packed = _buffer("packed_u", (units * 4 * units,), dtype)
-    _fused_lstm.pack(units, _addr(inputs.recurrent), _addr(packed))
+    _fused_lstm.pack(units, _addr(call.recurrent), _addr(packed))
     if is_grad_enabled():  # C forms x W of every step itself, split over its threads
         gates = np.empty((time, batch, 4 * units), dtype)
-        ring = (0, features, _addr(inputs.x2), _addr(inputs.kernel), None)
+        ring = (0, features, _addr(call.x2), _addr(call.kernel), None)
         h_in, act_c, c_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
     else:
-        gates, ring = inputs.ring(4, threads)
+        gates, ring = call.ring(4, threads)
         h_in, act_c, c_prev = _buffer("h_in", (2, batch, units), dtype), None, None
     steps, _, x, kernel, staging = ring
     packed_h = _buffer("packed_h", (threads * _fused_lstm.packed_rows(batch) * units,), dtype)
     products = _buffer("step_gates", (batch, 4 * units), dtype)
     _fused_lstm.forward(batch, time, units, features, steps, x, kernel, _addr(gates), staging, _addr(packed_h),
-                        _addr(products), _addr(packed), _addr(bias), _addr(h), _addr(c), _addr(inputs.rmask),
+                        _addr(products), _addr(packed), _addr(bias), _addr(h), _addr(c), _addr(call.rmask),
                         float(forget_bias), _addr(outputs), _addr(h_in), _addr(act_c), _addr(c_prev), threads)
     return (gates, h_in, act_c, c_prev) if steps == 0 else (None,) * 4
 
@@ -381,62 +420,51 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
                  recurrent_activation="sigmoid", forget_bias=0.0, coupled_input_forget=False,
                  cell_clip=None, proj_clip=None, zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.lstm.lstm_forward` (same arguments and results)."""
-    inputs = _Inputs(x, state0, params, mask, recurrent_mask, 4, {"kernel", "recurrent_kernel", "bias"})
-    act, ract = _activation_code(activation), _activation_code(recurrent_activation)
-    if (not inputs.ok or act is None or ract is None or len(state0) != 2 or coupled_input_forget
-            or cell_clip is not None or proj_clip is not None):
-        return _into(out, reference_kernels("lstm")[0](
-            x, state0, params, mask, recurrent_mask, activation=activation,
-            recurrent_activation=recurrent_activation, forget_bias=forget_bias,
-            coupled_input_forget=coupled_input_forget, cell_clip=cell_clip, proj_clip=proj_clip,
-            zero_output_for_mask=zero_output_for_mask))
-    batch, time, _, units = inputs.shape
-    dtype = inputs.dtype
-    bias = inputs.bias if inputs.bias is not None else np.zeros(4 * units, dtype)  # C reads it unconditionally
+    options = dict(activation=activation, recurrent_activation=recurrent_activation, forget_bias=forget_bias,
+                   coupled_input_forget=coupled_input_forget, cell_clip=cell_clip, proj_clip=proj_clip)
+    codes = _covered("lstm", x, params, options, state0, recurrent_mask)
+    if codes is None:
+        return _into(out, reference_lstm.lstm_forward(
+            x, state0, params, mask, recurrent_mask, zero_output_for_mask=zero_output_for_mask, **options))
+    act, ract = codes
+    call = _Call(x, state0, params, mask, recurrent_mask, 4, lambda width: (width,))
+    batch, time, _, units = call.shape
+    dtype = call.dtype
+    bias = call.bias if call.bias is not None else np.zeros(4 * units, dtype)  # C reads it unconditionally
     outputs = _output_array(out, (batch, time, units), dtype)
-    h, c = inputs.states
-    fused = (dtype == np.float32 and inputs.mask is None and (act, ract) == (_TANH, _SIGMOID))
+    h, c = call.states
+    fused = (dtype == np.float32 and call.mask is None and (act, ract) == (_TANH, _SIGMOID))
     threads = _fused_lstm_threads(batch, units) if fused else 0
     if threads:
-        gates, h_in, act_c, c_prev = _lstm_fused(inputs, bias, forget_bias, outputs, h, c, threads)
+        gates, h_in, act_c, c_prev = _lstm_fused(call, bias, forget_bias, outputs, h, c, threads)
     else:
-        gates, ring, (h_in, act_c, c_prev) = inputs.step_arrays(4, ("h_in", "act_c", "c_prev"))
+        gates, ring, (h_in, act_c, c_prev) = call.step_arrays(4, ("h_in", "act_c", "c_prev"))
         work = _buffer("work", (batch, units), dtype)
         step_gates = _buffer("step_gates", (batch, 4 * units), dtype)
-        _fn("rk_lstm_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(bias),
+        _fn("rk_lstm_forward", dtype)(batch, time, units, _addr(gates), _addr(call.recurrent), _addr(bias),
                                       _addr(h), _addr(c),
-                                      _addr(inputs.mask), _addr(inputs.rmask), float(forget_bias), act, ract,
+                                      _addr(call.mask), _addr(call.rmask), float(forget_bias), act, ract,
                                       bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(act_c),
                                       _addr(c_prev), _addr(work), _addr(step_gates), *ring)
     if not is_grad_enabled():
         return outputs, (h, c), None
-    cache = dict(fast="lstm", inputs=inputs, params=params, act=act, ract=ract, zero=bool(zero_output_for_mask),
-                 gates=gates, h_in=h_in, act_c=act_c, c_prev=c_prev,
-                 c_kept=None, h_kept=None)  # the reference's clip records: no clipping on this path
+    cache = dict(fast="lstm", call=call, params=params, act=act, ract=ract, zero=bool(zero_output_for_mask),
+                 gates=gates, h_in=h_in, act_c=act_c, c_prev=c_prev)
     return outputs, (h, c), cache
 
 
+@_reference_caches_to("lstm", reference_lstm.lstm_backward)
 def lstm_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.lstm.lstm_backward` (same arguments and results)."""
-    if cache.get("fast") != "lstm":
-        return reference_kernels("lstm")[1](d_outputs, d_final_state, cache)
-    inputs = cache["inputs"]
-    batch, time, _, units = inputs.shape
-    dtype = inputs.dtype
-    d_out = _output_grads(d_outputs, (batch, time, units), dtype)
-    dh, dc = _state_grads(d_final_state, 2, batch, units, dtype)
-    d_pre = _buffer("d_pre", (time, batch, 4 * units), dtype)
-    work = np.empty((batch, units), dtype)
-    carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
-    recurrent_t = inputs.recurrent_t()  # a named reference keeps it alive during the C call
-    _fn("rk_lstm_backward", dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
-                                   _addr(cache["c_prev"]), _addr(recurrent_t), _addr(inputs.mask),
-                                   _addr(inputs.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
-                                   _addr(dh), _addr(dc), _addr(d_pre), _addr(work), _addr(carry))
-    rows = batch * time
-    grads = {"recurrent_kernel": cache["h_in"].reshape(rows, units).T @ d_pre.reshape(rows, -1)}
-    dx = _input_grads(cache, d_pre, grads)
-    return dx, (dh, dc), _finish(cache, grads)
+    call, d_out, (dh, dc), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
+    batch, time, _, units = call.shape
+    da = _buffer("da", (time, batch, 4 * units), call.dtype)
+    _fn("rk_lstm_backward", call.dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
+                                        _addr(cache["c_prev"]), _addr(recurrent_t), _addr(call.mask),
+                                        _addr(call.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
+                                        _addr(dh), _addr(dc), _addr(da), _addr(work), _addr(carry))
+    grads = {"recurrent_kernel": sequence.weight_grad(cache["h_in"], da)}
+    return _input_grads(cache, da, grads), (dh, dc), _finish(cache, grads)
 
 
 # ------------------------------------------------------------------------------ GRU
@@ -444,88 +472,61 @@ def lstm_backward(d_outputs, d_final_state, cache):
 def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
                 recurrent_activation="sigmoid", reset_after=True, zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.gru.gru_forward` (same arguments and results)."""
-    inputs = _Inputs(x, state0, params, mask, recurrent_mask, 3, {"kernel", "recurrent_kernel", "bias"},
-                     bias_shape=lambda width: (2, width))
-    act, ract = _activation_code(activation), _activation_code(recurrent_activation)
-    if not inputs.ok or act is None or ract is None or len(state0) != 1 or not reset_after:
-        return _into(out, reference_kernels("gru")[0](
-            x, state0, params, mask, recurrent_mask, activation=activation,
-            recurrent_activation=recurrent_activation, reset_after=reset_after,
-            zero_output_for_mask=zero_output_for_mask))
-    batch, time, _, units = inputs.shape
-    dtype = inputs.dtype
-    bias = inputs.bias
-    input_bias, recurrent_bias = (None, None) if bias is None else (bias[0], bias[1])
+    options = dict(activation=activation, recurrent_activation=recurrent_activation, reset_after=reset_after)
+    codes = _covered("gru", x, params, options, state0, recurrent_mask)
+    if codes is None:
+        return _into(out, reference_gru.gru_forward(
+            x, state0, params, mask, recurrent_mask, zero_output_for_mask=zero_output_for_mask, **options))
+    call = _Call(x, state0, params, mask, recurrent_mask, 3, lambda width: (2, width))
+    batch, time, _, units = call.shape
+    dtype = call.dtype
+    input_bias, recurrent_bias = (None, None) if call.bias is None else (call.bias[0], call.bias[1])
     outputs = _output_array(out, (batch, time, units), dtype)
-    gates, ring, (h_in, u_h, h_prev) = inputs.step_arrays(3, ("h_in", "u_h", "h_prev"))
+    gates, ring, (h_in, u_h, h_prev) = call.step_arrays(3, ("h_in", "u_h", "h_prev"))
     work = _buffer("work_gates", (batch, 3 * units), dtype)
-    (h,) = inputs.states
-    _fn("rk_gru_forward", dtype)(batch, time, units, _addr(gates), _addr(inputs.recurrent), _addr(input_bias),
+    (h,) = call.states
+    _fn("rk_gru_forward", dtype)(batch, time, units, _addr(gates), _addr(call.recurrent), _addr(input_bias),
                                  _addr(recurrent_bias),
-                                 _addr(h), _addr(inputs.mask), _addr(inputs.rmask), act, ract,
+                                 _addr(h), _addr(call.mask), _addr(call.rmask), *codes,
                                  bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(u_h), _addr(h_prev),
                                  _addr(work), *ring)
-    if ring is not _NO_RING:
-        return outputs, (h,), None
-    cache = dict(fast="gru", inputs=inputs, params=params, act=act, ract=ract, zero=bool(zero_output_for_mask),
-                 gates=gates, h_in=h_in, u_h=u_h, h_prev=h_prev)
+    cache = None if ring is not _NO_RING else dict(fast="gru", call=call, params=params, act=codes[0], ract=codes[1],
+                                                   zero=bool(zero_output_for_mask), gates=gates, h_in=h_in, u_h=u_h,
+                                                   h_prev=h_prev)
     return outputs, (h,), cache
 
 
+@_reference_caches_to("gru", reference_gru.gru_backward)
 def gru_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.gru.gru_backward` (same arguments and results)."""
-    if cache.get("fast") != "gru":
-        return reference_kernels("gru")[1](d_outputs, d_final_state, cache)
-    inputs = cache["inputs"]
-    batch, time, _, units = inputs.shape
-    dtype = inputs.dtype
-    d_out = _output_grads(d_outputs, (batch, time, units), dtype)
-    (dh,) = _state_grads(d_final_state, 1, batch, units, dtype)
-    d_pre = _buffer("d_pre", (time, batch, 3 * units), dtype)
-    d_rec = _buffer("d_rec", (time, batch, 3 * units), dtype)
-    work = np.empty((batch, units), dtype)
-    carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
-    recurrent_t = inputs.recurrent_t()  # a named reference keeps it alive during the C call
-    _fn("rk_gru_backward", dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
-                                  _addr(cache["h_prev"]), _addr(recurrent_t), _addr(inputs.mask),
-                                  _addr(inputs.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
-                                  _addr(dh), _addr(d_pre), _addr(d_rec), _addr(work), _addr(carry))
-    rows = batch * time
-    d_rec_flat = d_rec.reshape(rows, -1)
-    grads = {"recurrent_kernel": cache["h_in"].reshape(rows, units).T @ d_rec_flat}
-    dx = _input_grads(cache, d_pre, grads)
+    call, d_out, (dh,), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
+    batch, time, _, units = call.shape
+    da = _buffer("da", (time, batch, 3 * units), call.dtype)
+    du = _buffer("du", (time, batch, 3 * units), call.dtype)
+    _fn("rk_gru_backward", call.dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
+                                       _addr(cache["h_prev"]), _addr(recurrent_t), _addr(call.mask),
+                                       _addr(call.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
+                                       _addr(dh), _addr(da), _addr(du), _addr(work), _addr(carry))
+    grads = {"recurrent_kernel": sequence.weight_grad(cache["h_in"], du)}
+    dx = _input_grads(cache, da, grads)
     if "bias" in grads:
-        grads["bias"] = np.stack([grads["bias"], d_rec_flat.sum(axis=0)])
+        grads["bias"] = np.stack([grads["bias"], du.reshape(batch * time, -1).sum(axis=0)])
     return dx, (dh,), _finish(cache, grads)
 
 
-KERNELS = {
+COMPILED_OPS = {
     "simple_rnn": (simple_rnn_forward, simple_rnn_backward),
     "lstm": (lstm_forward, lstm_backward),
     "gru": (gru_forward, gru_backward),
 }
 
-#: the kernels handed out: KERNELS, split over the batch on two threads where that pays (batch_split.py)
-SPLIT_KERNELS = dict(KERNELS)
-
-
-def _runs_compiled(name):
-    """Whether a call runs the compiled loop (not the reference): the checks of the forwards above."""
-    def check(x, params, options):
-        if x.dtype not in _SUFFIX or any(getattr(v, "dtype", None) != x.dtype for v in params.values()):
-            return False
-        if not set(params) <= {"kernel", "recurrent_kernel", "bias"}:
-            return False
-        if any(_activation_code(options.get(key, "tanh" if key == "activation" else "sigmoid")) is None
-               for key in ("activation", "recurrent_activation")):
-            return False
-        if name == "lstm":
-            return not (options.get("coupled_input_forget") or options.get("cell_clip") is not None
-                        or options.get("proj_clip") is not None)
-        return name != "gru" or options.get("reset_after", True)
-    return check
+#: the ops handed out (rnnkit._fast.overrides): COMPILED_OPS, split over the batch on two threads where that
+#: pays (batch_split.py)
+SPLIT_OPS = dict(COMPILED_OPS)
 
 
 def _bind_split(set_blas_threads):
-    for name, (forward, backward) in KERNELS.items():
-        SPLIT_KERNELS[name] = batch_split.wrap(forward, backward, _runs_compiled(name), set_blas_threads)
+    for name, (forward, backward) in COMPILED_OPS.items():
+        def covered(x, params, options, name=name):
+            return _covered(name, x, params, options) is not None
+        SPLIT_OPS[name] = batch_split.wrap(forward, backward, covered, set_blas_threads)

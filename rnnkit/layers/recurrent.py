@@ -1,4 +1,6 @@
-"""What SimpleRNN, LSTM and GRU share: an RNN layer that makes its own cell from Keras's arguments."""
+"""What SimpleRNN, LSTM, GRU and MGU share: an RNN layer that makes its own cell from Keras's arguments."""
+import inspect
+
 from .rnn import RNN
 
 # Cell config entries that belong to the layer itself, not to the cell's arguments.
@@ -8,16 +10,24 @@ _LAYER_OWNED = ("name", "dtype", "seed")
 class CellLayer(RNN):
     """An :class:`RNN` whose cell is built from the layer's own arguments.
 
-    Subclasses set ``cell_class`` and pass the cell's arguments as ``cell_kwargs``; the
-    layer's ``get_config`` then lists them flat (Keras's form, no nested ``cell``), and
-    the cell's attributes (``units``, ``activation``, ...) read through the layer.
+    Subclasses set ``cell_class`` and write the Keras signature; their ``__init__`` hands its
+    arguments on as they are, ``super().__init__(locals())``: those the cell class takes make the
+    cell, the others go to :class:`RNN`. The layer's ``get_config`` then lists them flat (Keras's
+    form, no nested ``cell``), and the cell's attributes (``units``, ``activation``, ...) read
+    through the layer.
     """
 
     cell_class = None
 
-    def __init__(self, cell_kwargs, *, seed=None, dtype="float32", **rnn_kwargs):
+    def __init__(self, arguments):
+        arguments = {name: value for name, value in arguments.items() if name not in ("self", "__class__")}
+        arguments.update(arguments.pop("kwargs", {}))
+        seed, dtype = arguments.pop("seed", None), arguments.pop("dtype", "float32")
+        accepted = _parameters(self.cell_class)
+        cell_kwargs = {name: arguments.pop(name) for name in list(arguments)
+                       if name in accepted and name not in _LAYER_OWNED}
         cell = self.cell_class(**cell_kwargs, seed=seed, dtype=dtype)
-        super().__init__(cell, seed=seed, dtype=dtype, **rnn_kwargs)
+        super().__init__(cell, seed=seed, dtype=dtype, **arguments)
 
     def __getattr__(self, name):
         # Only called when normal lookup fails: expose the cell's constructor arguments.
@@ -30,3 +40,16 @@ class CellLayer(RNN):
         config = super().get_config()
         config.update({k: v for k, v in self.cell.get_config().items() if k not in _LAYER_OWNED})
         return config
+
+
+def _parameters(cls):
+    """The keyword arguments ``cls(...)`` accepts, following ``**kwargs`` up to the base classes."""
+    names = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
+        names.update(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names - {"self"}
