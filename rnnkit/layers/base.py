@@ -23,11 +23,13 @@ import re
 
 import numpy as np
 
+from .. import initializers, object_registry, regularizers, weight_options
 from .._validate import describe, float_array, float_dtype
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops.grad_mode import is_grad_enabled
+from ..random import make_rng
 from ..variables import Variable, assign_all
-from . import symbolic
+from . import activity, symbolic
 
 _name_counters = {}
 _layer_classes = {}
@@ -55,21 +57,26 @@ def reset_name_counters():
 
 def serialize_layer(layer):
     """``{"class_name": ..., "config": ...}`` of a layer, as Keras writes it (a functional model nested as a
-    layer is ``"Functional"``)."""
-    return {"class_name": getattr(layer, "config_class_name", type(layer).__name__), "config": layer.get_config()}
+    layer is ``"Functional"``; a class registered with ``register_keras_serializable`` adds its
+    ``"registered_name"``)."""
+    spec = {"class_name": getattr(layer, "config_class_name", type(layer).__name__), "config": layer.get_config()}
+    registered = object_registry.get_registered_name(type(layer))
+    if registered != type(layer).__name__:
+        spec["registered_name"] = registered
+    return spec
 
 
-def deserialize_layer(spec):
-    """Rebuild a layer from :func:`serialize_layer`'s output (a Layer instance is returned as is)."""
+def deserialize_layer(spec, custom_objects=None):
+    """Rebuild a layer from :func:`serialize_layer`'s output (a Layer instance is returned as is).
+
+    Custom classes are found through :mod:`rnnkit.object_registry` (the active
+    ``custom_object_scope``, ``register_keras_serializable``, then ``custom_objects``) before
+    rnnkit's own (any Layer subclass defined in this process, by class name)."""
     if isinstance(spec, Layer):
         return spec
     if not isinstance(spec, dict) or "class_name" not in spec:
         raise RnnkitValueError(f"layer config must be a dict with 'class_name' and 'config', got {describe(spec)}")
-    cls = _layer_classes.get(spec["class_name"]) if isinstance(spec["class_name"], str) else None
-    if cls is None:
-        raise RnnkitValueError(
-            f"layer class_name must be one of {sorted(_layer_classes)}, got {spec['class_name']!r}"
-        )
+    cls = object_registry.lookup(spec, "layer", _layer_classes, custom_objects)
     config = spec.get("config", {})
     if not isinstance(config, dict):
         raise RnnkitValueError(f"the config of a {spec['class_name']} layer must be a dict, got {describe(config)}")
@@ -130,8 +137,14 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _layer_classes[cls.__name__] = cls
+        backward = cls.__dict__.get("backward")
+        if backward is not None and not getattr(backward, "adds_activity_gradient", False):
+            cls.backward = activity.with_activity_gradient(backward)
 
-    def __init__(self, name=None, dtype="float32", input_shape=None, trainable=True):
+    def __init__(self, name=None, dtype="float32", input_shape=None, trainable=True, activity_regularizer=None,
+                 **unexpected):
+        if unexpected:
+            _refuse_arguments(type(self).__name__, unexpected)
         if name is None:
             name = unique_name(to_snake_case(type(self).__name__))
         elif not isinstance(name, str) or not name:
@@ -146,13 +159,62 @@ class Layer:
         self._gradients = None
         self._cache = None
         self._inbound_nodes = []  # one symbolic Node per call on KerasTensors
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._activity_losses = []  # the activity penalties of the last call (see layer.losses)
 
     # ------------------------------------------------------------------ weights
-    def add_weight(self, name, value, trainable=True):
-        """Wrap ``value`` (kept, not copied) as the Variable ``<layer>/<name>``."""
+    def add_weight(self, name=None, value=None, trainable=True, *, shape=None, initializer=None, dtype=None,
+                   regularizer=None, constraint=None):
+        """Create the Variable ``<layer>/<name>`` and return it.
+
+        Two forms: rnnkit's ``add_weight("kernel", array)`` wraps ``array`` (kept, not copied);
+        Keras's ``add_weight(shape=(I, H), initializer="glorot_uniform", name="kernel")`` (or
+        ``add_weight((I, H), "zeros")``) draws it (Keras's default initializer "glorot_uniform";
+        a ``seed`` attribute of the layer, if any, fixes it). ``regularizer`` and ``constraint``
+        (names or objects) go on the Variable; when not given, the layer's own
+        ``<weight>_regularizer`` / ``<weight>_constraint`` options apply (:meth:`_weight_options`).
+        """
+        if name is not None and not isinstance(name, str):  # Keras's positional form: (shape, initializer)
+            name, shape, initializer, value = None, name, value if initializer is None else initializer, None
+        if value is None:
+            value = self._initial_value(name, shape, initializer, dtype)
+        if name is None:
+            name = f"variable_{len(self._variables)}" if self._variables else "variable"
         variable = Variable(value, f"{self.name}/{name}", trainable=trainable)
+        own_regularizer, own_constraint = self._weight_options(name)
+        weight_options.attach(variable, regularizer if regularizer is not None else own_regularizer,
+                              constraint if constraint is not None else own_constraint)
         self._variables.append(variable)
         return variable
+
+    def _initial_value(self, name, shape, initializer, dtype):
+        if shape is None:
+            raise RnnkitValueError(f"add_weight on layer {self.name!r} needs a value or a shape, got neither "
+                                   f"(weight {name!r})")
+        shape = (shape,) if isinstance(shape, numbers.Integral) else _shape_tuple("shape", shape)
+        if shape is None or any(dim is None for dim in shape):
+            raise RnnkitValueError(f"add_weight shape must be a tuple of positive ints, got {shape!r}")
+        rng = self.__dict__.get("_weight_rng")
+        if rng is None:
+            rng = self.__dict__["_weight_rng"] = make_rng(getattr(self, "seed", None))
+        init = initializers.get("glorot_uniform" if initializer is None else initializer)
+        return init(shape, self.dtype if dtype is None else float_dtype("dtype", dtype), rng)
+
+    def _weight_options(self, weight_name):
+        """(regularizer, constraint) the layer's options give its weight ``weight_name`` (None, None by default)."""
+        return weight_options.options_for(self, weight_name)
+
+    @property
+    def losses(self):
+        """Keras's ``layer.losses``: the activity penalties of the last call (sub-layers' included), then
+        one penalty per trainable weight with a regularizer (computed from the current values)."""
+        return self._activity_penalties() + weight_options.weight_penalties(self.trainable_weights)
+
+    def _activity_penalties(self):
+        losses = list(getattr(self, "_activity_losses", []))
+        for sub in self._sublayers():
+            losses += sub._activity_penalties()
+        return losses
 
     @property
     def weights(self):
@@ -239,7 +301,13 @@ class Layer:
             # multi-input layers (merge, attention) build from the list of their inputs' shapes
             self.build([a.shape for a in x] if isinstance(x, list) else x.shape)
             self.built = True
-        return self.call(x, training=training, mask=mask, **kwargs)
+        outputs = self.call(x, training=training, mask=mask, **kwargs)
+        if self.activity_regularizer is not None:
+            self._activity_losses, grads = activity.penalties(self.activity_regularizer, outputs)
+            activity.record(self._activity_losses)
+            if is_grad_enabled():
+                self._cache = activity.ActivityCache(self._cache, grads)
+        return outputs
 
     def call(self, inputs, training=False, mask=None):
         raise NotImplementedError
@@ -367,6 +435,8 @@ class Layer:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
         if self.input_shape_arg is not None:
             config["input_shape"] = self.input_shape_arg
+        if getattr(self, "activity_regularizer", None) is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod
@@ -377,6 +447,18 @@ class Layer:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
 
+def _refuse_arguments(class_name, unexpected):
+    """A named error for constructor arguments a layer does not take (an option for a weight it has
+    not, e.g. ``recurrent_constraint`` on Dense, says so)."""
+    options = sorted(k for k in unexpected if k.endswith(("_regularizer", "_constraint")))
+    if options:
+        raise RnnkitTypeError(
+            f"{class_name} has no weight for {', '.join(options)} (its weights take only the options its "
+            f"signature lists, e.g. kernel_regularizer / bias_constraint); got {options[0]}="
+            f"{unexpected[options[0]]!r}")
+    raise RnnkitTypeError(f"{class_name} got unexpected arguments {sorted(unexpected)}")
+
+
 class LayerCache:
     """What :meth:`Layer.forward` returns beside the outputs: one call's saved state."""
 
@@ -385,3 +467,9 @@ class LayerCache:
     def __init__(self, state, has_state):
         self.state = state
         self.has_state = has_state
+
+    @property
+    def carries_loss(self):
+        """Whether the call has a loss of its own (an activity penalty), so its backward must run even
+        when nothing downstream has a loss."""
+        return activity.has_activity(self.state)

@@ -1,6 +1,7 @@
 """RNN: the Keras layer that runs a recurrent cell (or a stack of cells) over a sequence."""
 import numpy as np
 
+from .. import weight_options
 from .._validate import describe, float_dtype, mask_array, positive_int, rate, state_arrays
 from ..cells.base import cell_class
 from ..errors import RnnkitTypeError, RnnkitValueError
@@ -74,6 +75,9 @@ class RNN(Layer):
             segment at a time (same results, roughly one extra forward pass, memory per step cut
             to the inputs plus the boundary states; see docs/memory.md). S ≈ √T is the usual choice.
         name, dtype, input_shape, trainable: see :class:`Layer`; ``dtype`` defaults to the cell's.
+        activity_regularizer: a penalty on the returned arrays / batch size (:mod:`rnnkit.regularizers`).
+            The weights' regularizers and constraints are the cell's options (``kernel_regularizer``,
+            ``recurrent_constraint``, ...; SimpleRNN, LSTM and GRU take them directly).
 
     Call: ``layer(x, training=False, mask=None, initial_state=None)`` with x (B, T, I), mask (B, T)
     bool (False skips a step: state kept, output repeated or zeroed), initial_state a flat list of
@@ -152,6 +156,15 @@ class RNN(Layer):
     def state_sizes(self):
         """Sizes of the returned states, flat in Keras's order."""
         return flat_state_sizes(self.cell)
+
+    def _weight_options(self, weight_name):
+        """The regularizer and constraint of weight ``weight_name``: the cell's options (a stack's
+        ``cell_<k>/<name>`` weights: cell k's)."""
+        cell, name = self.cell, weight_name
+        while getattr(cell, "cells", None) is not None and name.startswith("cell_") and "/" in name:
+            index, name = name.split("/", 1)
+            cell = cell.cells[int(index[len("cell_"):])]
+        return weight_options.options_for(cell, name)
 
     def build(self, input_shape):
         if self.built:  # weights exist already; __call__ checks the feature size

@@ -17,6 +17,7 @@ from .. import saving, summary
 from .._validate import describe
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..layers import base as layers_base
+from ..layers import activity
 from ..layers.base import Layer, LayerCache, check_training, unique_name
 from ..layers.input_layer import Input, InputLayer
 from ..layers.symbolic import KerasTensor, flatten, is_symbolic, pack_like, symbolic_call
@@ -305,7 +306,9 @@ class Model(Trainer, Layer):
 
     def _run(self, xs, training, masks):
         keep = is_grad_enabled()
-        outputs, out_masks, caches = self._graph.run(xs, training, masks, keep_caches=keep)
+        with activity.collecting_losses() as activity_losses:  # every call's activity penalty, for model.losses
+            outputs, out_masks, caches = self._graph.run(xs, training, masks, keep_caches=keep)
+        self._activity_losses = activity_losses
         self._cache = caches if keep else None
         self._output_masks = out_masks
         return outputs, out_masks

@@ -26,6 +26,7 @@ import numpy as np
 from .. import callbacks as callbacks_module
 from .. import losses as losses_module
 from .. import optimizers as optimizers_module
+from .. import weight_options
 from .._validate import describe
 from ..data_checks import batch_slices
 from ..errors import RnnkitError, RnnkitTypeError, RnnkitValueError
@@ -155,10 +156,20 @@ class Trainer:
 
     # ------------------------------------------------------------------ one batch
     def _loss_and_gradients(self, xs, ys, sample_weight=None, variables=None):
+        """The training loss of one batch (the compiled losses plus ``model.losses``, as Keras reports
+        it), its per-output parts, and the gradients (the regularizers' included; activity penalties
+        add theirs inside the layers' backward)."""
         outputs, masks = self._forward(xs, training=True)
         loss, parts, d_outputs = self._compiled_loss.value_and_gradients(ys, outputs, masks, sample_weight)
         self._backward(d_outputs)
-        return float(loss), parts, self.gradients(variables), outputs, masks
+        variables = self.trainable_variables if variables is None else variables
+        grads = weight_options.add_penalty_gradients(variables, self.gradients(variables))
+        return self._with_penalties(loss), parts, grads, outputs, masks
+
+    def _with_penalties(self, loss):
+        """``loss`` plus the sum of ``model.losses`` of the last forward (regularization, as Keras adds it
+        in training and evaluation alike)."""
+        return float(loss) + float(sum(self.losses))
 
     def compute_loss_and_gradients(self, x, y, sample_weight=None):
         """Forward, loss and BPTT on one batch: returns (loss, gradients in trainable_variables order, y_pred)."""
@@ -175,7 +186,7 @@ class Trainer:
         ys = data_adapter.flat_arrays("y", y, self.output_names, "output")
         outputs, masks = self._forward(xs, training=training)
         loss, _, _ = self._compiled_loss.value_and_gradients(ys, outputs, masks, sample_weight, need_gradient=False)
-        return float(loss)
+        return self._with_penalties(loss)
 
     def _train_step(self, xs, ys, where):
         """One optimizer step: returns (loss, per-output losses, global gradient norm)."""
@@ -228,7 +239,7 @@ class Trainer:
         outputs, masks = self._forward(xs, training=False)
         loss, parts, _ = self._compiled_loss.value_and_gradients(ys, outputs, masks, need_gradient=False)
         self._compiled_metrics.update(ys, outputs, masks)
-        return self._results(float(loss), parts, return_dict)
+        return self._results(self._with_penalties(loss), parts, return_dict)
 
     @no_grad()
     def predict_on_batch(self, x):
@@ -433,7 +444,7 @@ class Trainer:
             outputs, masks = self._forward(data_adapter.take(xs, part), training=False)
             loss, losses, _ = self._compiled_loss.value_and_gradients(batch_ys, outputs, masks, need_gradient=False)
             size = len(batch_ys[0])
-            total += float(loss) * size
+            total += self._with_penalties(loss) * size
             part_totals = [p * size for p in losses] if part_totals is None else [
                 a + p * size for a, p in zip(part_totals, losses)]
             seen += size

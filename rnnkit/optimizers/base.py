@@ -5,6 +5,7 @@ import numbers
 
 import numpy as np
 
+from .. import weight_options
 from .._validate import describe
 from ..errors import RnnkitTypeError, RnnkitValueError
 
@@ -152,6 +153,7 @@ class Optimizer:
         for g, v in zip(grads, variables):
             dtype = v.value.dtype
             self._update(g, v.value, self._slots[self._index[id(v)]], dtype.type(lr))
+        weight_options.apply_constraints(variables)  # Keras 3: variable.assign(constraint(variable)) after the update
         self._iterations += 1
         return self._iterations
 
