@@ -6,8 +6,8 @@ Two faces over one core:
 * ``rnnkit.layers`` / ``rnnkit.Sequential`` / ``rnnkit.Model`` — Keras's model API (``LSTM``, ``Input``,
   functional models, ``compile``, ``fit``, ...).
 """
-from . import (callbacks, cells, contrib, errors, initializers, io, layers, losses, metrics, models, nn, ops,
-               optimizers, preprocessing, utils)
+from . import (callbacks, cells, constraints, contrib, errors, initializers, io, layers, losses, metrics, models, nn,
+               ops, optimizers, preprocessing, regularizers, saving, utils)
 from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
 from ._version import __version__
 from .layers.input_layer import Input
@@ -17,7 +17,7 @@ from .random import set_random_seed
 
 
 __all__ = [
-    "callbacks", "cells", "contrib", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn",
-    "ops", "optimizers", "preprocessing", "utils", "Input", "Model", "Sequential", "load_model",
+    "callbacks", "cells", "constraints", "contrib", "errors", "initializers", "io", "layers", "losses", "metrics",
+    "models", "nn", "ops", "optimizers", "preprocessing", "regularizers", "saving", "utils", "Input", "Model", "Sequential", "load_model",
     "RnnkitError", "RnnkitTypeError", "RnnkitValueError", "no_grad", "set_random_seed", "__version__",
 ]

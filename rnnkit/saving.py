@@ -16,6 +16,8 @@ import numpy as np
 
 from .io import formats
 from .io.arrays_file import RnnkitFileError, load_arrays, save_arrays
+from .object_registry import (CustomObjectScope, custom_object_scope, get_custom_objects, get_registered_name,
+                              get_registered_object, register_keras_serializable)
 
 WEIGHTS_FORMAT = "rnnkit.weights/1"
 MODEL_FORMAT = "rnnkit.model/1"

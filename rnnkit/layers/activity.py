@@ -4,19 +4,21 @@ Keras 3 adds ``activity_regularizer(y) / batch`` for each array ``y`` a layer re
 losses of the call (``model.losses``, and so the reported loss). Here a layer's ``__call__``:
 
 * computes each penalty and its gradient ``activity_regularizer.gradient(y) / batch``;
-* records the penalties in every open :func:`collecting_losses` block (a model's forward opens one,
-  so a layer called twice contributes twice) and in ``layer._activity_losses`` (its last call's);
+* keeps the penalties in ``layer._activity_losses``: those of its last call, or inside a model's forward
+  (:func:`model_call`) those of every call since the outermost model's forward began (a shared layer
+  called twice has two), as Keras clears a model's losses when its outermost call starts;
 * keeps the gradients with the call's cache (:class:`ActivityCache` around the layer's own), so
   the layer's ``backward`` — and ``backward_from`` on the graph engine's saved cache — adds them to
   the gradients of the outputs before the layer's own backward runs.
 """
+import collections
 import contextlib
 import functools
 import threading
 
 import numpy as np
 
-_open = threading.local()  # .stack: the lists of the open collecting_losses blocks
+_calls = threading.local()  # .depth: how many model forwards are running (nested models count)
 
 
 class ActivityCache:
@@ -31,17 +33,41 @@ class ActivityCache:
 
 
 @contextlib.contextmanager
-def collecting_losses():
-    """``with collecting_losses() as losses:`` gathers the activity penalties of every layer call inside."""
-    stack = getattr(_open, "stack", None)
-    if stack is None:
-        stack = _open.stack = []
-    collected = []
-    stack.append(collected)
+def model_call(model):
+    """Around a model's forward: the outermost one first clears every layer's activity penalties, then
+    the calls inside add theirs."""
+    depth = getattr(_calls, "depth", 0)
+    if depth == 0:
+        for layer in [model] + keras_order(model):
+            layer._activity_losses = []
+    _calls.depth = depth + 1
     try:
-        yield collected
+        yield
     finally:
-        stack.pop()
+        _calls.depth = depth
+
+
+def store(layer, losses):
+    """Keep one call's penalties on ``layer`` (added to its others inside a model's forward)."""
+    if getattr(_calls, "depth", 0):
+        layer._activity_losses = list(getattr(layer, "_activity_losses", [])) + losses
+    else:
+        layer._activity_losses = losses
+
+
+def keras_order(layer):
+    """The layers inside ``layer`` in the order Keras 3 lists their losses (``_flatten_layers``: its
+    children in order, but each child's own children pushed to the front in reverse)."""
+    found, seen = [], set()
+    queue = collections.deque(layer._child_layers())
+    while queue:
+        child = queue.popleft()
+        if id(child) in seen:
+            continue
+        seen.add(id(child))
+        found.append(child)
+        queue.extendleft(child._child_layers())
+    return found
 
 
 def penalties(regularizer, outputs):
@@ -57,11 +83,6 @@ def penalties(regularizer, outputs):
         losses.append(float(regularizer(y)) * scale)
         grads.append(np.asarray(regularizer.gradient(y), y.dtype) * y.dtype.type(scale))
     return losses, grads
-
-
-def record(losses):
-    for collected in getattr(_open, "stack", None) or ():
-        collected.extend(losses)
 
 
 def with_activity_gradient(backward):

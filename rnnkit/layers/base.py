@@ -212,9 +212,13 @@ class Layer:
 
     def _activity_penalties(self):
         losses = list(getattr(self, "_activity_losses", []))
-        for sub in self._sublayers():
-            losses += sub._activity_penalties()
+        for layer in activity.keras_order(self):
+            losses += getattr(layer, "_activity_losses", [])
         return losses
+
+    def _child_layers(self):
+        """The layers this one holds (Keras's ``_layers``), for :meth:`losses`."""
+        return self._sublayers()
 
     @property
     def weights(self):
@@ -303,8 +307,8 @@ class Layer:
             self.built = True
         outputs = self.call(x, training=training, mask=mask, **kwargs)
         if self.activity_regularizer is not None:
-            self._activity_losses, grads = activity.penalties(self.activity_regularizer, outputs)
-            activity.record(self._activity_losses)
+            losses, grads = activity.penalties(self.activity_regularizer, outputs)
+            activity.store(self, losses)
             if is_grad_enabled():
                 self._cache = activity.ActivityCache(self._cache, grads)
         return outputs

@@ -173,6 +173,9 @@ class Model(Trainer, Layer):
     def _sublayers(self):
         return []  # a model's per-call state is its node caches, kept in _cache
 
+    def _child_layers(self):
+        return self.layers
+
     @property
     def input(self):
         """The symbolic input(s), in the structure given to the constructor."""
@@ -306,9 +309,8 @@ class Model(Trainer, Layer):
 
     def _run(self, xs, training, masks):
         keep = is_grad_enabled()
-        with activity.collecting_losses() as activity_losses:  # every call's activity penalty, for model.losses
+        with activity.model_call(self):  # the layers' activity penalties of this forward, for model.losses
             outputs, out_masks, caches = self._graph.run(xs, training, masks, keep_caches=keep)
-        self._activity_losses = activity_losses
         self._cache = caches if keep else None
         self._output_masks = out_masks
         return outputs, out_masks
