@@ -86,6 +86,11 @@ def _scope_objects():
     return getattr(_scope, "objects", None)
 
 
+def scope_objects():
+    """A copy of the objects of the active :class:`CustomObjectScope` (empty outside one)."""
+    return dict(_scope_objects() or {})
+
+
 class CustomObjectScope:
     """``with custom_object_scope({"MyLayer": MyLayer, ...}):`` makes these names known to every
     loader inside the block (nested scopes add to the outer ones)."""

@@ -55,6 +55,11 @@ def cell_class(class_name, custom_objects=None):
     return _CELL_CLASSES[class_name]
 
 
+def cell_classes():
+    """Every registered cell class by name (a copy)."""
+    return dict(_CELL_CLASSES)
+
+
 def is_ops_cache(cache):
     """Whether ``cache`` is what a sequence op's forward returns (a dict or object holding ``params``)."""
     return (isinstance(cache, dict) and "params" in cache) or hasattr(cache, "params")

@@ -18,6 +18,7 @@ instead of computing (see :mod:`rnnkit.layers.symbolic`).
 Default names follow Keras: the snake_case class name, then ``_1``, ``_2``, ...
 with one counter per prefix (``reset_name_counters()`` restarts them).
 """
+import inspect
 import numbers
 import re
 
@@ -80,7 +81,11 @@ def deserialize_layer(spec, custom_objects=None):
     config = spec.get("config", {})
     if not isinstance(config, dict):
         raise RnnkitValueError(f"the config of a {spec['class_name']} layer must be a dict, got {describe(config)}")
-    return cls.from_config(dict(config))
+    # inside the scope, the objects nested in the config (cells, regularizers, ...) are found too
+    with object_registry.CustomObjectScope(custom_objects):
+        if "custom_objects" in inspect.signature(cls.from_config).parameters:  # e.g. Lambda's functions
+            return cls.from_config(dict(config), custom_objects=object_registry.scope_objects())
+        return cls.from_config(dict(config))
 
 
 def check_training(training):
@@ -163,19 +168,33 @@ class Layer:
         self._activity_losses = []  # the activity penalties of the last call (see layer.losses)
 
     # ------------------------------------------------------------------ weights
-    def add_weight(self, name=None, value=None, trainable=True, *, shape=None, initializer=None, dtype=None,
-                   regularizer=None, constraint=None):
+    def add_weight(self, *args, shape=None, initializer=None, dtype=None, trainable=True, regularizer=None,
+                   constraint=None, name=None, value=None, **keras_options):
         """Create the Variable ``<layer>/<name>`` and return it.
 
         Two forms: rnnkit's ``add_weight("kernel", array)`` wraps ``array`` (kept, not copied);
-        Keras's ``add_weight(shape=(I, H), initializer="glorot_uniform", name="kernel")`` (or
-        ``add_weight((I, H), "zeros")``) draws it (Keras's default initializer "glorot_uniform";
-        a ``seed`` attribute of the layer, if any, fixes it). ``regularizer`` and ``constraint``
-        (names or objects) go on the Variable; when not given, the layer's own
+        Keras 3's ``add_weight(shape=(I, H), initializer="glorot_uniform", name="kernel")`` (or
+        positionally ``add_weight((I, H), "zeros")``) draws it (Keras's default initializer
+        "glorot_uniform"; a ``seed`` attribute of the layer, if any, fixes it). ``regularizer`` and
+        ``constraint`` (names or objects) go on the Variable; when not given, the layer's own
         ``<weight>_regularizer`` / ``<weight>_constraint`` options apply (:meth:`_weight_options`).
+        Keras's ``autocast``, ``aggregation`` and ``overwrite_with_gradient`` are accepted and have
+        no effect here.
         """
-        if name is not None and not isinstance(name, str):  # Keras's positional form: (shape, initializer)
-            name, shape, initializer, value = None, name, value if initializer is None else initializer, None
+        unknown = sorted(set(keras_options) - {"autocast", "aggregation", "overwrite_with_gradient"})
+        if unknown:
+            raise RnnkitTypeError(f"add_weight got unexpected arguments {unknown}")
+        if args and isinstance(args[0], str):  # rnnkit's form: (name, value, trainable)
+            positional = ("name", "value", "trainable")
+        else:  # Keras's form: (shape, initializer, dtype, trainable)
+            positional = ("shape", "initializer", "dtype", "trainable")
+        if len(args) > len(positional):
+            raise RnnkitTypeError(f"add_weight takes at most {len(positional)} positional arguments "
+                                  f"({', '.join(positional)}), got {len(args)}")
+        given = dict(zip(positional, args))
+        name, value, trainable = given.get("name", name), given.get("value", value), given.get("trainable", trainable)
+        shape, initializer, dtype = given.get("shape", shape), given.get("initializer", initializer), \
+            given.get("dtype", dtype)
         if value is None:
             value = self._initial_value(name, shape, initializer, dtype)
         if name is None:

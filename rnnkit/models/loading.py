@@ -2,7 +2,7 @@
 :mod:`rnnkit.saving` never imports them)."""
 import contextlib
 
-from .. import saving
+from .. import object_registry, saving
 from ..errors import RnnkitError
 from ..io import formats
 from .model import Model
@@ -12,14 +12,24 @@ from .sequential import Sequential
 MODEL_CLASSES = {"Sequential": Sequential, "Functional": Model, "Model": Model}
 
 
-def load_model(filepath, compile=True, safe_mode=True):
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Rebuild a model written by ``model.save(filepath)``: architecture (Sequential or functional,
     shared layers and several inputs and outputs included), weights and, if saved and ``compile``
     is True, the compile settings. A ``.keras`` / ``.h5`` name is read as Keras's file (see
-    :mod:`rnnkit.io.formats`; ``safe_mode`` is Keras's flag, :func:`rnnkit.io.keras.load_model`)."""
-    handler = formats.handler("load_model", filepath)
-    if handler is not None:
-        return handler(filepath, compile=compile, safe_mode=safe_mode)
+    :mod:`rnnkit.io.formats`; ``safe_mode`` is Keras's flag, :func:`rnnkit.io.keras.load_model`).
+
+    ``custom_objects``: {name: class or function} for the custom layers, cells, losses, regularizers
+    and constraints the file names (Keras's argument; the registry of
+    :func:`rnnkit.saving.register_keras_serializable` and an active ``custom_object_scope`` are
+    consulted too, see :mod:`rnnkit.object_registry`)."""
+    with object_registry.CustomObjectScope(custom_objects):
+        handler = formats.handler("load_model", filepath)
+        if handler is not None:
+            return handler(filepath, compile=compile, safe_mode=safe_mode)
+        return _load_rnnkit_file(filepath, compile)
+
+
+def _load_rnnkit_file(filepath, compile):
     arrays, metadata = saving.read_model_file(filepath)
     class_name = metadata.get("class_name", "Sequential")
     cls = MODEL_CLASSES.get(class_name) if isinstance(class_name, str) else None

@@ -106,7 +106,10 @@ class Trainer:
             return None
 
         def named(config):
-            return None if config is None else config["config"] | {"class_name": config["class_name"]}
+            if config is None:
+                return None
+            extra = {"registered_name": config["registered_name"]} if "registered_name" in config else {}
+            return config["config"] | {"class_name": config["class_name"]} | extra
 
         losses = self._compiled_loss.get_config()
         metrics = self._compiled_metrics.get_config()
@@ -124,7 +127,10 @@ class Trainer:
             if entry is None:
                 return None
             entry = dict(entry)
-            return losses_module.get({"class_name": entry.pop("class_name"), "config": entry})
+            spec = {"class_name": entry.pop("class_name")}
+            if "registered_name" in entry:
+                spec["registered_name"] = entry.pop("registered_name")
+            return losses_module.get({**spec, "config": entry})
 
         optimizer = dict(config["optimizer"])
         loss = config["loss"]
