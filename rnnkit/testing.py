@@ -1,4 +1,5 @@
-"""Checks for code users write against rnnkit's contracts: ``check_cell`` for a custom recurrent cell."""
+"""Checks for code users write against rnnkit's contracts: ``check_cell`` for a custom recurrent cell, and
+the finite differences it uses."""
 import numbers
 
 import numpy as np
@@ -8,8 +9,11 @@ from .cells.base import SequenceCell
 from .errors import RnnkitValueError
 
 
-def _numeric_gradient(loss, array, eps):
-    """Central differences of ``loss()`` with respect to every entry of ``array`` (changed in place, restored)."""
+def numeric_gradient(loss, array, eps=1e-6):
+    """Central differences of the scalar ``loss()`` with respect to every entry of ``array``.
+
+    ``array`` is perturbed in place, entry by entry (indexing the array itself, so a non-contiguous
+    view is perturbed too), and restored."""
     grad = np.zeros(array.shape, np.float64)
     for index in np.ndindex(array.shape):
         old = array[index]
@@ -22,9 +26,11 @@ def _numeric_gradient(loss, array, eps):
     return grad
 
 
-def _relative_error(analytic, numeric):
+def relative_error(analytic, numeric):
+    """max |a - n| / max(|a|, |n|) over all entries: a norm-wise relative error, 0 when both are 0."""
+    analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
     scale = max(np.abs(analytic).max(initial=0.0), np.abs(numeric).max(initial=0.0))
-    return 0.0 if scale == 0.0 else float(np.abs(np.asarray(analytic, np.float64) - numeric).max() / scale)
+    return 0.0 if scale == 0.0 else float(np.abs(analytic - numeric).max() / scale)
 
 
 def check_cell(cell, input_shape, seed=0, tolerance=1e-6, eps=1e-6):
@@ -75,11 +81,11 @@ def check_cell(cell, input_shape, seed=0, tolerance=1e-6, eps=1e-6):
 
     _, _, cache = sequence_cell.forward(x, states)
     dx, d_states, grads = sequence_cell.backward(d_outputs, _pack_like(final, d_final), cache)
-    errors = {"inputs": _relative_error(dx, _numeric_gradient(loss, x, eps))}
+    errors = {"inputs": relative_error(dx, numeric_gradient(loss, x, eps))}
     for i, (state, grad) in enumerate(zip(states, _leaves(d_states))):
-        errors[f"states[{i}]"] = _relative_error(grad, _numeric_gradient(loss, state, eps))
+        errors[f"states[{i}]"] = relative_error(grad, numeric_gradient(loss, state, eps))
     for name, value, grad in zip(_weight_names(sequence_cell), _weight_values(sequence_cell), grads):
-        errors[name] = _relative_error(grad, _numeric_gradient(loss, value, eps))
+        errors[name] = relative_error(grad, numeric_gradient(loss, value, eps))
     wrong = {name: error for name, error in errors.items() if not error <= tolerance}
     if wrong:
         listing = ", ".join(f"{name} (relative error {error:.2e})" for name, error in wrong.items())
@@ -119,4 +125,4 @@ def _weight_values(cell):
     return [v.value for v in variables] if variables is not None else list(cell.params.values())
 
 
-__all__ = ["check_cell"]
+__all__ = ["check_cell", "numeric_gradient", "relative_error"]
