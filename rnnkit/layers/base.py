@@ -146,10 +146,13 @@ class Layer:
         if backward is not None and not getattr(backward, "adds_activity_gradient", False):
             cls.backward = activity.with_activity_gradient(backward)
 
-    def __init__(self, name=None, dtype="float32", input_shape=None, trainable=True, activity_regularizer=None,
-                 **unexpected):
-        if unexpected:
-            _refuse_arguments(type(self).__name__, unexpected)
+    def __new__(cls, *args, **kwargs):
+        options = [key for key in kwargs if key.endswith(("_regularizer", "_constraint"))]
+        if options:
+            _refuse_missing_weight_options(cls, options, kwargs)
+        return super().__new__(cls)
+
+    def __init__(self, name=None, dtype="float32", input_shape=None, trainable=True, activity_regularizer=None):
         if name is None:
             name = unique_name(to_snake_case(type(self).__name__))
         elif not isinstance(name, str) or not name:
@@ -470,16 +473,31 @@ class Layer:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
 
-def _refuse_arguments(class_name, unexpected):
-    """A named error for constructor arguments a layer does not take (an option for a weight it has
-    not, e.g. ``recurrent_constraint`` on Dense, says so)."""
-    options = sorted(k for k in unexpected if k.endswith(("_regularizer", "_constraint")))
-    if options:
+def accepted_keywords(cls):
+    """The keyword arguments ``cls(...)`` accepts, following ``**kwargs`` up to the base classes."""
+    names = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
+        names.update(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names - {"self"}
+
+
+def _refuse_missing_weight_options(cls, options, kwargs):
+    """A named error, before construction, for a regularizer or constraint option the layer has no weight
+    for (``recurrent_constraint`` on Dense); other unexpected arguments get Python's TypeError."""
+    accepted = accepted_keywords(cls) | {"activity_regularizer"}
+    if getattr(cls, "cell_class", None) is not None:  # SimpleRNN, LSTM, ...: the cell takes the weight options
+        accepted |= accepted_keywords(cls.cell_class)
+    missing = sorted(set(options) - accepted)
+    if missing:
         raise RnnkitTypeError(
-            f"{class_name} has no weight for {', '.join(options)} (its weights take only the options its "
-            f"signature lists, e.g. kernel_regularizer / bias_constraint); got {options[0]}="
-            f"{unexpected[options[0]]!r}")
-    raise RnnkitTypeError(f"{class_name} got unexpected arguments {sorted(unexpected)}")
+            f"{cls.__name__} has no weight for {', '.join(missing)} (it takes only the regularizer and constraint "
+            f"options of the weights it has, e.g. kernel_regularizer / bias_constraint); got {missing[0]}="
+            f"{kwargs[missing[0]]!r}")
 
 
 class LayerCache:

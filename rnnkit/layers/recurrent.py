@@ -1,6 +1,5 @@
 """What SimpleRNN, LSTM, GRU and MGU share: an RNN layer that makes its own cell from Keras's arguments."""
-import inspect
-
+from .base import accepted_keywords
 from .rnn import RNN
 
 # Cell config entries that belong to the layer itself, not to the cell's arguments.
@@ -23,7 +22,7 @@ class CellLayer(RNN):
         arguments = {name: value for name, value in arguments.items() if name not in ("self", "__class__")}
         arguments.update(arguments.pop("kwargs", {}))
         seed, dtype = arguments.pop("seed", None), arguments.pop("dtype", "float32")
-        accepted = _parameters(self.cell_class)
+        accepted = accepted_keywords(self.cell_class)
         cell_kwargs = {name: arguments.pop(name) for name in list(arguments)
                        if name in accepted and name not in _LAYER_OWNED}
         cell = self.cell_class(**cell_kwargs, seed=seed, dtype=dtype)
@@ -40,16 +39,3 @@ class CellLayer(RNN):
         config = super().get_config()
         config.update({k: v for k, v in self.cell.get_config().items() if k not in _LAYER_OWNED})
         return config
-
-
-def _parameters(cls):
-    """The keyword arguments ``cls(...)`` accepts, following ``**kwargs`` up to the base classes."""
-    names = set()
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass):
-            continue
-        parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
-        names.update(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            break
-    return names - {"self"}
