@@ -8,16 +8,18 @@ Two faces over one core:
 """
 from . import (callbacks, cells, constraints, contrib, errors, initializers, io, layers, losses, metrics, models, nn,
                ops, optimizers, preprocessing, regularizers, saving, utils)
-from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
-from ._version import __version__
+from .errors import RnnkitError, RnnkitMemoryError, RnnkitTypeError, RnnkitValueError
 from .layers.input_layer import Input
 from .models import Model, Sequential, load_model
+from ._version import __version__
 from .ops.grad_mode import no_grad
 from .random import set_random_seed
+from .num_threads import get_num_threads, set_num_threads
 
 
 __all__ = [
     "callbacks", "cells", "constraints", "contrib", "errors", "initializers", "io", "layers", "losses", "metrics",
-    "models", "nn", "ops", "optimizers", "preprocessing", "regularizers", "saving", "utils", "Input", "Model", "Sequential", "load_model",
-    "RnnkitError", "RnnkitTypeError", "RnnkitValueError", "no_grad", "set_random_seed", "__version__",
+    "models", "nn", "ops", "optimizers", "preprocessing", "regularizers", "saving", "utils", "Input", "Model",
+    "Sequential", "load_model", "RnnkitError", "RnnkitMemoryError", "RnnkitTypeError", "RnnkitValueError",
+    "no_grad", "set_random_seed", "get_num_threads", "set_num_threads", "__version__",
 ]

@@ -3,6 +3,7 @@
 Each check raises an rnnkit error that names the argument, shows the value it
 received (or its shape/dtype for arrays) and says what was expected.
 """
+import inspect
 import numbers
 import os
 
@@ -19,6 +20,15 @@ def describe(value):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def rectangular(name, value):
+    """``np.asarray(value)``, or a named error for nested lists NumPy cannot make an array of (ragged)."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):
+        raise RnnkitValueError(f"{name} must be a rectangular array (nested lists of equal lengths), "
+                               f"got {describe(value)}") from None
+
+
 def float_array(name, value, ndim=None, dtype=None):
     """Return ``value`` as a floating NumPy array, refusing integers, bools and wrong ranks.
 
@@ -26,7 +36,7 @@ def float_array(name, value, ndim=None, dtype=None):
     float dtype to cast to.
     """
     if isinstance(value, (list, tuple)):
-        value = np.asarray(value)
+        value = rectangular(name, value)
     if not isinstance(value, np.ndarray):
         raise RnnkitTypeError(f"{name} must be a NumPy array of floats, got {describe(value)}")
     if not np.issubdtype(value.dtype, np.floating):
@@ -92,7 +102,7 @@ def mask_array(name, mask, batch, time):
     """Return ``mask`` as a boolean (batch, time) array, or None."""
     if mask is None:
         return None
-    mask = np.asarray(mask)
+    mask = rectangular(name, mask)
     if mask.shape != (batch, time):
         raise RnnkitValueError(f"{name} must have shape (batch, time) = {(batch, time)}, got {describe(mask)}")
     return mask.astype(bool, copy=False)
@@ -120,25 +130,6 @@ def state_arrays(name, states, sizes, batch, dtype, where):
     return tuple(checked)
 
 
-def weight_arrays(owner, expected, weights):
-    """Check a list of weights against ``expected``, ``[(name, shape), ...]``, before anything is written.
-
-    Returns the arrays (``np.asarray`` of each) when the count and every shape fit, so the caller can
-    assign all or nothing; errors name ``owner`` and the weight.
-    """
-    weights = list(weights)
-    if len(weights) != len(expected):
-        raise RnnkitValueError(
-            f"weights for {owner} must be a list of {len(expected)} arrays "
-            f"({', '.join(name for name, _ in expected)}), got {len(weights)}"
-        )
-    arrays = [np.asarray(value) for value in weights]
-    for (name, shape), value in zip(expected, arrays):
-        if value.shape != tuple(shape):
-            raise RnnkitValueError(f"weight {owner}/{name} must have shape {tuple(shape)}, got {describe(value)}")
-    return arrays
-
-
 def path_text(name, value):
     """Return ``value`` (str, bytes or os.PathLike) as a non-empty str path."""
     try:
@@ -150,3 +141,22 @@ def path_text(name, value):
     if not text:
         raise RnnkitValueError(f"{name} must be a non-empty path, got ''")
     return text
+
+
+def accepted_keywords(cls):
+    """The keyword arguments ``cls(...)`` accepts, following ``**kwargs`` into the base classes'
+    ``__init__``; None when some ``**kwargs`` accepts anything."""
+    names = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            names.discard("self")
+            return names
+    return None

@@ -19,6 +19,8 @@ COMMANDS = {
                  "vanishing gradients made visible on the adding problem: SimpleRNN vs LSTM vs GRU"),
     "convert": ("rnnkit.apps.convert",
                 "convert models and weights between .keras, .h5, .safetensors, .pt, .onnx and rnnkit files"),
+    "info": ("rnnkit.apps.info",
+             "show which compiled variant, BLAS and thread count run the kernels here (or why the reference runs)"),
 }
 
 EPILOG = """examples:
@@ -29,6 +31,7 @@ EPILOG = """examples:
   rnnkit charlm train --epochs 3 && rnnkit charlm sample --run-dir runs/charlm-...
   rnnkit gradflow --length 100
   rnnkit convert model.keras model.onnx --check
+  rnnkit info                          # the compiled variant, BLAS and threads in use here
 """
 
 
@@ -42,11 +45,19 @@ def _chosen_command(argv):
     return None
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2) pointing at --help, as every rnnkit error."""
+
+    def error(self, message):
+        text = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {text} (see '{self.prog} --help')\n")
+
+
 def build_parser(argv=()):
     """The argparse parser; only the command named in ``argv`` gets its full set of options."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="rnnkit", description=__doc__.splitlines()[0], epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
@@ -72,9 +83,6 @@ def _error(command, message):
 
 def main(argv=None):
     """Run ``rnnkit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    from .apps.common import CliError
-    from .errors import RnnkitError
-
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = build_parser(argv)
     try:
@@ -84,6 +92,10 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 0
+    # imported only now, so "rnnkit --help" loads no command code
+    from .apps.console import CliError
+    from .errors import RnnkitError
+
     try:
         return int(args._module.run(args) or 0)
     except CliError as err:

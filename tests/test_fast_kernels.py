@@ -164,7 +164,7 @@ def test_mixed_dtypes_run_the_reference():
 
 
 def compiled_twins(kind):
-    """Whether the pair cells of kind ``kind`` run now is the compiled one (possibly batch-split)."""
+    """Whether the pair cells of kind ``kind`` run now is the compiled one."""
     return [(op.__module__, op.__name__) for op in dispatch.active(REFERENCE_OPS[kind])] == [
         ("rnnkit._fast.kernels", f"{kind}_forward"), ("rnnkit._fast.kernels", f"{kind}_backward")]
 
@@ -210,43 +210,3 @@ def test_empty_time_axis(cell):
     case = make_case(cell, np.float32, rng, 2, 0, 3, 4)
     results = run_both(cell, case, default_options(cell), rng)
     assert max_error(results) == 0.0
-
-
-# the fused float32 LSTM forward (lstm_fused.h, any vector width): units a multiple of the width, no step mask
-fused_lstm = pytest.mark.skipif(fast_kernels._fused_lstm is None,  # set by the load in fast.available()
-                                reason="the compiled library did not load")
-
-
-@fused_lstm
-@pytest.mark.parametrize("threads", ["1", "2"])
-@pytest.mark.parametrize("batch,units,recurrent_masked,bias", [(1, 16, False, True), (7, 32, True, True),
-                                                               (13, 48, False, False), (20, 64, True, True)])
-def test_fused_lstm_equals_reference(monkeypatch, threads, batch, units, recurrent_masked, bias):
-    monkeypatch.setenv("RNNKIT_FUSED_MIN_UNITS", "16")  # small sizes keep the test fast
-    if threads == "2":  # the opt-in two-thread split, also at sizes below the usual threshold
-        monkeypatch.setenv("RNNKIT_LSTM_THREADS", "2")
-        monkeypatch.setenv("RNNKIT_SERIAL_MACS", "0")
-        if fast_kernels._fused_lstm.blas_threads is None or fast_kernels._fused_lstm.blas_threads() < 2:
-            pytest.skip("BLAS runs on one thread here: the split is never chosen")
-    rng = np.random.default_rng(batch)
-    case = make_case("lstm", np.float32, rng, batch, 9, 5, units, bias=bias, recurrent_masked=recurrent_masked)
-    assert fast_kernels._fused_lstm_threads(batch, units) == int(threads)
-    options = dict(default_options("lstm"), forget_bias=1.0)
-    assert max_error(run_both("lstm", case, options, rng)) < TOLERANCE[np.float32]
-
-
-@fused_lstm
-def test_fused_lstm_where_measured_or_asked(monkeypatch):
-    monkeypatch.delenv("RNNKIT_FUSED_MIN_UNITS", raising=False)
-    fused = fast_kernels._fused_lstm
-    width = fused.width
-    by_default = width == fast_kernels.FUSED_DEFAULT_WIDTH  # AVX2: measured faster in batch halves
-    # a step of 4 x H x 4H multiply-adds is under SERIAL_MACS: one BLAS thread, so the fused loop if any
-    assert fast_kernels._fused_lstm_threads(4, 128) == (1 if by_default else 0)
-    assert fast_kernels._fused_lstm_threads(4, 64) == 0  # under FUSED_MIN_UNITS: the BLAS loop is faster
-    assert fast_kernels._fused_lstm_threads(4, 129) == 0  # not a multiple of the width
-    serial = fused.blas_threads is None or fused.blas_threads() <= 1
-    assert fast_kernels._fused_lstm_threads(64, 512) == (1 if serial and by_default else 0)
-    monkeypatch.setenv("RNNKIT_FUSED_MIN_UNITS", str(2 * width))
-    assert fast_kernels._fused_lstm_threads(4, width) == 0  # under the asked minimum
-    assert fast_kernels._fused_lstm_threads(4, 4 * width) == 1

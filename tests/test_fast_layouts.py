@@ -62,11 +62,15 @@ def test_fortran_ordered_initial_state_through_a_keras_layer():
 # The result must equal the NumPy reference (rnnkit.cells.reference_only) on C-ordered copies of the
 # same arrays, and the caller's arrays must come back unchanged.
 
+import contextlib  # noqa: E402
+
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from helpers import random_mask, rel_error  # noqa: E402
+import rnnkit  # noqa: E402
 from rnnkit import nn  # noqa: E402
+from rnnkit._fast import threads  # noqa: E402
 from rnnkit.cells import reference_only  # noqa: E402
 from rnnkit.nn import rnn_cell  # noqa: E402
 from test_fast_kernels import REFERENCE_OPS, compiled_twins, default_options, fast_kernels, make_case  # noqa: E402
@@ -150,8 +154,32 @@ def unchanged(structure):
     return lambda: all(np.array_equal(a, b) for a, b in zip(arrays(structure), before))
 
 
+def assert_layouts_give_the_reference(run, given_args, tol=1e-4):
+    """``run(*given_args)`` on the compiled path equals it on the reference with C copies of the arrays,
+    and leaves the caller's arrays as they were."""
+    still = unchanged(given_args)
+    got = run(*given_args)
+    with reference_only():
+        want = run(*c_copies(given_args))
+    assert_close(got, want, tol)
+    assert still()
+
+
 def tolerance(*structures):
     return 1e-4 if any(a.dtype == np.float32 for s in structures for a in arrays(s)) else 1e-10
+
+
+@contextlib.contextmanager
+def rows_on_threads(count):
+    """Calls of the compiled loops spread their batch rows over ``count`` threads (however small)."""
+    saved = threads.SPLIT_MACS, threads.MIN_ROWS
+    threads.SPLIT_MACS, threads.MIN_ROWS = 0, 1
+    rnnkit.set_num_threads(count)
+    try:
+        yield
+    finally:
+        threads.SPLIT_MACS, threads.MIN_ROWS = saved
+        rnnkit.set_num_threads(None)
 
 
 SIZES = dict(batch=st.integers(1, 4), time=st.integers(1, 5), features=st.integers(1, 4), units=st.integers(1, 6))
@@ -161,7 +189,8 @@ SIZES = dict(batch=st.integers(1, 4), time=st.integers(1, 5), features=st.intege
 @given(kind=st.sampled_from(sorted(CELLS)), dtype=st.sampled_from([np.float32, np.float64]), masked=st.booleans(),
        dropped=st.booleans(), split=st.booleans(), data=st.data(), **SIZES)
 def test_compiled_ops_take_every_layout(kind, dtype, masked, dropped, split, data, batch, time, features, units):
-    """The compiled ops themselves (forward and backward, batch-split or not): x, each state, each weight,
+    """The compiled ops themselves (forward and backward, rows on one thread or spread over three): x, each
+    state, each weight,
     the mask, the recurrent mask, the output gradient and each state gradient."""
     rng = np.random.default_rng(batch * 100 + time * 10 + units)
     case = make_case(kind, dtype, rng, batch, time, features, units, masked=masked, recurrent_masked=dropped)
@@ -170,11 +199,12 @@ def test_compiled_ops_take_every_layout(kind, dtype, masked, dropped, split, dat
     given_case, given_upstream = draw_layouts(data, case), draw_layouts(data, upstream)
     still = unchanged((given_case, given_upstream))
     options = default_options(kind)
-    forward, backward = (fast_kernels.SPLIT_OPS if split else fast_kernels.COMPILED_OPS)[kind]
-    outputs, final, cache = forward(*given_case, **options)
-    got = [outputs, final, backward(*given_upstream, cache)]
+    forward, backward = fast_kernels.COMPILED_OPS[kind]
+    with rows_on_threads(3 if split else 1):
+        outputs, final, cache = forward(*given_case, **options)
+        got = [outputs, final, backward(*given_upstream, cache)]
     if all(a.dtype == dtype for a in arrays(given_case) if a.dtype.kind == "f"):  # else the reference runs
-        assert fast_kernels._is_compiled(cache, kind) or (isinstance(cache, dict) and "split" in cache)
+        assert fast_kernels._is_compiled(cache, kind)
     ref_forward, ref_backward = REFERENCE_OPS[kind]
     outputs, final, ref_cache = ref_forward(*c_copies(given_case), **options)
     want = [outputs, final, ref_backward(*c_copies(given_upstream), ref_cache)]
@@ -200,15 +230,8 @@ def test_cells_forward_backward_and_one_step_take_every_layout(kind, masked, dat
     mask = random_mask(rng, batch, time) if masked else None
     upstream = (rng.standard_normal((batch, time, units)).astype(np.float32),
                 [rng.standard_normal((batch, s)).astype(np.float32) for s in cell.state_size])
-    given_args = draw_layouts(data, (x, state0, mask, upstream))
-    still = unchanged(given_args)
-    got = run_cell(cell, *given_args)
-    step = cell(given_args[0][:, 0], given_args[1])
-    with reference_only():
-        want = run_cell(cell, *c_copies(given_args))
-        want_step = cell(c_copies(given_args[0][:, 0]), c_copies(given_args[1]))
-    assert_close([got, step], [want, want_step], 1e-4)
-    assert still()
+    assert_layouts_give_the_reference(lambda *args: [run_cell(cell, *args), cell(args[0][:, 0], args[1])],
+                                      draw_layouts(data, (x, state0, mask, upstream)))
 
 
 KERAS_LAYERS = {
@@ -241,13 +264,8 @@ def test_keras_layers_and_bidirectional_take_every_layout(name, masked, data, ba
         shapes = [o.shape for o in layer(x, mask=mask)]  # builds the layer; gives the shapes to draw for
     states = [rng.standard_normal(s).astype(np.float32) for s in shapes if len(s) == 2]
     upstream = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    given_args = draw_layouts(data, (x, states, mask, upstream))
-    still = unchanged(given_args)
-    got = run_layer(layer, *given_args)
-    with reference_only():
-        want = run_layer(layer, *c_copies(given_args))
-    assert_close(got, want, 1e-4)
-    assert still()
+    assert_layouts_give_the_reference(lambda *args: run_layer(layer, *args),
+                                      draw_layouts(data, (x, states, mask, upstream)))
 
 
 TF1_CELLS = {
@@ -286,10 +304,5 @@ def test_tf1_cells_and_dynamic_rnn_take_every_layout(name, data, batch, time, fe
     lengths = rng.integers(0, time + 1, batch) if ragged else None
     d_outputs = rng.standard_normal((batch, time, cell.output_size)).astype(np.float32)
     d_state = random_state(rng, cell.state_size, batch)
-    given_args = draw_layouts(data, (x, state, lengths, d_outputs, d_state))
-    still = unchanged(given_args)
-    got = run_tf1(cell, *given_args)
-    with reference_only():
-        want = run_tf1(cell, *c_copies(given_args))
-    assert_close(got, want, 1e-4)
-    assert still()
+    assert_layouts_give_the_reference(lambda *args: run_tf1(cell, *args),
+                                      draw_layouts(data, (x, state, lengths, d_outputs, d_state)))

@@ -16,11 +16,6 @@ import rnnkit
 
 ROOT = pathlib.Path(rnnkit.__file__).parent
 
-#: cycles another change removes; each entry is the set of modules of one cycle. The models <-> saving
-#: pair is the "functional" developer's part of issue #10 (load_model beside the model classes).
-KNOWN = [{"rnnkit.models", "rnnkit.saving"}]
-
-
 def module_name(path):
     parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -98,14 +93,7 @@ def test_every_module_imports(name):
 
 def test_no_import_cycles():
     found = cycles(GRAPH)
-    unexpected = [sorted(c) for c in found if c not in KNOWN]
-    assert not unexpected, f"import cycles: {unexpected}"
-
-
-@pytest.mark.xfail(reason="models <-> saving: the functional developer's part of issue #10; when it passes, "
-                          "empty KNOWN and drop this mark")
-def test_no_known_cycles_left():
-    assert not cycles(GRAPH)
+    assert not found, f"import cycles: {[sorted(c) for c in found]}"
 
 
 def test_ops_never_import_the_compiled_path():

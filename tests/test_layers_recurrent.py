@@ -246,4 +246,4 @@ def test_supports_tbptt_says_which_recurrent_layers_carry_their_state_forward():
     assert LSTM(2).supports_tbptt and GRU(2).supports_tbptt
     assert not LSTM(2, go_backwards=True).supports_tbptt
     assert not Bidirectional(LSTM(2)).supports_tbptt
-    assert not getattr(Dense(2), "supports_tbptt", False)
+    assert Dense(2).supports_tbptt  # no state, so chunks of its input are fine (Layer's default)

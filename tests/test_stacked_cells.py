@@ -195,7 +195,7 @@ def test_bad_arguments_name_the_position():
     stack.forward(x)
     with pytest.raises(RnnkitValueError, match="must have 5 features"):
         stack.forward(np.zeros((2, 4, 6), np.float32))
-    with pytest.raises(RnnkitValueError, match="list of 6 arrays"):
+    with pytest.raises(RnnkitValueError, match="expects 6 arrays"):
         stack.set_weights(stack.get_weights()[:-1])
     bad = stack.get_weights()
     bad[3] = np.zeros((4, 2))

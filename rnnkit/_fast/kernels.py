@@ -1,109 +1,72 @@
 """Compiled twins of the SimpleRNN, LSTM and GRU reference ops, with their exact signatures.
 
-Each ``<cell>_forward`` runs the whole time loop in C (rnnkit/_fast/kernels.c): one
-GEMM for the input product x W of every step, the recurrent GEMM of each step through
-BLAS straight into the fused gate matrix, and all of a step's elementwise gate math in
-one vectorised pass. The matching ``<cell>_backward`` never recomputes anything (the
-forward kept the activated gates), runs the reverse time loop in C, and then forms dW,
-dU, db and dx as single GEMMs/reductions over all steps. Every array from outside enters
-C through :func:`c_array`.
+Each ``<cell>_forward`` runs the whole time loop in C (rnnkit/_fast/loops.c): one
+GEMM for the input product x W of every step, the recurrent product of each step on
+rnnkit's own small GEMM (step_gemm.h) straight into the fused gate matrix, and all of a
+step's elementwise gate math in one vectorised pass. The matching ``<cell>_backward``
+never recomputes anything (the forward kept the activated gates), runs the reverse time
+loop in C, and then forms dW, dU, db and dx as single GEMMs/reductions over all steps.
+How many threads a call uses, and which GEMM its whole-sequence products take, is
+threads.py's rule; BLAS's own thread setting is never changed. Every array from outside
+enters C through :func:`c_array`.
 
 Calls the C loops do not cover (see :func:`_covered`: custom activations, LSTM peepholes,
 projection, clipping and the coupled gate, GRU reset_after=False or a per-gate recurrent
 mask, mixed or other dtypes, empty axes) are handed to the NumPy reference op
 (rnnkit/ops/<cell>.py), whose cache the backward recognises and hands back the same way.
 """
-import collections
 import ctypes
 import functools
-import os
 import threading
 
 import numpy as np
 
 from .._validate import describe
 from ..errors import RnnkitValueError
-from ..ops import activations, is_grad_enabled, sequence
+from ..ops import activations, is_grad_enabled
 from ..ops import gru as reference_gru
 from ..ops import lstm as reference_lstm
 from ..ops import simple_rnn as reference_simple_rnn
-from . import batch_split, blas, build
+from . import build, threads
 
 _ACTIVATION_CODES = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "hard_sigmoid": 4}
-_TANH, _SIGMOID = _ACTIVATION_CODES["tanh"], _ACTIVATION_CODES["sigmoid"]
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 _STATES = {"simple_rnn": 1, "lstm": 2, "gru": 1}  # arrays in a state
 
 _i64, _int, _ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
-_RING = [_i64, _i64, _ptr, _ptr, _ptr]  # ring, I, X, W, Xc of the forwards (kernels_impl.h, step_rows)
-_SIGNATURES = {  # argument types after the dtype-specific REAL scalars are filled in
-    "rk_simple_forward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _ptr, _ptr] + _RING,
-    "rk_simple_backward": [_i64] * 3 + [_ptr] * 4 + [_int, _int] + [_ptr] * 5,
-    "rk_lstm_forward": [_i64] * 3 + [_ptr] * 7 + ["real", _int, _int, _int] + [_ptr] * 6 + _RING,
-    "rk_lstm_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6,
-    "rk_gru_forward": [_i64] * 3 + [_ptr] * 7 + [_int, _int, _int] + [_ptr] * 5 + _RING,
-    "rk_gru_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6,
+_RING = [_i64, _i64, _ptr, _ptr]  # ring, I, X, Wp of the forwards (loops_impl.h, step_rows)
+_ROWS = [_i64, _i64]  # b0, b1: the batch rows one call of a loop runs (threads.run_rows)
+_SIGNATURES = {  # argument types after the dtype-specific REAL scalars are filled in; all return int
+    "rk_simple_forward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _ptr, _ptr] + _RING + _ROWS,
+    "rk_simple_backward": [_i64] * 3 + [_ptr] * 4 + [_int, _int] + [_ptr] * 5 + _ROWS,
+    "rk_lstm_forward": [_i64] * 3 + [_ptr] * 7 + ["real", _int, _int, _int] + [_ptr] * 6 + _RING + _ROWS,
+    "rk_lstm_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6 + _ROWS,
+    "rk_gru_forward": [_i64] * 3 + [_ptr] * 7 + [_int, _int, _int] + [_ptr] * 5 + _RING + _ROWS,
+    "rk_gru_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6 + _ROWS,
+    "rk_pack_b": [_i64, _i64, _ptr, _i64, _i64, _ptr],
+    "rk_gemm": [_i64] * 3 + [_ptr, _i64, _i64, _ptr, _i64, _i64, _ptr, _i64],
 }
-
-#: per-step GEMMs below this many multiply-adds keep BLAS on one thread (see kernels.c, begin_steps)
-SERIAL_MACS = 1 << 21
-
-#: Where the fused float32 LSTM forward (lstm_fused.h) runs by default: 8-float vectors (AVX2, where it
-#: was measured) and FUSED_MIN_UNITS units or more, on one BLAS thread (each half of batch_split, or BLAS
-#: limited to one thread): there it beat the BLAS loop, and at 64 units and below it lost (BENCHMARKS.md,
-#: "What changed in this session", item 5). Other widths run it only when RNNKIT_FUSED_MIN_UNITS=n asks
-#: (from n units; the tests use that on every machine), as it has not been measured there.
-FUSED_MIN_UNITS = 128
-FUSED_DEFAULT_WIDTH = 8
-
-
-def _serial_macs():
-    return int(os.environ.get("RNNKIT_SERIAL_MACS", SERIAL_MACS))
-
+_RESTYPES = {"rk_pack_b": None, "rk_gemm": _int}
 
 _lib = None
 _functions = {}
-_FusedLSTM = collections.namedtuple("_FusedLSTM", "pack forward blas_threads width packed_rows")
-_fused_lstm = None  # the fused float32 LSTM forward of lstm_fused.h, once loaded
 _scratch = threading.local()
-_BLAS_THREADS = None  # batch_split.BlasThreads of NumPy's OpenBLAS, once loaded
 
 
 def load():
-    """Load the library, point it at NumPy's BLAS and bind the functions; returns a description."""
+    """Load the library and bind the functions; returns a description (path, variant, how it was found)."""
     global _lib
     lib, path = build.load_library()
-    found = blas.find_gemm()
-    if found is None:
-        raise build.BuildError("no BLAS sgemm/dgemm found in this process (NumPy's) nor in SciPy")
-    kind, sgemm, dgemm, threads_local, where = found
-    lib.rk_set_blas.argtypes = [_int, _ptr, _ptr]
-    if lib.rk_set_blas(kind, sgemm, dgemm) != 0:
-        raise build.BuildError(f"rk_set_blas refused BLAS kind {kind} from {where}")
-    count = blas.thread_count_function()
-    setter = None if threads_local is None or count is None else ctypes.CFUNCTYPE(_int, _int)(threads_local)
-    global _BLAS_THREADS
-    _BLAS_THREADS = None if setter is None else batch_split.BlasThreads(setter, count)
-    _bind_split(_BLAS_THREADS)
-    lib.rk_set_threading.argtypes = [_ptr, _i64]
-    lib.rk_set_threading.restype = None
-    lib.rk_set_threading(threads_local, _serial_macs())
     for name, argtypes in _SIGNATURES.items():
         for dtype, suffix in _SUFFIX.items():
             fn = getattr(lib, f"{name}_{suffix}")
             real = ctypes.c_float if suffix == "f32" else ctypes.c_double
             fn.argtypes = [real if a == "real" else a for a in argtypes]
-            fn.restype = None
+            fn.restype = _RESTYPES.get(name, _int)
             _functions[name, dtype] = fn
-    global _fused_lstm
-    pack, fused = lib.rk_lstm_pack_u_f32, lib.rk_lstm_forward_fused_f32
-    pack.argtypes, pack.restype = [_i64, _ptr, _ptr], None
-    fused.argtypes = [_i64] * 5 + [_ptr] * 11 + [ctypes.c_float] + [_ptr] * 4 + [_int]
-    fused.restype = None
-    lib.rk_lstm_fused_rows.argtypes, lib.rk_lstm_fused_rows.restype = [_i64], _i64
-    _fused_lstm = _FusedLSTM(pack, fused, count, lib.rk_lstm_fused_width(), lib.rk_lstm_fused_rows)
     _lib = lib
-    return f"{path} with BLAS {where}"
+    loaded = build.LOADED
+    return f"{path} ({loaded.get('variant')}, {loaded.get('how')})"
 
 
 def _fn(name, dtype):
@@ -112,6 +75,51 @@ def _fn(name, dtype):
 
 def _addr(array):
     return None if array is None else array.ctypes.data
+
+
+def _run(name, dtype, args, batch, parts):
+    """The C loop ``name`` over the batch rows, on ``parts`` threads (threads.run_rows)."""
+    fn = _fn(name, dtype)
+    codes = threads.run_rows(lambda lo, hi: fn(*args, lo, hi), batch, parts)
+    if any(codes):
+        raise MemoryError(f"rnnkit's native loop {name} could not allocate its scratch")
+
+
+def _packed(name, matrix, transpose=False):
+    """``matrix`` (K, N), or its transpose, packed for step_gemm.h into a scratch array of this thread."""
+    rows, cols = matrix.shape
+    K, N = (cols, rows) if transpose else (rows, cols)
+    dtype = matrix.dtype
+    size = -(-N // _pack_width(dtype)) * _pack_width(dtype) * K
+    packed = _buffer(name, (max(size, 1),), dtype)
+    rs, cs = (s // dtype.itemsize for s in matrix.strides)
+    _fn("rk_pack_b", dtype)(K, N, _addr(matrix), *((cs, rs) if transpose else (rs, cs)), _addr(packed))
+    return packed
+
+
+def _pack_width(dtype):
+    """Columns of one packed panel (2 vectors): rk_packed_b_size of one row."""
+    key = ("width", dtype)
+    if key not in _functions:
+        size = getattr(_lib, f"rk_packed_b_size_{_SUFFIX[dtype]}")
+        size.argtypes, size.restype = [_i64, _i64], _i64
+        _functions[key] = size(1, 1)
+    return _functions[key]
+
+
+def _matmul(a, b):
+    """a @ b for 2-D float arrays of one dtype: rnnkit's own GEMM on this thread when small (threads.py),
+    else NumPy's BLAS with the user's thread setting."""
+    (m, k), n = a.shape, b.shape[1]
+    if not threads.small_product(m, n, k) or a.dtype != b.dtype or a.dtype not in _SUFFIX:
+        return a @ b
+    out = np.empty((m, n), a.dtype)
+    size = a.dtype.itemsize
+    code = _fn("rk_gemm", a.dtype)(m, n, k, _addr(a), a.strides[0] // size, a.strides[1] // size, _addr(b),
+                                  b.strides[0] // size, b.strides[1] // size, _addr(out), n)
+    if code:
+        raise MemoryError("rnnkit's own GEMM could not allocate its packing buffers")
+    return out
 
 
 def _buffer(name, shape, dtype):
@@ -164,13 +172,12 @@ def c_array(name, value, shape, dtype, *, copy=False):
     return np.require(array, dtype, ("C_CONTIGUOUS", "ALIGNED"))
 
 
-def _covered(name, x, params, options, state0=None, recurrent_mask=None):
+def _covered(name, x, params, options, state0, recurrent_mask):
     """The C codes ``(act, ract)`` of a call the compiled loop covers, else None (the reference runs it).
 
     The one statement of what the C loops implement: float32/float64 throughout, no empty axis, the
     built-in activations, kernel/recurrent_kernel/bias only (no peepholes, no projection), no LSTM
-    coupled gate or clipping, GRU reset_after with a mask shared by the three gates. ``state0`` and
-    ``recurrent_mask`` are checked when given (batch_split decides before it has cut them).
+    coupled gate or clipping, GRU reset_after with a mask shared by the three gates.
     """
     dtype = getattr(x, "dtype", None)
     if dtype not in _SUFFIX or np.ndim(x) != 3 or 0 in np.shape(x):
@@ -179,8 +186,7 @@ def _covered(name, x, params, options, state0=None, recurrent_mask=None):
         return None
     if any(getattr(value, "dtype", None) != dtype for value in params.values()):
         return None
-    if state0 is not None and (len(state0) != _STATES[name]
-                               or any(getattr(s, "dtype", None) != dtype for s in state0)):
+    if len(state0) != _STATES[name] or any(getattr(s, "dtype", None) != dtype for s in state0):
         return None
     units = np.shape(params["recurrent_kernel"])[0]
     if units == 0 or (recurrent_mask is not None and np.shape(recurrent_mask)[-1:] != (units,)):
@@ -223,19 +229,18 @@ class _Call:
             self._x2 = np.ascontiguousarray(self.x.transpose(1, 0, 2)).reshape(time * batch, features)
         return self._x2
 
-    def ring(self, gates, threads=1):
-        """Buffers of an inference run (no cache kept; see step_rows in kernels_impl.h).
+    def ring(self, gates):
+        """Buffers of an inference run (no cache kept; see step_rows in loops_impl.h).
 
-        Returns P and the C arguments ``(ring, I, X, W, Xc)``: P holds the input projection of
-        ``ring`` steps at a time (GEMMs of at least 512 rows, at most T steps), Xc stages their inputs
-        (one stage per thread). Both are scratch reused across calls, so an inference run allocates
-        nothing of size T but its outputs.
+        Returns P and the C arguments ``(ring, I, X, Wp)``: P holds the input projection of ``ring``
+        steps at a time (at least 512 rows, at most T steps), made in C from x and the packed kernel
+        Wp. Both are scratch reused across calls, so an inference run allocates nothing of size T but
+        its outputs.
         """
         batch, time, features, units = self.shape
         ring = max(1, min(time, -(-512 // batch)))
         P = _buffer("ring", (ring, batch, gates * units), self.dtype)
-        staging = _buffer("ring_inputs", (threads * ring * batch, features), self.dtype)
-        return P, (ring, features, _addr(self.x), _addr(self.kernel), _addr(staging))
+        return P, (ring, features, _addr(self.x), _addr(_packed("packed_w", self.kernel)))
 
     def step_arrays(self, gates, names):
         """``(P, ring, arrays)`` for a C forward: P and the ring arguments (see :meth:`ring`), and the
@@ -247,16 +252,28 @@ class _Call:
         P, ring = self.ring(gates)
         return P, ring, [_buffer(name, (batch, units), self.dtype) for name in names]
 
+    def packed_recurrent(self):
+        """U (H, G) packed for the forward's per-step h_{t-1} U."""
+        return _packed("packed_u", self.recurrent)
+
+    def packed_recurrent_t(self):
+        """Uᵀ (G, H) packed for the backward's per-step dZ_t Uᵀ."""
+        return _packed("packed_u", self.recurrent, transpose=True)
+
+    def parts(self, gates):
+        """Threads this call's loops run on (threads.parts_for)."""
+        batch, time, _, units = self.shape
+        return threads.parts_for(batch, time, units, gates)
+
     def input_product(self):
         """x W for every step at once: time-major (T, B, G), C-contiguous and owned (C adds the bias)."""
         batch, time, _, _ = self.shape
-        return (self.x2 @ self.kernel).reshape(time, batch, -1)
+        return _matmul(self.x2, self.kernel).reshape(time, batch, -1)
 
 
 def _output_array(out, shape, dtype):
     """``out`` when C can write the outputs into it (C-contiguous, aligned, writable, of that shape and
-    dtype), else a new array. ``out`` is how batch_split has each half write its rows of one output
-    array (no concatenation)."""
+    dtype), else a new array. ``out`` lets a caller have the outputs written into an array of its own."""
     if (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype and out.flags.c_contiguous
             and out.flags.aligned and out.flags.writeable):
         return out
@@ -272,7 +289,7 @@ def _into(out, result):
 
 
 #: the ring arguments of a training run: every step projected by the caller, every step cached
-_NO_RING = (0, 0, None, None, None)
+_NO_RING = (0, 0, None, None)
 
 
 def _upstream_grads(call, d_outputs, d_final_state):
@@ -290,21 +307,32 @@ def _upstream_grads(call, d_outputs, d_final_state):
 
 def _backward_setup(cache, d_outputs, d_final_state):
     """What every compiled backward starts from: the forward's call, the C-ready upstream gradients
-    (:func:`_upstream_grads`), two (B, H) scratch rows (the second only with a step mask) and Uᵀ."""
+    (:func:`_upstream_grads`), two (B, H) scratch rows (the second only with a step mask) and Uᵀ packed
+    for the per-step products (the caller keeps it alive during the C call)."""
     call = cache["call"]
     batch, _, _, units = call.shape
     d_out, d_states = _upstream_grads(call, d_outputs, d_final_state)
     work = np.empty((batch, units), call.dtype)
     carry = None if call.mask is None else np.zeros((batch, units), call.dtype)
-    return call, d_out, d_states, work, carry, np.ascontiguousarray(call.recurrent.T)  # the caller keeps Uᵀ alive
+    return call, d_out, d_states, work, carry, call.packed_recurrent_t()
 
 
 def _input_grads(cache, dxw, grads):
     """dW (and db) as one GEMM / sum over all steps; returns dx (B, T, I) from the time-major dxw."""
     call = cache["call"]
     batch, time, features, _ = call.shape
-    return sequence.input_grads(call.x2.reshape(time, batch, features), dxw, call.kernel, grads,
-                                "bias" in cache["params"])
+    flat = dxw.reshape(batch * time, -1)
+    grads["kernel"] = _matmul(call.x2.T, flat)
+    if "bias" in cache["params"]:
+        grads["bias"] = flat.sum(axis=0)
+    return np.ascontiguousarray(_matmul(flat, call.kernel.T).reshape(time, batch, features).transpose(1, 0, 2))
+
+
+def _recurrent_grad(cache, d_products):
+    """dU = Σ h_inᵀ dZ over steps and batch, one GEMM: h_in (T, B, H) from the cache, d_products (T, B, G)."""
+    batch, time, _, units = cache["call"].shape
+    rows = batch * time
+    return _matmul(cache["h_in"].reshape(rows, units).T, d_products.reshape(rows, -1))
 
 
 def _is_compiled(cache, kind):
@@ -345,9 +373,10 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
     outputs = _output_array(out, (batch, time, units), dtype)
     (h,) = call.states
     new, ring, (h_in,) = call.step_arrays(1, ("h_in",))
-    _fn("rk_simple_forward", dtype)(batch, time, units, _addr(new), _addr(call.recurrent), _addr(call.bias),
-                                    _addr(h), _addr(call.mask), _addr(call.rmask), codes[0],
-                                    bool(zero_output_for_mask), _addr(outputs), _addr(h_in), *ring)
+    _run("rk_simple_forward", dtype, (batch, time, units, _addr(new), _addr(call.packed_recurrent()),
+                                      _addr(call.bias), _addr(h), _addr(call.mask), _addr(call.rmask), codes[0],
+                                      bool(zero_output_for_mask), _addr(outputs), _addr(h_in), *ring),
+         batch, call.parts(1))
     cache = None if ring is not _NO_RING else dict(fast="simple_rnn", call=call, params=params, act=codes[0],
                                                    zero=bool(zero_output_for_mask), new=new, h_in=h_in)
     return outputs, (h,), cache
@@ -359,62 +388,15 @@ def simple_rnn_backward(d_outputs, d_final_state, cache):
     call, d_out, (dh,), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
     batch, time, _, units = call.shape
     dz = _buffer("da", (time, batch, units), call.dtype)
-    _fn("rk_simple_backward", call.dtype)(batch, time, units, _addr(cache["new"]), _addr(recurrent_t),
-                                          _addr(call.mask), _addr(call.rmask), cache["act"], cache["zero"],
-                                          _addr(d_out), _addr(dh), _addr(dz), _addr(work), _addr(carry))
-    grads = {"recurrent_kernel": sequence.weight_grad(cache["h_in"], dz)}
+    _run("rk_simple_backward", call.dtype, (batch, time, units, _addr(cache["new"]), _addr(recurrent_t),
+                                            _addr(call.mask), _addr(call.rmask), cache["act"], cache["zero"],
+                                            _addr(d_out), _addr(dh), _addr(dz), _addr(work), _addr(carry)),
+         batch, call.parts(1))
+    grads = {"recurrent_kernel": _recurrent_grad(cache, dz)}
     return _input_grads(cache, dz, grads), (dh,), _finish(cache, grads)
 
 
 # ------------------------------------------------------------------------------ LSTM
-
-def _fused_lstm_threads(batch, units):
-    """Threads for the fused float32 LSTM forward (lstm_fused.h), or 0 to run the BLAS-per-step loop.
-
-    Units must be a multiple of the vector width; where it runs by default, and RNNKIT_FUSED_MIN_UNITS,
-    are described at FUSED_MIN_UNITS. One thread where the per-step GEMM would run on one BLAS thread
-    anyway (BLAS limited to one thread, as in each half of batch_split, or a step under SERIAL_MACS);
-    its own two-thread split only when RNNKIT_LSTM_THREADS=2 asks for it (with OpenBLAS's pool
-    spinning from a backward's GEMMs it measured slower in training).
-    """
-    if _fused_lstm is None or units % _fused_lstm.width:
-        return 0
-    if "RNNKIT_FUSED_MIN_UNITS" in os.environ:
-        min_units = int(os.environ["RNNKIT_FUSED_MIN_UNITS"])
-    elif _fused_lstm.width == FUSED_DEFAULT_WIDTH:
-        min_units = FUSED_MIN_UNITS
-    else:
-        return 0
-    if units < min_units:
-        return 0
-    blas_threads = _fused_lstm.blas_threads
-    serial = batch * units * 4 * units < _serial_macs() or blas_threads is None or blas_threads() <= 1
-    if serial:
-        return 1
-    return 2 if os.environ.get("RNNKIT_LSTM_THREADS") == "2" else 0
-
-
-def _lstm_fused(call, bias, forget_bias, outputs, h, c, threads):
-    """Run lstm_fused.h's forward; returns (gates, h_in, act_c, c_prev), all None under no_grad."""
-    batch, time, features, units = call.shape
-    dtype = call.dtype
-    packed = _buffer("packed_u", (units * 4 * units,), dtype)
-    _fused_lstm.pack(units, _addr(call.recurrent), _addr(packed))
-    if is_grad_enabled():  # C forms x W of every step itself, split over its threads
-        gates = np.empty((time, batch, 4 * units), dtype)
-        ring = (0, features, _addr(call.x2), _addr(call.kernel), None)
-        h_in, act_c, c_prev = (np.empty((time, batch, units), dtype) for _ in range(3))
-    else:
-        gates, ring = call.ring(4, threads)
-        h_in, act_c, c_prev = _buffer("h_in", (2, batch, units), dtype), None, None
-    steps, _, x, kernel, staging = ring
-    packed_h = _buffer("packed_h", (threads * _fused_lstm.packed_rows(batch) * units,), dtype)
-    products = _buffer("step_gates", (batch, 4 * units), dtype)
-    _fused_lstm.forward(batch, time, units, features, steps, x, kernel, _addr(gates), staging, _addr(packed_h),
-                        _addr(products), _addr(packed), _addr(bias), _addr(h), _addr(c), _addr(call.rmask),
-                        float(forget_bias), _addr(outputs), _addr(h_in), _addr(act_c), _addr(c_prev), threads)
-    return (gates, h_in, act_c, c_prev) if steps == 0 else (None,) * 4
-
 
 def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
                  recurrent_activation="sigmoid", forget_bias=0.0, coupled_input_forget=False,
@@ -433,23 +415,17 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
     bias = call.bias if call.bias is not None else np.zeros(4 * units, dtype)  # C reads it unconditionally
     outputs = _output_array(out, (batch, time, units), dtype)
     h, c = call.states
-    fused = (dtype == np.float32 and call.mask is None and (act, ract) == (_TANH, _SIGMOID))
-    threads = _fused_lstm_threads(batch, units) if fused else 0
-    if threads:
-        gates, h_in, act_c, c_prev = _lstm_fused(call, bias, forget_bias, outputs, h, c, threads)
-    else:
-        gates, ring, (h_in, act_c, c_prev) = call.step_arrays(4, ("h_in", "act_c", "c_prev"))
-        work = _buffer("work", (batch, units), dtype)
-        step_gates = _buffer("step_gates", (batch, 4 * units), dtype)
-        _fn("rk_lstm_forward", dtype)(batch, time, units, _addr(gates), _addr(call.recurrent), _addr(bias),
-                                      _addr(h), _addr(c),
-                                      _addr(call.mask), _addr(call.rmask), float(forget_bias), act, ract,
-                                      bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(act_c),
-                                      _addr(c_prev), _addr(work), _addr(step_gates), *ring)
-    if not is_grad_enabled():
-        return outputs, (h, c), None
-    cache = dict(fast="lstm", call=call, params=params, act=act, ract=ract, zero=bool(zero_output_for_mask),
-                 gates=gates, h_in=h_in, act_c=act_c, c_prev=c_prev)
+    gates, ring, (h_in, act_c, c_prev) = call.step_arrays(4, ("h_in", "act_c", "c_prev"))
+    work = _buffer("work", (batch, units), dtype)
+    step_gates = _buffer("step_gates", (batch, 4 * units), dtype)
+    _run("rk_lstm_forward", dtype, (batch, time, units, _addr(gates), _addr(call.packed_recurrent()), _addr(bias),
+                                    _addr(h), _addr(c), _addr(call.mask), _addr(call.rmask), float(forget_bias),
+                                    act, ract, bool(zero_output_for_mask), _addr(outputs), _addr(h_in),
+                                    _addr(act_c), _addr(c_prev), _addr(work), _addr(step_gates), *ring),
+         batch, call.parts(4))
+    cache = None if ring is not _NO_RING else dict(fast="lstm", call=call, params=params, act=act, ract=ract,
+                                                   zero=bool(zero_output_for_mask), gates=gates, h_in=h_in,
+                                                   act_c=act_c, c_prev=c_prev)
     return outputs, (h, c), cache
 
 
@@ -459,11 +435,12 @@ def lstm_backward(d_outputs, d_final_state, cache):
     call, d_out, (dh, dc), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
     batch, time, _, units = call.shape
     da = _buffer("da", (time, batch, 4 * units), call.dtype)
-    _fn("rk_lstm_backward", call.dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
-                                        _addr(cache["c_prev"]), _addr(recurrent_t), _addr(call.mask),
-                                        _addr(call.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
-                                        _addr(dh), _addr(dc), _addr(da), _addr(work), _addr(carry))
-    grads = {"recurrent_kernel": sequence.weight_grad(cache["h_in"], da)}
+    _run("rk_lstm_backward", call.dtype, (batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
+                                          _addr(cache["c_prev"]), _addr(recurrent_t), _addr(call.mask),
+                                          _addr(call.rmask), cache["act"], cache["ract"], cache["zero"],
+                                          _addr(d_out), _addr(dh), _addr(dc), _addr(da), _addr(work), _addr(carry)),
+         batch, call.parts(4))
+    grads = {"recurrent_kernel": _recurrent_grad(cache, da)}
     return _input_grads(cache, da, grads), (dh, dc), _finish(cache, grads)
 
 
@@ -485,11 +462,11 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
     gates, ring, (h_in, u_h, h_prev) = call.step_arrays(3, ("h_in", "u_h", "h_prev"))
     work = _buffer("work_gates", (batch, 3 * units), dtype)
     (h,) = call.states
-    _fn("rk_gru_forward", dtype)(batch, time, units, _addr(gates), _addr(call.recurrent), _addr(input_bias),
-                                 _addr(recurrent_bias),
-                                 _addr(h), _addr(call.mask), _addr(call.rmask), *codes,
-                                 bool(zero_output_for_mask), _addr(outputs), _addr(h_in), _addr(u_h), _addr(h_prev),
-                                 _addr(work), *ring)
+    _run("rk_gru_forward", dtype, (batch, time, units, _addr(gates), _addr(call.packed_recurrent()),
+                                   _addr(input_bias), _addr(recurrent_bias), _addr(h), _addr(call.mask),
+                                   _addr(call.rmask), *codes, bool(zero_output_for_mask), _addr(outputs),
+                                   _addr(h_in), _addr(u_h), _addr(h_prev), _addr(work), *ring),
+         batch, call.parts(3))
     cache = None if ring is not _NO_RING else dict(fast="gru", call=call, params=params, act=codes[0], ract=codes[1],
                                                    zero=bool(zero_output_for_mask), gates=gates, h_in=h_in, u_h=u_h,
                                                    h_prev=h_prev)
@@ -503,30 +480,21 @@ def gru_backward(d_outputs, d_final_state, cache):
     batch, time, _, units = call.shape
     da = _buffer("da", (time, batch, 3 * units), call.dtype)
     du = _buffer("du", (time, batch, 3 * units), call.dtype)
-    _fn("rk_gru_backward", call.dtype)(batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
-                                       _addr(cache["h_prev"]), _addr(recurrent_t), _addr(call.mask),
-                                       _addr(call.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
-                                       _addr(dh), _addr(da), _addr(du), _addr(work), _addr(carry))
-    grads = {"recurrent_kernel": sequence.weight_grad(cache["h_in"], du)}
+    _run("rk_gru_backward", call.dtype, (batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
+                                         _addr(cache["h_prev"]), _addr(recurrent_t), _addr(call.mask),
+                                         _addr(call.rmask), cache["act"], cache["ract"], cache["zero"],
+                                         _addr(d_out), _addr(dh), _addr(da), _addr(du), _addr(work), _addr(carry)),
+         batch, call.parts(3))
+    grads = {"recurrent_kernel": _recurrent_grad(cache, du)}
     dx = _input_grads(cache, da, grads)
     if "bias" in grads:
         grads["bias"] = np.stack([grads["bias"], du.reshape(batch * time, -1).sum(axis=0)])
     return dx, (dh,), _finish(cache, grads)
 
 
+#: the compiled twins, by cell kind (rnnkit._fast.overrides says which reference op each replaces)
 COMPILED_OPS = {
     "simple_rnn": (simple_rnn_forward, simple_rnn_backward),
     "lstm": (lstm_forward, lstm_backward),
     "gru": (gru_forward, gru_backward),
 }
-
-#: the ops handed out (rnnkit._fast.overrides): COMPILED_OPS, split over the batch on two threads where that
-#: pays (batch_split.py)
-SPLIT_OPS = dict(COMPILED_OPS)
-
-
-def _bind_split(set_blas_threads):
-    for name, (forward, backward) in COMPILED_OPS.items():
-        def covered(x, params, options, name=name):
-            return _covered(name, x, params, options) is not None
-        SPLIT_OPS[name] = batch_split.wrap(forward, backward, covered, set_blas_threads)

@@ -23,7 +23,16 @@ class Callback:
 
     The legacy ``on_batch_begin`` / ``on_batch_end`` hooks are what the default
     ``on_train_batch_begin`` / ``on_train_batch_end`` call, as in Keras.
+
+    Resumable state (rnnkit's addition): a callback that carries something from one epoch
+    to the next (a best value, a wait counter) returns it from :meth:`get_state` and takes
+    it back in :meth:`set_state`; ``BackupAndRestore`` stores it with the training state
+    and restores it on resume, after every callback's ``on_train_begin``.
     """
+
+    #: whether the callback runs after all others in a :class:`CallbackList` (BackupAndRestore
+    #: does: its backup must see the epoch's state of every other callback)
+    runs_last = False
 
     def __init__(self):
         self.params = {}
@@ -38,6 +47,15 @@ class Callback:
     @property
     def model(self):
         return self._model
+
+    def get_state(self):
+        """What this callback carries across epochs, as a dict of JSON values and NumPy arrays
+        (lists of arrays too), or None when it carries nothing (the default)."""
+        return None
+
+    def set_state(self, state):
+        """Take back what :meth:`get_state` returned: check all of ``state`` first, then assign
+        (raise RnnkitValueError / RnnkitTypeError naming the bad key, changing nothing)."""
 
     def on_batch_begin(self, batch, logs=None):
         """Legacy alias of :meth:`on_train_batch_begin`."""

@@ -55,6 +55,10 @@ def _flatten(callbacks):
     return flat
 
 
+def _last_at_end(callbacks):
+    return sorted(callbacks, key=lambda c: bool(c.runs_last))  # stable: the order is kept otherwise
+
+
 class CallbackList(Callback):
     """Calls each hook on every callback, in list order.
 
@@ -77,13 +81,16 @@ class CallbackList(Callback):
     def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, params=None,
                  **keyword_params):
         super().__init__()
-        self.callbacks = _flatten(callbacks)
+        self.callbacks = _last_at_end(_flatten(callbacks))
         self.history = next((c for c in self.callbacks if isinstance(c, History)), None)
         if self.history is None and add_history:
             self.history = History()
             self.callbacks.append(self.history)
         if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
             self.callbacks.append(ProgbarLogger())
+        for callback in self.callbacks:  # BackupAndRestore saves and restores the others' state
+            if hasattr(callback, "set_callbacks"):
+                callback.set_callbacks(self.callbacks)
         if model is not None:
             self.set_model(model)
         params = {**(params or {}), **keyword_params}
@@ -91,7 +98,7 @@ class CallbackList(Callback):
             self.set_params(params)
 
     def append(self, callback):
-        self.callbacks.extend(_flatten([callback]))
+        self.callbacks = _last_at_end(self.callbacks + _flatten([callback]))
 
     def set_params(self, params):
         self.params = params

@@ -18,7 +18,8 @@ States nest one level: ``state_size`` is ``(cell_0.state_size, ...)``, e.g.
 ``((H1,), (H2, H2))`` for a SimpleRNN under an LSTM, and every state argument is a
 tuple with one entry (itself a tuple of arrays) per cell.
 """
-from .._validate import describe, positive_int, weight_arrays
+from .._validate import describe, positive_int
+from ..variables import assign_all
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops.grad_mode import is_grad_enabled
 from .base import SequenceCell, cell_class
@@ -118,12 +119,7 @@ class StackedRNNCells(SequenceCell):
 
     def set_weights(self, weights):
         """Load a flat list: the first cell's arrays, then the second's, ... (all checked before any is written)."""
-        arrays = weight_arrays(self.name, [(name, value.shape) for name, value in self.params.items()], weights)
-        start = 0
-        for cell in self.cells:
-            count = len(cell.params)
-            cell.set_weights(arrays[start:start + count])
-            start += count
+        assign_all(f"cell {self.name}", list(self.params.items()), weights)  # params are the cells' own arrays
 
     def count_params(self):
         return int(sum(cell.count_params() for cell in self.cells))

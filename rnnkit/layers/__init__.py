@@ -25,12 +25,12 @@ from .lstm import LSTM
 from .masking import Masking
 from .merge import (Add, Average, Maximum, Minimum, Multiply, Subtract, add, average, maximum, minimum, multiply,
                     subtract)
+from .mgu import MGU
 from .noise import GaussianNoise, SpatialDropout1D
 from .permute import Permute
 from .pooling import AveragePooling1D, MaxPooling1D
 from .repeat_vector import RepeatVector
 from .reshape import Reshape
-from .mgu import MGU
 from .reshaping import Activation, Flatten
 from .rnn import RNN
 from .simple_rnn import SimpleRNN

@@ -25,7 +25,7 @@ import re
 import numpy as np
 
 from .. import initializers, object_registry, regularizers, weight_options
-from .._validate import describe, float_array, float_dtype
+from .._validate import accepted_keywords, describe, float_array, float_dtype
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops.grad_mode import is_grad_enabled
 from ..random import make_rng
@@ -65,6 +65,11 @@ def serialize_layer(layer):
     if registered != type(layer).__name__:
         spec["registered_name"] = registered
     return spec
+
+
+def layer_classes():
+    """Every layer class defined so far, by class name (the registry :func:`deserialize_layer` reads)."""
+    return dict(_layer_classes)
 
 
 def deserialize_layer(spec, custom_objects=None):
@@ -325,7 +330,8 @@ class Layer:
         x = self.check_inputs(inputs)
         if not self.built:
             # multi-input layers (merge, attention) build from the list of their inputs' shapes
-            self.build([a.shape for a in x] if isinstance(x, list) else x.shape)
+            with initializers.building(self):
+                self.build([a.shape for a in x] if isinstance(x, list) else x.shape)
             self.built = True
         outputs = self.call(x, training=training, mask=mask, **kwargs)
         if self.activity_regularizer is not None:
@@ -432,7 +438,8 @@ class Layer:
                     f"inputs of layer {self.name!r} must have {self.input_features} features (last axis) to match "
                     f"its built weights, got shape {input_shape}")
         if not self.built:
-            self.build(input_shape)
+            with initializers.building(self):
+                self.build(input_shape)
             self.built = True
 
     def _output_dtypes(self, count):
@@ -473,25 +480,15 @@ class Layer:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
 
-def accepted_keywords(cls):
-    """The keyword arguments ``cls(...)`` accepts, following ``**kwargs`` up to the base classes."""
-    names = set()
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass):
-            continue
-        parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
-        names.update(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            break
-    return names - {"self"}
-
-
 def _refuse_missing_weight_options(cls, options, kwargs):
     """A named error, before construction, for a regularizer or constraint option the layer has no weight
     for (``recurrent_constraint`` on Dense); other unexpected arguments get Python's TypeError."""
-    accepted = accepted_keywords(cls) | {"activity_regularizer"}
+    accepted = accepted_keywords(cls)
+    if accepted is None:  # some **kwargs takes anything: the class decides
+        return
+    accepted |= {"activity_regularizer"}
     if getattr(cls, "cell_class", None) is not None:  # SimpleRNN, LSTM, ...: the cell takes the weight options
-        accepted |= accepted_keywords(cls.cell_class)
+        accepted |= accepted_keywords(cls.cell_class) or set()
     missing = sorted(set(options) - accepted)
     if missing:
         raise RnnkitTypeError(

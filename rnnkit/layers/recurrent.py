@@ -1,5 +1,5 @@
 """What SimpleRNN, LSTM, GRU and MGU share: an RNN layer that makes its own cell from Keras's arguments."""
-from .base import accepted_keywords
+from .._validate import accepted_keywords
 from .rnn import RNN
 
 # Cell config entries that belong to the layer itself, not to the cell's arguments.
@@ -10,19 +10,16 @@ class CellLayer(RNN):
     """An :class:`RNN` whose cell is built from the layer's own arguments.
 
     Subclasses set ``cell_class`` and write the Keras signature; their ``__init__`` hands its
-    arguments on as they are, ``super().__init__(locals())``: those the cell class takes make the
-    cell, the others go to :class:`RNN`. The layer's ``get_config`` then lists them flat (Keras's
-    form, no nested ``cell``), and the cell's attributes (``units``, ``activation``, ...) read
-    through the layer.
+    arguments on as they are, ``super().__init__(**constructor_arguments(locals()))``: those the
+    cell class takes make the cell, the others go to :class:`RNN`. The layer's ``get_config`` then
+    lists them flat (Keras's form, no nested ``cell``), and the cell's attributes (``units``,
+    ``activation``, ...) read through the layer.
     """
 
     cell_class = None
 
-    def __init__(self, arguments):
-        arguments = {name: value for name, value in arguments.items() if name not in ("self", "__class__")}
-        arguments.update(arguments.pop("kwargs", {}))
-        seed, dtype = arguments.pop("seed", None), arguments.pop("dtype", "float32")
-        accepted = accepted_keywords(self.cell_class)
+    def __init__(self, *, seed=None, dtype="float32", **arguments):
+        accepted = accepted_keywords(self.cell_class) or set()
         cell_kwargs = {name: arguments.pop(name) for name in list(arguments)
                        if name in accepted and name not in _LAYER_OWNED}
         cell = self.cell_class(**cell_kwargs, seed=seed, dtype=dtype)
@@ -39,3 +36,10 @@ class CellLayer(RNN):
         config = super().get_config()
         config.update({k: v for k, v in self.cell.get_config().items() if k not in _LAYER_OWNED})
         return config
+
+
+def constructor_arguments(local_names):
+    """A constructor's arguments by keyword, from its ``locals()`` taken first thing: ``self`` (and the
+    ``__class__`` cell of ``super()``) left out, ``**kwargs`` merged in."""
+    arguments = {name: value for name, value in local_names.items() if name not in ("self", "__class__", "kwargs")}
+    return {**arguments, **local_names.get("kwargs", {})}

@@ -2,12 +2,12 @@
 import numpy as np
 
 from .. import object_registry, weight_options
-from .._validate import describe, float_dtype, mask_array, positive_int, rate, state_arrays
+from .._validate import describe, float_dtype, mask_array, positive_int, rate, rectangular, state_arrays
 from ..cells.base import cell_classes
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
-from . import base as base_module
-from .base import Layer
+from ..variables import share_cell_weights
+from .base import Layer, layer_classes
 from .custom_cell import CustomCell, is_custom_cell
 
 
@@ -24,7 +24,7 @@ def deserialize_cell(spec, custom_objects=None):
         return spec
     if not isinstance(spec.get("class_name"), str) or not isinstance(spec.get("config"), dict):
         raise RnnkitValueError(f"a cell config must be a dict with 'class_name' and 'config', got {describe(spec)}")
-    known = {name: cls for name, cls in base_module._layer_classes.items() if not name.startswith("_")}
+    known = {name: cls for name, cls in layer_classes().items() if not name.startswith("_")}
     known.update(cell_classes())
     return object_registry.deserialize_object(spec, "cell", known, custom_objects)
 
@@ -152,18 +152,13 @@ class RNN(Layer):
     @property
     def supports_tbptt(self):
         """Whether truncated BPTT can carry this layer's final state into the next chunk of a sequence
-        (``fit(..., tbptt_steps=k)``): yes when it runs forwards in time. Layers that are not recurrent
-        do not define it; a Bidirectional says False."""
+        (``fit(..., tbptt_steps=k)``): yes when it runs forwards in time (see ``Layer.supports_tbptt``;
+        a Bidirectional says False)."""
         return not self.go_backwards
 
     @property
     def output_size(self):
         return self.cell.output_size
-
-    @property
-    def supports_tbptt(self):
-        """Truncated BPTT can carry this layer's state across time chunks unless it runs backwards."""
-        return not self.go_backwards
 
     @property
     def state_sizes(self):
@@ -193,8 +188,8 @@ class RNN(Layer):
         if isinstance(self.cell, CustomCell):
             self._adopt_cell_variables()
         else:
-            for name, value in self.cell.params.items():
-                self.add_weight(name, value)
+            variables = [self.add_weight(name, value) for name, value in self.cell.params.items()]
+            share_cell_weights(variables, self.cell)  # an optimizer's flat buffer re-points the cell too
         self.input_features = features
         self.built = True
 
@@ -245,7 +240,7 @@ class RNN(Layer):
             states = [states]
         if not isinstance(states, (list, tuple)) or not states:
             raise RnnkitValueError(f"states of layer {self.name!r} must be a list of arrays, got {describe(states)}")
-        batch = np.shape(states[0])[0] if self.states is None else self.states[0].shape[0]
+        batch = rectangular("states[0]", states[0]).shape[0] if self.states is None else self.states[0].shape[0]
         self.states = [s.copy() for s in self._check_flat_states(states, batch, "states")]
 
     reset_state = reset_states

@@ -87,11 +87,12 @@ class Trainer:
         """
         if loss is None:
             raise RnnkitValueError("loss must be given to compile(), e.g. loss='mse', got None")
-        self.optimizer = optimizers_module.get(optimizer)
-        names = self.output_names
-        self._compiled_loss = CompiledLoss(loss, loss_weights, names)
-        self._compiled_metrics = CompiledMetrics(metrics, names, self._compiled_loss)
-        losses = self._compiled_loss.losses
+        # everything resolved before anything is assigned: a bad metric leaves the model as it was
+        resolved_optimizer = optimizers_module.get(optimizer)
+        compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
+        compiled_metrics = CompiledMetrics(metrics, self.output_names, compiled_loss)
+        self.optimizer, self._compiled_loss, self._compiled_metrics = resolved_optimizer, compiled_loss, compiled_metrics
+        losses = compiled_loss.losses
         self.loss = losses[0] if len(losses) == 1 else losses
         self.loss_weights = loss_weights
         self.terminate_on_nan = bool(terminate_on_nan)
@@ -139,6 +140,12 @@ class Trainer:
                      loss_weights=config.get("loss_weights"), metrics=config.get("metrics"))
 
     @property
+    def shuffle_rng(self):
+        """The generator behind ``fit``'s shuffling (None before the first fit); its state is part of
+        :meth:`get_rng_states`, which resumable training saves."""
+        return self._shuffle_rng
+
+    @property
     def compiled_metrics(self):
         """The metric objects, output by output."""
         return self._compiled_metrics.flat if self._compiled_metrics else []
@@ -164,12 +171,17 @@ class Trainer:
     def _loss_and_gradients(self, xs, ys, sample_weight=None, variables=None):
         """The training loss of one batch (the compiled losses plus ``model.losses``, as Keras reports
         it), its per-output parts, and the gradients (the regularizers' included; activity penalties
-        add theirs inside the layers' backward)."""
+        add theirs inside the layers' backward). With an optimizer ``loss_scale_factor`` the gradients
+        are of the scaled loss, regularization included (Keras's ``optimizer.scale_loss`` on the whole
+        loss), which the optimizer divides out again; the losses returned are unscaled."""
         outputs, masks = self._forward(xs, training=True)
         loss, parts, d_outputs = self._compiled_loss.value_and_gradients(ys, outputs, masks, sample_weight)
         self._backward(d_outputs)
         variables = self.trainable_variables if variables is None else variables
         grads = weight_options.add_penalty_gradients(variables, self.gradients(variables))
+        scale = self.optimizer.scale_loss(1.0)
+        if scale != 1.0:
+            grads = [g * np.asarray(scale, g.dtype) for g in grads]
         return self._with_penalties(loss), parts, grads, outputs, masks
 
     def _with_penalties(self, loss):
@@ -205,6 +217,7 @@ class Trainer:
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
                                  f"last finite step")
         norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
+        norm /= self.optimizer.scale_loss(1.0)  # the gradient of the unscaled loss
         if grads_finite:
             self._apply_update(grads, where, norm, variables)
         else:
@@ -299,6 +312,8 @@ class Trainer:
                               shuffle, initial_epoch, tbptt_steps)
         cbs, history = self._fit_callbacks(plan)
         self._fit_epochs(plan, cbs)
+        if plan.epochs > plan.initial_epoch:
+            self.optimizer.finalize_variable_values(self.trainable_variables)  # EMA weights, as Keras's fit
         cbs.on_train_end()
         self.history = history
         return history
@@ -465,7 +480,8 @@ class Trainer:
     def predict(self, x, batch_size=32, verbose=0, callbacks=None):
         """Outputs for every sample of x, computed ``batch_size`` samples at a time.
 
-        Returns one array, or for several outputs a list (or dict) shaped like ``model.outputs``.
+        Returns one array (also for outputs given as a list of one tensor, as Keras 3), or for several
+        outputs a list (or dict) shaped like ``model.outputs``.
         Callbacks get Keras's predict hooks: ``on_predict_begin``, ``on_predict_batch_begin/end``
         (logs: ``{"outputs": that batch's outputs}``) and ``on_predict_end``."""
         xs = self._prepare_data(data_adapter.check_x(self, x))
@@ -484,4 +500,6 @@ class Trainer:
             batches.append(outputs)
             cbs.on_predict_batch_end(step, {"outputs": self._pack_outputs(outputs)})
         cbs.on_predict_end()
-        return self._pack_outputs([np.concatenate([b[i] for b in batches]) for i in range(len(batches[0]))])
+        outputs = self._pack_outputs([np.concatenate([b[i] for b in batches]) for i in range(len(batches[0]))])
+        # Keras 3: a model whose outputs are a list of one tensor predicts that one array
+        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..._validate import describe, float_array, float_dtype, positive_int
 from ...errors import RnnkitTypeError, RnnkitValueError
-from ...variables import Variable
+from ...variables import Variable, share_cell_weights
 
 
 class LSTMStateTuple(collections.namedtuple("LSTMStateTuple", ("c", "h"))):
@@ -212,6 +212,7 @@ class RNNCell:
             return []
         if self._variables is None:
             self._variables = [Variable(value, name) for name, value in self._weight_items()]
+            share_cell_weights(self._variables, self._core)  # an optimizer's flat buffer re-points the core
         return list(self._variables)
 
     variables = weights
