@@ -16,7 +16,6 @@ Layers take them as ``kernel_constraint=``, ``recurrent_constraint=``, ``bias_co
 ``embeddings_constraint=``, ``gamma_constraint=``/``beta_constraint=``. Strings: ``"max_norm"``,
 ``"non_neg"``, ``"unit_norm"``, ``"min_max_norm"`` and the class names (Keras's defaults).
 """
-import inspect
 import math
 import numbers
 
@@ -45,7 +44,7 @@ def _axis(value):
     return [int(a) for a in value] if isinstance(value, (list, tuple)) else int(value)
 
 
-class Constraint:
+class Constraint(object_registry.ConfigObject):
     """Base class: ``constraint(w)`` returns the projected weight (the base returns it unchanged).
 
     A subclass implements ``__call__(w)`` with NumPy, and ``get_config`` to be saved.
@@ -56,17 +55,6 @@ class Constraint:
 
     def check_shape(self, shape, where):
         """Refuse, when the weight is created, a weight this constraint cannot apply to."""
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class _NormConstraint(Constraint):
@@ -158,8 +146,6 @@ _NAMES = {**_CLASSES, "constraint": Constraint, "max_norm": MaxNorm, "non_neg": 
 
 def serialize(constraint):
     """``{"class_name", "config"}`` (and ``"registered_name"`` for a registered custom class); None stays None."""
-    if constraint is None:
-        return None
     return object_registry.serialize_object(constraint, "constraint")
 
 
@@ -170,19 +156,7 @@ def deserialize(config, custom_objects=None):
 
 def get(identifier):
     """A constraint from None, an instance, a name, a config dict, a class or any callable ``w -> w'``."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        found = _NAMES.get(identifier) or object_registry.get_registered_object(identifier)
-        if found is None:
-            raise RnnkitValueError(f"constraint must be one of {sorted(_NAMES)}, an rnnkit Constraint or a "
-                                   f"config dict, got {describe(identifier)}")
-        return _checked(found() if inspect.isclass(found) else found, identifier)
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if inspect.isclass(identifier):
-        return _checked(identifier(), identifier)
-    return _checked(identifier, identifier)
+    return object_registry.resolve(identifier, "constraint", _NAMES, deserialize, _checked)
 
 
 def _checked(obj, identifier):

@@ -157,7 +157,9 @@ def deserialize_object(config, kind, builtins, custom_objects=None):
 
 def serialize_object(obj, kind):
     """``{"class_name", "config"}`` of an object with ``get_config``, plus ``"registered_name"``
-    when its class is registered."""
+    when its class is registered; None stays None."""
+    if obj is None:
+        return None
     if not hasattr(obj, "get_config"):
         raise RnnkitTypeError(f"{kind} {describe(obj)} has no get_config(), so it cannot be saved; give it one "
                               f"(and register its class with @rnnkit.saving.register_keras_serializable())")
@@ -167,6 +169,51 @@ def serialize_object(obj, kind):
         spec["registered_name"] = _GLOBAL_NAMES[cls]
     return spec
 
+
+
+def resolve(identifier, kind, names, deserialize, checked):
+    """The object a ``get(identifier)`` of :mod:`rnnkit.regularizers` / :mod:`rnnkit.constraints` means.
+
+    Args:
+        identifier: None (stays None), a name (``names[name]()``, else a registered object, instantiated
+            when a class), a config dict (``deserialize``), a class (instantiated with its defaults) or
+            an object (taken as is).
+        kind: for messages (``"regularizer"``).
+        names: rnnkit's names of this kind -> a class or a factory called without arguments.
+        deserialize: the module's ``deserialize(config)``.
+        checked: ``checked(obj, identifier)`` returns ``obj`` or raises a named error.
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        if identifier in names:
+            return checked(names[identifier](), identifier)
+        found = get_registered_object(identifier)
+        if found is None:
+            raise RnnkitValueError(f"{kind} must be one of {sorted(names)}, an rnnkit {kind.capitalize()} or a "
+                                   f"config dict, got {describe(identifier)}")
+        return checked(found() if inspect.isclass(found) else found, identifier)
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if inspect.isclass(identifier):
+        return checked(identifier(), identifier)
+    return checked(identifier, identifier)
+
+
+class ConfigObject:
+    """Keras's config protocol of small objects (regularizers, constraints, learning-rate schedules):
+    ``from_config(config)`` is ``cls(**config)`` and the repr shows ``get_config()``."""
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
 __all__ = ["register_keras_serializable", "get_registered_name", "get_registered_object", "get_custom_objects",
            "CustomObjectScope", "custom_object_scope"]

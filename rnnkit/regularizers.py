@@ -20,7 +20,6 @@ Strings: ``"l1"``, ``"l2"`` (factor 0.01), ``"l1_l2"`` (l1 = l2 = 0.01, as Keras
 the class names and Keras's snake-case names (``"L1L2"`` / ``"l1l2"`` give L1L2() with zero factors,
 as in Keras 3), ``"orthogonal_regularizer"``.
 """
-import inspect
 import math
 import numbers
 
@@ -40,7 +39,7 @@ def _factor(name, value):
     return float(value)
 
 
-class Regularizer:
+class Regularizer(object_registry.ConfigObject):
     """Base class: ``penalty = reg(x)`` (a float) and ``reg.gradient(x)`` (an array shaped like x).
 
     A subclass implements both, and ``get_config`` to be saved (register it with
@@ -53,17 +52,6 @@ class Regularizer:
     def gradient(self, x):
         """d penalty / dx, same shape and dtype as x."""
         return np.zeros_like(x)
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class L1L2(Regularizer):
@@ -166,13 +154,11 @@ orthogonal_regularizer = OrthogonalRegularizer
 _CLASSES = {cls.__name__: cls for cls in (Regularizer, L1, L2, L1L2, OrthogonalRegularizer)}
 # Keras 3's names: the class names and their snake case ("l1l2" for L1L2, with zero factors)
 _NAMES = {**_CLASSES, "l1": L1, "l2": L2, "l1l2": L1L2, "orthogonal_regularizer": OrthogonalRegularizer,
-          "regularizer": Regularizer}
+          "regularizer": Regularizer, "l1_l2": lambda: L1L2(l1=0.01, l2=0.01)}
 
 
 def serialize(regularizer):
     """``{"class_name", "config"}`` (and ``"registered_name"`` for a registered custom class); None stays None."""
-    if regularizer is None:
-        return None
     return object_registry.serialize_object(regularizer, "regularizer")
 
 
@@ -183,23 +169,7 @@ def deserialize(config, custom_objects=None):
 
 def get(identifier):
     """A regularizer from None, an instance, a name, a config dict or a class (instantiated with defaults)."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        if identifier == "l1_l2":
-            return L1L2(l1=0.01, l2=0.01)
-        if identifier not in _NAMES:
-            found = object_registry.get_registered_object(identifier)
-            if found is None:
-                raise RnnkitValueError(f"regularizer must be one of {sorted(set(_NAMES) | {'l1_l2'})}, "
-                                       f"an rnnkit Regularizer or a config dict, got {describe(identifier)}")
-            return _checked(found() if inspect.isclass(found) else found, identifier)
-        return _NAMES[identifier]()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if inspect.isclass(identifier):
-        return _checked(identifier(), identifier)
-    return _checked(identifier, identifier)
+    return object_registry.resolve(identifier, "regularizer", _NAMES, deserialize, _checked)
 
 
 def _checked(obj, identifier):

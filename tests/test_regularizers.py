@@ -121,20 +121,23 @@ def test_a_regularizer_without_gradient_is_refused():
         R.get(3)
 
 
+class Quartic(R.Regularizer):
+    """A user's regularizer: k · Σ x⁴ with its gradient (test_saving_registration registers it too)."""
+
+    def __init__(self, k=0.1):
+        self.k = k
+
+    def __call__(self, x):
+        return float(self.k * np.sum(x ** 4))
+
+    def gradient(self, x):
+        return 4 * self.k * x ** 3
+
+    def get_config(self):
+        return {"k": self.k}
+
+
 def test_a_custom_regularizer_with_gradient_is_taken():
-    class Quartic(R.Regularizer):
-        def __init__(self, k=0.1):
-            self.k = k
-
-        def __call__(self, x):
-            return float(self.k * np.sum(x ** 4))
-
-        def gradient(self, x):
-            return 4 * self.k * x ** 3
-
-        def get_config(self):
-            return {"k": self.k}
-
     reg = R.get(Quartic(0.2))
     x = _away_from_zero((3, 2), seed=4)
     assert rel_error(reg.gradient(x), numeric_grad(lambda: reg(x), x)) < 1e-6

@@ -5,6 +5,7 @@ import pytest
 
 import rnnkit
 from rnnkit import layers
+from test_regularizers import Quartic
 from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 from rnnkit.saving import (CustomObjectScope, custom_object_scope, get_custom_objects, get_registered_name,
                            get_registered_object, register_keras_serializable)
@@ -29,19 +30,7 @@ class Scale(layers.Layer):
         return input_shape
 
 
-@register_keras_serializable(package="RegTest", name="quartic")
-class Quartic(rnnkit.regularizers.Regularizer):
-    def __init__(self, k=0.1):
-        self.k = k
-
-    def __call__(self, x):
-        return float(self.k * np.sum(x ** 4))
-
-    def gradient(self, x):
-        return 4 * self.k * x ** 3
-
-    def get_config(self):
-        return {"k": self.k}
+Quartic = register_keras_serializable(package="RegTest", name="quartic")(Quartic)
 
 
 @register_keras_serializable(package="RegTest")
