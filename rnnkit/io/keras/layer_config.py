@@ -16,10 +16,11 @@ Writing, an rnnkit layer's ``get_config`` is translated back, and an rnnkit-only
 import inspect
 
 from ... import layers as rnnkit_layers
+from ...cells.base import cell_class
 from ...cells.stacked import StackedRNNCells
 from ...errors import RnnkitError
 from ...layers.base import Layer
-from ...layers.rnn import RNN, cell_class
+from ...layers.rnn import RNN
 from .errors import KerasConfigError, UnsupportedLayerError, brief, config_errors
 from .values import (activation_from_keras, dtype_from_keras, dtype_to_keras, initializer_from_keras,
                      initializer_to_keras, find_code, is_regularizer_or_constraint, reject_code, with_lambda_functions,
