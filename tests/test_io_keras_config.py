@@ -75,12 +75,21 @@ def test_keras_arguments_rnnkit_lacks_are_named():
         deserialize_layer(keras_lstm(frobnicate=3))
 
 
-def test_regularizers_and_constraints_are_refused_until_rnnkit_has_them():
+def test_regularizers_and_constraints_translate_to_rnnkits_and_unknown_ones_are_named():
     l2 = {"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": None}
-    with pytest.raises(KerasConfigError, match="kernel_regularizer=.*no regularizers yet"):
-        deserialize_layer(keras_lstm(kernel_regularizer=l2))
-    with pytest.raises(KerasConfigError, match="no constraints yet"):
-        deserialize_layer(keras_lstm(bias_constraint={"class_name": "MaxNorm", "config": {"max_value": 2}}))
+    max_norm = {"class_name": "MaxNorm", "config": {"max_value": 2, "axis": 0}}  # Keras 2's form
+    layer = deserialize_layer(keras_lstm(kernel_regularizer=l2, bias_constraint=max_norm, activity_regularizer="l1"))
+    config = layer.get_config()
+    assert config["kernel_regularizer"] == {"class_name": "L2", "config": {"l2": 0.01}}
+    assert config["bias_constraint"] == {"class_name": "MaxNorm", "config": {"max_value": 2, "axis": 0}}
+    assert config["activity_regularizer"] == {"class_name": "L1", "config": {"l1": 0.01}}
+    written = rnnkit.io.keras.layer_to_keras(layer, (None, 5, 2))["config"]
+    assert written["kernel_regularizer"] == l2
+    assert written["bias_constraint"] == {"module": "keras.constraints", **max_norm, "registered_name": None}
+    with pytest.raises(KerasConfigError, match="kernel_regularizer=.*has no rnnkit regularizer: unknown regularizer"):
+        deserialize_layer(keras_lstm(kernel_regularizer={"class_name": "MyPenalty", "config": {}}))
+    with pytest.raises(KerasConfigError, match="bias_constraint=.*has no rnnkit constraint"):
+        deserialize_layer(keras_lstm(bias_constraint={"class_name": "MaxNorm", "config": {"max_value": "big"}}))
 
 
 def test_nested_layers_and_cells():

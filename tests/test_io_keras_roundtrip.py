@@ -228,3 +228,35 @@ def test_bidirectional_without_merging_and_with_its_own_backward_layer_round_tri
     x = kc.inputs("float", BATCH, TIME, seed=16)
     differences, _ = kc.model_round_trips(keras, km, x, tmp_path)
     assert max(differences.values()) < TOLERANCE, differences
+
+
+def test_regularizers_and_constraints_train_the_same_after_crossing_both_ways(tmp_path):
+    """Every Keras 3 regularizer and constraint class on recurrent layers (directly, inside Bidirectional,
+    on a cell) and Dense: a training step after loading (penalties in the loss and its gradient,
+    constraints applied to the new weights) matches the other framework's."""
+    R, C = keras.regularizers, keras.constraints
+    km = keras.Sequential([
+        keras.Input((TIME, FEATURES)),
+        L.LSTM(3, return_sequences=True, kernel_regularizer=R.L2(0.05), recurrent_constraint=C.MaxNorm(0.5),
+               activity_regularizer=R.L1(0.01)),
+        L.Bidirectional(L.GRU(2, bias_regularizer="l1", kernel_constraint=C.UnitNorm(), return_sequences=True)),
+        L.RNN(L.SimpleRNNCell(2, recurrent_regularizer=R.OrthogonalRegularizer(0.1))),
+        L.Dense(2, kernel_regularizer=R.L1L2(0.01, 0.02), bias_constraint=C.NonNeg(),
+                kernel_constraint=C.MinMaxNorm(0.1, 0.9, 0.5))])
+    km.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    # random weights: orthogonal initial ones put OrthogonalRegularizer's |n_i . n_j| at its kink (0), where
+    # the sign of a rounding error picks the gradient
+    km.set_weights(kc.randomized(km.get_weights(), seed=18))
+    rng = np.random.default_rng(17)
+    x, y = rng.normal(size=(4, TIME, FEATURES)).astype(np.float32), rng.normal(size=(4, 2)).astype(np.float32)
+    km.save(tmp_path / "k.keras")
+    ours = rnnkit.load_model(tmp_path / "k.keras")
+    assert abs(km.train_on_batch(x, y) - ours.train_on_batch(x, y)) < TOLERANCE
+    assert max_difference(km.get_weights(), ours.get_weights()) < TOLERANCE
+
+    ours.save(tmp_path / "r.keras")
+    theirs = keras.saving.load_model(tmp_path / "r.keras")
+    assert theirs.layers[-1].kernel_constraint.get_config() == {"min_value": 0.1, "max_value": 0.9, "rate": 0.5,
+                                                                "axis": 0}
+    assert abs(theirs.train_on_batch(x, y) - ours.train_on_batch(x, y)) < TOLERANCE
+    assert max_difference(theirs.get_weights(), ours.get_weights()) < TOLERANCE

@@ -24,7 +24,7 @@ from ...layers.rnn import RNN
 from .errors import KerasConfigError, UnsupportedLayerError, brief, config_errors
 from .values import (activation_from_keras, dtype_from_keras, dtype_to_keras, initializer_from_keras,
                      initializer_to_keras, find_code, is_regularizer_or_constraint, reject_code, with_lambda_functions,
-                     regularizer_or_constraint_from_keras)
+                     regularizer_or_constraint_from_keras, regularizer_or_constraint_to_keras)
 
 ANY = "any value"
 
@@ -146,6 +146,8 @@ def _translate_arguments(class_name, config, accepted, where):
             translated = regularizer_or_constraint_from_keras(key, value, where)
             if key in accepted:
                 kwargs[key] = translated
+            elif translated is not None:  # dropping it would train another model
+                refused.append(f"{key}={brief(value)}")
         elif key in accepted:
             kwargs[key] = value
         elif key in IGNORED and (IGNORED[key] == ANY or IGNORED[key] == value):
@@ -270,6 +272,8 @@ def _values_to_keras(config):
     for key, value in list(config.items()):
         if key.endswith("_initializer"):
             config[key] = initializer_to_keras(value)
+        elif is_regularizer_or_constraint(key):
+            config[key] = regularizer_or_constraint_to_keras(key, value)
     if "dtype" in config:
         config["dtype"] = dtype_to_keras(config["dtype"])
     return config

@@ -7,7 +7,7 @@ Keras 3 writes these as dictionaries (``{"module": "keras.initializers", "class_
 shorter ``{"class_name", "config"}`` or a plain string. rnnkit writes names or
 ``{"class_name": snake_name, "config"}``.
 """
-from ... import initializers
+from ... import constraints, initializers, regularizers
 from ...errors import RnnkitError
 from ...layers.base import to_snake_case
 from .errors import KerasConfigError, UnsafeCodeError, brief
@@ -183,15 +183,34 @@ def is_regularizer_or_constraint(key):
     return key.endswith("_regularizer") or key.endswith("_constraint")
 
 
-def regularizer_or_constraint_from_keras(key, value, where):
-    """The one place Keras regularizers and constraints are translated.
+def _kind(key):
+    return (regularizers, "regularizer") if key.endswith("_regularizer") else (constraints, "constraint")
 
-    rnnkit has neither yet, so only null (none) passes: a non-null one would change what
-    training does, and dropping it silently would train a different model. When rnnkit gains
-    them, translate ``value`` (``{"class_name": "L2", "config": {"l2": 0.01}}``, ``"l2"``,
-    ``{"class_name": "MaxNorm", ...}``) into rnnkit's objects here and return it.
-    """
+
+def regularizer_or_constraint_from_keras(key, value, where):
+    """A Keras regularizer or constraint (``{"module": "keras.regularizers", "class_name": "L2",
+    "config": {"l2": 0.01}, ...}``, Keras 2's ``{"class_name", "config"}``, a name such as ``"l2"``, or
+    null) as rnnkit's object of the same class and arguments (:mod:`rnnkit.regularizers`,
+    :mod:`rnnkit.constraints`), or None. A user's registered class is found as rnnkit finds it."""
     if value is None:
         return None
-    kind = "regularizers" if key.endswith("_regularizer") else "constraints"
-    raise KerasConfigError(f"{where}: {key}={brief(value)} cannot be loaded: rnnkit has no {kind} yet")
+    module, kind = _kind(key)
+    reject_code(value, where)
+    if isinstance(value, dict):
+        value = {k: value[k] for k in ("class_name", "config", "registered_name") if k in value}
+    try:
+        return module.get(value)
+    except (RnnkitError, TypeError, ValueError) as error:
+        raise KerasConfigError(f"{where}: {key}={brief(value)} has no rnnkit {kind}: {error}") from None
+
+
+def regularizer_or_constraint_to_keras(key, value):
+    """rnnkit's serialized regularizer or constraint of argument ``key`` (``{"class_name", "config"
+    [, "registered_name"]}``, or None) -> Keras 3's dict; rnnkit's built-in classes are Keras's (same
+    names and arguments); a user's registered class keeps its registered name."""
+    if value is None:
+        return None
+    registered = value.get("registered_name")
+    module = None if registered else "keras.regularizers" if key.endswith("_regularizer") else "keras.constraints"
+    return {"module": module, "class_name": value["class_name"], "config": dict(value["config"]),
+            "registered_name": registered}
