@@ -57,7 +57,9 @@ _CELL_CLASSES = ("SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells")
 
 
 # Keys only Keras writes; rnnkit's own configs never hold them.
-_KERAS_MARKERS = ("module", "registered_name", "build_config", "batch_input_shape", "batch_shape", "time_major",
+# Keys only Keras writes. Not "registered_name" (rnnkit writes it for a user's registered class; Keras 3
+# pairs it with "module") nor regularizer/constraint keys (rnnkit's configs hold them too).
+_KERAS_MARKERS = ("module", "build_config", "batch_input_shape", "batch_shape", "time_major",
                   "implementation", "use_cudnn", "quantization_config", "input_length", "shared_object_id")
 
 
@@ -72,8 +74,6 @@ def is_keras_layer_config(spec):
         return False
     config = spec.get("config") if isinstance(spec.get("config"), dict) else {}
     if any(key in spec or key in config for key in _KERAS_MARKERS) or isinstance(config.get("dtype"), dict):
-        return True
-    if any(is_regularizer_or_constraint(key) for key in config):
         return True
     if any(key.endswith("_initializer") and isinstance(value, dict) and str(value.get("class_name"))[:1].isupper()
            for key, value in config.items()):
