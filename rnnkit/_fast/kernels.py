@@ -74,37 +74,45 @@ def _fn(name, dtype):
 
 
 def _addr(array):
-    return None if array is None else array.ctypes.data
+    # the array interface is the cheapest way NumPy tells a data address (array.ctypes builds an object)
+    return None if array is None else array.__array_interface__["data"][0]
 
 
 def _run(name, dtype, args, batch, parts):
-    """The C loop ``name`` over the batch rows, on ``parts`` threads (threads.run_rows)."""
-    fn = _fn(name, dtype)
-    codes = threads.run_rows(lambda lo, hi: fn(*args, lo, hi), batch, parts)
-    if any(codes):
+    """The C loop ``name`` over the batch rows, on ``parts`` threads (threads.run_rows); a call on one
+    thread runs here directly (no pool, no row ranges: a streaming step is a few microseconds of C)."""
+    fn = _functions[name, dtype]
+    if parts == 1:
+        failed = fn(*args, 0, batch)
+    else:
+        failed = any(threads.run_rows(lambda lo, hi: fn(*args, lo, hi), batch, parts))
+    if failed:
         raise MemoryError(f"rnnkit's native loop {name} could not allocate its scratch")
 
 
 def _packed(name, matrix, transpose=False):
-    """``matrix`` (K, N), or its transpose, packed for step_gemm.h into a scratch array of this thread."""
+    """``(array, address)``: ``matrix`` (K, N), or its transpose, packed for step_gemm.h into a scratch
+    array of this thread (the caller keeps the array alive while C reads it)."""
     rows, cols = matrix.shape
     K, N = (cols, rows) if transpose else (rows, cols)
     dtype = matrix.dtype
-    size = -(-N // _pack_width(dtype)) * _pack_width(dtype) * K
-    packed = _buffer(name, (max(size, 1),), dtype)
-    rs, cs = (s // dtype.itemsize for s in matrix.strides)
-    _fn("rk_pack_b", dtype)(K, N, _addr(matrix), *((cs, rs) if transpose else (rs, cs)), _addr(packed))
+    width = _pack_width(dtype)
+    packed = _pooled(name, (max(-(-N // width) * width * K, 1),), dtype)
+    rs, cs = matrix.strides
+    rs, cs = rs // dtype.itemsize, cs // dtype.itemsize
+    _functions["rk_pack_b", dtype](K, N, _addr(matrix), *((cs, rs) if transpose else (rs, cs)), packed[1])
     return packed
 
 
 def _pack_width(dtype):
     """Columns of one packed panel (2 vectors): rk_packed_b_size of one row."""
     key = ("width", dtype)
-    if key not in _functions:
+    width = _functions.get(key)
+    if width is None:
         size = getattr(_lib, f"rk_packed_b_size_{_SUFFIX[dtype]}")
         size.argtypes, size.restype = [_i64, _i64], _i64
-        _functions[key] = size(1, 1)
-    return _functions[key]
+        width = _functions[key] = size(1, 1)
+    return width
 
 
 def _matmul(a, b):
@@ -122,21 +130,43 @@ def _matmul(a, b):
     return out
 
 
-def _buffer(name, shape, dtype):
-    """A scratch array reused across calls of this thread (backward-only intermediates)."""
+def _pooled(name, shape, dtype):
+    """``(array, address)`` of the scratch array ``name`` of this thread, made anew when its shape or
+    dtype changes; the address is kept with it, so reusing a buffer costs a dict lookup."""
     pool = getattr(_scratch, "pool", None)
     if pool is None:
         pool = _scratch.pool = {}
-    array = pool.get(name)
-    if array is None or array.shape != shape or array.dtype != dtype:
+    entry = pool.get(name)
+    if entry is None or entry[0].shape != shape or entry[0].dtype != dtype:
         array = np.empty(shape, dtype)
+        entry = (array, _addr(array))
         if array.nbytes <= 1 << 28:  # keep up to 256 MiB per buffer around
-            pool[name] = array
-    return array
+            pool[name] = entry
+    return entry
+
+
+def _buffer(name, shape, dtype):
+    """A scratch array reused across calls of this thread (backward-only intermediates)."""
+    return _pooled(name, shape, dtype)[0]
+
+
+def _scratch_address(name, shape, dtype):
+    """The address of the scratch array ``name`` (for arrays only C reads and writes)."""
+    return _pooled(name, shape, dtype)[1]
 
 
 def _activation_code(identifier):
-    """The C code of a built-in activation, or None (custom ones run in the reference)."""
+    """The C code of a built-in activation, or None (custom ones run in the reference). Built-in names
+    are looked up once: a cell names the same activation at every call."""
+    if isinstance(identifier, str):
+        code = _NAMED_CODES.get(identifier, _UNKNOWN)
+        if code is _UNKNOWN:
+            code = _NAMED_CODES[identifier] = _find_activation_code(identifier)
+        return code
+    return _find_activation_code(identifier)
+
+
+def _find_activation_code(identifier):
     try:
         act = activations.get_activation(identifier)
     except Exception:
@@ -145,6 +175,10 @@ def _activation_code(identifier):
         if act is activations.get_activation(name) and act is _BUILTINS.get(name):
             return code
     return None
+
+
+_UNKNOWN = object()
+_NAMED_CODES = {}
 
 
 _BUILTINS = {name: activations.get_activation(name) for name in _ACTIVATION_CODES}
@@ -160,6 +194,12 @@ def c_array(name, value, shape, dtype, *, copy=False):
     C writes into (the states, the state gradients): always a fresh array, so the caller's is never
     changed. A value that does not fit ``shape`` is refused with an error naming it.
     """
+    if type(value) is np.ndarray and value.shape == shape and value.dtype == dtype:  # the common case, quickly
+        if copy:
+            return value.copy()
+        flags = value.flags
+        if flags.c_contiguous and flags.aligned:
+            return value
     array = np.asarray(value)
     if array.shape != shape:
         try:
@@ -232,32 +272,35 @@ class _Call:
     def ring(self, gates):
         """Buffers of an inference run (no cache kept; see step_rows in loops_impl.h).
 
-        Returns P and the C arguments ``(ring, I, X, Wp)``: P holds the input projection of ``ring``
-        steps at a time (at least 512 rows, at most T steps), made in C from x and the packed kernel
-        Wp. Both are scratch reused across calls, so an inference run allocates nothing of size T but
-        its outputs.
+        Returns the address of P and the C arguments ``(ring, I, X, Wp)``: P holds the input projection
+        of ``ring`` steps at a time (at least 512 rows, at most T steps), made in C from x and the packed
+        kernel Wp. Both are scratch reused across calls, so an inference run allocates nothing of size T
+        but its outputs.
         """
         batch, time, features, units = self.shape
         ring = max(1, min(time, -(-512 // batch)))
-        P = _buffer("ring", (ring, batch, gates * units), self.dtype)
-        return P, (ring, features, _addr(self.x), _addr(_packed("packed_w", self.kernel)))
+        return _scratch_address("ring", (ring, batch, gates * units), self.dtype), (
+            ring, features, _addr(self.x), _packed("packed_w", self.kernel)[1])
 
     def step_arrays(self, gates, names):
-        """``(P, ring, arrays)`` for a C forward: P and the ring arguments (see :meth:`ring`), and the
-        per-step arrays called ``names`` that it writes: (T, B, H) cache arrays in a training run, (B, H)
-        scratch reused across calls under no_grad."""
+        """``(P, ring, arrays, addresses)`` for a C forward: the address of P and the ring arguments (see
+        :meth:`ring`), and the per-step arrays called ``names`` that it writes with their addresses:
+        (T, B, H) cache arrays in a training run (P then is the input product, returned too), (B, H)
+        scratch reused across calls under no_grad (arrays None, P None)."""
         batch, time, _, units = self.shape
         if is_grad_enabled():
-            return self.input_product(), _NO_RING, [np.empty((time, batch, units), self.dtype) for _ in names]
+            P = self.input_product()
+            arrays = [np.empty((time, batch, units), self.dtype) for _ in names]
+            return (P, _addr(P)), _NO_RING, arrays, [_addr(a) for a in arrays]
         P, ring = self.ring(gates)
-        return P, ring, [_buffer(name, (batch, units), self.dtype) for name in names]
+        return (None, P), ring, None, [_scratch_address(name, (batch, units), self.dtype) for name in names]
 
     def packed_recurrent(self):
-        """U (H, G) packed for the forward's per-step h_{t-1} U."""
+        """``(array, address)`` of U (H, G) packed for the forward's per-step h_{t-1} U."""
         return _packed("packed_u", self.recurrent)
 
     def packed_recurrent_t(self):
-        """Uᵀ (G, H) packed for the backward's per-step dZ_t Uᵀ."""
+        """``(array, address)`` of Uᵀ (G, H) packed for the backward's per-step dZ_t Uᵀ."""
         return _packed("packed_u", self.recurrent, transpose=True)
 
     def parts(self, gates):
@@ -308,7 +351,7 @@ def _upstream_grads(call, d_outputs, d_final_state):
 def _backward_setup(cache, d_outputs, d_final_state):
     """What every compiled backward starts from: the forward's call, the C-ready upstream gradients
     (:func:`_upstream_grads`), two (B, H) scratch rows (the second only with a step mask) and Uᵀ packed
-    for the per-step products (the caller keeps it alive during the C call)."""
+    for the per-step products, ``(array, address)`` (the caller keeps it alive during the C call)."""
     call = cache["call"]
     batch, _, _, units = call.shape
     d_out, d_states = _upstream_grads(call, d_outputs, d_final_state)
@@ -372,13 +415,14 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
     dtype = call.dtype
     outputs = _output_array(out, (batch, time, units), dtype)
     (h,) = call.states
-    new, ring, (h_in,) = call.step_arrays(1, ("h_in",))
-    _run("rk_simple_forward", dtype, (batch, time, units, _addr(new), _addr(call.packed_recurrent()),
-                                      _addr(call.bias), _addr(h), _addr(call.mask), _addr(call.rmask), codes[0],
-                                      bool(zero_output_for_mask), _addr(outputs), _addr(h_in), *ring),
+    (new, new_at), ring, arrays, (h_in,) = call.step_arrays(1, ("h_in",))
+    packed_u = call.packed_recurrent()
+    _run("rk_simple_forward", dtype, (batch, time, units, new_at, packed_u[1], _addr(call.bias), _addr(h),
+                                      _addr(call.mask), _addr(call.rmask), codes[0], bool(zero_output_for_mask),
+                                      _addr(outputs), h_in, *ring),
          batch, call.parts(1))
-    cache = None if ring is not _NO_RING else dict(fast="simple_rnn", call=call, params=params, act=codes[0],
-                                                   zero=bool(zero_output_for_mask), new=new, h_in=h_in)
+    cache = None if arrays is None else dict(fast="simple_rnn", call=call, params=params, act=codes[0],
+                                             zero=bool(zero_output_for_mask), new=new, h_in=arrays[0])
     return outputs, (h,), cache
 
 
@@ -388,7 +432,7 @@ def simple_rnn_backward(d_outputs, d_final_state, cache):
     call, d_out, (dh,), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
     batch, time, _, units = call.shape
     dz = _buffer("da", (time, batch, units), call.dtype)
-    _run("rk_simple_backward", call.dtype, (batch, time, units, _addr(cache["new"]), _addr(recurrent_t),
+    _run("rk_simple_backward", call.dtype, (batch, time, units, _addr(cache["new"]), recurrent_t[1],
                                             _addr(call.mask), _addr(call.rmask), cache["act"], cache["zero"],
                                             _addr(d_out), _addr(dh), _addr(dz), _addr(work), _addr(carry)),
          batch, call.parts(1))
@@ -415,17 +459,18 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
     bias = call.bias if call.bias is not None else np.zeros(4 * units, dtype)  # C reads it unconditionally
     outputs = _output_array(out, (batch, time, units), dtype)
     h, c = call.states
-    gates, ring, (h_in, act_c, c_prev) = call.step_arrays(4, ("h_in", "act_c", "c_prev"))
-    work = _buffer("work", (batch, units), dtype)
-    step_gates = _buffer("step_gates", (batch, 4 * units), dtype)
-    _run("rk_lstm_forward", dtype, (batch, time, units, _addr(gates), _addr(call.packed_recurrent()), _addr(bias),
-                                    _addr(h), _addr(c), _addr(call.mask), _addr(call.rmask), float(forget_bias),
-                                    act, ract, bool(zero_output_for_mask), _addr(outputs), _addr(h_in),
-                                    _addr(act_c), _addr(c_prev), _addr(work), _addr(step_gates), *ring),
+    (gates, gates_at), ring, arrays, (h_in, act_c, c_prev) = call.step_arrays(4, ("h_in", "act_c", "c_prev"))
+    work = _scratch_address("work", (batch, units), dtype)
+    step_gates = _scratch_address("step_gates", (batch, 4 * units), dtype)
+    packed_u = call.packed_recurrent()
+    _run("rk_lstm_forward", dtype, (batch, time, units, gates_at, packed_u[1], _addr(bias), _addr(h), _addr(c),
+                                    _addr(call.mask), _addr(call.rmask), float(forget_bias), act, ract,
+                                    bool(zero_output_for_mask), _addr(outputs), h_in, act_c, c_prev, work,
+                                    step_gates, *ring),
          batch, call.parts(4))
-    cache = None if ring is not _NO_RING else dict(fast="lstm", call=call, params=params, act=act, ract=ract,
-                                                   zero=bool(zero_output_for_mask), gates=gates, h_in=h_in,
-                                                   act_c=act_c, c_prev=c_prev)
+    cache = None if arrays is None else dict(fast="lstm", call=call, params=params, act=act, ract=ract,
+                                             zero=bool(zero_output_for_mask), gates=gates, h_in=arrays[0],
+                                             act_c=arrays[1], c_prev=arrays[2])
     return outputs, (h, c), cache
 
 
@@ -436,7 +481,7 @@ def lstm_backward(d_outputs, d_final_state, cache):
     batch, time, _, units = call.shape
     da = _buffer("da", (time, batch, 4 * units), call.dtype)
     _run("rk_lstm_backward", call.dtype, (batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
-                                          _addr(cache["c_prev"]), _addr(recurrent_t), _addr(call.mask),
+                                          _addr(cache["c_prev"]), recurrent_t[1], _addr(call.mask),
                                           _addr(call.rmask), cache["act"], cache["ract"], cache["zero"],
                                           _addr(d_out), _addr(dh), _addr(dc), _addr(da), _addr(work), _addr(carry)),
          batch, call.parts(4))
@@ -457,19 +502,21 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
     call = _Call(x, state0, params, mask, recurrent_mask, 3, lambda width: (2, width))
     batch, time, _, units = call.shape
     dtype = call.dtype
-    input_bias, recurrent_bias = (None, None) if call.bias is None else (call.bias[0], call.bias[1])
+    bias_at = _addr(call.bias)
+    input_bias, recurrent_bias = (None, None) if bias_at is None else (
+        bias_at, bias_at + call.bias.strides[0])  # rows 0 and 1 of the C-contiguous (2, 3H) bias
     outputs = _output_array(out, (batch, time, units), dtype)
-    gates, ring, (h_in, u_h, h_prev) = call.step_arrays(3, ("h_in", "u_h", "h_prev"))
-    work = _buffer("work_gates", (batch, 3 * units), dtype)
+    (gates, gates_at), ring, arrays, (h_in, u_h, h_prev) = call.step_arrays(3, ("h_in", "u_h", "h_prev"))
+    work = _scratch_address("work_gates", (batch, 3 * units), dtype)
     (h,) = call.states
-    _run("rk_gru_forward", dtype, (batch, time, units, _addr(gates), _addr(call.packed_recurrent()),
-                                   _addr(input_bias), _addr(recurrent_bias), _addr(h), _addr(call.mask),
-                                   _addr(call.rmask), *codes, bool(zero_output_for_mask), _addr(outputs),
-                                   _addr(h_in), _addr(u_h), _addr(h_prev), _addr(work), *ring),
+    packed_u = call.packed_recurrent()
+    _run("rk_gru_forward", dtype, (batch, time, units, gates_at, packed_u[1], input_bias, recurrent_bias,
+                                   _addr(h), _addr(call.mask), _addr(call.rmask), *codes, bool(zero_output_for_mask),
+                                   _addr(outputs), h_in, u_h, h_prev, work, *ring),
          batch, call.parts(3))
-    cache = None if ring is not _NO_RING else dict(fast="gru", call=call, params=params, act=codes[0], ract=codes[1],
-                                                   zero=bool(zero_output_for_mask), gates=gates, h_in=h_in, u_h=u_h,
-                                                   h_prev=h_prev)
+    cache = None if arrays is None else dict(fast="gru", call=call, params=params, act=codes[0], ract=codes[1],
+                                             zero=bool(zero_output_for_mask), gates=gates, h_in=arrays[0],
+                                             u_h=arrays[1], h_prev=arrays[2])
     return outputs, (h,), cache
 
 
@@ -481,7 +528,7 @@ def gru_backward(d_outputs, d_final_state, cache):
     da = _buffer("da", (time, batch, 3 * units), call.dtype)
     du = _buffer("du", (time, batch, 3 * units), call.dtype)
     _run("rk_gru_backward", call.dtype, (batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
-                                         _addr(cache["h_prev"]), _addr(recurrent_t), _addr(call.mask),
+                                         _addr(cache["h_prev"]), recurrent_t[1], _addr(call.mask),
                                          _addr(call.rmask), cache["act"], cache["ract"], cache["zero"],
                                          _addr(d_out), _addr(dh), _addr(da), _addr(du), _addr(work), _addr(carry)),
          batch, call.parts(3))
