@@ -27,11 +27,12 @@ from ..ops import activations, is_grad_enabled
 from ..ops import gru as reference_gru
 from ..ops import lstm as reference_lstm
 from ..ops import simple_rnn as reference_simple_rnn
-from . import build, threads
+from . import build, stream, threads
 
 _ACTIVATION_CODES = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "hard_sigmoid": 4}
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 _STATES = {"simple_rnn": 1, "lstm": 2, "gru": 1}  # arrays in a state
+_COVERED_PARAMS = frozenset({"kernel", "recurrent_kernel", "bias"})
 
 _i64, _int, _ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
 _RING = [_i64, _i64, _ptr, _ptr]  # ring, I, X, Wp of the forwards (loops_impl.h, step_rows)
@@ -74,8 +75,22 @@ def _fn(name, dtype):
 
 
 def _addr(array):
-    # the array interface is the cheapest way NumPy tells a data address (array.ctypes builds an object)
-    return None if array is None else array.__array_interface__["data"][0]
+    """The data address of ``array`` (None for None)."""
+    if array is None:
+        return None
+    try:  # a few times faster than NumPy's ways (array.ctypes and the array interface build objects)
+        return _addressof(_c_char.from_buffer(array))
+    except (TypeError, ValueError, BufferError):  # read-only, empty or not contiguous: NumPy's way
+        return array.__array_interface__["data"][0]
+
+
+_addressof, _c_char = ctypes.addressof, ctypes.c_char
+address = _addr  # for rnnkit._fast.stream
+
+
+def function(name, dtype):
+    """The bound C function ``name`` for ``dtype`` (for rnnkit._fast.stream)."""
+    return _functions[name, dtype]
 
 
 def _run(name, dtype, args, batch, parts):
@@ -96,7 +111,7 @@ def _packed(name, matrix, transpose=False):
     rows, cols = matrix.shape
     K, N = (cols, rows) if transpose else (rows, cols)
     dtype = matrix.dtype
-    width = _pack_width(dtype)
+    width = pack_width(dtype)
     packed = _pooled(name, (max(-(-N // width) * width * K, 1),), dtype)
     rs, cs = matrix.strides
     rs, cs = rs // dtype.itemsize, cs // dtype.itemsize
@@ -104,7 +119,7 @@ def _packed(name, matrix, transpose=False):
     return packed
 
 
-def _pack_width(dtype):
+def pack_width(dtype):
     """Columns of one packed panel (2 vectors): rk_packed_b_size of one row."""
     key = ("width", dtype)
     width = _functions.get(key)
@@ -130,9 +145,11 @@ def _matmul(a, b):
     return out
 
 
-def _pooled(name, shape, dtype):
+def _pooled(name, shape, dtype, always=False):
     """``(array, address)`` of the scratch array ``name`` of this thread, made anew when its shape or
-    dtype changes; the address is kept with it, so reusing a buffer costs a dict lookup."""
+    dtype changes; the address is kept with it, so reusing a buffer costs a dict lookup. Arrays over
+    256 MiB are not kept for the next call unless ``always`` (a caller that hands on only the address
+    needs the pool to keep the array alive)."""
     pool = getattr(_scratch, "pool", None)
     if pool is None:
         pool = _scratch.pool = {}
@@ -140,8 +157,10 @@ def _pooled(name, shape, dtype):
     if entry is None or entry[0].shape != shape or entry[0].dtype != dtype:
         array = np.empty(shape, dtype)
         entry = (array, _addr(array))
-        if array.nbytes <= 1 << 28:  # keep up to 256 MiB per buffer around
+        if always or array.nbytes <= 1 << 28:
             pool[name] = entry
+        else:
+            pool.pop(name, None)
     return entry
 
 
@@ -152,36 +171,29 @@ def _buffer(name, shape, dtype):
 
 def _scratch_address(name, shape, dtype):
     """The address of the scratch array ``name`` (for arrays only C reads and writes)."""
-    return _pooled(name, shape, dtype)[1]
+    entry = getattr(_scratch, "pool", _NO_POOL).get(name)
+    if entry is not None and entry[0].shape == shape and entry[0].dtype == dtype:
+        return entry[1]
+    return _pooled(name, shape, dtype, always=True)[1]
+
+
+_NO_POOL = {}
 
 
 def _activation_code(identifier):
-    """The C code of a built-in activation, or None (custom ones run in the reference). Built-in names
-    are looked up once: a cell names the same activation at every call."""
-    if isinstance(identifier, str):
-        code = _NAMED_CODES.get(identifier, _UNKNOWN)
-        if code is _UNKNOWN:
-            code = _NAMED_CODES[identifier] = _find_activation_code(identifier)
-        return code
-    return _find_activation_code(identifier)
+    """The C code of a built-in activation (given by name or as the object), or None: custom ones run
+    in the reference, which also raises the proper error for a bad one."""
+    code = _BUILTIN_CODES.get(id(identifier))  # a built-in Activation object itself
+    if code is None and not isinstance(identifier, activations.Activation):
+        try:
+            act = activations.get_activation(identifier)  # a name: whatever the registry holds for it now
+        except Exception:
+            return None
+        code = _BUILTIN_CODES.get(id(act))
+    return code
 
 
-def _find_activation_code(identifier):
-    try:
-        act = activations.get_activation(identifier)
-    except Exception:
-        return None  # the reference raises the proper error
-    for name, code in _ACTIVATION_CODES.items():
-        if act is activations.get_activation(name) and act is _BUILTINS.get(name):
-            return code
-    return None
-
-
-_UNKNOWN = object()
-_NAMED_CODES = {}
-
-
-_BUILTINS = {name: activations.get_activation(name) for name in _ACTIVATION_CODES}
+_BUILTIN_CODES = {id(activations.get_activation(name)): code for name, code in _ACTIVATION_CODES.items()}
 
 
 def c_array(name, value, shape, dtype, *, copy=False):
@@ -219,15 +231,19 @@ def _covered(name, x, params, options, state0, recurrent_mask):
     built-in activations, kernel/recurrent_kernel/bias only (no peepholes, no projection), no LSTM
     coupled gate or clipping, GRU reset_after with a mask shared by the three gates.
     """
-    dtype = getattr(x, "dtype", None)
-    if dtype not in _SUFFIX or np.ndim(x) != 3 or 0 in np.shape(x):
+    if not isinstance(x, np.ndarray) or x.dtype not in _SUFFIX or x.ndim != 3 or 0 in x.shape:
         return None
-    if not set(params) <= {"kernel", "recurrent_kernel", "bias"} or "recurrent_kernel" not in params:
+    dtype = x.dtype
+    if not params.keys() <= _COVERED_PARAMS or "recurrent_kernel" not in params:
         return None
-    if any(getattr(value, "dtype", None) != dtype for value in params.values()):
+    for value in params.values():
+        if getattr(value, "dtype", None) != dtype:
+            return None
+    if len(state0) != _STATES[name]:
         return None
-    if len(state0) != _STATES[name] or any(getattr(s, "dtype", None) != dtype for s in state0):
-        return None
+    for state in state0:
+        if getattr(state, "dtype", None) != dtype:
+            return None
     units = np.shape(params["recurrent_kernel"])[0]
     if units == 0 or (recurrent_mask is not None and np.shape(recurrent_mask)[-1:] != (units,)):
         return None
@@ -406,10 +422,23 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
                        zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_forward` (same arguments and results)."""
     options = {"activation": activation}
+    streaming = not is_grad_enabled() and stream.eligible(x, mask, recurrent_mask, out)
+    if streaming:
+        key = (activation, zero_output_for_mask)
+        plan = stream.find("simple", x, state0, params, key)
+        if plan is not None:
+            return plan.run(x, state0)
     codes = _covered("simple_rnn", x, params, options, state0, recurrent_mask)
     if codes is None:
         return _into(out, reference_simple_rnn.simple_rnn_forward(
             x, state0, params, mask, recurrent_mask, activation=activation, zero_output_for_mask=zero_output_for_mask))
+    if streaming:
+        units = params["recurrent_kernel"].shape[0]
+        plan = stream.build("simple", x, state0, params, key, 1, [("bias", (units,))], lambda plan, P, Up, ring, scratch: (
+            _simple_args(plan.out.shape, P, Up, _addr(params["bias"]), _addr(plan.states[0]), None, None, codes[0],
+                         bool(zero_output_for_mask), _addr(plan.out), scratch(plan.states[0].shape), ring)))
+        if plan is not None:
+            return plan.run(x, state0)
     call = _Call(x, state0, params, mask, recurrent_mask, 1, lambda width: (width,))
     batch, time, _, units = call.shape
     dtype = call.dtype
@@ -417,13 +446,19 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
     (h,) = call.states
     (new, new_at), ring, arrays, (h_in,) = call.step_arrays(1, ("h_in",))
     packed_u = call.packed_recurrent()
-    _run("rk_simple_forward", dtype, (batch, time, units, new_at, packed_u[1], _addr(call.bias), _addr(h),
-                                      _addr(call.mask), _addr(call.rmask), codes[0], bool(zero_output_for_mask),
-                                      _addr(outputs), h_in, *ring),
+    _run("rk_simple_forward", dtype, _simple_args(outputs.shape, new_at, packed_u[1], _addr(call.bias), _addr(h),
+                                                  _addr(call.mask), _addr(call.rmask), codes[0],
+                                                  bool(zero_output_for_mask), _addr(outputs), h_in, ring),
          batch, call.parts(1))
     cache = None if arrays is None else dict(fast="simple_rnn", call=call, params=params, act=codes[0],
                                              zero=bool(zero_output_for_mask), new=new, h_in=arrays[0])
     return outputs, (h,), cache
+
+
+def _simple_args(out_shape, P, Up, bias, h, mask, rmask, act, zero, out, h_in, ring):
+    """rk_simple_forward's arguments (addresses, codes, the ring's four) but the row range."""
+    batch, time, units = out_shape
+    return (batch, time, units, P, Up, bias, h, mask, rmask, act, zero, out, h_in, *ring)
 
 
 @_reference_caches_to("simple_rnn", reference_simple_rnn.simple_rnn_backward)
@@ -448,11 +483,29 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
     """Compiled :func:`rnnkit.ops.lstm.lstm_forward` (same arguments and results)."""
     options = dict(activation=activation, recurrent_activation=recurrent_activation, forget_bias=forget_bias,
                    coupled_input_forget=coupled_input_forget, cell_clip=cell_clip, proj_clip=proj_clip)
+    streaming = not is_grad_enabled() and stream.eligible(x, mask, recurrent_mask, out)
+    if streaming:
+        key = (activation, recurrent_activation, forget_bias, coupled_input_forget, cell_clip, proj_clip,
+               zero_output_for_mask)
+        plan = stream.find("lstm", x, state0, params, key)
+        if plan is not None:
+            return plan.run(x, state0)
     codes = _covered("lstm", x, params, options, state0, recurrent_mask)
     if codes is None:
         return _into(out, reference_lstm.lstm_forward(
             x, state0, params, mask, recurrent_mask, zero_output_for_mask=zero_output_for_mask, **options))
     act, ract = codes
+    if streaming:
+        units = params["recurrent_kernel"].shape[0]
+        plan = stream.build("lstm", x, state0, params, key, 4, [("bias", (4 * units,))],
+                            lambda plan, P, Up, ring, scratch: _lstm_args(
+                                plan.out.shape, P, Up, _addr(params["bias"]), _addr(plan.states[0]),
+                                _addr(plan.states[1]), None, None, float(forget_bias), act, ract,
+                                bool(zero_output_for_mask), _addr(plan.out),
+                                [scratch(plan.states[0].shape) for _ in range(4)],
+                                scratch((plan.shape[0], 4 * units)), ring))
+        if plan is not None:
+            return plan.run(x, state0)
     call = _Call(x, state0, params, mask, recurrent_mask, 4, lambda width: (width,))
     batch, time, _, units = call.shape
     dtype = call.dtype
@@ -463,15 +516,24 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
     work = _scratch_address("work", (batch, units), dtype)
     step_gates = _scratch_address("step_gates", (batch, 4 * units), dtype)
     packed_u = call.packed_recurrent()
-    _run("rk_lstm_forward", dtype, (batch, time, units, gates_at, packed_u[1], _addr(bias), _addr(h), _addr(c),
-                                    _addr(call.mask), _addr(call.rmask), float(forget_bias), act, ract,
-                                    bool(zero_output_for_mask), _addr(outputs), h_in, act_c, c_prev, work,
-                                    step_gates, *ring),
+    _run("rk_lstm_forward", dtype, _lstm_args(outputs.shape, gates_at, packed_u[1], _addr(bias), _addr(h), _addr(c),
+                                              _addr(call.mask), _addr(call.rmask), float(forget_bias), act, ract,
+                                              bool(zero_output_for_mask), _addr(outputs), (h_in, act_c, c_prev, work),
+                                              step_gates, ring),
          batch, call.parts(4))
     cache = None if arrays is None else dict(fast="lstm", call=call, params=params, act=act, ract=ract,
                                              zero=bool(zero_output_for_mask), gates=gates, h_in=arrays[0],
                                              act_c=arrays[1], c_prev=arrays[2])
     return outputs, (h, c), cache
+
+
+def _lstm_args(out_shape, P, Up, bias, h, c, mask, rmask, forget_bias, act, ract, zero, out, rows, step_gates,
+               ring):
+    """rk_lstm_forward's arguments but the row range; ``rows``: the (B, H) arrays h_in, act(c), c_prev and
+    work (or their (T, B, H) caches)."""
+    batch, time, units = out_shape
+    return (batch, time, units, P, Up, bias, h, c, mask, rmask, forget_bias, act, ract, zero, out, *rows,
+            step_gates, *ring)
 
 
 @_reference_caches_to("lstm", reference_lstm.lstm_backward)
@@ -495,10 +557,29 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
                 recurrent_activation="sigmoid", reset_after=True, zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.gru.gru_forward` (same arguments and results)."""
     options = dict(activation=activation, recurrent_activation=recurrent_activation, reset_after=reset_after)
+    streaming = not is_grad_enabled() and stream.eligible(x, mask, recurrent_mask, out)
+    if streaming:
+        key = (activation, recurrent_activation, reset_after, zero_output_for_mask)
+        plan = stream.find("gru", x, state0, params, key)
+        if plan is not None:
+            return plan.run(x, state0)
     codes = _covered("gru", x, params, options, state0, recurrent_mask)
     if codes is None:
         return _into(out, reference_gru.gru_forward(
             x, state0, params, mask, recurrent_mask, zero_output_for_mask=zero_output_for_mask, **options))
+    if streaming:
+        units = params["recurrent_kernel"].shape[0]
+
+        def args(plan, P, Up, ring, scratch):
+            bias = params["bias"]
+            return _gru_args(plan.out.shape, P, Up, _addr(bias), _addr(bias) + bias.strides[0], _addr(plan.states[0]),
+                             None, None, codes, bool(zero_output_for_mask), _addr(plan.out),
+                             [scratch(plan.states[0].shape) for _ in range(3)], scratch((plan.shape[0], 3 * units)),
+                             ring)
+
+        plan = stream.build("gru", x, state0, params, key, 3, [("bias", (2, 3 * units))], args)
+        if plan is not None:
+            return plan.run(x, state0)
     call = _Call(x, state0, params, mask, recurrent_mask, 3, lambda width: (2, width))
     batch, time, _, units = call.shape
     dtype = call.dtype
@@ -510,14 +591,22 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
     work = _scratch_address("work_gates", (batch, 3 * units), dtype)
     (h,) = call.states
     packed_u = call.packed_recurrent()
-    _run("rk_gru_forward", dtype, (batch, time, units, gates_at, packed_u[1], input_bias, recurrent_bias,
-                                   _addr(h), _addr(call.mask), _addr(call.rmask), *codes, bool(zero_output_for_mask),
-                                   _addr(outputs), h_in, u_h, h_prev, work, *ring),
+    _run("rk_gru_forward", dtype, _gru_args(outputs.shape, gates_at, packed_u[1], input_bias, recurrent_bias, _addr(h),
+                                            _addr(call.mask), _addr(call.rmask), codes, bool(zero_output_for_mask),
+                                            _addr(outputs), (h_in, u_h, h_prev), work, ring),
          batch, call.parts(3))
     cache = None if arrays is None else dict(fast="gru", call=call, params=params, act=codes[0], ract=codes[1],
                                              zero=bool(zero_output_for_mask), gates=gates, h_in=arrays[0],
                                              u_h=arrays[1], h_prev=arrays[2])
     return outputs, (h,), cache
+
+
+def _gru_args(out_shape, P, Up, input_bias, recurrent_bias, h, mask, rmask, codes, zero, out, rows, work, ring):
+    """rk_gru_forward's arguments but the row range; ``rows``: the (B, H) arrays h_in, u_h and h_prev (or
+    their (T, B, H) caches); ``codes``: (act, ract)."""
+    batch, time, units = out_shape
+    return (batch, time, units, P, Up, input_bias, recurrent_bias, h, mask, rmask, *codes, zero, out, *rows, work,
+            *ring)
 
 
 @_reference_caches_to("gru", reference_gru.gru_backward)
