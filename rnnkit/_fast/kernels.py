@@ -23,7 +23,7 @@ import numpy as np
 
 from .._validate import describe
 from ..errors import RnnkitValueError
-from ..ops import activations, is_grad_enabled
+from ..ops import activations, grad_sinks, is_grad_enabled
 from ..ops import gru as reference_gru
 from ..ops import lstm as reference_lstm
 from ..ops import simple_rnn as reference_simple_rnn
@@ -130,13 +130,15 @@ def pack_width(dtype):
     return width
 
 
-def _matmul(a, b):
+def _matmul(a, b, out=None):
     """a @ b for 2-D float arrays of one dtype: rnnkit's own GEMM on this thread when small (threads.py),
-    else NumPy's BLAS with the user's thread setting."""
+    else NumPy's BLAS with the user's thread setting. ``out``: a C-contiguous (m, n) array of their
+    dtype to write the product into (a weight's gradient buffer), or None."""
     (m, k), n = a.shape, b.shape[1]
     if not threads.small_product(m, n, k) or a.dtype != b.dtype or a.dtype not in _SUFFIX:
-        return a @ b
-    out = np.empty((m, n), a.dtype)
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((m, n), a.dtype)
     size = a.dtype.itemsize
     code = _fn("rk_gemm", a.dtype)(m, n, k, _addr(a), a.strides[0] // size, a.strides[1] // size, _addr(b),
                                   b.strides[0] // size, b.strides[1] // size, _addr(out), n)
@@ -376,14 +378,18 @@ def _backward_setup(cache, d_outputs, d_final_state):
     return call, d_out, d_states, work, carry, call.packed_recurrent_t()
 
 
-def _input_grads(cache, dxw, grads):
-    """dW (and db) as one GEMM / sum over all steps; returns dx (B, T, I) from the time-major dxw."""
-    call = cache["call"]
+def _input_grads(cache, dxw, grads, bias_out=None):
+    """dW (and db, into ``bias_out`` when given, else into the bias's gradient buffer when training
+    keeps one: rnnkit.ops.grad_sinks) as one GEMM / sum over all steps; returns dx (B, T, I) from the
+    time-major dxw."""
+    call, params = cache["call"], cache["params"]
     batch, time, features, _ = call.shape
     flat = dxw.reshape(batch * time, -1)
-    grads["kernel"] = _matmul(call.x2.T, flat)
-    if "bias" in cache["params"]:
-        grads["bias"] = flat.sum(axis=0)
+    grads["kernel"] = _matmul(call.x2.T, flat, out=_gradient_buffer(params["kernel"], (features, flat.shape[1])))
+    if "bias" in params:
+        if bias_out is None:
+            bias_out = _gradient_buffer(params["bias"], (flat.shape[1],))
+        grads["bias"] = flat.sum(axis=0, out=bias_out)
     return np.ascontiguousarray(_matmul(flat, call.kernel.T).reshape(time, batch, features).transpose(1, 0, 2))
 
 
@@ -391,7 +397,14 @@ def _recurrent_grad(cache, d_products):
     """dU = Σ h_inᵀ dZ over steps and batch, one GEMM: h_in (T, B, H) from the cache, d_products (T, B, G)."""
     batch, time, _, units = cache["call"].shape
     rows = batch * time
-    return _matmul(cache["h_in"].reshape(rows, units).T, d_products.reshape(rows, -1))
+    recurrent = cache["params"]["recurrent_kernel"]
+    return _matmul(cache["h_in"].reshape(rows, units).T, d_products.reshape(rows, -1),
+                   out=_gradient_buffer(recurrent, recurrent.shape))
+
+
+def _gradient_buffer(weight, shape):
+    """The training loop's gradient array for ``weight`` (rnnkit.ops.grad_sinks), or None."""
+    return grad_sinks.take(weight, shape, weight.dtype)
 
 
 def _is_compiled(cache, kind):
@@ -622,9 +635,14 @@ def gru_backward(d_outputs, d_final_state, cache):
                                          _addr(d_out), _addr(dh), _addr(da), _addr(du), _addr(work), _addr(carry)),
          batch, call.parts(3))
     grads = {"recurrent_kernel": _recurrent_grad(cache, du)}
-    dx = _input_grads(cache, da, grads)
-    if "bias" in grads:
-        grads["bias"] = np.stack([grads["bias"], du.reshape(batch * time, -1).sum(axis=0)])
+    params = cache["params"]
+    bias = None if "bias" not in params else _gradient_buffer(params["bias"], (2, 3 * units))
+    if bias is None and "bias" in params:
+        bias = np.empty((2, 3 * units), call.dtype)
+    dx = _input_grads(cache, da, grads, bias_out=None if bias is None else bias[0])
+    if bias is not None:  # rows: the input bias, then the recurrent one
+        du.reshape(batch * time, -1).sum(axis=0, out=bias[1])
+        grads["bias"] = bias
     return dx, (dh,), _finish(cache, grads)
 
 

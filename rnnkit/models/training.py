@@ -29,10 +29,12 @@ from .. import optimizers as optimizers_module
 from .._validate import describe
 from ..data_checks import batch_slices
 from ..errors import RnnkitError, RnnkitTypeError, RnnkitValueError
+from ..ops import grad_sinks
 from ..ops.grad_mode import no_grad
 from ..random import make_rng
 from . import data_adapter, stateful, tbptt
 from .compile_utils import CompiledLoss, CompiledMetrics
+from .step_buffers import StepBuffers
 
 
 class NonFiniteError(RnnkitError, FloatingPointError):
@@ -193,16 +195,16 @@ class Trainer:
         """One optimizer step: returns (loss, per-output losses, global gradient norm)."""
         # Overflow is detected below and reported with the epoch and batch; NumPy's own warnings would only repeat it.
         variables = self.trainable_variables
-        with np.errstate(over="ignore", invalid="ignore"):
+        buffers = StepBuffers(self.optimizer, variables)  # the gradients go straight into the optimizer's
+        with np.errstate(over="ignore", invalid="ignore"), grad_sinks.writing_gradients_into(buffers.sinks):
             loss, parts, grads, outputs, masks = self._loss_and_gradients(xs, ys, variables=variables)
-        grads_finite = all(np.isfinite(g).all() for g in grads)
+        norm, grads_finite = buffers.global_norm(grads)
         if not (np.isfinite(loss) and grads_finite) and self.terminate_on_nan:
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
                                  f"last finite step")
-        norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
         norm /= self.optimizer.scale_loss(1.0)  # the gradient of the unscaled loss
         if grads_finite:
-            self._apply_update(grads, where, norm, variables)
+            self._apply_update(grads, where, norm, buffers)
         else:
             # terminate_on_nan=False: the optimizer refuses non-finite gradients, so this step is
             # skipped (weights unchanged) and training runs on; the loss and grad_norm show it.
@@ -210,18 +212,18 @@ class Trainer:
         self._compiled_metrics.update(ys, outputs, masks)
         return loss, parts, norm
 
-    def _apply_update(self, grads, where, norm, variables):
+    def _apply_update(self, grads, where, norm, buffers):
         """Apply the optimizer step; with terminate_on_nan, undo it if it made a weight non-finite.
 
         Finite gradients can still overflow inside the optimizer (Adam's g² in float32 for |g| >
         ~1e19), so the weights are checked after the step too.
         """
-        before = [v.value.copy() for v in variables] if self.terminate_on_nan else None
+        if self.terminate_on_nan:
+            buffers.backup()
         with np.errstate(over="ignore", invalid="ignore"):  # detected and reported below
-            self.optimizer.apply_gradients(zip(grads, variables))
-        if before is not None and not all(np.isfinite(v.value).all() for v in variables):
-            for variable, value in zip(variables, before):
-                variable.value[...] = value
+            self.optimizer.apply_gradients(zip(grads, buffers.variables))
+        if self.terminate_on_nan and not buffers.all_finite():
+            buffers.restore()
             raise NonFiniteError(f"the optimizer step at {where} made weights non-finite (global gradient norm "
                                  f"{norm:.3g}); weights kept from the last finite step")
 
