@@ -379,6 +379,7 @@ class Trainer:
         self._compiled_metrics.reset()
         total, part_totals, seen, norms = 0.0, None, 0, []
         clips_before = getattr(self.optimizer, "clip_events", 0)
+        batch_logs = cbs.calls("on_train_batch_end", "on_batch_end")  # else the logs are made once, at the end
         for step, part in enumerate(batch_slices(count, plan.batch_size)):
             cbs.on_train_batch_begin(step)
             index = order[part]
@@ -399,16 +400,22 @@ class Trainer:
                 a + p * len(index) for a, p in zip(part_totals, parts)]
             seen += len(index)
             norms.append(norm)
-            logs = {**self._compiled_loss.logs(total / seen, [p / seen for p in part_totals]),
-                    **self._compiled_metrics.results()}
-            cbs.on_train_batch_end(step, logs)
+            if batch_logs:
+                logs = self._running_logs(total, part_totals, seen)
+                cbs.on_train_batch_end(step, logs)
             if self.stop_training:
                 break
+        if not batch_logs:
+            logs = self._running_logs(total, part_totals, seen)
         logs["grad_norm"] = float(np.mean(norms))
         clipped = getattr(self.optimizer, "clip_events", 0) - clips_before
         if self.optimizer_clips():
             logs["clipped_steps"] = float(clipped)
         return logs
+
+    def _running_logs(self, total, part_totals, seen):
+        return {**self._compiled_loss.logs(total / seen, [p / seen for p in part_totals]),
+                **self._compiled_metrics.results()}
 
     def optimizer_clips(self):
         """Whether the optimizer clips gradients (then History records how many steps it clipped)."""
