@@ -434,13 +434,13 @@ def _finish(cache, grads):
 def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
                        zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_forward` (same arguments and results)."""
-    options = {"activation": activation}
     streaming = not is_grad_enabled() and stream.eligible(x, mask, recurrent_mask, out)
     if streaming:
         key = (activation, zero_output_for_mask)
         plan = stream.find("simple", x, state0, params, key)
         if plan is not None:
             return plan.run(x, state0)
+    options = {"activation": activation}
     codes = _covered("simple_rnn", x, params, options, state0, recurrent_mask)
     if codes is None:
         return _into(out, reference_simple_rnn.simple_rnn_forward(
@@ -494,8 +494,6 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
                  recurrent_activation="sigmoid", forget_bias=0.0, coupled_input_forget=False,
                  cell_clip=None, proj_clip=None, zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.lstm.lstm_forward` (same arguments and results)."""
-    options = dict(activation=activation, recurrent_activation=recurrent_activation, forget_bias=forget_bias,
-                   coupled_input_forget=coupled_input_forget, cell_clip=cell_clip, proj_clip=proj_clip)
     streaming = not is_grad_enabled() and stream.eligible(x, mask, recurrent_mask, out)
     if streaming:
         key = (activation, recurrent_activation, forget_bias, coupled_input_forget, cell_clip, proj_clip,
@@ -503,6 +501,8 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
         plan = stream.find("lstm", x, state0, params, key)
         if plan is not None:
             return plan.run(x, state0)
+    options = dict(activation=activation, recurrent_activation=recurrent_activation, forget_bias=forget_bias,
+                   coupled_input_forget=coupled_input_forget, cell_clip=cell_clip, proj_clip=proj_clip)
     codes = _covered("lstm", x, params, options, state0, recurrent_mask)
     if codes is None:
         return _into(out, reference_lstm.lstm_forward(
@@ -569,13 +569,13 @@ def lstm_backward(d_outputs, d_final_state, cache):
 def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
                 recurrent_activation="sigmoid", reset_after=True, zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.gru.gru_forward` (same arguments and results)."""
-    options = dict(activation=activation, recurrent_activation=recurrent_activation, reset_after=reset_after)
     streaming = not is_grad_enabled() and stream.eligible(x, mask, recurrent_mask, out)
     if streaming:
         key = (activation, recurrent_activation, reset_after, zero_output_for_mask)
         plan = stream.find("gru", x, state0, params, key)
         if plan is not None:
             return plan.run(x, state0)
+    options = dict(activation=activation, recurrent_activation=recurrent_activation, reset_after=reset_after)
     codes = _covered("gru", x, params, options, state0, recurrent_mask)
     if codes is None:
         return _into(out, reference_gru.gru_forward(
