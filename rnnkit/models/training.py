@@ -195,7 +195,7 @@ class Trainer:
         """One optimizer step: returns (loss, per-output losses, global gradient norm)."""
         # Overflow is detected below and reported with the epoch and batch; NumPy's own warnings would only repeat it.
         variables = self.trainable_variables
-        buffers = StepBuffers(self.optimizer, variables)  # the gradients go straight into the optimizer's
+        buffers = StepBuffers(self.optimizer, variables)  # gradients go straight into its flat buffer
         with np.errstate(over="ignore", invalid="ignore"), grad_sinks.writing_gradients_into(buffers.sinks):
             loss, parts, grads, outputs, masks = self._loss_and_gradients(xs, ys, variables=variables)
         norm, grads_finite = buffers.global_norm(grads)
@@ -451,6 +451,7 @@ class Trainer:
         self._compiled_metrics.reset()
         cbs.on_test_begin()
         total, part_totals, seen = 0.0, None, 0
+        batch_logs = cbs.calls("on_test_batch_end")  # else no running results are made
         for step, part in enumerate(parts):
             cbs.on_test_batch_begin(step)
             batch_ys = data_adapter.take(ys, part)
@@ -462,7 +463,8 @@ class Trainer:
                 a + p * size for a, p in zip(part_totals, losses)]
             seen += size
             self._compiled_metrics.update(batch_ys, outputs, masks)
-            cbs.on_test_batch_end(step, self._results(total / seen, [p / seen for p in part_totals], True))
+            if batch_logs:
+                cbs.on_test_batch_end(step, self._results(total / seen, [p / seen for p in part_totals], True))
         mean_parts = [p / count for p in part_totals]
         logs = self._results(total / count, mean_parts, True)
         cbs.on_test_end(logs)
