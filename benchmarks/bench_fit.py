@@ -18,8 +18,10 @@ PyTorch has no ReLU LSTM: its action model uses ``nn.LSTM`` (tanh), the same pro
 Keras's defaults everywhere; no metrics.
 
 Each (model, load) case runs every (library, thread count) in turn, rotating the order each round,
-and reports the median samples/s of ``--repeats`` rounds; ratios are taken within a case, so a
-burst of load from elsewhere lands on every library alike. "busy" runs one competing process
+and reports the median samples/s of ``--repeats`` rounds (a run stops at the end of the batch that
+passes ``--max-seconds``, 4 s with ``--quick``, and its rate counts the samples it did: a library
+whose threads collapse under a competing process costs seconds, not minutes); ratios are taken
+within a case, so a burst of load from elsewhere lands on every library alike. "busy" runs one competing process
 (``python -c "while True: pass"``) beside the case. Threads: ``rnnkit.set_num_threads(n)`` and
 NumPy's BLAS limited to n (threadpoolctl), ``torch.set_num_threads(n)`` (Keras's torch backend
 too), TensorFlow's intra- and inter-op threads.
@@ -184,8 +186,32 @@ def torch_model(name):
 
 # ---------------------------------------------------------------------------------------- runners
 
+#: seconds after which a timed run stops at the end of its current batch (--max-seconds)
+MAX_SECONDS = {0: 30.0, 1: 4.0}
+
+
+def _deadline_callback(base, run):
+    """A ``base`` (rnnkit's or Keras's Callback class) callback that counts the samples of a fit and
+    stops it once ``run.max_seconds`` have passed."""
+
+    class Deadline(base):
+        def on_train_begin(self, logs=None):
+            self.start, self.epoch, self.samples = time.perf_counter(), 0, 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.samples = self.epoch * run.count + min((batch + 1) * run.batch, run.count)
+            if run.max_seconds and time.perf_counter() - self.start > run.max_seconds:
+                self.model.stop_training = True
+
+    return Deadline()
+
+
 class RnnkitRun:
     label = "rnnkit"
+    max_seconds = None
 
     def __init__(self, name, quick):
         import rnnkit
@@ -194,14 +220,17 @@ class RnnkitRun:
         (self.count, self.epochs), self.batch = SIZES[name][quick], BATCH[name]
         self.x, self.y = make_data(name, self.count)
         self.model = rnnkit_model(name)
+        self.deadline = _deadline_callback(rnnkit.callbacks.Callback, self)
 
     def set_threads(self, n):
         self.rnnkit.set_num_threads(n)
 
     def run(self):
+        """``(seconds, samples)`` of one fit (stopped early after ``max_seconds``)."""
         start = time.perf_counter()
-        self.model.fit(self.x, self.y, batch_size=self.batch, epochs=self.epochs, verbose=0)
-        return time.perf_counter() - start
+        self.model.fit(self.x, self.y, batch_size=self.batch, epochs=self.epochs, verbose=0,
+                       callbacks=[self.deadline])
+        return time.perf_counter() - start, self.deadline.samples
 
 
 class KerasRun(RnnkitRun):
@@ -212,6 +241,7 @@ class KerasRun(RnnkitRun):
         (self.count, self.epochs), self.batch = SIZES[name][quick], BATCH[name]
         self.x, self.y = make_data(name, self.count)
         self.model = keras_model(name)
+        self.deadline = _deadline_callback(keras.callbacks.Callback, self)
 
     def set_threads(self, n):
         if self.label == "keras-torch":
@@ -222,6 +252,7 @@ class KerasRun(RnnkitRun):
 
 class TorchRun:
     label = "torch"
+    max_seconds = None
 
     def __init__(self, name, quick):
         import torch
@@ -240,7 +271,7 @@ class TorchRun:
 
     def run(self):
         torch = self.torch
-        start = time.perf_counter()
+        start, samples = time.perf_counter(), 0
         for _ in range(self.epochs):
             order = torch.randperm(self.count)
             total = 0.0
@@ -251,19 +282,22 @@ class TorchRun:
                 loss.backward()
                 self.optimizer.step()
                 total += loss.item() * len(index)
-        return time.perf_counter() - start
+                samples += len(index)
+                if self.max_seconds and time.perf_counter() - start > self.max_seconds:
+                    return time.perf_counter() - start, samples
+        return time.perf_counter() - start, samples
 
 
 class WorkerRun:
     """A runner living in a worker process (Keras on the tensorflow backend), driven over pipes."""
 
-    def __init__(self, backend, threads, name, quick):
+    def __init__(self, backend, threads, name, quick, max_seconds):
         self.label = f"keras-{backend}"
         self.threads = threads
         self.count, self.epochs = SIZES[name][quick]
         self.process = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--worker", backend, "--worker-threads", str(threads),
-             "--models", name] + (["--quick"] if quick else []),
+             "--models", name, "--max-seconds", str(max_seconds)] + (["--quick"] if quick else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2"))
         self._reply()  # built and warmed up
 
@@ -280,7 +314,8 @@ class WorkerRun:
     def run(self):
         self.process.stdin.write("run\n")
         self.process.stdin.flush()
-        return self._reply()["seconds"]
+        reply = self._reply()
+        return reply["seconds"], reply["samples"]
 
     def close(self):
         if self.process.poll() is None:
@@ -289,7 +324,7 @@ class WorkerRun:
             self.process.wait(timeout=60)
 
 
-def worker_main(backend, threads, name, quick):
+def worker_main(backend, threads, name, quick, max_seconds):
     """The worker loop: build the Keras model at ``threads`` threads, warm it up, then time a fit per line."""
     if backend == "tensorflow":
         import tensorflow as tf
@@ -300,11 +335,13 @@ def worker_main(backend, threads, name, quick):
     run = KerasRun(name, quick)
     run.set_threads(threads)
     run.run()
+    run.max_seconds = max_seconds
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         if line.strip() == "quit":
             break
-        print(json.dumps({"seconds": run.run()}), flush=True)
+        seconds, samples = run.run()
+        print(json.dumps({"seconds": seconds, "samples": samples}), flush=True)
 
 
 _blas_limits = []
@@ -349,7 +386,7 @@ def load_average():
 def run_case(name, load, threads, runners, repeats):
     """Median samples/s of every (runner, threads) entry, alternating; returns ({(label, n): rate}, loads)."""
     entries = [(runner, n) for runner in runners for n in threads if getattr(runner, "threads", n) == n]
-    times = {(r.label, n): [] for r, n in entries}
+    rates = {(r.label, n): [] for r, n in entries}
     loads = []
     with Busy(1 if load == "busy" else 0):
         for round_ in range(repeats):
@@ -357,10 +394,10 @@ def run_case(name, load, threads, runners, repeats):
             for runner, n in entries[shift:] + entries[:shift]:
                 runner.set_threads(n)
                 limit_blas(n)
-                times[runner.label, n].append(runner.run())
+                seconds, samples = runner.run()
+                rates[runner.label, n].append(samples / seconds)
             loads.append(load_average())
-    samples = {(r.label, n): r.count * r.epochs for r, n in entries}
-    return {key: samples[key] / statistics.median(values) for key, values in times.items()}, loads
+    return {key: statistics.median(values) for key, values in rates.items()}, loads
 
 
 # ---------------------------------------------------------------------------------------- streaming
@@ -440,14 +477,19 @@ def main(argv=None):
     parser.add_argument("--keras", default="auto", help="Keras backends: auto (torch and tensorflow where "
                         "installed), torch, tensorflow, torch,tensorflow or none")
     parser.add_argument("--repeats", type=int, default=None, help="rounds per case (default 7, quick 3)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="a timed fit stops at the end of the batch that passes this many seconds and counts the "
+                             "samples it did (default 30, quick 4; 0: never); libraries that collapse under load "
+                             "(threads waiting for a busy core) then cost seconds, not minutes")
     parser.add_argument("--no-fit", action="store_true", help="streaming latency only")
     parser.add_argument("--no-streaming", action="store_true", help="fit only")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     quick = int(args.quick)
+    max_seconds = MAX_SECONDS[quick] if args.max_seconds is None else args.max_seconds
     if args.worker:
-        return worker_main(args.worker, args.worker_threads, args.models, quick)
+        return worker_main(args.worker, args.worker_threads, args.models, quick, max_seconds)
     repeats = args.repeats or (3 if quick else 7)
     models = [m for m in args.models.split(",") if m]
     loads = [load for load in args.loads.split(",") if load]
@@ -464,7 +506,7 @@ def main(argv=None):
           f"{platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}, rnnkit "
           f"{getattr(rnnkit, '__version__', '?')}; load average {load_average():.1f} at start", flush=True)
     if not args.no_fit:
-        fit_table(models, loads, threads, backends, quick, repeats)
+        fit_table(models, loads, threads, backends, quick, repeats, max_seconds)
     if not args.no_streaming:
         print(f"\nStreaming inference, one step of a stateful layer at batch 1 (32 features, 64 units), "
               f"microseconds per step (median of {repeats * 3} blocks); load {load_average():.1f}\n")
@@ -476,8 +518,9 @@ def main(argv=None):
     return 0
 
 
-def fit_table(models, loads, threads, backends, quick, repeats):
-    print(f"\nfit, samples/s (median of {repeats} alternating rounds). Ratios are rnnkit's samples/s over the "
+def fit_table(models, loads, threads, backends, quick, repeats, max_seconds):
+    print(f"\nfit, samples/s (median of {repeats} alternating rounds; a run stops after the batch that passes "
+          f"{max_seconds:g} s and counts the samples it did). Ratios are rnnkit's samples/s over the "
           f"other's in the same case (same model, load and threads); 'vs 1 thread': rnnkit at this thread count "
           f"over rnnkit at {threads[0]} in the same case\n")
     keras_cols = [f"keras-{b}" for b in backends]
@@ -491,8 +534,10 @@ def fit_table(models, loads, threads, backends, quick, repeats):
             runners = [RnnkitRun(name, quick), TorchRun(name, quick)]
             if "torch" in backends:
                 runners.append(KerasRun(name, quick))
-            workers = [WorkerRun("tensorflow", n, name, quick) for n in threads] if "tensorflow" in backends else []
+            workers = [WorkerRun("tensorflow", n, name, quick, max_seconds)
+                       for n in threads] if "tensorflow" in backends else []
             for runner in runners:  # warm-up: first-call builds, compiles, traces
+                runner.max_seconds = max_seconds
                 runner.set_threads(threads[-1])
                 runner.run()
             try:
