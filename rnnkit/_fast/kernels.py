@@ -71,7 +71,11 @@ def load():
 
 
 def _fn(name, dtype):
+    """The bound C function ``name`` for ``dtype``."""
     return _functions[name, dtype]
+
+
+function = _fn  # for rnnkit._fast.stream
 
 
 def _addr(array):
@@ -88,9 +92,6 @@ _addressof, _c_char = ctypes.addressof, ctypes.c_char
 address = _addr  # for rnnkit._fast.stream
 
 
-def function(name, dtype):
-    """The bound C function ``name`` for ``dtype`` (for rnnkit._fast.stream)."""
-    return _functions[name, dtype]
 
 
 def _run(name, dtype, args, batch, parts):
@@ -447,9 +448,11 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
             x, state0, params, mask, recurrent_mask, activation=activation, zero_output_for_mask=zero_output_for_mask))
     if streaming:
         units = params["recurrent_kernel"].shape[0]
-        plan = stream.build("simple", x, state0, params, key, 1, [("bias", (units,))], lambda plan, P, Up, ring, scratch: (
-            _simple_args(plan.out.shape, P, Up, _addr(params["bias"]), _addr(plan.states[0]), None, None, codes[0],
-                         bool(zero_output_for_mask), _addr(plan.out), scratch(plan.states[0].shape), ring)))
+        plan = stream.build("simple", x, state0, params, key, 1, [("bias", (units,))],
+                            lambda plan, P, Up, ring, scratch: _simple_args(
+                                plan.out.shape, P, Up, _addr(params["bias"]), _addr(plan.states[0]), None, None,
+                                codes[0], bool(zero_output_for_mask), _addr(plan.out), scratch(plan.states[0].shape),
+                                ring))
         if plan is not None:
             return plan.run(x, state0)
     call = _Call(x, state0, params, mask, recurrent_mask, 1, lambda width: (width,))
