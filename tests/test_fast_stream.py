@@ -120,3 +120,19 @@ def test_stateful_streaming_equals_one_whole_sequence(kind):
     np.testing.assert_array_equal(steps, again)
     for a, b in zip(state, streaming.states):
         np.testing.assert_array_equal(a, b)
+
+
+def test_states_of_another_shape_take_the_general_path():
+    """A state to broadcast is served as before; a bad one still gets the general call's named error."""
+    stream.forget()
+    case = make_case("lstm", np.float32, np.random.default_rng(6), 3, 1, 5, 6)
+    x, state0, params, _, _ = case
+    options = default_options("lstm")
+    one_row = tuple(s[:1] for s in state0)
+    with rnnkit.no_grad():
+        got = fast_kernels.lstm_forward(x, one_row, params, **options)
+        want = fast_kernels.lstm_forward(x, tuple(np.repeat(s[:1], 3, axis=0) for s in state0), params, **options)
+        for a, b in zip([got[0], *got[1]], [want[0], *want[1]]):
+            np.testing.assert_array_equal(a, b)
+        with pytest.raises(rnnkit.errors.RnnkitValueError, match=r"state0\[0\]"):
+            fast_kernels.lstm_forward(x, (np.zeros((2, 6), np.float32), state0[1]), params, **options)

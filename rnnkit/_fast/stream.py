@@ -42,8 +42,8 @@ class Plan:
                 return False
         if len(state0) != len(self.states):
             return False
-        for state in state0:
-            if getattr(state, "dtype", None) != self.dtype:
+        for state, buffer in zip(state0, self.states):  # others (to broadcast, or bad) go the general way
+            if getattr(state, "dtype", None) != self.dtype or getattr(state, "shape", None) != buffer.shape:
                 return False
         return True
 
@@ -51,7 +51,7 @@ class Plan:
         """The call's ``(outputs, final states, None)``, each a new array."""
         np.copyto(self.x, x)
         for buffer, state in zip(self.states, state0):
-            np.copyto(buffer, state)  # broadcasts as the general path does; a bad shape raises there
+            np.copyto(buffer, state)
         pack = self.pack
         for args in self.packs:
             pack(*args)
@@ -107,6 +107,8 @@ def build(kind, x, state0, params, options, gates, weights, make_args):
     kernel, recurrent = params["kernel"], params["recurrent_kernel"]
     if kernel.shape != (features, gates * units) or recurrent.shape != (units, gates * units):
         return None
+    if any(getattr(state, "shape", None) != (batch, units) for state in state0):
+        return None  # states to broadcast (or bad ones) take the general path
     for name, shape in weights:
         array = params.get(name)
         if type(array) is not np.ndarray or array.shape != shape or array.dtype != dtype \
