@@ -75,8 +75,6 @@ def _fn(name, dtype):
     return _functions[name, dtype]
 
 
-function = _fn  # for rnnkit._fast.stream
-
 
 def _addr(array):
     """The data address of ``array`` (None for None)."""
@@ -89,7 +87,6 @@ def _addr(array):
 
 
 _addressof, _c_char = ctypes.addressof, ctypes.c_char
-address = _addr  # for rnnkit._fast.stream
 
 
 
@@ -408,6 +405,12 @@ def _gradient_buffer(weight, shape):
     return grad_sinks.take(weight, shape, weight.dtype)
 
 
+def _stream_plan(kind, x, state0, params, key, gates, bias_shape, make_args):
+    """A prepared plan for a small inference call (rnnkit._fast.stream), or None."""
+    return stream.build(kind, x, state0, params, key, gates, [("bias", bias_shape)], make_args, _addr, _fn,
+                        pack_width(x.dtype))
+
+
 def _is_compiled(cache, kind):
     """Whether ``cache`` comes from the compiled forward of ``kind`` (else from its reference)."""
     return isinstance(cache, dict) and cache.get("fast") == kind
@@ -448,7 +451,7 @@ def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, act
             x, state0, params, mask, recurrent_mask, activation=activation, zero_output_for_mask=zero_output_for_mask))
     if streaming:
         units = params["recurrent_kernel"].shape[0]
-        plan = stream.build("simple", x, state0, params, key, 1, [("bias", (units,))],
+        plan = _stream_plan("simple", x, state0, params, key, 1, (units,),
                             lambda plan, P, Up, ring, scratch: _simple_args(
                                 plan.out.shape, P, Up, _addr(params["bias"]), _addr(plan.states[0]), None, None,
                                 codes[0], bool(zero_output_for_mask), _addr(plan.out), scratch(plan.states[0].shape),
@@ -513,7 +516,7 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
     act, ract = codes
     if streaming:
         units = params["recurrent_kernel"].shape[0]
-        plan = stream.build("lstm", x, state0, params, key, 4, [("bias", (4 * units,))],
+        plan = _stream_plan("lstm", x, state0, params, key, 4, (4 * units,),
                             lambda plan, P, Up, ring, scratch: _lstm_args(
                                 plan.out.shape, P, Up, _addr(params["bias"]), _addr(plan.states[0]),
                                 _addr(plan.states[1]), None, None, float(forget_bias), act, ract,
@@ -593,7 +596,7 @@ def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation
                              [scratch(plan.states[0].shape) for _ in range(3)], scratch((plan.shape[0], 3 * units)),
                              ring)
 
-        plan = stream.build("gru", x, state0, params, key, 3, [("bias", (2, 3 * units))], args)
+        plan = _stream_plan("gru", x, state0, params, key, 3, (2, 3 * units), args)
         if plan is not None:
             return plan.run(x, state0)
     call = _Call(x, state0, params, mask, recurrent_mask, 3, lambda width: (2, width))

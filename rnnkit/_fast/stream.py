@@ -91,16 +91,15 @@ def eligible(x, mask, recurrent_mask, out):
             and x.shape[0] * x.shape[1] <= MAX_ROWS)
 
 
-def build(kind, x, state0, params, options, gates, weights, make_args):
+def build(kind, x, state0, params, options, gates, weights, make_args, address, function, width):
     """A plan for this call, or None when its weights are not plain C-ready arrays.
 
     ``weights``: ``[(name, expected shape)]`` of the arrays passed to C by address (the bias);
     ``make_args(plan, P, Up, ring, scratch)`` returns the loop's arguments but the row range from the
     addresses of P and of the packed U, the ring's four arguments and ``scratch(shape)``, which
-    gives the address of a new plan-owned array.
+    gives the address of a new plan-owned array. ``address(array)``, ``function(name, dtype)`` and
+    ``width`` (columns of a packed panel) come from rnnkit._fast.kernels, which calls this.
     """
-    from . import kernels
-
     batch, time, features = x.shape
     units = params["recurrent_kernel"].shape[0]
     dtype = x.dtype
@@ -125,24 +124,22 @@ def build(kind, x, state0, params, options, gates, weights, make_args):
     def scratch(shape):
         array = np.empty(shape, dtype)
         keep.append(array)
-        return kernels.address(array)
-
-    width = kernels.pack_width(dtype)
+        return address(array)
 
     def packed(matrix):
         rows, cols = matrix.shape
         target = scratch((max(-(-cols // width) * width * rows, 1),))
         rs, cs = (s // dtype.itemsize for s in matrix.strides)
-        return target, (rows, cols, kernels.address(matrix), rs, cs, target)
+        return target, (rows, cols, address(matrix), rs, cs, target)
 
     ring = max(1, min(time, -(-512 // batch)))
     u_at, pack_u = packed(recurrent)
     w_at, pack_w = packed(kernel)
     plan.packs = (pack_u, pack_w)
-    plan.pack = kernels.function("rk_pack_b", dtype)
+    plan.pack = function("rk_pack_b", dtype)
     P = scratch((ring, batch, gates * units))
-    plan.loop = kernels.function(f"rk_{kind}_forward", dtype)
-    args = (*make_args(plan, P, u_at, (ring, features, kernels.address(plan.x), w_at), scratch), 0, batch)
+    plan.loop = function(f"rk_{kind}_forward", dtype)
+    args = (*make_args(plan, P, u_at, (ring, features, address(plan.x), w_at), scratch), 0, batch)
     plan.args = _converted(plan.loop, args)
     plan.packs = tuple(_converted(plan.pack, a) for a in plan.packs)
     remember(plan)
