@@ -5,8 +5,8 @@ Two faces over one core:
 * ``rnnkit.nn`` — TensorFlow 1's cell API (``rnn_cell.LSTMCell``, ``dynamic_rnn``, ...);
 * ``rnnkit.layers`` / ``rnnkit.Sequential`` — Keras's model API (``LSTM``, ``compile``, ``fit``, ...).
 """
-from . import (callbacks, cells, contrib, errors, initializers, io, layers, losses, metrics, models, nn, ops,
-               optimizers, preprocessing, utils)
+from . import (callbacks, cells, contrib, distributed, errors, initializers, io, layers, losses, metrics, models, nn,
+               ops, optimizers, preprocessing, utils)
 from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
 from .models import Sequential, load_model
 from .ops.grad_mode import no_grad
@@ -15,7 +15,7 @@ from .random import set_random_seed
 __version__ = "0.1.0"
 
 __all__ = [
-    "callbacks", "cells", "contrib", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn",
+    "callbacks", "cells", "contrib", "distributed", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn",
     "ops", "optimizers", "preprocessing", "utils", "Sequential", "load_model",
     "RnnkitError", "RnnkitTypeError", "RnnkitValueError", "no_grad", "set_random_seed", "__version__",
 ]
