@@ -3,19 +3,21 @@
 Two faces over one core:
 
 * ``rnnkit.nn`` — TensorFlow 1's cell API (``rnn_cell.LSTMCell``, ``dynamic_rnn``, ...);
-* ``rnnkit.layers`` / ``rnnkit.Sequential`` — Keras's model API (``LSTM``, ``compile``, ``fit``, ...).
+* ``rnnkit.layers`` / ``rnnkit.Sequential`` / ``rnnkit.Model`` — Keras's model API (``LSTM``, ``Input``,
+  functional models, ``compile``, ``fit``, ...).
 """
 from . import (callbacks, cells, contrib, distributed, errors, initializers, io, layers, losses, metrics, models, nn,
                ops, optimizers, preprocessing, utils)
 from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
-from .models import Sequential, load_model
+from .layers.input_layer import Input
+from .models import Model, Sequential, load_model
 from .ops.grad_mode import no_grad
 from .random import set_random_seed
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "callbacks", "cells", "contrib", "distributed", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn",
-    "ops", "optimizers", "preprocessing", "utils", "Sequential", "load_model",
+    "callbacks", "cells", "contrib", "distributed", "errors", "initializers", "io", "layers", "losses", "metrics",
+    "models", "nn", "ops", "optimizers", "preprocessing", "utils", "Input", "Model", "Sequential", "load_model",
     "RnnkitError", "RnnkitTypeError", "RnnkitValueError", "no_grad", "set_random_seed", "__version__",
 ]

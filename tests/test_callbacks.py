@@ -57,6 +57,9 @@ class FakeModel:
             handle.write(f"{epoch} {self.weights[0][0]} {self.optimizer.learning_rate}")
         self.saved.append(("state", epoch))
 
+    def resume_at_epoch(self, epoch):
+        self._resume_epoch = epoch
+
     def load_training_state(self, path):
         epoch, weight, lr = open(path).read().split()
         self.weights = [np.full(2, float(weight))]

@@ -17,8 +17,8 @@ class BackupAndRestore(Callback):
     moment leaves the previous backup or the new one).
 
     - ``on_train_begin``: if the backup exists, ``model.load_training_state(path)``
-      restores it and ``model._resume_epoch`` is set to the epoch it returns, which
-      fit starts from.
+      restores it and ``model.resume_at_epoch(epoch)`` makes fit start from the epoch
+      it returns.
     - ``on_epoch_end`` (or every ``save_freq`` batches): the state is saved with
       the number of completed epochs; a mid-epoch backup resumes at the start
       of the unfinished epoch.
@@ -48,7 +48,7 @@ class BackupAndRestore(Callback):
         if os.path.exists(self.state_path):
             epoch = int(self.model.load_training_state(self.state_path))
             self._completed_epochs = epoch
-            self.model._resume_epoch = epoch
+            self.model.resume_at_epoch(epoch)
 
     def on_train_batch_end(self, batch, logs=None):
         if _checks.batch_save_due(self):

@@ -1,5 +1,5 @@
 """The Keras face's layers: recurrent layers and their cells, Dense, Embedding, Masking, Dropout,
-TimeDistributed, Flatten and Activation."""
+TimeDistributed, Flatten and Activation; Input and InputLayer for functional models."""
 from ..cells.gru import GRUCell
 from ..cells.lstm import LSTMCell
 from ..cells.simple_rnn import SimpleRNNCell
@@ -10,6 +10,7 @@ from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
 from .gru import GRU
+from .input_layer import Input, InputLayer
 from .lstm import LSTM
 from .masking import Masking
 from .reshaping import Activation, Flatten
@@ -18,7 +19,7 @@ from .simple_rnn import SimpleRNN
 from .time_distributed import TimeDistributed
 
 __all__ = [
-    "Layer", "Dense", "RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "Layer", "Input", "InputLayer", "Dense", "RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
     "Embedding", "Masking", "Dropout", "TimeDistributed", "Flatten", "Activation",
     "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
     "serialize_layer", "deserialize_layer", "reset_name_counters",
