@@ -101,14 +101,26 @@ class Replicas:
                 raise RnnkitTypeError(f"DataParallel combines metrics across ranks through their state: {error}") \
                     from None
 
+    def replica_batch(self, batch_size):
+        """The rows of a full global batch of ``batch_size`` that this rank trains on."""
+        start, stop = part_bounds(batch_size, self.size, self.rank)
+        return stop - start
+
+    def check_stateful(self, model, count, batch_size, where):
+        """Keras's stateful-batch rules with this rank's rows: the layers carry states of
+        :meth:`replica_batch` rows; with sharded data the rank's own samples must fill its batches."""
+        from ..models import stateful
+
+        rows = self.replica_batch(batch_size)
+        stateful.check_batches(model, count, rows if self.sharded else batch_size, where, replica_batch=rows)
+
     def plan(self, plan):
         """Add to fit's plan what ranks need: this rank's batch size and steps, its validation part."""
         self.check_metrics()
         batch = plan.batch_size
         count = len(plan.xs[0])
+        plan.local_batch = self.replica_batch(batch)
         if self.sharded:
-            start, stop = part_bounds(batch, self.size, self.rank)
-            plan.local_batch = stop - start
             if plan.local_batch == 0:
                 raise RnnkitValueError(f"batch_size={batch} is smaller than the {self.size} ranks: with sharded data "
                                        f"every rank needs at least one sample per step")
@@ -122,8 +134,6 @@ class Replicas:
                     RuntimeWarning, stacklevel=4)
         else:
             plan.steps = len(batch_slices(count, batch))
-            plan.local_batch = max(1, part_bounds(batch, self.size, self.rank)[1] -
-                                   part_bounds(batch, self.size, self.rank)[0])
         plan.validation_local = self._validation_part(plan)
         return plan
 
@@ -252,7 +262,7 @@ class Replicas:
         part = plan.validation_local
         if part is not None:
             count = len(part[0][0])
-            logs = model.evaluate(*part, batch_size=plan.local_batch, verbose=0, return_dict=True)
+            logs = model.evaluate(*part, batch_size=max(1, plan.local_batch), verbose=0, return_dict=True)
             values = [logs[name] * count for name in names]
         else:
             count = 0

@@ -331,9 +331,10 @@ class Trainer:
         self._check_labels(ys, "y")
         if validation is not None:
             self._check_labels(validation[1], "validation y")
-        stateful.check_batches(self, len(xs[0]), batch_size, "fit")
+        check_batches = stateful.check_batches if self._replicas is None else self._replicas.check_stateful
+        check_batches(self, len(xs[0]), batch_size, "fit")
         if validation is not None:
-            stateful.check_batches(self, len(validation[0][0]), batch_size, "fit's validation")
+            check_batches(self, len(validation[0][0]), batch_size, "fit's validation")
         return _FitPlan(xs=xs, ys=ys, validation=validation, batch_size=batch_size, epochs=int(epochs),
                         initial_epoch=int(initial_epoch), verbose=verbose, callbacks=list(callbacks or []),
                         shuffle=bool(shuffle), tbptt_steps=tbptt_steps,

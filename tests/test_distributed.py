@@ -1,0 +1,247 @@
+"""Data-parallel fit under real MPI jobs: ``mpiexec -n 2`` (and 3 ranks on 2 cores) in subprocesses.
+
+Each launch runs several scenarios of tests/distributed_cases.py (a launch costs about a second);
+the one-process references are trained here with the same builders. Timeouts bound every launch,
+so a rank left waiting for a dead peer fails the test instead of hanging it.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mpi4py")
+MPIEXEC = shutil.which("mpiexec")
+pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec on PATH (pip install mpich)")
+
+import distributed_cases as cases  # noqa: E402
+import rnnkit  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CASES = os.path.join(REPO, "tests", "distributed_cases.py")
+TIMEOUT = 180  # seconds for one launch on a loaded 2-core machine; a hang fails well before the suite's limit
+
+
+def _oversubscribe():
+    """Open MPI refuses more ranks than cores unless told; MPICH's hydra accepts them as they are."""
+    version = subprocess.run([MPIEXEC, "--version"], capture_output=True, text=True, timeout=60).stdout
+    return ["--oversubscribe"] if "Open MPI" in version or "OpenRTE" in version else []
+
+
+def launch(ranks, out, *names, check=True):
+    """Run the named cases on ``ranks`` ranks; returns (completed process, seconds)."""
+    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    command = [MPIEXEC, *(_oversubscribe() if ranks > 2 else []), "-n", str(ranks), sys.executable, "-m",
+               "rnnkit.distributed.run", CASES, str(out), *names]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=str(out))
+    seconds = time.perf_counter() - start
+    if check:
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, seconds
+
+
+def result(out, case, rank):
+    """(arrays, values) one rank saved for one case."""
+    base = os.path.join(out, f"{case}.rank{rank}")
+    arrays = None
+    if os.path.exists(base + ".npz"):
+        with np.load(base + ".npz") as stored:
+            arrays = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+    with open(base + ".json") as handle:
+        return arrays, json.load(handle)
+
+
+def assert_same_bits(ranks):
+    """Every rank's arrays are bitwise those of rank 0."""
+    for other in ranks[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(ranks[0], other))
+
+
+def assert_close(weights, reference, tol=1e-6):
+    assert len(weights) == len(reference)
+    worst = max(float(np.max(np.abs(a - b))) for a, b in zip(weights, reference))
+    assert worst <= tol, f"largest weight difference {worst:.3g} > {tol}"
+
+
+def assert_history_close(history, reference, rel=1e-6):
+    assert set(history) == set(reference.history)
+    for key, values in history.items():
+        assert np.allclose(values, reference.history[key], rtol=rel, atol=rel), (key, values, reference.history[key])
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp("two_ranks")
+    launch(2, out, "equal", "tbptt_stateful", "dropout", "sharded", "nan", "stop", "files", "refused")
+    return out
+
+
+@pytest.fixture(scope="module")
+def three_ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp("three_ranks")
+    launch(3, out, "equal", "sharded")
+    return out
+
+
+def _equal_reference():
+    x, y = cases.data()
+    model = cases.compiled(cases.build(seed=10))
+    history = cases.fit_equal(model, x, y)
+    return model, history
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_weights_equal_a_one_process_run_and_are_bitwise_identical_across_ranks(ranks, request):
+    out = request.getfixturevalue("two_ranks" if ranks == 2 else "three_ranks")
+    reference, history = _equal_reference()
+    saved = [result(out, "equal", r) for r in range(ranks)]
+    count = saved[0][1]["weights"]
+    finals = [arrays[:count] for arrays, _ in saved]
+    initials = [arrays[count:] for arrays, _ in saved]
+    # each rank drew its own initial weights (seed 10 + rank) ...
+    assert not np.array_equal(initials[0][0], initials[1][0])
+    # ... and the broadcast gave every rank rank 0's: the run equals one process with the same global batch
+    assert_same_bits(finals)
+    assert_close(finals[0], reference.get_weights())
+    for _, values in saved:
+        assert values["history"] == saved[0][1]["history"]  # every rank logged the same numbers
+        assert values["iterations"] == reference.optimizer.iterations
+        assert values["blas_threads"] in (None, 1)  # the launcher pinned one BLAS thread per rank
+    assert_history_close(saved[0][1]["history"], history)
+    assert saved[0][1]["history"]["clipped_steps"] == history.history["clipped_steps"]
+
+
+def test_truncated_bptt_and_stateful_layers_equal_one_process(two_ranks):
+    saved = [result(two_ranks, "tbptt_stateful", r) for r in range(2)]
+    assert_same_bits([arrays for arrays, _ in saved])
+    arrays, values = saved[0]
+    split = values["split"]
+    x, y = cases.sequence_data()
+    tbptt = cases.compiled(cases.build_tbptt())
+    history = cases.fit_tbptt(tbptt, x, y)
+    stateful = cases.compiled(cases.build_stateful())
+    history_stateful = cases.fit_stateful(stateful, x, y)
+    assert_close(arrays[:split], tbptt.get_weights())
+    assert_close(arrays[split:], stateful.get_weights())
+    assert_history_close(values["history"], history)
+    assert_history_close(values["history_stateful"], history_stateful)
+
+
+def test_dropout_draws_differ_per_rank_while_weights_stay_identical(two_ranks):
+    saved = [result(two_ranks, "dropout", r) for r in range(2)]
+    assert_same_bits([arrays for arrays, _ in saved])
+    draws = [values["draws"] for _, values in saved]
+    assert len(draws[0]) == 2  # the LSTM's dropout and the Dropout layer
+    for mine, theirs in zip(*draws):
+        assert mine != theirs
+
+
+def test_sharded_data_equals_one_process_on_the_interleaved_batches(two_ranks):
+    saved = [result(two_ranks, "sharded", r) for r in range(2)]
+    assert_same_bits([arrays for arrays, _ in saved])
+    x, y = cases.interleaved_shards(2, 6)
+    every_x, every_y = map(np.concatenate, zip(*(cases.shard(r, 2) for r in range(2))))
+    model = cases.compiled(cases.build(seed=10))
+    history = model.fit(x, y, batch_size=6, epochs=2, verbose=0, shuffle=False, validation_data=(every_x, every_y))
+    assert_close(saved[0][0], model.get_weights())
+    assert_history_close(saved[0][1]["history"], history)
+    # rank 0 holds 10 samples (4 steps of 3), rank 1 holds 13: one of its samples is left out, with a warning
+    assert saved[0][1]["warnings"] == []
+    assert len(saved[1][1]["warnings"]) == 1 and "1 of this rank's 13 samples" in saved[1][1]["warnings"][0]
+
+
+def test_three_ranks_share_uneven_sharded_batches(three_ranks):
+    saved = [result(three_ranks, "sharded", r) for r in range(3)]
+    assert_same_bits([arrays for arrays, _ in saved])
+    x, y = cases.interleaved_shards(3, 6)
+    every_x, every_y = map(np.concatenate, zip(*(cases.shard(r, 3) for r in range(3))))
+    model = cases.compiled(cases.build(seed=10))
+    model.fit(x, y, batch_size=6, epochs=2, verbose=0, shuffle=False, validation_data=(every_x, every_y))
+    assert_close(saved[0][0], model.get_weights())
+
+
+def test_a_non_finite_loss_on_one_rank_stops_every_rank_at_the_same_step(two_ranks):
+    saved = [result(two_ranks, "nan", r) for r in range(2)]
+    assert_same_bits([arrays for arrays, _ in saved])
+    for _, values in saved:
+        assert "epoch 1, batch 3" in values["reason"]
+        assert values["iterations"] == 2 and values["epochs"] == 0
+        assert all(np.isfinite(w).all() for w in saved[0][0])
+
+
+def test_stop_training_on_one_rank_stops_all_ranks(two_ranks):
+    saved = [result(two_ranks, "stop", r) for r in range(2)]
+    assert_same_bits([arrays for arrays, _ in saved])
+    assert [values["iterations"] for _, values in saved] == [2, 2]
+    assert [values["epochs"] for _, values in saved] == [1, 1]
+
+
+def test_only_rank_zero_writes_files_and_prints(two_ranks):
+    folder = two_ranks / "files-rank0"
+    assert sorted(os.listdir(folder)) == ["backup", "best.weights", "log.csv"]
+    assert not (two_ranks / "files-rank1").exists()
+    assert "Epoch 2/2" in result(two_ranks, "files", 0)[1]["printed"]
+    assert result(two_ranks, "files", 1)[1]["printed"] == ""
+    with open(folder / "log.csv") as handle:
+        assert len(handle.read().splitlines()) == 3  # header + 2 epochs
+
+
+def test_data_refused_on_one_rank_raises_on_every_rank_before_training(two_ranks):
+    mine = result(two_ranks, "refused", 1)[1]["message"]
+    theirs = result(two_ranks, "refused", 0)[1]["message"]
+    assert "non-finite value" in mine
+    assert theirs.startswith("fit did not start: rank 1 of 2 refused") and "non-finite value" in theirs
+
+
+def _resumable_reference(epochs):
+    x, y = cases.data()
+    model = cases.compiled(cases.build(seed=10))
+    model.fit(x, y, batch_size=cases.GLOBAL_BATCH, epochs=epochs, verbose=0, shuffle=False)
+    return model
+
+
+def _checkpoint(folder):
+    model = cases.build(seed=99)
+    model.load_weights(str(folder / "run" / "last.weights"))  # loads: the file is whole (atomic writes)
+    return model.get_weights()
+
+
+@pytest.mark.parametrize("how", ["raise", "kill"])
+def test_a_failing_rank_ends_the_job_and_a_rerun_resumes_from_rank_zeros_checkpoint(how, tmp_path):
+    done, seconds = launch(2, tmp_path, "crash" if how == "raise" else "kill", check=False)
+    assert done.returncode != 0
+    assert seconds < TIMEOUT
+    if how == "raise":
+        assert "injected failure on rank 1 at epoch 2" in done.stderr
+        assert "aborting the job" in done.stderr
+    # epochs 0 and 1 finished on both ranks before rank 1 failed at the start of epoch 2
+    assert_close(_checkpoint(tmp_path), _resumable_reference(2).get_weights())
+    if how == "kill":
+        return  # the resume itself is checked once, after the exception
+    launch(2, tmp_path, "rerun")
+    saved = [result(tmp_path, "resume-rerun", r) for r in range(2)]
+    assert_same_bits([arrays for arrays, _ in saved])
+    assert [values["seen"] for _, values in saved] == [[2, 3], [2, 3]]
+    assert_close(saved[0][0], _resumable_reference(4).get_weights())
+
+
+def test_one_rank_changes_nothing(tmp_path):
+    """DataParallel in a process started without a launcher: fit runs the one-process code path."""
+    from rnnkit.distributed import DataParallel
+
+    x, y = cases.data()
+    strategy = DataParallel()
+    assert strategy.size == 1 and strategy.num_replicas_in_sync == 1
+    with strategy.scope():
+        model = cases.compiled(cases.build(seed=10))
+    assert model._replicas is None
+    history = cases.fit_equal(model, x, y)
+    reference, reference_history = _equal_reference()
+    assert_same_bits([model.get_weights(), reference.get_weights()])
+    assert history.history == reference_history.history
+    assert rnnkit.distributed.rank() == 0 and rnnkit.distributed.size() == 1
