@@ -249,7 +249,8 @@ def main(argv=None):
         step, wait, transfer = _median(rows, "step_ms"), _median(rows, "wait_ms"), _median(rows, "transfer_ms")
         fraction = f"{(wait + transfer) / step:.1%} ({wait / step:.1%} wait + {transfer / step:.1%} transfer)" \
             if ranks > 1 else "-"
-        print(f"| {ranks} rank{"s" if ranks > 1 else ""} x {threads} thread{"s" if threads > 1 else ""} | {_median(rows, 'samples_per_s'):.0f} | {step:.1f} | "
+        label = f"{ranks} rank{'s' if ranks > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}"
+        print(f"| {label} | {_median(rows, 'samples_per_s'):.0f} | {step:.1f} | "
               f"{wait:.2f} | {transfer:.2f} | {fraction} |")
 
     print("\n## allreduce alone, 2 ranks (median of 50 calls, slowest rank)")
