@@ -20,7 +20,7 @@ def run_example(relative, cwd, args=(), stdin=""):
 
 def test_every_example_folder_has_a_readme_and_a_test():
     folders = sorted(d for d in os.listdir(EXAMPLES) if os.path.isdir(os.path.join(EXAMPLES, d)))
-    assert folders == ["action_model", "dynamic_rnn", "letters", "static_rnn_dropout", "tf1_cells"]
+    assert folders == ["action_model", "distributed", "dynamic_rnn", "letters", "static_rnn_dropout", "tf1_cells"]
     for folder in folders:
         assert os.path.isfile(os.path.join(EXAMPLES, folder, "README.md")), folder
 
@@ -82,3 +82,12 @@ def test_action_model(tmp_path):
 def test_action_model_learns_the_synthetic_actions(tmp_path):
     out = run_example("action_model/action_model.py", tmp_path)
     assert float(re.search(r"test accuracy ([\d.]+)", out).group(1)) >= 0.9
+
+
+def test_distributed_examples_run_as_one_process(tmp_path):
+    """Without a launcher the data-parallel script trains as one process and the sweep runs its trials here
+    (tests/test_distributed_cli.py runs the sweep over MPI ranks)."""
+    out = run_example("distributed/train.py", tmp_path, args=["--epochs", "1", "--save", "model.rnnkit"])
+    assert "1 rank(s): final loss" in out and (tmp_path / "model.rnnkit").is_file()
+    out = run_example("distributed/sweep.py", tmp_path, args=["--trials", "2", "--epochs", "1"])
+    assert out.count("trial ") == 2 and "wrote sweep.csv" in out
