@@ -110,3 +110,13 @@ def step_loop_errors(cell, x, state0, seed=0):
     errors.update({f"d_state0[{i}]": rel_error(a, b) for i, (a, b) in enumerate(zip(d_state, d_state0))})
     errors.update({f"grad[{i}]": rel_error(a, b) for i, (a, b) in enumerate(zip(step_grads, grads))})
     return errors
+
+
+def fit_gradient_errors(model, x, y):
+    """Relative errors (variable name -> error) between the gradient a compiled model's fit applies
+    and float64 central differences of its compiled loss, for every trainable variable."""
+    _, grads, _ = model.compute_loss_and_gradients(x, y)
+    variables = model.trainable_variables
+    assert len(grads) == len(variables) > 0
+    return {v.name: rel_error(g, numeric_grad(lambda: model.compute_loss(x, y), v.value))
+            for v, g in zip(variables, grads)}

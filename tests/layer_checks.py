@@ -24,7 +24,8 @@ def _as_list(outputs):
     return list(outputs) if isinstance(outputs, list) else [outputs]
 
 
-def check_layer(cls, kwargs, input_shape, seed=0, mask=False, initial_state=False, training=False, tol=1e-6):
+def check_layer(cls, kwargs, input_shape, seed=0, mask=False, initial_state=False, training=False, tol=1e-6,
+                from_config_kwargs=None):
     """Run the shared layer check; returns the dict of relative errors (name -> error).
 
     Args:
@@ -34,6 +35,7 @@ def check_layer(cls, kwargs, input_shape, seed=0, mask=False, initial_state=Fals
         initial_state: pass random initial states (and check their gradients).
         training: call with training=True; the dropout generator is re-seeded before each call so
             every forward of the check draws the same masks.
+        from_config_kwargs: passed to ``cls.from_config`` (e.g. Lambda's ``custom_objects``).
     """
     kwargs = dict(kwargs)
     kwargs.setdefault("dtype", "float64")
@@ -87,7 +89,7 @@ def check_layer(cls, kwargs, input_shape, seed=0, mask=False, initial_state=Fals
     # Config round trip: same config, and the same outputs once the weights are copied.
     config = layer.get_config()
     json.dumps(config)  # configs are plain data
-    clone = cls.from_config(config)
+    clone = cls.from_config(config, **(from_config_kwargs or {}))
     assert clone.get_config() == config
     clone.build(x.shape)
     clone.built = True

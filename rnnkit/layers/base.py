@@ -236,7 +236,8 @@ class Layer:
         training = check_training(training)
         x = self.check_inputs(inputs)
         if not self.built:
-            self.build(x.shape)
+            # multi-input layers (merge, attention) build from the list of their inputs' shapes
+            self.build([a.shape for a in x] if isinstance(x, list) else x.shape)
             self.built = True
         return self.call(x, training=training, mask=mask, **kwargs)
 

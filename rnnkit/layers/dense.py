@@ -1,16 +1,10 @@
 """Dense: an affine map on the last axis followed by an activation."""
 import numpy as np
 
-from .. import initializers
 from .._validate import positive_int
-from ..ops import softmax as softmax_ops
-from ..ops.activations import get_activation, serialize_activation
-from ..errors import RnnkitValueError
 from ..random import make_rng
 from .base import Layer
-
-# Activations that mix the last axis, so they are not elementwise Activations.
-_AXIS_ACTIVATIONS = ("softmax", "log_softmax")
+from .layer_utils import activation_backward, apply_activation, cached, kernel_options_config, set_kernel_options
 
 
 class Dense(Layer):
@@ -43,15 +37,7 @@ class Dense(Layer):
                  bias_initializer="zeros", seed=None, **kwargs):
         super().__init__(**kwargs)
         self.units = positive_int("units", units)
-        if activation in _AXIS_ACTIVATIONS:
-            self.activation = activation
-        else:
-            self.activation = get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        make_rng(seed)  # validates now rather than at build time
-        self.seed = seed
+        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, seed)
         self._cache = None
 
     def build(self, input_shape):
@@ -69,27 +55,14 @@ class Dense(Layer):
         z = inputs @ self.kernel.value
         if self.use_bias:
             z = z + self.bias.value
-        if self.activation == "softmax":
-            y = softmax_ops.softmax(z)
-        elif self.activation == "log_softmax":
-            y = softmax_ops.log_softmax(z)
-        else:
-            y = self.activation(z)
+        y = apply_activation(self.activation, z)
         self._cache = (inputs, z, y)
         return y
 
     def backward(self, d_outputs):
         """dL/dinputs from ``d_outputs`` = dL/doutputs (..., units); fills kernel and bias gradients."""
-        if self._cache is None:
-            raise RnnkitValueError(f"backward on layer {self.name!r} needs a forward call first")
-        x, z, y = self._cache
-        dy = np.asarray(d_outputs, self.dtype)
-        if self.activation == "softmax":
-            dz = softmax_ops.softmax_backward(y, dy)
-        elif self.activation == "log_softmax":
-            dz = softmax_ops.log_softmax_backward(y, dy)
-        else:
-            dz = dy * self.activation.derivative(z, y)
+        x, z, y = cached(self)
+        dz = activation_backward(self.activation, z, y, np.asarray(d_outputs, self.dtype))
         flat_dz = dz.reshape(-1, self.units)
         grads = [x.reshape(-1, x.shape[-1]).T @ flat_dz]
         if self.use_bias:
@@ -101,13 +74,4 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
-        activation = self.activation if isinstance(self.activation, str) else serialize_activation(self.activation)
-        return {
-            **super().get_config(),
-            "units": self.units,
-            "activation": activation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer.serialize(),
-            "bias_initializer": self.bias_initializer.serialize(),
-            "seed": self.seed,
-        }
+        return {**super().get_config(), "units": self.units, **kernel_options_config(self)}
