@@ -24,7 +24,8 @@ import numpy as np
 
 from ..data_checks import batch_slices
 from ..errors import RnnkitTypeError, RnnkitValueError
-from .collectives import FlatLayout, allreduce_sum, any_rank, broadcast_object, broadcast_weights, min_over_ranks
+from .collectives import (FlatLayout, allreduce_mean, allreduce_sum, any_rank, broadcast_object, broadcast_weights,
+                          min_over_ranks)
 from .world import abort
 
 #: callbacks that write files or print progress: kept on rank 0 only (the others would repeat them)
@@ -251,6 +252,15 @@ class Replicas:
             metric.set_state(state + tail[offset:offset + state.size].astype(np.float64))
             offset += state.size
         return float(tail[0]) / divisor, [float(p) / divisor for p in tail[1:1 + len(parts)]], layout.views
+
+    def end_epoch(self):
+        """Average the non-trainable float weights (BatchNormalization's moving statistics, which each
+        rank updated from its own slices) over the ranks, so every rank validates and saves one model."""
+        variables = [v for v in self.model.non_trainable_weights if np.issubdtype(v.value.dtype, np.floating)]
+        if not variables:
+            return
+        for variable, mean in zip(variables, allreduce_mean([v.value for v in variables], comm=self.comm)):
+            variable.value[...] = mean
 
     # ------------------------------------------------------------------ validation
     def evaluate(self, plan):

@@ -369,6 +369,8 @@ class Trainer:
                 break
             cbs.on_epoch_begin(epoch)
             logs = self._run_epoch(plan, epoch, cbs)
+            if self._replicas is not None:  # moving statistics (BatchNormalization): the mean over the ranks
+                self._replicas.end_epoch()
             if logs is None:  # stopped on a non-finite value
                 break
             if plan.validation is not None:
