@@ -3,6 +3,7 @@
     python benchmarks/bench_distributed.py              # everything, about 5 minutes on a quiet 2-core machine
     python benchmarks/bench_distributed.py --quick      # fewer batch sizes and rounds
     python benchmarks/bench_distributed.py --json out.json
+    python benchmarks/bench_distributed.py --network 100G-InfiniBand:2:12   # also predict for a cluster network
 
 What it measures (every configuration is a fresh process or MPI job, run in rounds that alternate
 the configurations so that load from other processes hits them alike; medians over rounds):
@@ -208,6 +209,9 @@ def main(argv=None):
     parser.add_argument("--sweep", default="4,8,16,32,64,128", help="global batch sizes of the 2-rank break-even sweep")
     parser.add_argument("--quick", action="store_true", help="2 rounds, sweep 8,32,128")
     parser.add_argument("--json", help="also write every number to this file")
+    parser.add_argument("--network", action="append", default=[], metavar="NAME:ALPHA_US:GB_PER_S",
+                        help="also predict with this interconnect's latency and bandwidth, e.g. "
+                             "'100G-InfiniBand:2:12' (repeatable)")
     args = parser.parse_args(argv)
     if args.worker == "fit":
         return worker_fit(args)
@@ -280,24 +284,30 @@ def main(argv=None):
           f"over 1 rank x 2 threads: {wins['1x2']}")
 
     intercept, per_sample = fit_line(points)
-    print(f"\n## on paper (ring allreduce, this machine's alpha and B; compute t(b) = {intercept:.2f} ms + "
-          f"{per_sample:.3f} ms x b per step from the 1 x 1 sweep)")
-    print("| ranks | global batch | per-rank batch | compute ms | allreduce ms | step ms | speed-up over 1 rank |")
-    print("|---|---|---|---|---|---|---|")
+    networks = [("this machine", alpha, bandwidth)]
+    for spec in args.network:
+        name, alpha_us, gb_per_s = spec.rsplit(":", 2)
+        networks.append((name, float(alpha_us) / 1e3, float(gb_per_s) * 1e6))
     prediction = []
-    for global_batch in (args.global_batch, 1024):
-        one = intercept + per_sample * global_batch
-        for ranks in (1, 2, 8, 64):
-            local = global_batch / ranks
-            if local < 1:
-                continue
-            compute = intercept + per_sample * local
-            reduce_ms = ring_allreduce_ms(ranks, gradient_bytes, alpha, bandwidth)
-            step = compute + reduce_ms
-            prediction.append({"ranks": ranks, "global_batch": global_batch, "step_ms": step,
-                               "speedup": one / step})
-            print(f"| {ranks} | {global_batch} | {local:g} | {compute:.2f} | {reduce_ms:.3f} | {step:.2f} | "
-                  f"{one / step:.2f} |")
+    for name, net_alpha, net_bandwidth in networks:
+        print(f"\n## on paper: ring allreduce over {name} (alpha {1e3 * net_alpha:.1f} us, B "
+              f"{net_bandwidth / 1e6:.2f} GB/s); compute t(b) = {intercept:.2f} ms + {per_sample:.3f} ms x b per "
+              f"step, fitted to the 1 x 1 sweep")
+        print("| ranks | global batch | per-rank batch | compute ms | allreduce ms | step ms | speed-up over 1 rank |")
+        print("|---|---|---|---|---|---|---|")
+        for global_batch in (args.global_batch, 1024):
+            one = intercept + per_sample * global_batch
+            for ranks in (1, 2, 8, 64):
+                local = global_batch / ranks
+                if local < 1:
+                    continue
+                compute = intercept + per_sample * local
+                reduce_ms = ring_allreduce_ms(ranks, gradient_bytes, net_alpha, net_bandwidth)
+                step = compute + reduce_ms
+                prediction.append({"network": name, "ranks": ranks, "global_batch": global_batch, "step_ms": step,
+                                   "speedup": one / step})
+                print(f"| {ranks} | {global_batch} | {local:g} | {compute:.2f} | {reduce_ms:.3f} | {step:.2f} | "
+                      f"{one / step:.2f} |")
     report["runs"] = {f"{r}x{t}@{b}": rows for (r, t, b), rows in sweep_table.items()}
     report.update(bandwidth_gb_s=bandwidth / 1e6, alpha_us=1e3 * alpha, compute_intercept_ms=intercept,
                   compute_per_sample_ms=per_sample, wins=wins, prediction=prediction)

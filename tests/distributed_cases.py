@@ -176,6 +176,16 @@ def case_nan(out):
           iterations=int(model.optimizer.iterations))
 
 
+def case_on_batch(out):
+    """train_on_batch under the scope: one collective step on each rank's own rows (3 and 4 of 7)."""
+    x, y = data(count=7)
+    with DataParallel().scope():
+        model = compiled(build(seed=10))
+    start, stop = (0, 3) if rank() == 0 else (3, 7)
+    logs = model.train_on_batch(x[start:stop], y[start:stop], return_dict=True)
+    _save(out, "on_batch", model.get_weights(), logs={k: float(v) for k, v in logs.items()})
+
+
 class _StopOnRankOne(callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if rank() == 1 and batch == 1:

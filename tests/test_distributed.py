@@ -77,7 +77,7 @@ def assert_history_close(history, reference, rel=1e-6):
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("two_ranks")
-    launch(2, out, "equal", "tbptt_stateful", "dropout", "sharded", "nan", "stop", "files", "refused")
+    launch(2, out, "equal", "tbptt_stateful", "dropout", "sharded", "nan", "stop", "files", "refused", "on_batch")
     return out
 
 
@@ -143,28 +143,28 @@ def test_dropout_draws_differ_per_rank_while_weights_stay_identical(two_ranks):
         assert mine != theirs
 
 
-def test_sharded_data_equals_one_process_on_the_interleaved_batches(two_ranks):
-    saved = [result(two_ranks, "sharded", r) for r in range(2)]
-    assert_same_bits([arrays for arrays, _ in saved])
-    x, y = cases.interleaved_shards(2, 6)
-    every_x, every_y = map(np.concatenate, zip(*(cases.shard(r, 2) for r in range(2))))
+def _sharded_reference(ranks):
+    """One process on the batches a sharded run of ``ranks`` ranks makes (shuffle=False), validated on every
+    rank's part."""
+    x, y = cases.interleaved_shards(ranks, 6)
+    every_x, every_y = map(np.concatenate, zip(*(cases.shard(r, ranks) for r in range(ranks))))
     model = cases.compiled(cases.build(seed=10))
     history = model.fit(x, y, batch_size=6, epochs=2, verbose=0, shuffle=False, validation_data=(every_x, every_y))
+    return model, history
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_sharded_data_equals_one_process_on_the_interleaved_batches(ranks, request):
+    out = request.getfixturevalue("two_ranks" if ranks == 2 else "three_ranks")
+    saved = [result(out, "sharded", r) for r in range(ranks)]
+    assert_same_bits([arrays for arrays, _ in saved])
+    model, history = _sharded_reference(ranks)
     assert_close(saved[0][0], model.get_weights())
     assert_history_close(saved[0][1]["history"], history)
-    # rank 0 holds 10 samples (4 steps of 3), rank 1 holds 13: one of its samples is left out, with a warning
-    assert saved[0][1]["warnings"] == []
-    assert len(saved[1][1]["warnings"]) == 1 and "1 of this rank's 13 samples" in saved[1][1]["warnings"][0]
-
-
-def test_three_ranks_share_uneven_sharded_batches(three_ranks):
-    saved = [result(three_ranks, "sharded", r) for r in range(3)]
-    assert_same_bits([arrays for arrays, _ in saved])
-    x, y = cases.interleaved_shards(3, 6)
-    every_x, every_y = map(np.concatenate, zip(*(cases.shard(r, 3) for r in range(3))))
-    model = cases.compiled(cases.build(seed=10))
-    model.fit(x, y, batch_size=6, epochs=2, verbose=0, shuffle=False, validation_data=(every_x, every_y))
-    assert_close(saved[0][0], model.get_weights())
+    if ranks == 2:
+        # rank 0 holds 10 samples (4 steps of 3), rank 1 holds 13: one of its samples is left out, with a warning
+        assert saved[0][1]["warnings"] == []
+        assert len(saved[1][1]["warnings"]) == 1 and "1 of this rank's 13 samples" in saved[1][1]["warnings"][0]
 
 
 def test_a_non_finite_loss_on_one_rank_stops_every_rank_at_the_same_step(two_ranks):
@@ -174,6 +174,16 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank_at_the_same_step(two_ran
         assert "epoch 1, batch 3" in values["reason"]
         assert values["iterations"] == 2 and values["epochs"] == 0
         assert all(np.isfinite(w).all() for w in saved[0][0])
+
+
+def test_train_on_batch_is_one_step_over_every_ranks_rows(two_ranks):
+    saved = [result(two_ranks, "on_batch", r) for r in range(2)]
+    assert_same_bits([arrays for arrays, _ in saved])
+    x, y = cases.data(count=7)
+    model = cases.compiled(cases.build(seed=10))
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert_close(saved[0][0], model.get_weights())
+    assert saved[0][1]["logs"] == pytest.approx(logs, rel=1e-6)  # loss and metric of all 7 rows
 
 
 def test_stop_training_on_one_rank_stops_all_ranks(two_ranks):

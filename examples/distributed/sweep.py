@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import rnnkit  # noqa: E402
-from rnnkit.distributed import sweep  # noqa: E402
+from rnnkit.distributed import DataParallel, sweep  # noqa: E402
 from train import build, windows  # noqa: E402
 
 
@@ -21,8 +21,9 @@ def trial(params):
     """One training run; module level, so worker ranks find it by name."""
     rnnkit.set_random_seed(0)
     x, y = windows()
-    model = build(units=params["units"])
-    model.compile(optimizer=rnnkit.optimizers.Adam(params["learning_rate"]), loss="mse")
+    with DataParallel().scope():  # inside a sweep trial a strategy covers this one process: code written
+        model = build(units=params["units"])  # for data-parallel runs serves as a trial unchanged
+        model.compile(optimizer=rnnkit.optimizers.Adam(params["learning_rate"]), loss="mse")
     history = model.fit(x, y, batch_size=64, epochs=params["epochs"], validation_split=0.25, verbose=0)
     return {"val_loss": history.history["val_loss"][-1], "loss": history.history["loss"][-1]}
 

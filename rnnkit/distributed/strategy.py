@@ -27,6 +27,7 @@ from ..errors import RnnkitTypeError
 from . import world
 
 _scopes = []
+_trial_depth = [0]  # > 0 while a sweep trial runs: a DataParallel made inside it covers this process only
 
 
 def current_strategy():
@@ -57,6 +58,10 @@ class DataParallel:
             samples beyond that are dropped with a warning).
         comm: an mpi4py communicator (default ``MPI.COMM_WORLD``).
 
+    Inside a trial of :func:`rnnkit.distributed.sweep.run` (which runs each trial on one rank), the
+    default communicator is this process alone, so a training function written for data-parallel
+    runs can serve as a sweep trial unchanged.
+
     Creating one imports mpi4py (``pip install "rnnkit[mpi]"``, or ``"rnnkit[mpich]"`` for an MPI
     too). With more than one rank it also makes an uncaught exception on any rank abort the whole
     job (``MPI_Abort``), so no rank waits forever for a dead peer.
@@ -69,7 +74,9 @@ class DataParallel:
         if comm is not None and not isinstance(comm, mpi.Comm):
             raise RnnkitTypeError(f"comm must be an mpi4py communicator, got {describe(comm)}")
         self.sharded = sharded
-        self.comm = comm if comm is not None else mpi.COMM_WORLD
+        if comm is None:
+            comm = mpi.COMM_SELF if _trial_depth[0] else mpi.COMM_WORLD
+        self.comm = comm
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         if self.size > 1 and not getattr(sys.excepthook, "rnnkit_aborts", False):

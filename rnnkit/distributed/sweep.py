@@ -36,6 +36,7 @@ import numpy as np
 
 from .._validate import describe
 from ..errors import RnnkitTypeError, RnnkitValueError
+from .strategy import _trial_depth
 from .world import is_chief, launched_size
 
 __all__ = ["best", "choice", "grid", "int_uniform", "is_chief", "log_uniform", "random_search", "run", "uniform",
@@ -138,12 +139,15 @@ def _trial(function, index, params):
 
     start = time.perf_counter()
     row = {"trial": index, "params": dict(params), "result": None, "error": None, "rank": launched_rank()}
+    _trial_depth[0] += 1  # a DataParallel made by the trial covers this process only
     try:
         result = function(dict(params))
         row["result"] = result
     except Exception as error:  # noqa: BLE001 - one failed trial must not end the sweep
         row["error"] = " ".join(f"{type(error).__name__}: {error}".split())
         row["traceback"] = traceback.format_exc()
+    finally:
+        _trial_depth[0] -= 1
     row["seconds"] = time.perf_counter() - start
     return row
 
