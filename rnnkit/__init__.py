@@ -8,7 +8,7 @@ Two faces over one core:
 """
 from . import (callbacks, cells, contrib, distributed, errors, initializers, io, layers, losses, metrics, models, nn,
                ops, optimizers, preprocessing, utils)
-from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
+from .errors import RnnkitError, RnnkitMemoryError, RnnkitTypeError, RnnkitValueError
 from .layers.input_layer import Input
 from .models import Model, Sequential, load_model
 from .ops.grad_mode import no_grad
@@ -19,5 +19,6 @@ __version__ = "0.1.0"
 __all__ = [
     "callbacks", "cells", "contrib", "distributed", "errors", "initializers", "io", "layers", "losses", "metrics",
     "models", "nn", "ops", "optimizers", "preprocessing", "utils", "Input", "Model", "Sequential", "load_model",
-    "RnnkitError", "RnnkitTypeError", "RnnkitValueError", "no_grad", "set_random_seed", "__version__",
+    "RnnkitError", "RnnkitMemoryError", "RnnkitTypeError", "RnnkitValueError",
+    "no_grad", "set_random_seed", "__version__",
 ]

@@ -19,6 +19,15 @@ def describe(value):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def rectangular(name, value):
+    """``np.asarray(value)``, or a named error for nested lists NumPy cannot make an array of (ragged)."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):
+        raise RnnkitValueError(f"{name} must be a rectangular array (nested lists of equal lengths), "
+                               f"got {describe(value)}") from None
+
+
 def float_array(name, value, ndim=None, dtype=None):
     """Return ``value`` as a floating NumPy array, refusing integers, bools and wrong ranks.
 
@@ -26,7 +35,7 @@ def float_array(name, value, ndim=None, dtype=None):
     float dtype to cast to.
     """
     if isinstance(value, (list, tuple)):
-        value = np.asarray(value)
+        value = rectangular(name, value)
     if not isinstance(value, np.ndarray):
         raise RnnkitTypeError(f"{name} must be a NumPy array of floats, got {describe(value)}")
     if not np.issubdtype(value.dtype, np.floating):
@@ -89,7 +98,7 @@ def mask_array(name, mask, batch, time):
     """Return ``mask`` as a boolean (batch, time) array, or None."""
     if mask is None:
         return None
-    mask = np.asarray(mask)
+    mask = rectangular(name, mask)
     if mask.shape != (batch, time):
         raise RnnkitValueError(f"{name} must have shape (batch, time) = {(batch, time)}, got {describe(mask)}")
     return mask.astype(bool, copy=False)

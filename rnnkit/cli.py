@@ -42,11 +42,19 @@ def _chosen_command(argv):
     return None
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2) pointing at --help, as every rnnkit error."""
+
+    def error(self, message):
+        text = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {text} (see '{self.prog} --help')\n")
+
+
 def build_parser(argv=()):
     """The argparse parser; only the command named in ``argv`` gets its full set of options."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="rnnkit", description=__doc__.splitlines()[0], epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
@@ -81,9 +89,6 @@ def main(argv=None):
 
 
 def _main(argv):
-    from .apps.common import CliError
-    from .errors import RnnkitError
-
     parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
@@ -92,6 +97,10 @@ def _main(argv):
     if args.command is None:
         parser.print_help()
         return 0
+    # imported only now, so "rnnkit --help" loads no command code
+    from .apps.console import CliError
+    from .errors import RnnkitError
+
     try:
         return int(args._module.run(args) or 0)
     except CliError as err:

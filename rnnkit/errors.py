@@ -16,3 +16,10 @@ class RnnkitValueError(RnnkitError, ValueError):
 
 class RnnkitTypeError(RnnkitError, TypeError):
     """An argument has a type (or dtype) that is not allowed."""
+
+
+class RnnkitMemoryError(RnnkitValueError, MemoryError):
+    """A size (of a layer's weights, of a file's arrays) needs more memory than the process can get.
+
+    Raised before anything is allocated; also a ``MemoryError`` for code that catches that.
+    """

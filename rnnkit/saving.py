@@ -12,14 +12,18 @@ protocol (``layers``, ``weights``, ``get_config``, ``get_rng_states``, ...) and 
 model classes: :func:`rnnkit.models.load_model` builds the model, then :func:`restore_model`
 fills it.
 """
+import contextlib
+import math
+import numbers
+import os
+
 import numpy as np
 
+from . import initializers
+from .errors import RnnkitError, RnnkitValueError
 from .io import formats
 from .io.arrays_file import RnnkitFileError, load_arrays, save_arrays
-
-WEIGHTS_FORMAT = "rnnkit.weights/1"
-MODEL_FORMAT = "rnnkit.model/1"
-STATE_FORMAT = "rnnkit.training_state/1"
+from .io.file_schema import FORMATS, MODEL_FORMAT, STATE_FORMAT, WEIGHTS_FORMAT, check_metadata
 
 
 def _weight_key(layer, variable):
@@ -79,31 +83,116 @@ def _check_layout(model, filepath, saved_layers):
                 f"({saved['class_name']}) has {theirs}")
 
 
-def _read(filepath, expected_format):
+def _read(filepath, expected_formats):
+    """The arrays and metadata of an rnnkit file, its metadata checked against the format's schema."""
+    from . import layers  # noqa: F401 - every built-in layer class registered
+    from .layers.base import layer_classes
+
     arrays, metadata = load_arrays(filepath)
-    found = metadata.get("format") if isinstance(metadata, dict) else None
-    if found not in expected_format:
-        raise RnnkitFileError(
-            f"{filepath!s} is not the kind of rnnkit file expected here: its format is {found!r}, "
-            f"expected one of {list(expected_format)}")
+    check_metadata(filepath, metadata, arrays, expected_formats, layer_classes())
     return arrays, metadata
 
 
+def _weight_elements(metadata):
+    return sum(math.prod(shape) for layer in metadata["layers"] for _, shape in layer["weights"])
+
+
+@contextlib.contextmanager
+def _rebuilding(filepath, available, what):
+    """Build what a file describes: at most the weights the file holds, and every refusal a file error.
+
+    Inside, every weight is drawn as zeros and counted against the numbers the file's weights hold
+    (see :func:`rnnkit.initializers.weights_from_file`), so a config asking for more — ``units: 3000``
+    in a file of 2 KB — is refused before that weight is allocated. Whatever a constructor raises
+    about a forged config value is reported as a problem of the file.
+
+    Args:
+        filepath: the file, for messages.
+        available: how many numbers the file's weights hold.
+        what: what is being built, for messages (``"its model config"``).
+    """
+
+    def refuse(owner, shape, wanted, left):
+        raise RnnkitFileError(
+            filepath, f"{what} asks {owner or 'a layer'} for a weight of shape {shape} ({wanted:,} numbers), "
+                      f"but the file's weights hold only {available:,} numbers in all ({left:,} not yet claimed): "
+                      f"{what} does not match the weights stored")
+
+    with initializers.weights_from_file(available, refuse):
+        try:
+            yield
+        except RnnkitFileError:
+            raise
+        except RnnkitError as err:
+            raise RnnkitFileError(filepath, f"{what} cannot be rebuilt: {err}") from None
+        except _REBUILD_ERRORS as err:  # a forged value a constructor did not foresee
+            raise RnnkitFileError(filepath, f"{what} cannot be rebuilt: {type(err).__name__}: {err}") from None
+
+
+# What a constructor or from_config can raise on values it did not expect; at the boundary of an
+# untrusted file these mean "the file is wrong", not "rnnkit is broken".
+_REBUILD_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError, RecursionError)
+
+
+def build_for_file(model, filepath, input_shape, available, check=None):
+    """Build an unbuilt ``model`` for the input shape a weights file names, all or nothing.
+
+    A twin of the model (from its config) is built first, within the ``available`` numbers the
+    file's weights hold, and given to ``check(twin)`` (which raises if the file does not fit it);
+    only then is ``model`` itself built, so a refused file leaves ``model`` unbuilt rather than half
+    built. Models whose config does not rebuild them are built directly (still within the file).
+    Other formats' loaders (safetensors) use this too.
+
+    Args:
+        model: an unbuilt model.
+        filepath: the file, for messages.
+        input_shape: the file's ``build_input_shape`` (batch axis first), already checked to be a shape.
+        available: the number of weight values the file holds.
+        check: ``check(built_twin)``, or None.
+    """
+    shape = tuple(input_shape)
+    try:
+        twin = type(model).from_config(model.get_config())
+    except Exception:  # noqa: BLE001 - a user's layer without a complete config: no twin, build directly
+        twin = None
+    what = f"model {model.name!r} built for the file's input shape {list(shape)}"
+    if twin is not None:
+        with _rebuilding(filepath, available, what):
+            twin.build(shape)
+        if check is not None:
+            check(twin)
+    with _rebuilding(filepath, available, what):
+        model.build(shape)
+
+
+def _build_for_layout(model, filepath, metadata):
+    build_for_file(model, filepath, metadata["build_input_shape"], _weight_elements(metadata),
+                   check=lambda twin: _check_layout(twin, filepath, metadata["layers"]))
+
+
 def _assign_weights(model, filepath, arrays, metadata):
+    """Put the file's weights into ``model``: every shape is proven equal first, then all are written."""
     if not model.built:
-        model.build(tuple(metadata["build_input_shape"]))
+        _build_for_layout(model, filepath, metadata)
     _check_layout(model, filepath, metadata["layers"])
+    # The schema proved each array has its layout's shape, and _check_layout that the layout has the
+    # model's shapes, so no assignment below can fail half way.
     values = [arrays[name] for layer in metadata["layers"] for name, _ in layer["weights"]]
     for variable, value in zip(model.weights, values):
         variable.assign(value)
 
 
 def load_weights(model, filepath):
-    """Load weights saved by :func:`save_weights` (or inside a model file) into ``model``."""
+    """Load weights saved by :func:`save_weights` (or inside a model file) into ``model``.
+
+    All or nothing: the file and its fit to the model are checked completely before any weight
+    changes; an unbuilt model is built for the file's input shape only when the file fits it.
+    """
     handler = formats.handler("load_weights", filepath)
     if handler is not None:
         return handler(model, filepath)
-    arrays, metadata = _read(filepath, (WEIGHTS_FORMAT, MODEL_FORMAT, STATE_FORMAT))
+    filepath = os.fspath(filepath)
+    arrays, metadata = _read(filepath, FORMATS)
     _assign_weights(model, filepath, arrays, metadata)
 
 
@@ -121,16 +210,29 @@ def save_model(model, filepath):
 
 
 def read_model_file(filepath):
-    """(arrays, metadata) of a model file written by :func:`save_model`."""
-    return _read(filepath, (MODEL_FORMAT,))
+    """(arrays, metadata) of a model file written by :func:`save_model`, its metadata checked."""
+    return _read(os.fspath(filepath), (MODEL_FORMAT,))
+
+
+@contextlib.contextmanager
+def rebuilding_model(filepath, metadata, what="its model config"):
+    """Build what a model file describes (``cls.from_config(metadata["config"])``): within the weights the
+    file holds, and every refusal a file error (see :func:`_rebuilding`)."""
+    with _rebuilding(os.fspath(filepath), _weight_elements(metadata), what):
+        yield
 
 
 def restore_model(model, filepath, arrays, metadata, compile=True):
     """Fill ``model`` (rebuilt from the file's config) with the file's weights and compile settings."""
+    filepath = os.fspath(filepath)
+    if not model.built:
+        with rebuilding_model(filepath, metadata):
+            model.build(tuple(metadata["build_input_shape"]))
     _assign_weights(model, filepath, arrays, metadata)
     settings = metadata.get("compile")
     if compile and settings:
-        model.compile_from_config(settings)
+        with rebuilding_model(filepath, metadata, "its compile settings"):
+            model.compile_from_config(settings)
 
 
 def _split_state(prefix, state, arrays):
@@ -151,23 +253,84 @@ def _split_state(prefix, state, arrays):
     return rest
 
 
-def _join_state(rest, arrays):
+def _join_state(rest, arrays, filepath, where="state.optimizer"):
+    """Inverse of :func:`_split_state`; a reference to an array the file lacks is a file error."""
+    def array(name):
+        if not isinstance(name, str) or name not in arrays:
+            raise RnnkitFileError(filepath, f"its metadata field {where} refers to array {name!r}, which the file "
+                                            f"does not hold")
+        return arrays[name]
+
     state = {}
     for key, value in rest.items():
         if isinstance(value, dict) and "__array__" in value:
-            state[key] = arrays[value["__array__"]]
+            state[key] = array(value["__array__"])
         elif isinstance(value, dict) and "__arrays__" in value:
-            state[key] = [arrays[name] for name in value["__arrays__"]]
+            names = value["__arrays__"]
+            if not isinstance(names, list):
+                raise RnnkitFileError(filepath, f"its metadata field {where}.{key} must list array names")
+            state[key] = [array(name) for name in names]
         elif isinstance(value, dict):
-            state[key] = _join_state(value, arrays)
+            state[key] = _join_state(value, arrays, filepath, f"{where}.{key}")
         else:
             state[key] = value
     return state
 
 
-def save_training_state(model, filepath, epoch):
+def _require_trained(model, filepath):
+    _require_built(model, filepath, "save the training state to")
+    if getattr(model, "optimizer", None) is None or getattr(model, "shuffle_rng", None) is None:
+        raise RnnkitValueError(
+            f"cannot save the training state of model {model.name!r} to {filepath!s}: it holds the optimizer's "
+            f"state and the shuffling generator of a fit, and the model has "
+            f"{'not been compiled' if getattr(model, 'optimizer', None) is None else 'not been fit yet'}; "
+            f"call compile() and fit() first (or save_weights() for the weights alone)")
+
+
+def _callback_states(callbacks, arrays):
+    """``[{"class_name", "state"}, ...]`` for the callbacks that carry state (see Callback.get_state)."""
+    saved = []
+    for callback in callbacks or ():
+        state = callback.get_state() if hasattr(callback, "get_state") else None
+        if state is not None:
+            saved.append({"class_name": type(callback).__name__,
+                          "state": _split_state(f"callbacks/{len(saved)}", state, arrays)})
+    return saved
+
+
+def _restore_callbacks(filepath, saved, callbacks, arrays):
+    """Give each callback the state saved for the callback of its class at the same place among
+    those of its class; all or nothing (a refused state puts back what the others had)."""
+    pending, seen = [], {}
+    for callback in callbacks or ():
+        if not hasattr(callback, "set_state"):
+            continue
+        name = type(callback).__name__
+        occurrence = seen[name] = seen.get(name, -1) + 1
+        matches = [entry for entry in saved if entry["class_name"] == name]
+        if occurrence < len(matches):
+            state = _join_state(matches[occurrence]["state"], arrays, filepath, f"state.callbacks ({name})")
+            pending.append((callback, state))
+    done = []
+    try:
+        for callback, state in pending:
+            before = callback.get_state()
+            callback.set_state(state)
+            done.append((callback, before))
+    except RnnkitError as err:
+        for callback, before in reversed(done):
+            callback.set_state(before)
+        raise RnnkitFileError(filepath, f"its saved state of {type(callback).__name__} cannot be restored: "
+                                        f"{err}") from None
+
+
+def save_training_state(model, filepath, epoch, callbacks=None):
     """Everything a resumed ``fit`` needs to continue bit for bit: weights, optimizer slots,
-    the random states behind shuffling and dropout, and the next epoch."""
+    the random states behind shuffling and dropout, the next epoch, and the state of each of
+    ``callbacks`` that carries one (:meth:`rnnkit.callbacks.Callback.get_state`)."""
+    _require_trained(model, filepath)
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+        raise RnnkitValueError(f"epoch must be a non-negative integer, got {epoch!r}")
     arrays = _weight_arrays(model)
     rng_states = model.get_rng_states()
     extra = {
@@ -175,17 +338,37 @@ def save_training_state(model, filepath, epoch):
         "shuffle_rng": rng_states["shuffle"],
         "layer_rngs": rng_states["layers"],
         "epoch": int(epoch),
+        "callbacks": _callback_states(callbacks, arrays),
     }
     metadata = {"format": STATE_FORMAT, "layers": _layout(model), "build_input_shape": _input_shape(model),
                 "state": extra}
     save_arrays(filepath, arrays, metadata)
 
 
-def load_training_state(model, filepath):
-    """Restore what :func:`save_training_state` wrote; returns the epoch to resume from."""
+def load_training_state(model, filepath, callbacks=None):
+    """Restore what :func:`save_training_state` wrote; returns the epoch to resume from.
+
+    All or nothing: the weights' fit, the optimizer state (against the variables it will update),
+    every generator state and the state saved for each of ``callbacks`` are checked before the
+    first of them is assigned.
+    """
+    filepath = os.fspath(filepath)
     arrays, metadata = _read(filepath, (STATE_FORMAT,))
-    _assign_weights(model, filepath, arrays, metadata)
     extra = metadata["state"]
-    model.optimizer.set_state(_join_state(extra["optimizer"], arrays))
+    if getattr(model, "optimizer", None) is None:
+        raise RnnkitValueError(f"cannot load the training state {filepath!s} into model {model.name!r}: "
+                               f"the model must be compiled first (the file holds its optimizer's state)")
+    if not model.built:
+        _build_for_layout(model, filepath, metadata)
+    _check_layout(model, filepath, metadata["layers"])
+    optimizer_state = _join_state(extra["optimizer"], arrays, filepath)
+    try:
+        optimizer_state = model.optimizer.check_state(optimizer_state, model.trainable_variables)
+    except RnnkitError as err:
+        raise RnnkitFileError(filepath, f"its optimizer state does not fit {model.optimizer.name}: {err}") from None
+    _restore_callbacks(filepath, extra.get("callbacks", []), callbacks, arrays)  # undone if refused
+
+    _assign_weights(model, filepath, arrays, metadata)
+    model.optimizer.set_state(optimizer_state)
     model.set_rng_states({"shuffle": extra["shuffle_rng"], "layers": extra["layer_rngs"]})
-    return int(extra["epoch"])
+    return extra["epoch"]

@@ -1,7 +1,7 @@
 """Named weight arrays shared by layers, optimizers, callbacks and weight files."""
 import numpy as np
 
-from ._validate import describe
+from ._validate import describe, rectangular
 from .errors import RnnkitValueError
 
 
@@ -59,8 +59,8 @@ def assign_all(owner, targets, values):
             f"set_weights on {owner} expects {len(targets)} arrays ({names}), got {len(values)}")
     arrays = []
     for (name, target), value in zip(targets, values):
-        array = np.asarray(value)
-        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        array = rectangular(f"set_weights on {owner}: weight {name}", value)
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
             raise RnnkitValueError(f"set_weights on {owner}: weight {name} must be numbers, got {describe(array)}")
         if array.shape != target.shape:
             raise RnnkitValueError(

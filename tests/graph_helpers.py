@@ -1,52 +1,7 @@
-"""Small multi-input layers for graph tests (the merge layers proper live in rnnkit.layers once they
-land), and the finite-difference check of a whole functional model."""
+"""The finite-difference check of a whole functional model."""
 import numpy as np
 
 from helpers import numeric_grad, rel_error, weighted_sum
-from rnnkit.layers import Layer
-
-
-class TinyConcat(Layer):
-    """Concatenate a list of inputs on the last axis (a test stand-in for layers.Concatenate)."""
-
-    supports_masking = True
-
-    def check_inputs(self, inputs, name="inputs"):
-        return [np.asarray(x, self.dtype) for x in inputs]
-
-    def call(self, inputs, training=False, mask=None):
-        self._cache = [x.shape[-1] for x in inputs]
-        return np.concatenate(inputs, axis=-1)
-
-    def backward(self, d_output):
-        self._gradients = []
-        return np.split(np.asarray(d_output), np.cumsum(self._cache)[:-1], axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[0][:-1], sum(shape[-1] for shape in input_shape))
-
-    def compute_mask(self, inputs, mask=None):
-        if mask is None or all(m is None for m in mask):
-            return None
-        return np.logical_and.reduce([m for m in mask if m is not None])
-
-
-class TinyAdd(Layer):
-    """Sum of a list of inputs (a test stand-in for layers.Add)."""
-
-    def check_inputs(self, inputs, name="inputs"):
-        return [np.asarray(x, self.dtype) for x in inputs]
-
-    def call(self, inputs, training=False, mask=None):
-        self._cache = len(inputs)
-        return sum(inputs[1:], inputs[0])
-
-    def backward(self, d_output):
-        self._gradients = []
-        return [np.asarray(d_output)] * self._cache
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[0])
 
 
 def as_list(value):

@@ -51,19 +51,24 @@ class FakeModel:
     def save(self, path):
         self._write("model", path)
 
-    def save_training_state(self, path, epoch):
+    def save_training_state(self, path, epoch, callbacks=None):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as handle:
             handle.write(f"{epoch} {self.weights[0][0]} {self.optimizer.learning_rate}")
         self.saved.append(("state", epoch))
+        self.callback_states = [(type(c).__name__, c.get_state()) for c in callbacks or []]
 
     def resume_at_epoch(self, epoch):
         self._resume_epoch = epoch
 
-    def load_training_state(self, path):
+    def load_training_state(self, path, callbacks=None):
         epoch, weight, lr = open(path).read().split()
         self.weights = [np.full(2, float(weight))]
         self.optimizer.learning_rate = float(lr)
+        saved = dict(getattr(self, "callback_states", []))  # one callback of each class in these tests
+        for callback in callbacks or []:
+            if saved.get(type(callback).__name__) is not None:
+                callback.set_state(saved[type(callback).__name__])
         return int(epoch)
 
 

@@ -1,4 +1,3 @@
-import hashlib
 import json
 import os
 import pathlib
@@ -14,6 +13,8 @@ from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 from rnnkit.io import arrays_file
 from rnnkit.io.arrays_file import RnnkitFileError, load_arrays, read_array_info, save_arrays
 from rnnkit.io.files import atomic_write, atomic_write_text, atomic_writer
+
+from file_forgery import craft
 
 ALL_DTYPES = ["float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"]
 
@@ -39,17 +40,6 @@ def assert_same(loaded, expected):
         assert loaded[name].shape == array.shape, name
         assert loaded[name].dtype == array.dtype.newbyteorder("="), name
         np.testing.assert_array_equal(loaded[name], array, err_msg=name)
-
-
-def craft(path, header, data=b"", header_len=None, data_len=None, version=1):
-    """A file in rnnkit's layout with a hand-written header and a valid checksum."""
-    raw = json.dumps(header).encode() if isinstance(header, dict) else header
-    padded = raw + b" " * (-(32 + len(raw)) % 64)
-    head = arrays_file._PREAMBLE.pack(arrays_file.MAGIC, version, 0,
-                                      len(padded) if header_len is None else header_len,
-                                      len(data) if data_len is None else data_len)
-    body = head + padded + data
-    pathlib.Path(path).write_bytes(body + hashlib.sha256(body).digest())
 
 
 # ----------------------------------------------------------------------------- atomic writes

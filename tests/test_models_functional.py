@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 import rnnkit
-from graph_helpers import TinyConcat
 from rnnkit import layers
 from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 
@@ -52,7 +51,7 @@ def test_symbolic_tensors_refuse_values_and_arithmetic():
     with pytest.raises(RnnkitTypeError, match="use layers instead"):
         x[:, 0]
     with pytest.raises(RnnkitTypeError, match="mix symbolic tensors and other values"):
-        TinyConcat()([x, np.zeros((2, 3))])
+        layers.Concatenate()([x, np.zeros((2, 3))])
     with pytest.raises(RnnkitValueError, match="must have 3 features"):
         dense = layers.Dense(2)
         dense(x)
@@ -67,7 +66,7 @@ def test_layer_calls_record_nodes_and_model_exposes_keras_attributes():
     output, h, c = encoder(a)
     output2, _, _ = encoder(b)
     assert (output.shape, h.shape, c.shape) == ((None, 4), (None, 4), (None, 4))
-    merged = TinyConcat(name="concatenate")([output, output2])
+    merged = layers.Concatenate(name="concatenate")([output, output2])
     y1, y2 = layers.Dense(2, name="dense")(merged), layers.Dense(3, name="dense_1")(h)
     decoded = layers.LSTM(4, name="dec")(a, initial_state=[h, c])
     model = rnnkit.Model([a, b], {"out1": y1, "out2": y2, "out3": decoded}, name="m")
@@ -99,9 +98,18 @@ def test_layer_calls_record_nodes_and_model_exposes_keras_attributes():
         model.predict({"a": xa})
 
 
+def test_predict_of_a_one_output_list_is_the_array_as_in_keras():
+    a = rnnkit.Input((5, 3))
+    h, state, _ = layers.LSTM(4, return_state=True, name="enc")(a)
+    data = np.zeros((2, 5, 3), np.float32)
+    assert isinstance(rnnkit.Model(a, [h]).predict(data), np.ndarray)
+    assert isinstance(rnnkit.Model(a, {"x": h}).predict(data), dict)
+    assert rnnkit.Model(a, [h, state]).output_names == ["enc", "enc_1"]  # Keras 3 repeats "enc"
+
+
 def test_graph_errors_name_the_problem():
     a, b = rnnkit.Input((3,), name="a"), rnnkit.Input((3,), name="b")
-    joined = TinyConcat()([a, b])
+    joined = layers.Concatenate()([a, b])
     with pytest.raises(RnnkitValueError, match="disconnected: the outputs need input 'b'"):
         rnnkit.Model(a, joined)
     with pytest.raises(RnnkitValueError, match="layer names must be unique in a model; 'dup' is used 2 times"):
@@ -131,6 +139,8 @@ def test_sequential_takes_an_input_first_and_builds_without_data():
     assert model.input_names == ["seq"] and model.count_params() == 4 * 4 * 8 + 10
     with pytest.raises(RnnkitValueError, match="an Input can only be the first entry"):
         model.add(rnnkit.Input((2,)))
+    with pytest.raises(RnnkitValueError, match="every layer of a Sequential but the last must have one output"):
+        rnnkit.Sequential([layers.LSTM(2, return_state=True, input_shape=(3, 2)), layers.Dense(1)])
     lazy = rnnkit.Sequential([layers.GRU(3), layers.Dense(1)])
     assert not lazy.built
     x = rnnkit.Input((7, 2))

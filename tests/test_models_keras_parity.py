@@ -128,7 +128,7 @@ def test_functional_config_has_keras_3_graph_form(keras):
         output, h, c = encoder(a)
         output2, _, _ = encoder(b)
         hidden = k.layers.Dense(4, name="hidden")
-        joined = hidden(hidden(output))
+        joined = k.layers.Concatenate(name="joined")([hidden(hidden(output)), output2])
         decoded = k.layers.LSTM(4, name="dec")(a, initial_state=[h, c])
         return k.Model([a, b], {"out1": k.layers.Dense(2, name="dense")(joined), "out2": output2, "out3": decoded},
                        name="m")

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import rnnkit
-from graph_helpers import TinyConcat
 from rnnkit import layers
 from rnnkit.callbacks import BackupAndRestore, Callback
 from rnnkit.io import RnnkitFileError
@@ -28,7 +27,7 @@ def _graph_model(dropout=0.0):
     decoded = layers.LSTM(3, return_sequences=True, name="decoder", recurrent_dropout=dropout)(
         b, initial_state=[h, c])
     tags = layers.TimeDistributed(layers.Dense(4, activation="softmax"), name="tags")(decoded)
-    score = layers.Dense(1, name="score")(TinyConcat(name="join")([h, shared(c)]))
+    score = layers.Dense(1, name="score")(layers.Concatenate(name="join")([h, shared(c)]))
     return rnnkit.Model({"a": a, "b": b}, {"tags": tags, "score": score}, name="graph")
 
 
@@ -122,9 +121,9 @@ def test_nested_models_save_and_load(tmp_path):
     inner = rnnkit.Model(inner_in, layers.Dense(2, name="dense")(layers.GRU(3)(inner_in)), name="inner")
     stack = rnnkit.Sequential([layers.Dense(2, name="dense")], name="stack")
     a, b = rnnkit.Input((4, 3)), rnnkit.Input((4, 3))
-    model = rnnkit.Model([a, b], stack(TinyConcat()([inner(a), inner(b)])))  # "dense" inside both: no clash
+    model = rnnkit.Model([a, b], stack(layers.Concatenate()([inner(a), inner(b)])))  # "dense" inside both: no clash
     config = model.get_config()
-    assert [entry["class_name"] for entry in config["layers"]][2:] == ["Functional", "TinyConcat", "Sequential"]
+    assert [entry["class_name"] for entry in config["layers"]][2:] == ["Functional", "Concatenate", "Sequential"]
     path = tmp_path / "nested.rnnkit"
     model.save(path)
     loaded = rnnkit.load_model(path)

@@ -5,7 +5,6 @@ import stat
 import pytest
 
 import rnnkit
-from graph_helpers import TinyConcat
 from rnnkit import layers
 from rnnkit.utils import GraphvizNotFoundError, model_to_dot, plot_model
 
@@ -21,7 +20,7 @@ def _keras_example():
     encoder = layers.LSTM(4, return_state=True, name="enc")
     output, h, c = encoder(a)
     output2, _, _ = encoder(b)
-    merged = TinyConcat(name="concatenate")([output, output2])
+    merged = layers.Concatenate(name="concatenate")([output, output2])
     y1, y2 = layers.Dense(2, name="dense")(merged), layers.Dense(3, name="dense_1")(h)
     decoded = layers.LSTM(4, name="dec")(a, initial_state=[h, c])
     return rnnkit.Model([a, b], {"out1": y1, "out2": y2, "out3": decoded}, name="m")
@@ -52,7 +51,7 @@ def test_graph_summary_has_keras_connected_to_column(capsys):
         ("a (InputLayer)", "(None, 5, 3)", "0", "-"),
         ("b (InputLayer)", "(None, 5, 3)", "0", "-"),
         ("enc (LSTM)", "[(None, 4), (None, 4), (None, 4)]", "128", "a[0][0], b[0][0]"),
-        ("concatenate (TinyConcat)", "(None, 8)", "0", "enc[0][0], enc[1][0]"),
+        ("concatenate (Concatenate)", "(None, 8)", "0", "enc[0][0], enc[1][0]"),
         ("dense (Dense)", "(None, 2)", "18", "concatenate[0][0]"),
         ("dense_1 (Dense)", "(None, 3)", "15", "enc[0][1]"),
         ("dec (LSTM)", "(None, 4)", "128", "a[0][0], enc[0][1], enc[0][2]"),

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import rnnkit
-from graph_helpers import TinyConcat
 from keras_reference import keras_or_skip
 from rnnkit import layers
 from rnnkit.errors import RnnkitValueError
@@ -18,7 +17,7 @@ def fresh_names():
 def _two_in_two_out(seed=0):
     a, b = rnnkit.Input((5, 3), name="a"), rnnkit.Input((5, 3), name="b")
     h = layers.LSTM(4, seed=seed)(a)
-    merged = TinyConcat()([h, layers.LSTM(4, seed=seed + 1)(b)])
+    merged = layers.Concatenate()([h, layers.LSTM(4, seed=seed + 1)(b)])
     classes = layers.Dense(2, activation="softmax", name="dense", seed=seed + 2)(merged)
     values = layers.Dense(3, name="reg", seed=seed + 3)(h)
     return rnnkit.Model([a, b], [classes, values])

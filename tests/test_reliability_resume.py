@@ -42,13 +42,13 @@ SCRIPT = textwrap.dedent("""
         # Tells the parent where it is, then waits to be killed at a known point.
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
+            # BackupAndRestore runs after every other callback, so epoch hang_epoch's backup is
+            # written once the next epoch begins
+            if epoch == hang_epoch + 1 and hang_batch == -1:
+                self.hang()
 
         def on_train_batch_end(self, batch, logs=None):
             if self.epoch == hang_epoch and batch == hang_batch:
-                self.hang()
-
-        def on_epoch_end(self, epoch, logs=None):  # runs after BackupAndRestore's (listed first)
-            if epoch == hang_epoch and hang_batch == -1:
                 self.hang()
 
         def hang(self):

@@ -45,7 +45,7 @@ MODEL_FILE = "model.rnnkit"
 def add_arguments(parser):
     import argparse
 
-    from .common import add_common_arguments, non_negative_int, positive_float, positive_int
+    from .arguments import add_common_arguments, non_negative_int, positive_float, positive_int
 
     actions = parser.add_subparsers(dest="action", metavar="{train,sample}", title="actions")
     actions.required = True
@@ -96,7 +96,7 @@ def run(args):
 # ---------------------------------------------------------------------- train
 def _load_text(args):
     from .charlm_data import TextError, default_text, read_text
-    from .common import CliError
+    from .console import CliError
 
     try:
         if args.text is None:
@@ -114,7 +114,10 @@ def train(args):
     from ..optimizers import Adam
     from .charlm_data import TextError, encode, split_windows, vocabulary
     from .charlm_model import BitsPerCharacter, bits, build_model, generate
-    from .common import CliError, fit_callbacks, load_best, open_run_dir, say, split_config, wrote
+    from .console import CliError, say, wrote
+    from .fitting import fit_callbacks, load_best
+    from .run_dir import open_run_dir, split_config
+    from .stacks import check_stack_size
 
     text, source = _load_text(args)
     vocab = vocabulary(text)
@@ -126,6 +129,8 @@ def train(args):
     if args.tbptt_steps is not None and args.tbptt_steps > args.seq_len:
         raise CliError(f"--tbptt-steps {args.tbptt_steps} is longer than --seq-len {args.seq_len}; "
                        f"choose at most {args.seq_len} (or leave it out for full BPTT)")
+    check_stack_size(args.cell, args.units, args.layers, args.embedding, len(vocab), extra=len(vocab) * args.embedding,
+                     options=f"--units {args.units}, --layers {args.layers} and --embedding {args.embedding}")
 
     run_dir = open_run_dir(args, "charlm")
     model_config, settings = split_config(args, MODEL_KEYS)
@@ -171,7 +176,8 @@ def train(args):
 
 
 def _report_epochs(run_dir):
-    from .common import read_history, say
+    from .console import say
+    from .run_dir import read_history
 
     history = read_history(run_dir)
     bpc, val_bpc = history.get("bpc", []), history.get("val_bpc", [])
@@ -183,7 +189,9 @@ def _report_epochs(run_dir):
 
 
 def _draw(run_dir):
-    from .common import pyplot, read_history, save_figure, wrote
+    from .console import wrote
+    from .pictures import pyplot, save_figure
+    from .run_dir import read_history
 
     plt = pyplot()
     if plt is None:
@@ -212,13 +220,13 @@ def _trained_model(run_dir, config):
 
     from ..models import load_model
     from .charlm_model import build_model
-    from .common import CliError
+    from .console import CliError
 
     model_path = run_dir.file(MODEL_FILE)
     if os.path.isfile(model_path):
         return load_model(model_path, compile=False)
     if run_dir.has_checkpoint():
-        m = config["model"]
+        m = _rebuild_settings(run_dir, config["model"])
         model = build_model(len(m["vocab"]), m["cell"], m["layers"], m["units"], m["embedding"])
         model.build((None, m["seq_len"]))
         model.load_weights(run_dir.checkpoint_path)
@@ -227,25 +235,68 @@ def _trained_model(run_dir, config):
                    f"run 'rnnkit charlm train --run-dir {run_dir.path}' first")
 
 
+def _vocabulary(run_dir, config):
+    """config.json's vocabulary, checked: a non-empty string of distinct characters."""
+    from .console import CliError
+
+    vocab = config["model"]["vocab"]
+    if not isinstance(vocab, str) or not vocab or len(set(vocab)) != len(vocab):
+        shown = repr(vocab) if len(repr(vocab)) <= 60 else repr(vocab)[:57] + "..."
+        raise CliError(f"{run_dir.config_path!r}: its vocabulary must be a non-empty string of distinct characters "
+                       f"(the model's classes, in order), got {shown}; was config.json edited?")
+    return vocab
+
+
+def _rebuild_settings(run_dir, settings):
+    """The model settings of config.json needed to rebuild the model around best.weights, checked."""
+    from .console import CliError
+    from .stacks import check_stack_size
+
+    checks = {"cell": lambda v: v in ("lstm", "gru", "simplernn"),
+              **{key: lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0
+                 for key in ("layers", "units", "embedding", "seq_len")}}
+    for key, ok in checks.items():
+        if not ok(settings.get(key)):
+            raise CliError(f"{run_dir.config_path!r}: its model setting {key!r} is {settings.get(key)!r}, which "
+                           f"'rnnkit charlm train' never writes; was config.json edited?")
+    vocab_size = len(settings["vocab"])
+    check_stack_size(settings["cell"], settings["units"], settings["layers"], settings["embedding"], vocab_size,
+                     extra=vocab_size * settings["embedding"])
+    return settings
+
+
+def _check_fits_vocabulary(run_dir, model, vocab):
+    """The model reads and predicts exactly the vocabulary's characters (an edited vocabulary does not fit)."""
+    from .console import CliError
+
+    reads = getattr(model.layers[0], "input_dim", None)
+    predicts = model.output_shape[-1]
+    if reads != len(vocab) or predicts != len(vocab):
+        raise CliError(f"{run_dir.config_path!r} lists {len(vocab)} characters but the trained model reads {reads} "
+                       f"and predicts {predicts}; was config.json edited?")
+
+
 def sample(args):
     import numpy as np
 
     from .charlm_data import TextError, encode
     from .charlm_model import generate
-    from .common import CliError, RunDir, say, wrote
+    from .console import CliError, say, wrote
+    from .run_dir import RunDir
 
     run_dir = RunDir("charlm", args.run_dir, resume=True)
     config = run_dir.read_config()
     if config.get("command") != "charlm" or "vocab" not in config.get("model", {}):
         raise CliError(f"--run-dir {args.run_dir!r} holds a run of 'rnnkit {config.get('command')}', "
                        f"not of 'rnnkit charlm train'")
-    vocab = config["model"]["vocab"]
+    vocab = _vocabulary(run_dir, config)
     prime = args.prime or _default_prime(vocab)
     try:
         prime_ids = encode(prime, vocab)
     except TextError as err:
         raise CliError(f"--prime {args.prime!r}: {err}") from None
     model = _trained_model(run_dir, config)
+    _check_fits_vocabulary(run_dir, model, vocab)
     text = generate(model, vocab, prime_ids, args.length, args.temperature, np.random.default_rng(args.seed))
     say(prime + text)
     from ..io import atomic_write_text

@@ -55,6 +55,8 @@ def read_text(path):
         raise TextError(f"--text {path!r}: no such file")
     if os.path.isdir(path):
         raise TextError(f"--text {path!r} is a folder, not a text file")
+    if not os.path.isfile(path):  # /dev/zero would be read forever, a FIFO would block
+        raise TextError(f"--text {path!r} is not a regular file (a device, FIFO or socket)")
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()

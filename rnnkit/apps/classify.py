@@ -13,9 +13,12 @@ rnnkit; a seeded, class-stratified split holds out a test part and a validation 
 import gzip
 import os
 
-from .common import (CliError, add_common_arguments, draw_accuracy_and_loss, fit_callbacks, load_best,
-                     open_run_dir, positive_float, positive_int, pyplot, read_history, recurrent_stack,
-                     save_figure, say, split_config, unit_fraction, wrote)
+from .arguments import add_common_arguments, positive_float, positive_int, unit_fraction
+from .console import CliError, say, wrote
+from .fitting import fit_callbacks, load_best
+from .pictures import draw_accuracy_and_loss, pyplot, save_figure
+from .run_dir import open_run_dir, read_history, split_config
+from .stacks import check_stack_size, recurrent_stack
 
 HELP = "classify 8x8 handwritten digits read row by row as time steps"
 DESCRIPTION = """Sequence classification: 8x8 handwritten digits read row by row.
@@ -167,6 +170,7 @@ def run(args):
         f"train {len(train)}, validation {len(val)}, test {len(test)}")
 
     set_random_seed(args.seed)
+    check_stack_size(args.cell, args.units, args.layers, 8, 10)
     model = build_model(args)
     model.summary(print_fn=say)
     validation = (images[val], labels[val]) if len(val) else None

@@ -16,11 +16,17 @@ kept. Reported on the test part, in the series' own units:
 next to the last-value baseline y_hat[o+h] = s[o-1] for every h (the naive forecast).
 """
 import csv
+import math
 import os
 
-from .common import (CELLS, CliError, add_common_arguments, fit_callbacks, load_best, open_run_dir,
-                     positive_float, positive_int, pyplot, read_history, recurrent_stack, save_figure, say,
-                     split_config, unit_fraction, wrote)
+from .arguments import add_common_arguments, positive_float, positive_int, unit_fraction
+from .console import CliError, say, wrote
+from .fitting import fit_callbacks, load_best
+from ..errors import RnnkitMemoryError
+from .pictures import pyplot, save_figure
+from .reading import open_text, parse_float
+from .run_dir import open_run_dir, read_history, split_config
+from .stacks import CELLS, check_stack_size, recurrent_stack
 
 HELP = "time-series forecasting from a CSV column (default: yearly sunspots)"
 DESCRIPTION = """Forecast a time series several steps ahead.
@@ -41,6 +47,9 @@ examples:
 DEFAULT_CSV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "sunspots.csv")
 DEFAULT_COLUMN = "SUNACTIVITY"
 MIN_TRAIN_SAMPLES = 8
+# validation and test together may take at most 95% of the series (a sane bound, and it keeps
+# minimum_rows's exact search short: it looks at most 2 / MIN_TRAIN_FRACTION + 1 points)
+MIN_TRAIN_FRACTION = 0.05
 MODEL_KEYS = ("csv", "column", "window", "horizon", "cell", "units", "layers", "val_fraction", "test_fraction",
               "learning_rate")
 
@@ -67,44 +76,84 @@ def add_arguments(parser):
 
 
 # ---------------------------------------------------------------------- reading the series
+class SparseLabels:
+    """The first-column labels (years, dates) of a long series, kept at every ``stride``-th row only.
+
+    Labels only name a handful of axis ticks, so memory stays bounded (at most ``2 * keep`` strings)
+    however long the file is: whenever the kept list fills up, every other label is dropped and the
+    stride doubles.
+    """
+
+    def __init__(self, keep=2048):
+        self.keep, self.stride, self.kept, self.count = keep, 1, [], 0
+
+    def add(self, text):
+        if self.count % self.stride == 0:
+            self.kept.append(text)
+            if len(self.kept) >= 2 * self.keep:
+                self.kept, self.stride = self.kept[::2], self.stride * 2
+        self.count += 1
+
+    def ticks(self, first, last, count=6):
+        """Up to ``count`` (position, label) pairs between positions ``first`` and ``last``, at kept rows."""
+        import numpy as np
+
+        wanted = np.linspace(first, last, count).astype(int)
+        positions = sorted({int(p) - int(p) % self.stride for p in wanted})
+        return [(p, self.kept[p // self.stride]) for p in positions if p // self.stride < len(self.kept)]
+
+
 def read_series(path, column):
     """The values of ``column`` in the CSV file ``path`` as a float64 array, with one-line errors.
 
-    Returns (values, column name, label column values or None): the first column is kept as
-    labels (years, dates) when it is not the forecast column.
+    The file is streamed row by row: memory is 8 bytes per value (and a bounded number of labels),
+    not the whole text. Returns (values, column name, :class:`SparseLabels` or None): the first
+    column is kept as labels (years, dates) when it is not the forecast column.
     """
+    import array
+
     import numpy as np
 
-    if not os.path.isfile(path):
-        raise CliError(f"--csv: no such file {path!r}")
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise CliError(f"--csv: cannot read {path!r} as CSV text: {err}") from None
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
-    if not rows:
-        raise CliError(f"--csv: {path!r} is empty; expected a header row and numeric rows")
-    header = [name.strip() for name in rows[0]]
-    if column is None:
-        column = header[-1]
-    if column not in header:
-        raise CliError(f"--column: {path!r} has no column {column!r}; its columns are {', '.join(header)}")
-    index = header.index(column)
-    values = []
-    for line, row in enumerate(rows[1:], start=2):
-        text = row[index].strip() if index < len(row) else ""
+    values, labels, index, header = array.array("d"), None, None, None
+    with open_text("--csv", path, encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
         try:
-            value = float(text)
-        except ValueError:
-            raise CliError(f"--csv: {path!r} line {line}, column {column!r}: {text!r} is not a number") from None
-        if not np.isfinite(value):
-            raise CliError(f"--csv: {path!r} line {line}, column {column!r}: {text!r} is not a finite number")
-        values.append(value)
-    labels = None
-    if index != 0:
-        labels = [row[0].strip() if row else "" for row in rows[1:]]
-    return np.asarray(values, dtype=np.float64), column, labels
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                if header is None:
+                    header = [name.strip() for name in row]
+                    column = header[-1] if column is None else column
+                    if column not in header:
+                        raise CliError(f"--column: {path!r} has no column {column!r}; its columns are "
+                                       f"{', '.join(header)}")
+                    index = header.index(column)
+                    labels = SparseLabels() if index != 0 else None
+                    continue
+                try:  # inline: this runs once per row of files with millions of them
+                    value = parse_float(row[index].strip())
+                except (ValueError, IndexError):
+                    value = math.nan
+                if not math.isfinite(value):
+                    _refuse(row, index, reader.line_num, path, column)
+                values.append(value)
+                if labels is not None:
+                    labels.add(row[0].strip())
+        except csv.Error as err:
+            raise CliError(f"--csv: {path!r} line {reader.line_num} is not CSV ({err})") from None
+    if header is None:
+        raise CliError(f"--csv: {path!r} is empty; expected a header row and numeric rows")
+    return np.frombuffer(values, dtype=np.float64), column, labels
+
+
+def _refuse(row, index, line, path, column):
+    """The one-line error for a cell of the forecast column that is not a finite number."""
+    text = row[index].strip() if index < len(row) else ""
+    try:
+        parse_float(text)
+    except ValueError:
+        raise CliError(f"--csv: {path!r} line {line}, column {column!r}: {text!r} is not a number") from None
+    raise CliError(f"--csv: {path!r} line {line}, column {column!r}: {text!r} is not a finite number")
 
 
 def split_sizes(n, window, horizon, val_fraction, test_fraction):
@@ -114,24 +163,70 @@ def split_sizes(n, window, horizon, val_fraction, test_fraction):
     return n - n_val - n_test, n_val, n_test
 
 
+def check_fractions(val_fraction, test_fraction):
+    """Validation and test together must leave at least MIN_TRAIN_FRACTION of the series for training."""
+    if val_fraction + test_fraction > 1.0 - MIN_TRAIN_FRACTION:
+        raise CliError(f"--val-fraction {val_fraction} and --test-fraction {test_fraction} leave "
+                       f"{max(0.0, 1.0 - val_fraction - test_fraction):.3g} of the series for training; together "
+                       f"they may take at most {1.0 - MIN_TRAIN_FRACTION:.3g}")
+
+
 def minimum_rows(window, horizon, val_fraction, test_fraction):
-    """The fewest points that give every part at least one window (and training MIN_TRAIN_SAMPLES)."""
-    n = 1
-    while True:
-        n_train, n_val, n_test = split_sizes(n, window, horizon, val_fraction, test_fraction)
-        if n_train - window - horizon + 1 >= MIN_TRAIN_SAMPLES and (n_test > 0 or test_fraction == 0):
+    """The fewest points that give every part at least one window (and training MIN_TRAIN_SAMPLES).
+
+    Closed form, not a count upwards (which never ended when the fractions left no training part):
+    the training points ``f(n) = n - n_val(n) - n_test(n)`` lie between two nondecreasing bounds
+    ``low(n) <= f(n) <= high(n)`` that differ by at most 2, from ``x - 0.5 <= round(x) <= x + 0.5``
+    and ``max(h, r) >= h``. The answer lies between the first n where ``high`` reaches the need and
+    the first where ``low`` does (found by bisection), at most ``2 / (1 - val - test) + 1`` points
+    apart, and those few are checked exactly.
+    """
+    check_fractions(val_fraction, test_fraction)
+    need = window + horizon - 1 + MIN_TRAIN_SAMPLES
+    v, t = val_fraction, test_fraction
+    h_v, h_t = (horizon if v > 0 else 0), (horizon if t > 0 else 0)
+
+    # n * v is the very float split_sizes rounds, so the bounds hold exactly; the 1e-6 only keeps
+    # each comparison on the safe side of a last-bit difference in the subtraction
+    def high(n):
+        return n - max(h_v, n * v - 0.5) - max(h_t, n * t - 0.5) + 1e-6
+
+    def low(n):
+        return n - max(h_v, n * v + 0.5 if v > 0 else 0) - max(h_t, n * t + 0.5 if t > 0 else 0) - 1e-6
+
+    def first(bound):
+        lo, hi = 1, 1
+        while bound(hi) < need:
+            hi *= 2
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if bound(mid) < need else (lo, mid)
+        return lo
+
+    for n in range(first(high), first(low) + 1):
+        if split_sizes(n, window, horizon, v, t)[0] >= need:
             return n
-        n += 1
+    return first(low)  # not reached: low(n) >= need implies the exact count is too
 
 
 def make_windows(series, window, horizon, start, stop):
     """Pairs whose targets lie in series[start:stop]: x (N, window, 1), y (N, horizon), origins (N,)."""
     import numpy as np
 
+    from ..memory_limits import check_bytes
+
     origins = np.arange(max(start, window), stop - horizon + 1)
-    x = np.stack([series[o - window:o] for o in origins])[..., None] if len(origins) else np.zeros((0, window, 1))
-    y = np.stack([series[o:o + horizon] for o in origins]) if len(origins) else np.zeros((0, horizon))
-    return x.astype(np.float32), y.astype(np.float32), origins
+    if not len(origins):
+        return np.zeros((0, window, 1), np.float32), np.zeros((0, horizon), np.float32), origins
+    try:
+        check_bytes(f"--window {window} and --horizon {horizon}: {len(origins):,} windows",
+                    len(origins) * (window + horizon) * 4)
+    except RnnkitMemoryError as err:
+        raise CliError(str(err)) from None
+    windows = np.lib.stride_tricks.sliding_window_view  # views: only the fancy indexing below copies
+    x = windows(series, window)[origins - window].astype(np.float32)
+    y = windows(series, horizon)[origins].astype(np.float32)
+    return x[..., None], y, origins
 
 
 # ---------------------------------------------------------------------- model and metrics
@@ -184,14 +279,14 @@ def draw_forecast(path, series, labels, split, test, future, column, horizon):
     steps = np.arange(len(series), len(series) + horizon)
     top.plot(steps, future, "o--", color="tab:purple", ms=3, label=f"forecast beyond the data ({horizon} steps)")
     top.set_title(f"{column}: history and {horizon}-step forecasts")
-    if labels:  # label the axes with the CSV's first column (years, dates) instead of positions
+    if labels is not None:  # label the axes with the CSV's first column (years, dates) instead of positions
         spans = [(top, 0, len(series) - 1)]
         if test is not None:
             spans.append((bottom, int(test[0][0]), int(test[0][-1])))
         for ax, first, last in spans:
-            ticks = np.unique(np.linspace(first, last, 6).astype(int))
-            ax.set_xticks(ticks)
-            ax.set_xticklabels([labels[i] for i in ticks])
+            ticks = labels.ticks(first, last)
+            ax.set_xticks([position for position, _ in ticks])
+            ax.set_xticklabels([text for _, text in ticks])
     if test is None:
         bottom.set_visible(False)
     top.legend(fontsize=8, ncol=2)
@@ -224,8 +319,9 @@ def run(args):
     bundled = args.csv is None
     path = DEFAULT_CSV if bundled else args.csv
     column = args.column if args.column is not None else (DEFAULT_COLUMN if bundled else None)
+    need = minimum_rows(args.window, args.horizon, args.val_fraction, args.test_fraction)  # checks the fractions
+    check_stack_size(args.cell, args.units, args.layers, 1, args.horizon)
     series, column, labels = read_series(path, column)
-    need = minimum_rows(args.window, args.horizon, args.val_fraction, args.test_fraction)
     if len(series) < need:
         raise CliError(f"--csv: {path!r} has {len(series)} rows in column {column!r}; --window {args.window} "
                        f"and --horizon {args.horizon} need at least {need}")

@@ -55,7 +55,7 @@ def cell_list(text):
 
 
 def add_arguments(parser):
-    from .common import add_common_arguments, positive_float, positive_int
+    from .arguments import add_common_arguments, positive_float, positive_int
 
     group = parser.add_argument_group("problem and models")
     group.add_argument("--length", type=positive_int, default=100,
@@ -98,11 +98,23 @@ def run(args):
 
     from .. import set_random_seed
     from ..optimizers import Adam
-    from .common import CliError, RunDir, fit_callbacks, load_best, open_run_dir, say, split_config, wrote
+    from .console import CliError, say, wrote
+    from .fitting import fit_callbacks, load_best
+    from ..errors import RnnkitMemoryError
+    from ..memory_limits import check_bytes
+    from .run_dir import open_run_dir, RunDir, split_config
+    from .stacks import check_stack_size
     from .gradflow_core import CONSTANT_BASELINE_MSE, adding_problem
 
     if args.length < 2:
         raise CliError(f"--length must be at least 2 (one marker in each half), got {args.length}")
+    for cell in args.cells:
+        check_stack_size(cell, args.units, 1, 2, 1)
+    try:  # the three data sets, float32 (N, T, 2) each
+        check_bytes(f"--train-size {args.train_size} and --eval-size {args.eval_size} at --length {args.length}",
+                    (args.train_size + 2 * args.eval_size) * args.length * 2 * 4)
+    except RnnkitMemoryError as err:
+        raise CliError(str(err)) from None
     run_dir = open_run_dir(args, "gradflow")
     model_config, settings = split_config(args, MODEL_KEYS)
     run_dir.write_config(model_config, settings)
@@ -177,7 +189,9 @@ def _write_norms(path, results):
 
 
 def _draw(run_dir, results, args):
-    from .common import pyplot, read_history, save_figure, wrote
+    from .console import wrote
+    from .pictures import pyplot, save_figure
+    from .run_dir import read_history
     from .gradflow_core import CONSTANT_BASELINE_MSE
 
     plt = pyplot()

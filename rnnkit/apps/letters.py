@@ -13,8 +13,12 @@ sparse categorical cross-entropy for 100 epochs (batch 32: one step per epoch).
 import os
 import sys
 
-from .common import (CliError, add_common_arguments, draw_accuracy_and_loss, fit_callbacks, load_best,
-                     open_run_dir, read_history, say, split_config, wrote)
+from .arguments import add_common_arguments
+from .console import CliError, say, wrote
+from .fitting import fit_callbacks, load_best
+from .pictures import draw_accuracy_and_loss
+from .reading import parse_int
+from .run_dir import open_run_dir, read_history, split_config
 
 HELP = "next-letter demo: SimpleRNN(3) + Dense(5) learns a->b->c->d->e->a"
 DESCRIPTION = """The next-letter demo of the RNN tutorials, for real.
@@ -38,7 +42,7 @@ MODEL_KEYS = ("mode", "units", "learning_rate")
 
 
 def add_arguments(parser):
-    from .common import positive_float, positive_int
+    from .arguments import positive_float, positive_int
 
     parser.add_argument("--mode", choices=sorted(MODES), default="1pre1",
                         help="1pre1: one letter predicts the next; 4pre1: four letters predict the fifth "
@@ -124,13 +128,19 @@ def predict(model, queries):
 
 def interactive(model, window):
     """The tutorial's loop: ask how many inputs to test, then read each and print 'a->b'."""
-    answer = input("How many inputs to test? ").strip()
     try:
-        count = int(answer)
+        answer = input("How many inputs to test? ").strip()
+    except EOFError:  # standard input closed: nothing to test
+        return
+    try:
+        count = parse_int(answer)
     except ValueError:
         raise CliError(f"expected a number of inputs, got {answer!r}") from None
-    for _ in range(max(count, 0)):
-        text = input(f"Input {window} letter{'s' if window > 1 else ''}: ").strip().lower()
+    for _ in range(max(count, 0)):  # each turn waits for a line; the loop ends when the input does
+        try:
+            text = input(f"Input {window} letter{'s' if window > 1 else ''}: ").strip().lower()
+        except EOFError:
+            return
         try:
             query = parse_queries(text, window, where="input")[0]
         except CliError as err:

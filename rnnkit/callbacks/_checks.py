@@ -120,3 +120,35 @@ def batch_save_due(callback):
         return False
     callback._batches_since_save = 0
     return True
+
+
+def real_or_infinite(name, value):
+    """A number, where ±inf is allowed (a "best so far" before any epoch) but NaN is not."""
+    if not is_real(value) or math.isnan(value):
+        raise RnnkitValueError(f"{name} must be a number (inf allowed), got {describe(value)}")
+    return float(value)
+
+
+def restore(callback, state, fields):
+    """Check every field of a saved ``state`` with ``fields[key](name, value)``, then set them all.
+
+    ``state`` must be a dict with exactly the keys of ``fields`` plus "monitor" when the callback has
+    one. A state saved for another monitor is not restored (the callback was configured differently
+    on resume): a RuntimeWarning says so and the callback starts afresh. Returns whether it restored.
+    """
+    owner = type(callback).__name__
+    if not isinstance(state, dict):
+        raise RnnkitTypeError(f"state of {owner} must be a dict as get_state() returns, got {describe(state)}")
+    expected = set(fields) | ({"monitor"} if hasattr(callback, "monitor") else set())
+    if set(state) != expected:
+        raise RnnkitValueError(f"state of {owner} must have the keys {sorted(expected)}, got {sorted(state)}")
+    if "monitor" in expected and not isinstance(state["monitor"], str):
+        raise RnnkitTypeError(f"state['monitor'] of {owner} must be a metric name, got {describe(state['monitor'])}")
+    if "monitor" in expected and state["monitor"] != callback.monitor:
+        warnings.warn(f"{owner}: the backup was made with monitor={state['monitor']!r}, this run monitors "
+                      f"{callback.monitor!r}; its saved state is not restored", RuntimeWarning, stacklevel=3)
+        return False
+    values = {key: check(f"state[{key!r}] of {owner}", state[key]) for key, check in fields.items()}
+    for key, value in values.items():
+        setattr(callback, key, value)
+    return True

@@ -12,13 +12,18 @@ class BackupAndRestore(Callback):
     """Back up the whole training state during fit and restore it when fit starts again.
 
     The backup is one file, ``<backup_dir>/training_state``, written by
-    ``model.save_training_state(path, epoch)`` (weights, optimizer state, RNG
-    states and the epoch to resume from, written atomically, so a kill at any
-    moment leaves the previous backup or the new one).
+    ``model.save_training_state(path, epoch, callbacks=...)`` (weights, optimizer state,
+    RNG states, the epoch to resume from, and the state of every other callback of the
+    fit that carries one — ModelCheckpoint's best value, EarlyStopping's and
+    ReduceLROnPlateau's counters, see :meth:`Callback.get_state`), written atomically,
+    so a kill at any moment leaves the previous backup or the new one.
 
-    - ``on_train_begin``: if the backup exists, ``model.load_training_state(path)``
-      restores it and ``model.resume_at_epoch(epoch)`` makes fit start from the epoch
-      it returns.
+    It runs after every other callback (``runs_last``), so a backup holds their state at
+    the end of the epoch and a restore comes after their ``on_train_begin`` has reset them.
+
+    - ``on_train_begin``: if the backup exists, ``model.load_training_state(path, callbacks=...)``
+      restores it (all or nothing) and ``model.resume_at_epoch(epoch)`` makes fit start from the
+      epoch it returns.
     - ``on_epoch_end`` (or every ``save_freq`` batches): the state is saved with
       the number of completed epochs; a mid-epoch backup resumes at the start
       of the unfinished epoch.
@@ -33,6 +38,8 @@ class BackupAndRestore(Callback):
         delete_checkpoint: remove the backup when fit completes (default True).
     """
 
+    runs_last = True
+
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
         super().__init__()
         self.backup_dir = path_text("backup_dir", backup_dir)
@@ -41,23 +48,31 @@ class BackupAndRestore(Callback):
         self.state_path = os.path.join(self.backup_dir, STATE_FILE)
         self._completed_epochs = 0
         self._batches_since_save = 0
+        self._peers = []
+
+    def set_callbacks(self, callbacks):
+        """The fit's callbacks: the state of each one that has some goes into the backup."""
+        self._peers = [c for c in callbacks if c is not self]
+
+    def _save(self):
+        self.model.save_training_state(self.state_path, self._completed_epochs, callbacks=self._peers)
 
     def on_train_begin(self, logs=None):
         self._completed_epochs = 0
         self._batches_since_save = 0
         if os.path.exists(self.state_path):
-            epoch = int(self.model.load_training_state(self.state_path))
+            epoch = int(self.model.load_training_state(self.state_path, callbacks=self._peers))
             self._completed_epochs = epoch
             self.model.resume_at_epoch(epoch)
 
     def on_train_batch_end(self, batch, logs=None):
         if _checks.batch_save_due(self):
-            self.model.save_training_state(self.state_path, self._completed_epochs)
+            self._save()
 
     def on_epoch_end(self, epoch, logs=None):
         self._completed_epochs = epoch + 1
         if self.save_freq == "epoch":
-            self.model.save_training_state(self.state_path, self._completed_epochs)
+            self._save()
 
     def on_train_end(self, logs=None):
         if not self.delete_checkpoint:

@@ -29,7 +29,16 @@ class Callback:
 
     The legacy ``on_batch_begin`` / ``on_batch_end`` hooks are what the default
     ``on_train_batch_begin`` / ``on_train_batch_end`` call, as in Keras.
+
+    Resumable state (rnnkit's addition): a callback that carries something from one epoch
+    to the next (a best value, a wait counter) returns it from :meth:`get_state` and takes
+    it back in :meth:`set_state`; ``BackupAndRestore`` stores it with the training state
+    and restores it on resume, after every callback's ``on_train_begin``.
     """
+
+    #: whether the callback runs after all others in a :class:`CallbackList` (BackupAndRestore
+    #: does: its backup must see the epoch's state of every other callback)
+    runs_last = False
 
     def __init__(self):
         self.params = {}
@@ -44,6 +53,15 @@ class Callback:
     @property
     def model(self):
         return self._model
+
+    def get_state(self):
+        """What this callback carries across epochs, as a dict of JSON values and NumPy arrays
+        (lists of arrays too), or None when it carries nothing (the default)."""
+        return None
+
+    def set_state(self, state):
+        """Take back what :meth:`get_state` returned: check all of ``state`` first, then assign
+        (raise RnnkitValueError / RnnkitTypeError naming the bad key, changing nothing)."""
 
     def on_batch_begin(self, batch, logs=None):
         """Legacy alias of :meth:`on_train_batch_begin`."""
@@ -134,6 +152,10 @@ def _flatten(callbacks):
     return flat
 
 
+def _last_at_end(callbacks):
+    return sorted(callbacks, key=lambda c: bool(c.runs_last))  # stable: the order is kept otherwise
+
+
 class CallbackList(Callback):
     """Calls each hook on every callback, in list order.
 
@@ -154,7 +176,7 @@ class CallbackList(Callback):
     def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, params=None,
                  **keyword_params):
         super().__init__()
-        self.callbacks = _flatten(callbacks)
+        self.callbacks = _last_at_end(_flatten(callbacks))
         from .progbar_logger import (
             ProgbarLogger,  # imported here: that module imports this one
         )
@@ -165,6 +187,9 @@ class CallbackList(Callback):
             self.callbacks.append(self.history)
         if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
             self.callbacks.append(ProgbarLogger())
+        for callback in self.callbacks:  # BackupAndRestore saves and restores the others' state
+            if hasattr(callback, "set_callbacks"):
+                callback.set_callbacks(self.callbacks)
         if model is not None:
             self.set_model(model)
         params = {**(params or {}), **keyword_params}
@@ -172,7 +197,7 @@ class CallbackList(Callback):
             self.set_params(params)
 
     def append(self, callback):
-        self.callbacks.extend(_flatten([callback]))
+        self.callbacks = _last_at_end(self.callbacks + _flatten([callback]))
 
     def set_params(self, params):
         self.params = params

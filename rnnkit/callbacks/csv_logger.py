@@ -43,12 +43,23 @@ class CSVLogger(Callback):
         self.keys = None
         self._text = ""
         if self.append and os.path.exists(self.filename):
-            with open(self.filename, encoding="utf-8", newline="") as handle:
-                self._text = handle.read()
+            self._text = self._existing_text()
             if self._text and not self._text.endswith("\n"):
                 self._text += "\n"
         else:
             atomic_write_text(self.filename, "")
+
+    def _existing_text(self):
+        """The file appended to, as text; a folder, a device or a file that is not UTF-8 is a named error."""
+        if not os.path.isfile(self.filename):
+            raise RnnkitValueError(f"CSVLogger cannot append to {self.filename!r}: it is not a regular file")
+        with open(self.filename, "rb") as handle:
+            raw = handle.read()
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise RnnkitValueError(f"CSVLogger cannot append to {self.filename!r}: it is not UTF-8 text "
+                                   f"(byte {err.start}: {err.reason}); move it away or start without append") from None
 
     def _row(self, values):
         buffer = io.StringIO()

@@ -1,4 +1,8 @@
 """EarlyStopping: stop fit when a monitored quantity stops improving."""
+import numpy as np
+
+from .._validate import describe
+from ..errors import RnnkitValueError
 from . import _checks
 from .monitor import MonitorCallback
 
@@ -47,6 +51,27 @@ class EarlyStopping(MonitorCallback):
 
     def on_train_begin(self, logs=None):
         self._reset()
+
+    def get_state(self):
+        """Wait counter, best value and epoch, stop epoch and (with restore_best_weights) the best weights."""
+        return {"monitor": self.monitor, "wait": self.wait, "stopped_epoch": self.stopped_epoch, "best": self.best,
+                "best_epoch": self.best_epoch, "best_weights": self.best_weights}
+
+    def set_state(self, state):
+        _checks.restore(self, state, {
+            "wait": _checks.non_negative_int, "stopped_epoch": _checks.non_negative_int,
+            "best": _checks.real_or_infinite, "best_epoch": _checks.non_negative_int,
+            "best_weights": self._checked_best_weights})
+
+    def _checked_best_weights(self, name, value):
+        if value is None:
+            return None
+        current = self.model.get_weights() if self.model is not None else None
+        if (not isinstance(value, list) or not all(isinstance(w, np.ndarray) for w in value)
+                or (current is not None and [w.shape for w in value] != [w.shape for w in current])):
+            raise RnnkitValueError(f"{name} must be None or the model's weights (a list of arrays of shapes "
+                                   f"{[w.shape for w in current or []]}), got {describe(value)}")
+        return [w.copy() for w in value]
 
     def on_epoch_end(self, epoch, logs=None):
         current = self.monitored_value(logs, "early stopping is not checked")

@@ -58,6 +58,14 @@ class ModelCheckpoint(MonitorCallback):
         self._warn_missing.reset()
         self._batches_since_save = 0
 
+    def get_state(self):
+        """The best value so far and the batches since the last save (see :meth:`Callback.get_state`)."""
+        return {"monitor": self.monitor, "best": self.best, "_batches_since_save": self._batches_since_save}
+
+    def set_state(self, state):
+        _checks.restore(self, state, {"best": _checks.real_or_infinite,
+                                      "_batches_since_save": _checks.non_negative_int})
+
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
 

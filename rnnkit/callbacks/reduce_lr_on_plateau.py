@@ -52,6 +52,15 @@ class ReduceLROnPlateau(MonitorCallback):
         self.cooldown_counter = 0
         self._warn_missing.reset()
 
+    def get_state(self):
+        """Best value, wait and cooldown counters; the learning rate itself is the optimizer's state."""
+        return {"monitor": self.monitor, "best": self.best, "wait": self.wait,
+                "cooldown_counter": self.cooldown_counter}
+
+    def set_state(self, state):
+        _checks.restore(self, state, {"best": _checks.real_or_infinite, "wait": _checks.non_negative_int,
+                                      "cooldown_counter": _checks.non_negative_int})
+
     def in_cooldown(self):
         return self.cooldown_counter > 0
 

@@ -22,7 +22,7 @@ import importlib
 
 import numpy as np
 
-from .._validate import describe, float_array, mask_array, positive_int
+from .._validate import describe, float_array, mask_array, positive_int, rectangular
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops.grad_mode import is_grad_enabled
 from .base import SingleStep
@@ -123,10 +123,11 @@ class StackedRNNCells(SingleStep):
         # Check every shape before writing any, so a bad list leaves the stack unchanged.
         for cell, count in zip(self.cells, counts):
             for (name, current), value in zip(cell.params.items(), weights[start:start + count]):
-                if np.shape(value) != current.shape:
+                value = rectangular(f"weight {self.name}/{cell.name}/{name}", value)
+                if value.shape != current.shape:
                     raise RnnkitValueError(
                         f"weight {self.name}/{cell.name}/{name} must have shape {current.shape}, "
-                        f"got {describe(np.asarray(value))}"
+                        f"got {describe(value)}"
                     )
             start += count
         start = 0

@@ -22,18 +22,21 @@ allowed one and that every shape, size and offset fits the data section. So no
 array can be bigger than the file. Then the data is read and the SHA-256 is
 compared, so a flipped byte anywhere is reported.
 """
+import errno
 import hashlib
 import json
 import math
 import numbers
 import os
+import stat
 import struct
 from collections.abc import Mapping
 
 import numpy as np
 
 from .._validate import describe
-from ..errors import RnnkitTypeError, RnnkitValueError
+from ..errors import RnnkitMemoryError, RnnkitTypeError, RnnkitValueError
+from ..memory_limits import check_bytes
 from ..variables import Variable
 from .files import atomic_writer
 
@@ -41,7 +44,12 @@ MAGIC = b"\x89RNNKIT\n"
 VERSION = 1
 ALIGN = 64
 DIGEST_SIZE = 32
-MAX_HEADER_BYTES = 64 * 2**20
+# Bounds on what a header may declare, so parsing a forged one costs little time and memory:
+# a model with thousands of weights, its optimizer slots and its config fit well inside them.
+MAX_HEADER_BYTES = 16 * 2**20
+MAX_ARRAYS = 65_536
+MAX_NAME_CHARS = 1024
+_CHUNK = 2**20
 _PREAMBLE = struct.Struct("<8sIIQQ")
 _MAX_NDIM = 64
 _MAX_BYTES = np.iinfo(np.intp).max
@@ -90,6 +98,9 @@ def _dtype_name(dtype):
 def _checked_array(name, value):
     if not isinstance(name, str):
         raise RnnkitTypeError(f"array names must be str, got {describe(name)}")
+    if len(name) > MAX_NAME_CHARS:
+        raise RnnkitValueError(f"array names must be at most {MAX_NAME_CHARS} characters, got {describe(name)} "
+                               f"({len(name)} characters)")
     label = f"arrays[{name!r}]"
     if isinstance(value, Variable):
         value = value.value
@@ -147,6 +158,8 @@ def save_arrays(path, arrays, metadata=None):
     except RecursionError:
         raise RnnkitValueError("metadata is nested too deeply or contains itself") from None
 
+    if len(arrays) > MAX_ARRAYS:
+        raise RnnkitValueError(f"arrays must hold at most {MAX_ARRAYS} arrays, got {len(arrays)}")
     entries, payload, offset = [], [], 0
     for name, value in arrays.items():
         dtype_name, array = _checked_array(name, value)
@@ -198,7 +211,8 @@ def _looks_like(head):
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "it is a Python pickle, which rnnkit never loads (unpickling can run arbitrary code)"
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return "it is a ZIP archive (for example a NumPy .npz, a PyTorch .pt or a Keras .keras file), not an rnnkit array file"
+        return ("it is a ZIP archive (for example a NumPy .npz, a PyTorch .pt or a Keras .keras file), "
+                "not an rnnkit array file")
     if head.startswith(b"\x93NUMPY"):
         return "it is a NumPy .npy file, not an rnnkit array file"
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
@@ -232,54 +246,75 @@ def _is_count(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
 
 
-def _parse_header(raw, data_len, fail):
-    """The validated list of (name, dtype, shape, offset, nbytes) and the metadata dict."""
+def _parse_json(raw, fail):
+    # Counted before parsing: a forged header of a million tiny entries would cost seconds and
+    # hundreds of MB to parse, and every entry has exactly one "nbytes" key.
+    if raw.count(b'"nbytes"') > MAX_ARRAYS:
+        fail(f"its header lists more than {MAX_ARRAYS} arrays, more than any rnnkit file holds")
     try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         fail(f"its header is not valid JSON, so the file is corrupt ({type(err).__name__}: {str(err)[:120]})")
+
+
+def _check_entry(index, entry, names, end, data_len, fail):
+    """One validated (name, dtype, shape, offset, nbytes) from header entry ``index``."""
+    where = f"header entry {index}"
+    if not isinstance(entry, dict) or set(entry) != {"name", "dtype", "shape", "offset", "nbytes"}:
+        fail(f"{where} must be an object with keys name, dtype, shape, offset, nbytes")
+    name, dtype_name, shape = entry["name"], entry["dtype"], entry["shape"]
+    if not isinstance(name, str) or name in names:
+        fail(f"{where} has a missing or repeated name {_short(name)}")
+    if len(name) > MAX_NAME_CHARS:
+        fail(f"{where} has a name of {len(name)} characters; names are at most {MAX_NAME_CHARS}")
+    where = f"array {name!r}"
+    if not isinstance(dtype_name, str) or dtype_name not in DTYPES:
+        fail(f"{where} has dtype {_short(dtype_name)}; only {', '.join(DTYPES)} are allowed")
+    dtype = DTYPES[dtype_name]
+    if not isinstance(shape, list) or len(shape) > _MAX_NDIM or not all(_is_count(n) for n in shape):
+        fail(f"{where} has shape {_short(shape)}; a shape is a list of at most {_MAX_NDIM} non-negative integers")
+    # Python ints cannot overflow, so a huge declared shape is caught here, not by np.empty.
+    # NumPy also refuses shapes like (0, 2**62): it bounds the product of the nonzero sides.
+    if math.prod(n for n in shape if n) * dtype.itemsize > _MAX_BYTES:
+        fail(f"{where} declares shape {shape}, larger than any array can be")
+    nbytes = math.prod(shape) * dtype.itemsize
+    offset = entry["offset"]
+    if not _is_count(offset) or entry["nbytes"] != nbytes:
+        fail(f"{where} declares offset {_short(offset)} and {_short(entry['nbytes'])} bytes, "
+             f"but shape {shape} of {dtype_name} needs {nbytes}")
+    if offset != _aligned(end) or offset + nbytes > data_len:
+        fail(f"{where} claims bytes {offset}..{offset + nbytes} of a {data_len}-byte data section "
+             f"(expected to start at {_aligned(end)})")
+    return name, dtype, tuple(shape), offset, nbytes
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _parse_header(raw, data_len, fail):
+    """The validated list of (name, dtype, shape, offset, nbytes) and the metadata dict."""
+    header = _parse_json(raw, fail)
     if not isinstance(header, dict) or set(header) != {"arrays", "metadata"}:
         fail("its header must be a JSON object with exactly the keys 'arrays' and 'metadata'")
     if not isinstance(header["arrays"], list) or not isinstance(header["metadata"], dict):
         fail("its header's 'arrays' must be a list and 'metadata' an object")
+    if len(header["arrays"]) > MAX_ARRAYS:
+        fail(f"its header lists {len(header['arrays'])} arrays, more than the {MAX_ARRAYS} any rnnkit file holds")
 
     entries, names, end = [], set(), 0
     for index, entry in enumerate(header["arrays"]):
-        where = f"header entry {index}"
-        if not isinstance(entry, dict) or set(entry) != {"name", "dtype", "shape", "offset", "nbytes"}:
-            fail(f"{where} must be an object with keys name, dtype, shape, offset, nbytes")
-        name, dtype_name, shape = entry["name"], entry["dtype"], entry["shape"]
-        if not isinstance(name, str) or name in names:
-            fail(f"{where} has a missing or repeated name {name!r}")
-        names.add(name)
-        where = f"array {name!r}"
-        if dtype_name not in DTYPES:
-            fail(f"{where} has dtype {dtype_name!r}; only {', '.join(DTYPES)} are allowed")
-        dtype = DTYPES[dtype_name]
-        if not isinstance(shape, list) or not all(_is_count(n) for n in shape):
-            fail(f"{where} has shape {shape!r}; a shape is a list of non-negative integers")
-        # Python ints cannot overflow, so a huge declared shape is caught here, not by np.empty.
-        # NumPy also refuses shapes like (0, 2**62): it bounds the product of the nonzero sides.
-        if len(shape) > _MAX_NDIM or math.prod(n for n in shape if n) * dtype.itemsize > _MAX_BYTES:
-            fail(f"{where} declares shape {shape}, larger than any array can be")
-        nbytes = math.prod(shape) * dtype.itemsize
-        offset = entry["offset"]
-        if not _is_count(offset) or entry["nbytes"] != nbytes:
-            fail(f"{where} declares offset {offset!r} and {entry['nbytes']!r} bytes, "
-                 f"but shape {shape} of {dtype_name} needs {nbytes}")
-        if offset != _aligned(end) or offset + nbytes > data_len:
-            fail(f"{where} claims bytes {offset}..{offset + nbytes} of a {data_len}-byte data section "
-                 f"(expected to start at {_aligned(end)})")
-        end = offset + nbytes
-        entries.append((name, dtype, tuple(shape), offset, nbytes))
+        entries.append(_check_entry(index, entry, names, end, data_len, fail))
+        names.add(entries[-1][0])
+        end = entries[-1][3] + entries[-1][4]
     if _aligned(end) != data_len:
         fail(f"its data section is {data_len} bytes but the arrays fill {_aligned(end)}")
     return entries, header["metadata"]
 
 
-def _read_preamble(handle, fail):
+def _read_preamble(handle, size, fail):
     """Check the signature, version and declared sizes against the file size; returns (raw, header_len, data_len)."""
-    size = os.fstat(handle.fileno()).st_size
     head = handle.read(_PREAMBLE.size)
     if not head.startswith(MAGIC):
         fail(_looks_like(head))
@@ -299,6 +334,52 @@ def _read_preamble(handle, fail):
     return head, header_len, data_len
 
 
+def open_regular_file(path, fail):
+    """``path`` opened for binary reading, after checking it is a regular file (a FIFO would block,
+    a device never end; ``fail(reason)`` raises for those). A folder raises IsADirectoryError."""
+    # O_NONBLOCK: opening a FIFO without a writer must not hang; it changes nothing for regular files.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat.S_ISREG(mode):
+            fail("it is not a regular file (a device, FIFO or socket), so it cannot be read as one")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _has_holes(handle, size):
+    """Whether the file is sparse: parts of it were never written, so reading them costs no disk."""
+    try:
+        return os.lseek(handle.fileno(), 0, os.SEEK_HOLE) < size
+    except (AttributeError, OSError):  # no SEEK_HOLE here: every byte counts as data
+        return False
+    finally:
+        handle.seek(0)
+
+
+def _stream_digest(handle, nbytes, digest, fail):
+    """Feed the next ``nbytes`` of ``handle`` to ``digest`` a chunk at a time (memory stays one chunk)."""
+    while nbytes:
+        chunk = handle.read(min(nbytes, _CHUNK))
+        if not chunk:
+            fail("the file changed while being read")
+        digest.update(chunk)
+        nbytes -= len(chunk)
+
+
+def _read_layout(handle, fail):
+    """The checked preamble and header: (preamble bytes, raw header, data_len, entries, metadata)."""
+    size = os.fstat(handle.fileno()).st_size
+    head, header_len, data_len = _read_preamble(handle, size, fail)
+    raw = _read_exact(handle, header_len, fail)
+    entries, metadata = _parse_header(raw, data_len, fail)
+    return head, raw, data_len, entries, metadata
+
+
 def load_arrays(path):
     """Read a file written by :func:`save_arrays`.
 
@@ -311,7 +392,8 @@ def load_arrays(path):
 
     Raises:
         RnnkitFileError: the file is truncated, corrupt (checksum mismatch or a
-            malformed header), from a newer rnnkit, or not an rnnkit array file.
+            malformed header), from a newer rnnkit, not an rnnkit array file, not a
+            regular file, or declares arrays larger than the memory available.
             The message names the file and what is wrong.
         FileNotFoundError, IsADirectoryError, PermissionError: as for ``open``.
     """
@@ -320,14 +402,26 @@ def load_arrays(path):
     def fail(reason):
         raise RnnkitFileError(path, reason)
 
-    with open(path, "rb") as handle:
-        head, header_len, data_len = _read_preamble(handle, fail)
-        digest = hashlib.sha256(head)
-        raw = _read_exact(handle, header_len, fail)
-        digest.update(raw)
-        entries, metadata = _parse_header(raw, data_len, fail)
+    with open_regular_file(path, fail) as handle:
+        sparse = _has_holes(handle, os.fstat(handle.fileno()).st_size)
+        head, raw, data_len, entries, metadata = _read_layout(handle, fail)
+        try:
+            check_bytes("its arrays", sum(entry[4] for entry in entries))
+        except RnnkitMemoryError as err:
+            fail(str(err))
+        data_start = handle.tell()
+        if sparse:
+            # Holes read as zeros without costing disk, so a small sparse file can declare gigabytes.
+            # Its checksum is verified first, streamed, before a single array is allocated.
+            digest = hashlib.sha256(head + raw)
+            _stream_digest(handle, data_len, digest, fail)
+            if _read_exact(handle, DIGEST_SIZE, fail) != digest.digest():
+                fail("its SHA-256 checksum does not match: the file is corrupt (some bytes were changed)")
+            handle.seek(data_start)
 
-        # Sizes are proven to fit inside the file, so every allocation below is bounded by its size.
+        # Sizes are proven to fit inside the file (a file without holes), so every allocation below
+        # is bounded by the bytes really stored.
+        digest = hashlib.sha256(head + raw)
         arrays, position = {}, 0
         for name, dtype, shape, offset, nbytes in entries:
             digest.update(_read_exact(handle, offset - position, fail))
@@ -360,8 +454,7 @@ def read_array_info(path):
     def fail(reason):
         raise RnnkitFileError(path, reason)
 
-    with open(path, "rb") as handle:
-        _, header_len, data_len = _read_preamble(handle, fail)
-        entries, metadata = _parse_header(_read_exact(handle, header_len, fail), data_len, fail)
+    with open_regular_file(path, fail) as handle:
+        entries, metadata = _read_layout(handle, fail)[3:]
     names = {dtype: name for name, dtype in DTYPES.items()}
     return [(name, names[dtype], shape) for name, dtype, shape, _, _ in entries], metadata

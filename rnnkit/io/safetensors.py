@@ -29,8 +29,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from .._validate import describe, path_text
-from ..errors import RnnkitTypeError, RnnkitValueError
-from .arrays_file import RnnkitFileError
+from ..errors import RnnkitMemoryError, RnnkitTypeError, RnnkitValueError
+from ..memory_limits import check_bytes
+from .arrays_file import MAX_ARRAYS, RnnkitFileError, open_regular_file
 from .files import atomic_writer
 
 MAX_HEADER_BYTES = 100_000_000  # the reference implementation's bound
@@ -126,6 +127,8 @@ def _parse_header(raw, data_len, fail):
     """Validated ``[(name, dtype_name, shape, begin, end)]`` sorted by offset, and the metadata dict."""
     if not raw.startswith(b"{"):
         fail("its header does not start with '{', so it is not a safetensors file (or it is corrupt)")
+    if raw.count(b'"data_offsets"') > MAX_ARRAYS:  # counted before parsing: a header bomb costs nothing
+        fail(f"its header lists more than {MAX_ARRAYS} tensors")
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
@@ -141,7 +144,7 @@ def _parse_header(raw, data_len, fail):
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
             fail(f"{where} must be an object with exactly the keys dtype, shape, data_offsets")
         dtype_name, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-        if dtype_name not in DTYPES:
+        if not isinstance(dtype_name, str) or dtype_name not in DTYPES:
             fail(f"{where} has dtype {dtype_name!r}; rnnkit reads {', '.join(DTYPES)}")
         if not isinstance(shape, list) or len(shape) > 64 or not all(_is_count(n) for n in shape):
             fail(f"{where} has shape {shape!r}; a shape is a list of at most 64 non-negative integers")
@@ -174,7 +177,7 @@ def _from_bf16(bits):
 
 def _open_checked(path, fail):
     """(handle positioned at the data, entries, metadata)."""
-    handle = open(path, "rb")
+    handle = open_regular_file(path, fail)  # refuses FIFOs (which block) and devices before reading
     try:
         size = os.fstat(handle.fileno()).st_size
         head = handle.read(_LENGTH.size)
@@ -188,6 +191,10 @@ def _open_checked(path, fail):
         if len(raw) != header_len:
             fail("the file changed while being read")
         entries, metadata = _parse_header(raw, size - _LENGTH.size - header_len, fail)
+        try:
+            check_bytes("its tensors", sum(stop - begin for _, _, _, begin, stop in entries))
+        except RnnkitMemoryError as err:  # a sparse file can declare more than the machine has
+            fail(str(err))
         return handle, entries, metadata
     except BaseException:
         handle.close()
@@ -279,12 +286,24 @@ def load_model_weights(model, filepath):
             shape = json.loads(metadata["build_input_shape"])
         except ValueError:
             raise RnnkitFileError(path, "its __metadata__ build_input_shape is not JSON") from None
-        if not isinstance(shape, list) or not all(d is None or _is_count(d) for d in shape):
+        if (not isinstance(shape, list) or not shape or len(shape) > 64
+                or not all(d is None or (_is_count(d) and d > 0) for d in shape)):
             raise RnnkitFileError(path, f"its __metadata__ build_input_shape {shape!r} is not a shape")
-        model.build(tuple(shape))
+        from ..saving import build_for_file  # saving imports the io package: imported when used
+
+        # built within the weights the file holds, and only if the file fits (all or nothing)
+        build_for_file(model, path, shape, sum(t.size for t in tensors.values()),
+                       check=lambda twin: _matched(twin, tensors, metadata, path))
     if not model.built:
         raise RnnkitFileError(path, f"model {model.name!r} is not built and the file does not say the input shape; "
                                     "build the model (or call it on data) first")
+    matched = _matched(model, tensors, metadata, path)  # every check before the first assignment
+    for variable in model.weights:
+        variable.assign(matched[variable.name].astype(variable.dtype, copy=False))
+
+
+def _matched(model, tensors, metadata, path):
+    """The file's tensors keyed by ``model``'s weight names, every name, shape and dtype checked."""
     variables = {v.name: v for v in model.weights}
     missing = [name for name in variables if name not in tensors]
     unexpected = [name for name in tensors if name not in variables]
@@ -304,5 +323,4 @@ def load_model_weights(model, filepath):
                                         f"has shape {variable.shape}")
         if not np.issubdtype(tensors[name].dtype, np.floating):
             raise RnnkitFileError(path, f"tensor {name!r} has dtype {tensors[name].dtype}; weights are floats")
-    for name, variable in variables.items():
-        variable.assign(tensors[name].astype(variable.dtype, copy=False))
+    return tensors

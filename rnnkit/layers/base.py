@@ -23,6 +23,7 @@ import re
 
 import numpy as np
 
+from .. import initializers
 from .._validate import describe, float_array, float_dtype
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops.grad_mode import is_grad_enabled
@@ -57,6 +58,11 @@ def serialize_layer(layer):
     """``{"class_name": ..., "config": ...}`` of a layer, as Keras writes it (a functional model nested as a
     layer is ``"Functional"``)."""
     return {"class_name": getattr(layer, "config_class_name", type(layer).__name__), "config": layer.get_config()}
+
+
+def layer_classes():
+    """Every layer class defined so far, by class name (the registry :func:`deserialize_layer` reads)."""
+    return dict(_layer_classes)
 
 
 def deserialize_layer(spec):
@@ -237,7 +243,8 @@ class Layer:
         x = self.check_inputs(inputs)
         if not self.built:
             # multi-input layers (merge, attention) build from the list of their inputs' shapes
-            self.build([a.shape for a in x] if isinstance(x, list) else x.shape)
+            with initializers.building(self):
+                self.build([a.shape for a in x] if isinstance(x, list) else x.shape)
             self.built = True
         return self.call(x, training=training, mask=mask, **kwargs)
 
@@ -338,7 +345,8 @@ class Layer:
                     f"inputs of layer {self.name!r} must have {self.input_features} features (last axis) to match "
                     f"its built weights, got shape {input_shape}")
         if not self.built:
-            self.build(input_shape)
+            with initializers.building(self):
+                self.build(input_shape)
             self.built = True
 
     def _output_dtypes(self, count):

@@ -173,8 +173,13 @@ class Bidirectional(Layer):
             return
         states = list(states)
         n = self._n_forward_states()
+        kept = self.forward_layer.states
         self.forward_layer.reset_states(states[:n])
-        self.backward_layer.reset_states(states[n:])
+        try:
+            self.backward_layer.reset_states(states[n:])
+        except BaseException:  # all or nothing: a bad backward state leaves the forward one as it was
+            self.forward_layer.states = kept
+            raise
 
     reset_state = reset_states
 

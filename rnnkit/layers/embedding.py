@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import initializers
-from .._validate import describe, positive_int
+from .._validate import describe, positive_int, rectangular
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
 from .base import Layer
@@ -42,7 +42,7 @@ class Embedding(Layer):
         self.built = True
 
     def check_inputs(self, inputs, name="inputs"):
-        ids = np.asarray(inputs)
+        ids = rectangular(f"{name} of layer {self.name!r}", inputs)
         if np.issubdtype(ids.dtype, np.floating):
             if not np.all(np.isfinite(ids)) or not np.all(ids == np.round(ids)):
                 raise RnnkitTypeError(f"{name} of layer {self.name!r} must be integer ids, got {describe(ids)}")

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from .._validate import describe, float_array, float_dtype, mask_array, rate
+from .._validate import describe, float_array, float_dtype, mask_array, rate, rectangular
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops import checkpointing
 from ..ops.grad_mode import is_grad_enabled
@@ -238,7 +238,7 @@ class RNN(Layer):
             states = [states]
         if not isinstance(states, (list, tuple)) or not states:
             raise RnnkitValueError(f"states of layer {self.name!r} must be a list of arrays, got {describe(states)}")
-        batch = np.shape(states[0])[0] if self.states is None else self.states[0].shape[0]
+        batch = rectangular("states[0]", states[0]).shape[0] if self.states is None else self.states[0].shape[0]
         self.states = [s.copy() for s in self._check_flat_states(states, batch, "states")]
 
     reset_state = reset_states

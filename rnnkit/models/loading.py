@@ -1,9 +1,6 @@
 """``load_model``: a model file back to a model (beside the model classes, so that
 :mod:`rnnkit.saving` never imports them)."""
-import contextlib
-
 from .. import saving
-from ..errors import RnnkitError
 from ..io import formats
 from .model import Model
 from .sequential import Sequential
@@ -15,8 +12,10 @@ MODEL_CLASSES = {"Sequential": Sequential, "Functional": Model, "Model": Model}
 def load_model(filepath, compile=True, safe_mode=True):
     """Rebuild a model written by ``model.save(filepath)``: architecture (Sequential or functional,
     shared layers and several inputs and outputs included), weights and, if saved and ``compile``
-    is True, the compile settings. A ``.keras`` / ``.h5`` name is read as Keras's file (see
-    :mod:`rnnkit.io.formats`; ``safe_mode`` is Keras's flag, :func:`rnnkit.io.keras.load_model`)."""
+    is True, the compile settings. The file's metadata is checked first, and the model is rebuilt
+    within the weights the file holds (see :func:`rnnkit.saving.rebuilding_model`). A ``.keras`` /
+    ``.h5`` name is read as Keras's file (see :mod:`rnnkit.io.formats`; ``safe_mode`` is Keras's flag,
+    :func:`rnnkit.io.keras.load_model`)."""
     handler = formats.handler("load_model", filepath)
     if handler is not None:
         return handler(filepath, compile=compile, safe_mode=safe_mode)
@@ -24,22 +23,9 @@ def load_model(filepath, compile=True, safe_mode=True):
     class_name = metadata.get("class_name", "Sequential")
     cls = MODEL_CLASSES.get(class_name) if isinstance(class_name, str) else None
     if cls is None:
-        raise saving.RnnkitFileError(filepath, f"its model class is {class_name!r}; rnnkit reads "
-                                               f"{sorted(MODEL_CLASSES)}")
-    with _file_errors(filepath, "its model config cannot be rebuilt"):
+        raise saving.RnnkitFileError(filepath, f"its metadata field class_name must be one of "
+                                               f"{sorted(MODEL_CLASSES)}, got {class_name!r}")
+    with saving.rebuilding_model(filepath, metadata):
         model = cls.from_config(metadata["config"])
-    with _file_errors(filepath, "its weights or compile settings do not fit the model"):
-        saving.restore_model(model, filepath, arrays, metadata, compile=compile)
+    saving.restore_model(model, filepath, arrays, metadata, compile=compile)
     return model
-
-
-@contextlib.contextmanager
-def _file_errors(filepath, what):
-    """A forged file's values make constructors raise whatever they did not foresee: report each as a
-    problem of the file."""
-    try:
-        yield
-    except saving.RnnkitFileError:
-        raise
-    except (RnnkitError, TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as error:
-        raise saving.RnnkitFileError(filepath, f"{what}: {type(error).__name__}: {error}") from None

@@ -102,6 +102,8 @@ class Model(Trainer, Layer):
 
     #: the class name model files record (Keras's)
     config_class_name = "Functional"
+    #: the keys of get_config (what a file schema accepts for a model nested as a layer)
+    config_keys = frozenset({"name", "trainable", "layers", "input_layers", "output_layers"})
     _gradient_map = None  # id(variable) -> gradient of the last backward
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
@@ -422,11 +424,11 @@ class Model(Trainer, Layer):
 
         export_model(self, filepath, format, verbose, input_signature, **kwargs)
 
-    def save_training_state(self, filepath, epoch):
-        saving.save_training_state(self, filepath, epoch)
+    def save_training_state(self, filepath, epoch, callbacks=None):
+        saving.save_training_state(self, filepath, epoch, callbacks=callbacks)
 
-    def load_training_state(self, filepath):
-        return saving.load_training_state(self, filepath)
+    def load_training_state(self, filepath, callbacks=None):
+        return saving.load_training_state(self, filepath, callbacks=callbacks)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"

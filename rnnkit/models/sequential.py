@@ -33,6 +33,7 @@ class Sequential(Model):
     """
 
     config_class_name = "Sequential"
+    config_keys = frozenset({"name", "trainable", "dtype", "layers", "build_input_shape"})
 
     def __init__(self, layers=None, name=None, trainable=True):
         Layer.__init__(self, name=name if name is not None else unique_name("sequential"), trainable=trainable)
@@ -135,7 +136,12 @@ class Sequential(Model):
             self._explicit_input = False
         self._input_shape = shape
         tensor = self._input_layer.output
-        for layer in self._stack:
+        for index, layer in enumerate(self._stack):
+            if isinstance(tensor, list):
+                raise RnnkitValueError(
+                    f"every layer of a Sequential but the last must have one output: layer "
+                    f"{self._stack[index - 1].name!r} returns {len(tensor)} (e.g. return_state=True); build a "
+                    f"functional Model to use several outputs")
             tensor = layer(tensor)
         self._init_graph(self._input_layer.output, tensor)
 

@@ -88,11 +88,12 @@ class Trainer:
         """
         if loss is None:
             raise RnnkitValueError("loss must be given to compile(), e.g. loss='mse', got None")
-        self.optimizer = optimizers_module.get(optimizer)
-        names = self.output_names
-        self._compiled_loss = CompiledLoss(loss, loss_weights, names)
-        self._compiled_metrics = CompiledMetrics(metrics, names, self._compiled_loss)
-        losses = self._compiled_loss.losses
+        # everything resolved before anything is assigned: a bad metric leaves the model as it was
+        resolved_optimizer = optimizers_module.get(optimizer)
+        compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
+        compiled_metrics = CompiledMetrics(metrics, self.output_names, compiled_loss)
+        self.optimizer, self._compiled_loss, self._compiled_metrics = resolved_optimizer, compiled_loss, compiled_metrics
+        losses = compiled_loss.losses
         self.loss = losses[0] if len(losses) == 1 else losses
         self.loss_weights = loss_weights
         self.terminate_on_nan = bool(terminate_on_nan)
@@ -134,6 +135,12 @@ class Trainer:
         self.compile(optimizer=optimizers_module.get({"class_name": optimizer.pop("class_name"), "config": optimizer}),
                      loss=[loss_of(item) for item in loss] if isinstance(loss, list) else loss_of(loss),
                      loss_weights=config.get("loss_weights"), metrics=config.get("metrics"))
+
+    @property
+    def shuffle_rng(self):
+        """The generator behind ``fit``'s shuffling (None before the first fit); its state is part of
+        :meth:`get_rng_states`, which resumable training saves."""
+        return self._shuffle_rng
 
     @property
     def compiled_metrics(self):
@@ -487,7 +494,8 @@ class Trainer:
     def predict(self, x, batch_size=32, verbose=0, callbacks=None):
         """Outputs for every sample of x, computed ``batch_size`` samples at a time.
 
-        Returns one array, or for several outputs a list (or dict) shaped like ``model.outputs``.
+        Returns one array (also for outputs given as a list of one tensor, as Keras 3), or for several
+        outputs a list (or dict) shaped like ``model.outputs``.
         Callbacks get Keras's predict hooks: ``on_predict_begin``, ``on_predict_batch_begin/end``
         (logs: ``{"outputs": that batch's outputs}``) and ``on_predict_end``."""
         xs = self._prepare_data(data_adapter.check_x(self, x))
@@ -506,4 +514,6 @@ class Trainer:
             batches.append(outputs)
             cbs.on_predict_batch_end(step, {"outputs": self._pack_outputs(outputs)})
         cbs.on_predict_end()
-        return self._pack_outputs([np.concatenate([b[i] for b in batches]) for i in range(len(batches[0]))])
+        outputs = self._pack_outputs([np.concatenate([b[i] for b in batches]) for i in range(len(batches[0]))])
+        # Keras 3: a model whose outputs are a list of one tensor predicts that one array
+        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs

@@ -12,7 +12,7 @@ valid step (the initial state for a length-0 sequence).
 """
 import numpy as np
 
-from .._validate import describe, float_array, float_dtype
+from .._validate import describe, float_array, float_dtype, rectangular
 from ..errors import RnnkitTypeError, RnnkitValueError
 from .rnn_cell import RNNCell, check_state_structure
 
@@ -34,7 +34,7 @@ def _sequence_lengths(sequence_length, batch, time):
     """Validate ``sequence_length`` as (batch,) integers in [0, time]; None passes through."""
     if sequence_length is None:
         return None
-    lengths = np.asarray(sequence_length)
+    lengths = rectangular("sequence_length", sequence_length)
     if lengths.dtype.kind not in "iu":
         raise RnnkitTypeError(f"sequence_length must hold integers, got {describe(lengths)}")
     if lengths.shape != (batch,):

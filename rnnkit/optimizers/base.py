@@ -228,37 +228,73 @@ class Optimizer:
         return state
 
     def set_state(self, state):
-        """Restore :meth:`get_state`'s output. Before the optimizer is built the slots are kept
-        and checked against the variables of the first step (same order and shapes)."""
-        state = dict(state)
+        """Restore :meth:`get_state`'s output, all or nothing: everything is checked first (see
+        :meth:`check_state`). Before the optimizer is built the slots are kept and checked against
+        the variables of the first step (same order and shapes)."""
+        state = self.check_state(state)
         slot_keys = {k for k in state if k.startswith("slot/")}
         if not self.built:
             self._set_counters(state)
             self._pending_state = state if slot_keys else None
             return
-        expected = {}
-        if self.built:
-            for i, (v, slots) in enumerate(zip(self._variables, self._slots)):
-                for name, array in slots.items():
-                    expected[f"slot/{i}/{name}"] = array
+        for i, slots in enumerate(self._slots):
+            for name, array in slots.items():
+                array[...] = state[f"slot/{i}/{name}"]
+        self._set_counters(state)
+
+    def check_state(self, state, variables=None):
+        """Check that :meth:`set_state` can restore ``state`` without changing anything; returns it as a dict.
+
+        Args:
+            state: a dict as :meth:`get_state` returns.
+            variables: the variables the slots belong to, in order; default the built ones (an unbuilt
+                optimizer without ``variables`` checks only the counters).
+
+        Raises:
+            RnnkitValueError / RnnkitTypeError: naming the first key that is missing, unexpected, of the
+            wrong shape or type.
+        """
+        if not isinstance(state, dict):
+            raise RnnkitTypeError(f"state must be a dict as get_state() returns, got {describe(state)}")
+        for key in ("iterations", "clip_events"):
+            value = state.get(key, 0)
+            if isinstance(value, np.ndarray) and value.ndim == 0:  # as a state file may give it back
+                value = value[()]
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
+                raise RnnkitValueError(f"state[{key!r}] must be a non-negative integer, got {describe(state[key])}")
+        if "learning_rate" in state and not callable(self._learning_rate):
+            lr = state["learning_rate"]
+            self._check_learning_rate(lr[()] if isinstance(lr, np.ndarray) and lr.ndim == 0 else lr)
+        if variables is None and self.built:
+            variables = self._variables
+        if variables is None:
+            return dict(state)
+        expected = {f"slot/{i}/{name}": v.shape
+                    for i, v in enumerate(variables) for name in self._active_slots()}
+        slot_keys = {k for k in state if isinstance(k, str) and k.startswith("slot/")}
         missing, extra = sorted(set(expected) - slot_keys), sorted(slot_keys - set(expected))
         if missing or extra:
             raise RnnkitValueError(
                 f"state does not match {self.name}'s variables: missing {missing[:5]}, unexpected {extra[:5]}"
             )
-        for key, array in expected.items():
-            value = np.asarray(state[key])
-            if value.shape != array.shape:
-                raise RnnkitValueError(f"state[{key!r}] must have shape {array.shape}, got {describe(value)}")
-        for key, array in expected.items():
-            array[...] = state[key]
-        self._set_counters(state)
+        state = dict(state)
+        for key, shape in expected.items():
+            try:
+                value = np.asarray(state[key])
+            except ValueError:  # ragged nested lists
+                value = None
+            if value is None or value.dtype.kind not in "fiu":
+                raise RnnkitTypeError(f"state[{key!r}] must be a numeric array, got {describe(state[key])}")
+            if value.shape != shape:
+                raise RnnkitValueError(f"state[{key!r}] must have shape {shape}, got {describe(value)}")
+            state[key] = value
+        return state
 
     def _set_counters(self, state):
         self._iterations = int(state.get("iterations", 0))
         self.clip_events = int(state.get("clip_events", 0))
         if "learning_rate" in state and not callable(self._learning_rate):
-            self._learning_rate = self._check_learning_rate(float(state["learning_rate"]))
+            self._learning_rate = self._check_learning_rate(np.asarray(state["learning_rate"])[()])
 
     def get_config(self):
         lr = self._learning_rate
