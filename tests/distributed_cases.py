@@ -254,11 +254,17 @@ class _Epochs(callbacks.Callback):
         self.seen.append(epoch)
 
 
+def plateau():
+    """Halves the learning rate at the end of epoch 2 (0-based) from the counters of epochs 0 and 1: a
+    resumed rank that did not get rank 0's restored counters would not, and its weights would differ."""
+    return callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2, min_delta=10.0)
+
+
 def fit_resumable(model, x, y, folder, extra=()):
     """The fit of the crash/resume cases: 4 epochs, checkpoint and backup every epoch, no shuffling."""
     epochs = _Epochs()
     history = model.fit(x, y, batch_size=GLOBAL_BATCH, epochs=4, verbose=0, shuffle=False, callbacks=[
-        callbacks.ModelCheckpoint(os.path.join(folder, "last.weights"), save_weights_only=True),
+        plateau(), callbacks.ModelCheckpoint(os.path.join(folder, "last.weights"), save_weights_only=True),
         callbacks.BackupAndRestore(os.path.join(folder, "backup"), delete_checkpoint=False), epochs, *extra])
     return history, epochs.seen
 

@@ -72,6 +72,7 @@ class Replicas:
         self.last_count = 0  # samples in the last step's global batch
         self._layout = None
         self._variables = None
+        self._shared_callbacks = []
 
     # ------------------------------------------------------------------ agreement before training
     def checked(self, function):
@@ -156,20 +157,27 @@ class Replicas:
     # ------------------------------------------------------------------ start of fit
     def begin(self):
         """After ``on_train_begin`` (where rank 0 may have restored a backup): every rank takes rank 0's
-        weights, optimizer state, resume epoch and shuffling generator; dropout generators of the other
-        ranks are derived from rank 0's and the rank, so masks differ between ranks."""
+        weights, optimizer state, resume epoch, shuffling generator and the states of the callbacks that
+        run on every rank; dropout generators of the other ranks are derived from rank 0's and the rank,
+        so masks differ between ranks."""
         model = self.model
         variables = model.trainable_variables
         if not model.optimizer.built:
             model.optimizer.build(variables)
         broadcast_weights(model, 0, self.comm)
         chief = self.rank == 0
+        callbacks = self._shared_callbacks
         shared = broadcast_object({
             "optimizer": model.optimizer.get_state() if chief else None,
             "resume_epoch": model._resume_epoch if chief else None,
             "rng": model.get_rng_states() if chief else None,
+            # what a resumed backup restored on rank 0 (EarlyStopping's and ReduceLROnPlateau's counters, ...)
+            "callbacks": [c.get_state() if hasattr(c, "get_state") else None for c in callbacks] if chief else None,
         }, 0, self.comm)
         if not chief:
+            for callback, state in zip(callbacks, shared["callbacks"]):
+                if state is not None:
+                    callback.set_state(state)
             model.optimizer.set_state(shared["optimizer"])
             model._resume_epoch = shared["resume_epoch"]
             model._shuffle_rng.bit_generator.state = shared["rng"]["shuffle"]
@@ -292,7 +300,8 @@ class Replicas:
     # ------------------------------------------------------------------ callbacks and stopping
     def callbacks_for_rank(self, callbacks):
         """The callbacks this rank runs: all on rank 0; the others drop :func:`rank_zero_only` ones."""
-        return list(callbacks) if self.rank == 0 else [c for c in callbacks if not rank_zero_only(c)]
+        self._shared_callbacks = [c for c in callbacks if not rank_zero_only(c)]  # the same on every rank
+        return list(callbacks) if self.rank == 0 else list(self._shared_callbacks)
 
     def stop_anywhere(self, flag):
         """``stop_training`` as every rank sees it: True when a callback set it on any rank."""
