@@ -246,6 +246,10 @@ def main(argv=None):
           f"torch {torch.__version__}; sgemm peak {peak:.0f} GFLOP/s; median of >= {args.repeats} runs in alternating blocks, {args.clock} clock")
     for cell, kind in kinds.items():
         print(f"rnnkit {cell} kernels: {kind}")
+    if not args.reference:
+        import rnnkit
+        from rnnkit import _fast
+        print("rnnkit " + _fast.status().splitlines()[0] + f"; up to {rnnkit.get_num_threads()} threads per call")
     header = (f"{'cell':<10} {'B,T,I,H':<15} | {'train ms':>9} {'torch':>9} {'ratio':>6} {'GF/s':>6} {'%pk':>4} | "
               f"{'infer ms':>9} {'torch':>9} {'ratio':>6} {'GF/s':>6} {'%pk':>4}")
     print(header)

@@ -13,6 +13,7 @@ from .layers.input_layer import Input
 from .models import Model, Sequential, load_model
 from .ops.grad_mode import no_grad
 from .random import set_random_seed
+from .num_threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -20,5 +21,5 @@ __all__ = [
     "callbacks", "cells", "contrib", "distributed", "errors", "initializers", "io", "layers", "losses", "metrics",
     "models", "nn", "ops", "optimizers", "preprocessing", "utils", "Input", "Model", "Sequential", "load_model",
     "RnnkitError", "RnnkitMemoryError", "RnnkitTypeError", "RnnkitValueError",
-    "no_grad", "set_random_seed", "__version__",
+    "no_grad", "set_random_seed", "get_num_threads", "set_num_threads", "__version__",
 ]

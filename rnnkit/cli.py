@@ -19,6 +19,8 @@ COMMANDS = {
                  "vanishing gradients made visible on the adding problem: SimpleRNN vs LSTM vs GRU"),
     "convert": ("rnnkit.apps.convert",
                 "convert models and weights between .keras, .h5, .safetensors, .pt, .onnx and rnnkit files"),
+    "info": ("rnnkit.apps.info",
+             "show which compiled variant, BLAS and thread count run the kernels here (or why the reference runs)"),
 }
 
 EPILOG = """examples:
@@ -29,6 +31,7 @@ EPILOG = """examples:
   rnnkit charlm train --epochs 3 && rnnkit charlm sample --run-dir runs/charlm-...
   rnnkit gradflow --length 100
   rnnkit convert model.keras model.onnx --check
+  rnnkit info                          # the compiled variant, BLAS and threads in use here
 """
 
 

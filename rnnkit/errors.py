@@ -23,3 +23,8 @@ class RnnkitMemoryError(RnnkitValueError, MemoryError):
 
     Raised before anything is allocated; also a ``MemoryError`` for code that catches that.
     """
+
+
+class SlowKernelsWarning(RuntimeWarning):
+    """rnnkit runs its NumPy reference kernels because its compiled loops could not be loaded or built
+    (issued once per process; ``RNNKIT_QUIET_FALLBACK=1`` silences it)."""

@@ -1,19 +1,20 @@
-"""The first-use build of the compiled kernels (rnnkit/_fast/build.py) and the stale-library check.
-
-A source checkout compiles kernels.c in two halves side by side (RK_PART) and links them; that
-library must hold every kernel and compute what the single-unit build (setup.py) computes. A
-library built from other sources than the ones next to it must never be loaded.
-"""
+"""The native loops' build and load (rnnkit/_fast/build.py, cpu.py): one library per instruction-set
+level, the best one the CPU has is chosen, never one it lacks; the first-use build (two halves side
+by side, RK_PART) holds every loop and computes what the reference does; a library from other
+sources is never loaded; what happens is said (a line while compiling, one warning on fallback)."""
 import ctypes
 import os
 import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pytest
 
 from helpers import rel_error
 from rnnkit import ops
-from rnnkit._fast import build
+from rnnkit._fast import build, cpu, report
+from rnnkit.errors import SlowKernelsWarning
 from test_fast_kernels import GATES, TOLERANCE, default_options, fast_kernels, make_case
 
 try:
@@ -21,27 +22,45 @@ try:
 except build.BuildError as exc:  # pragma: no cover - machines without a C compiler
     pytest.skip(str(exc), allow_module_level=True)
 
+BASELINE = cpu.variants()[-1]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """``(cache directory, path, how)`` of the baseline variant compiled once into a fresh cache."""
+    directory = tmp_path_factory.mktemp("cache")
+    previous = os.environ.get("RNNKIT_CACHE_DIR")
+    os.environ["RNNKIT_CACHE_DIR"] = str(directory)
+    try:
+        yield (directory, *build.cached_library(BASELINE, allow_compile=True))
+    finally:
+        if previous is None:
+            del os.environ["RNNKIT_CACHE_DIR"]
+        else:
+            os.environ["RNNKIT_CACHE_DIR"] = previous
+
 
 @pytest.fixture
-def two_part_library(tmp_path, monkeypatch):
-    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path))
-    path = build.cached_library(allow_compile=True)
-    assert os.path.dirname(path) == str(tmp_path)
-    assert [name for name in os.listdir(tmp_path)] == [os.path.basename(path)]  # no leftovers
-    return path
+def cache(compiled, monkeypatch):
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(compiled[0]))
+    return compiled[0]
 
 
-def test_two_part_build_holds_every_kernel_and_matches_the_reference(two_part_library, monkeypatch):
-    library = ctypes.CDLL(two_part_library)
-    for name in ("rk_set_blas", "rk_set_threading", "rk_lstm_forward_fused_f32", "rk_lstm_pack_u_f32"):
-        assert hasattr(library, name)
+def test_two_part_build_holds_every_loop_and_matches_the_reference(compiled, cache, monkeypatch):
+    _, path, how = compiled
+    assert how.startswith("compiled") and os.path.dirname(path) == str(cache)
+    assert os.listdir(cache) == [os.path.basename(path)]  # no leftovers
+    assert build.cached_library(BASELINE, allow_compile=False) == (path, "cached")
+    library = ctypes.CDLL(path)
+    library.rk_variant.restype = ctypes.c_char_p
+    assert library.rk_variant().decode() == BASELINE.name
     for cell in ("simple", "lstm", "gru"):
         for dtype in ("f32", "f64"):
-            assert hasattr(library, f"rk_{cell}_forward_{dtype}") and hasattr(library, f"rk_{cell}_backward_{dtype}")
-    monkeypatch.setattr(build, "load_library", lambda: (library, two_part_library))
+            for name in (f"rk_{cell}_forward_{dtype}", f"rk_{cell}_backward_{dtype}", f"rk_gemm_{dtype}"):
+                assert hasattr(library, name)
+    monkeypatch.setattr(build, "load_library", lambda: (library, path))
     try:
         fast_kernels.load()
-        monkeypatch.setenv("RNNKIT_FUSED_MIN_UNITS", "1")  # the fused LSTM (part 2) with part 1's state
         rng = np.random.default_rng(0)
         for cell in GATES:
             for dtype in (np.float32, np.float64):
@@ -55,12 +74,98 @@ def test_two_part_build_holds_every_kernel_and_matches_the_reference(two_part_li
         fast_kernels.load()  # back to the library the session loaded
 
 
-def test_a_library_from_other_sources_is_not_loaded(two_part_library, tmp_path):
-    assert not build._built_from_current_sources(two_part_library)  # built without a source hash
-    stamped = str(tmp_path / "stamped.so")
-    flags = [f"-DRK_SOURCE_HASH=\"{build.source_hash()}\"", "-O0", "-fPIC", "-shared", "-pthread"]
-    subprocess.run(build.compiler() + flags + ["-o", stamped, os.path.join(build.HERE, "kernels.c"), "-lm"],
+def test_a_library_from_other_sources_is_not_loaded(cache):
+    path, _ = build.cached_library(BASELINE)
+    assert build._built_from_current_sources(path)
+    stale = str(cache / "stale.so")
+    flags = ['-DRK_SOURCE_HASH="0000"', "-O0", "-fPIC", "-shared", "-pthread"]
+    subprocess.run(build.compiler() + flags + ["-o", stale, os.path.join(build.HERE, "loops.c"), "-lm"],
                    check=True, capture_output=True)
-    assert build._built_from_current_sources(stamped)
-    (tmp_path / "stale.so").write_bytes(b"not a library")
-    assert not build._built_from_current_sources(str(tmp_path / "stale.so"))
+    assert not build._built_from_current_sources(stale)
+    (cache / "junk.so").write_bytes(b"not a library")
+    assert not build._built_from_current_sources(str(cache / "junk.so"))
+
+
+@pytest.mark.skipif(cpu.machine() != "x86_64", reason="x86-64 levels")
+def test_the_best_variant_the_cpu_has_and_never_one_it_lacks(monkeypatch):
+    def with_features(names):
+        monkeypatch.setattr(cpu, "cpu_features", lambda: (set(names), "test"))
+        return [v.name for v in cpu.supported()]
+
+    v2, v3, v4 = (v.features for v in reversed(cpu.variants()))
+    assert with_features(v4) == ["x86-64-v4", "x86-64-v3", "x86-64-v2"]
+    assert with_features(v3) == ["x86-64-v3", "x86-64-v2"]
+    assert with_features(set(v4) - {"AVX512BW"}) == ["x86-64-v3", "x86-64-v2"]
+    assert with_features(set(v3) - {"FMA3"}) == ["x86-64-v2"]  # Westmere, Sandy Bridge
+    assert with_features({"SSE3", "SSSE3"}) == []  # Core 2: no variant, the reference runs
+    monkeypatch.setenv("RNNKIT_CPU_VARIANT", "x86-64-v3")
+    assert with_features(v4) == ["x86-64-v3", "x86-64-v2"]
+    monkeypatch.setenv("RNNKIT_CPU_VARIANT", "x86-64-v9")
+    with pytest.raises(ValueError, match="RNNKIT_CPU_VARIANT"):
+        with_features(v4)
+    monkeypatch.delenv("RNNKIT_CPU_VARIANT")
+    with_features({"SSE3", "SSSE3"})
+    with pytest.raises(build.BuildError, match="none of the variants"):
+        build.load_library()
+
+
+def test_cache_key_holds_compiler_flags_variant_and_cpu(monkeypatch):
+    cc, flags = ["cc"], build.BASE_FLAGS
+    key = build._cache_key(flags, cc, BASELINE)
+    assert build._cache_key(flags, ["clang"], BASELINE) != key
+    assert build._cache_key(flags + ["-O3"], cc, BASELINE) != key
+    assert build._cache_key(flags, cc, cpu.variants()[0]) != key or len(cpu.variants()) == 1
+    monkeypatch.setattr(cpu, "feature_key", lambda: "another cpu")
+    assert build._cache_key(flags, cc, BASELINE) != key
+
+
+def test_no_setup_or_first_use_build_targets_the_building_machine():
+    for flags in [build.BASE_FLAGS, build.INSTALL_FLAGS] + [f for v in cpu.variants() for f in v.flags]:
+        assert not any("native" in flag for flag in flags)
+    for path in (os.path.join(build.HERE, "..", "..", "setup.py"), os.path.join(build.HERE, "build.py")):
+        if not os.path.exists(path):  # an installed wheel has no setup.py
+            continue
+        with open(path) as f:
+            assert '"-march=native"' not in f.read()  # as a flag (the docstrings say it is never used)
+
+
+def test_a_slow_first_use_compile_says_so_on_stderr(monkeypatch, capfd):
+    def compilers(seconds):
+        return [subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+
+    monkeypatch.setattr(build, "ANNOUNCE_AFTER_S", 0.05)
+    assert build._wait_announcing(compilers(0.5), BASELINE, "/cache/loops.so") == []
+    lines = capfd.readouterr().err.splitlines()
+    assert lines == [f"rnnkit: compiling its native loops for {BASELINE.name} (first use on this machine; "
+                     f"cached in /cache)"]
+    monkeypatch.setattr(build, "ANNOUNCE_AFTER_S", 30)
+    build._wait_announcing(compilers(0), BASELINE, "/cache/loops.so")
+    assert capfd.readouterr().err == ""  # a quick compile says nothing
+
+
+def test_the_fallback_warns_once_and_can_be_silenced(monkeypatch):
+    code = ("import warnings, numpy as np, rnnkit\n"
+            "warnings.simplefilter('always')\n"
+            "m = rnnkit.Sequential([rnnkit.layers.LSTM(3)])\n"
+            "m.predict(np.zeros((2, 4, 2), np.float32), verbose=0)\n"
+            "m.predict(np.zeros((2, 4, 2), np.float32), verbose=0)\n"
+            "print(rnnkit._fast.status().splitlines()[0])\n")
+    env = dict(os.environ, RNNKIT_NO_COMPILE="1", RNNKIT_CACHE_DIR=os.path.join(build.HERE, "no-such-cache"),
+               RNNKIT_CPU_VARIANT=BASELINE.name, PYTHONPATH=os.pathsep.join(sys.path))
+    monkeypatch.setattr(build, "installed_library", lambda variant: None)
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if "compiled loops, variant" in run.stdout:
+        pytest.skip("an installed library is present, so there is no fallback to see")
+    assert run.stderr.count("SlowKernelsWarning") == 1 and "slower" in run.stderr
+    assert run.stdout.startswith("kernels: NumPy reference, because")
+    env["RNNKIT_QUIET_FALLBACK"] = "1"
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "SlowKernelsWarning" not in quiet.stderr and quiet.returncode == 0
+    with warnings.catch_warnings(record=True) as caught:  # and once per process, in this process too
+        warnings.simplefilter("always")
+        monkeypatch.setattr(report, "_warned", [])
+        monkeypatch.delenv("RNNKIT_QUIET_FALLBACK", raising=False)
+        report.warn_fallback("test")
+        report.warn_fallback("test")
+    assert [w.category for w in caught] == [SlowKernelsWarning]

@@ -2,8 +2,7 @@
 
 The compiled kernels run separate inference loops under no_grad (input projection a few steps
 at a time, no per-step cache); they must equal the NumPy reference to float32 rounding (float64
-to 1e-12) wherever the ring of projected steps wraps, with masks and recurrent masks, and the
-fused LSTM loop too. Backward after such a forward must fail with an error that says why.
+to 1e-12) wherever the ring of projected steps wraps, with masks and recurrent masks. Backward after such a forward must fail with an error that says why.
 """
 import threading
 
@@ -41,19 +40,17 @@ def test_inference_loops_equal_reference(cell, dtype, batch, time, masked, recur
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("batch,time", [(200, 7), (5, 9)])
-def test_fused_lstm_inference_and_training_equal_reference(monkeypatch, training, batch, time):
-    monkeypatch.setenv("RNNKIT_FUSED_MIN_UNITS", "1")  # the fused loop at a size it would not pick itself
-    width = fast_kernels._fused_lstm.width
-    assert fast_kernels._fused_lstm_threads(batch, 2 * width) == 1
+@pytest.mark.parametrize("batch,time,units", [(200, 7, 16), (5, 9, 19), (13, 3, 40)])
+def test_lstm_inference_and_training_equal_reference(training, batch, time, units):
+    """Units that fill whole GEMM panels and units that end in a partial one; rows in whole tiles and not."""
     rng = np.random.default_rng(time)
-    case = make_case("lstm", np.float32, rng, batch, time, 5, 2 * width, recurrent_masked=True)
+    case = make_case("lstm", np.float32, rng, batch, time, 5, units, recurrent_masked=True)
     options = dict(default_options("lstm"), forget_bias=1.0)
     if training:
         x, state0, params, _, rmask = case
         want = ops.reference_kernels("lstm")[0](x, state0, params, None, rmask, **options)
         got = fast_kernels.lstm_forward(x, state0, params, None, rmask, **options)
-        assert got[2] is not None and got[2]["gates"].shape == (time, batch, 8 * width)
+        assert got[2] is not None and got[2]["gates"].shape == (time, batch, 4 * units)
         want, got = [want[0], *want[1]], [got[0], *got[1]]
     else:
         want, got, cache = forward_both("lstm", case, options)

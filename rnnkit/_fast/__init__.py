@@ -1,11 +1,13 @@
-"""Compiled fast path of the recurrent kernels (C time loops over NumPy's BLAS).
+"""Compiled fast path of the recurrent kernels (C time loops, own small GEMM, NumPy's BLAS for
+the whole-sequence products).
 
 Nothing here is imported by ``import rnnkit``: :func:`rnnkit.ops.get_kernels` asks
 :func:`kernels_for` the first time a kernel is used, which loads (or, from a source
-checkout, compiles once into a cache) the C library. When that is impossible the
-NumPy reference kernels are used and :func:`status` says why.
+checkout, compiles once into a cache) the native loops for this CPU's instruction-set
+level. When that is impossible the NumPy reference kernels are used, a warning says so
+once, and :func:`status` says why.
 
-``RNNKIT_FAST=0`` in the environment turns the fast path off.
+``RNNKIT_FAST=0`` in the environment turns the fast path off (no warning then).
 """
 import os
 
@@ -22,8 +24,10 @@ def _load():
         from . import kernels
         _state["library"] = kernels.load()
         _state["loaded"] = True
-    except Exception as exc:  # no compiler, no BLAS, a broken cache: the reference still works
+    except Exception as exc:  # no compiler, an unsupported CPU, a broken cache: the reference still works
         _state["error"] = f"{type(exc).__name__}: {exc}"
+        from .report import warn_fallback
+        warn_fallback(_state["error"])
 
 
 def available():
@@ -33,9 +37,11 @@ def available():
 
 
 def status():
-    """A one-line account: the library and BLAS in use, or why the reference kernels run."""
+    """An account, one fact a line: the variant and library in use (or why the reference kernels
+    run), the CPU's variants, the threads a call may use, and NumPy's BLAS with its threads."""
     _load()
-    return f"fast kernels: {_state['library']}" if _state["loaded"] else f"reference kernels: {_state['error']}"
+    from .report import status_text
+    return status_text(_state)
 
 
 def kernels_for(name):

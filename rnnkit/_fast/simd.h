@@ -6,9 +6,9 @@
  * leaves it scalar for -march=znver3 ("control flow in loop"), which made the whole LSTM forward 3-5x
  * slower on those machines (measured). Written out, the vector code no longer depends on the target.
  *
- * The functions are the lane-wise versions of exp_f32 / tanh_f32 / sigmoid_f32 in kernels.c, with the
+ * The functions are the lane-wise versions of exp_f32 / tanh_f32 / sigmoid_f32 in loops.c, with the
  * same constants, so the scalar tail of a row and its vector body agree to rounding.
- * Included by kernels.c after those scalar functions.
+ * Included by loops.c after those scalar functions.
  */
 #if defined(__AVX512F__)
 #define RK_VL 16
@@ -20,6 +20,7 @@
 
 typedef float vf32 __attribute__((vector_size(RK_VL * 4)));
 typedef int32_t vi32 __attribute__((vector_size(RK_VL * 4)));
+typedef double vf64 __attribute__((vector_size(RK_VL * 4))); /* RK_VL / 2 lanes: the GEMM of step_gemm.h */
 
 #define RK_VINLINE static inline __attribute__((always_inline))
 
@@ -39,6 +40,17 @@ RK_VINLINE vf32 vsplat(float x) {
     return (vf32){x, x, x, x, x, x, x, x};
 #else
     return (vf32){x, x, x, x};
+#endif
+}
+
+/* x in every lane of a vf64 (the GEMM of step_gemm.h; `x + (vf64){0}` would cost an add per broadcast) */
+RK_VINLINE vf64 vsplat64(double x) {
+#if RK_VL == 16
+    return (vf64){x, x, x, x, x, x, x, x};
+#elif RK_VL == 8
+    return (vf64){x, x, x, x};
+#else
+    return (vf64){x, x};
 #endif
 }
 

@@ -2,8 +2,10 @@
  * Compiled time loops of rnnkit's recurrent kernels (SimpleRNN, LSTM, GRU), float32 and float64.
  *
  * Plain C with no Python headers: loaded through ctypes, built either by setup.py at install or
- * on first use into a cache (see rnnkit/_fast/build.py). The GEMMs go to the BLAS that NumPy
- * itself loaded; its sgemm/dgemm addresses are handed in once by rk_set_blas().
+ * on first use into a cache (see rnnkit/_fast/build.py), once per instruction-set level (cpu.py).
+ * No BLAS and no threads in here: each step's product runs through step_gemm.h on the calling
+ * thread, and threads.py runs disjoint batch rows on several threads; the whole-sequence products
+ * (x W of every step, dW, dU, dx) are made by the caller (kernels.py).
  *
  * Layout (all row-major). Everything kept per step is time-major, (T, B, ·), so that a step is one
  * contiguous block (batch-major rows T·G apart would all land in the same cache sets):
@@ -15,8 +17,7 @@
  *                    the caller gets dU as one GEMM  hinᵀ dZ  over all steps.
  *   dZ    (T, B, G)  backward result: gradient of the pre-activations; dW, db, dx are single GEMMs.
  *   out, dout (B, T, H)  the outputs and their gradient stay batch-major, as the Python API has them.
- *   UT    (G, H)     backward takes Uᵀ as a contiguous copy: dh = dZ_t Uᵀ without a transpose flag
- *                    runs 1.1-1.5x faster in OpenBLAS at these shapes (measured).
+ *   Up, UTp, Wp      U (H, G), Uᵀ (G, H) and W (I, G) packed once per call (rk_pack_b, step_gemm.h).
  * Masking follows rnnkit/ops/sequence.py: a masked step keeps the state and repeats (or zeroes) the
  * previous output; the backward routes output gradients the same way (output_grads/split_state_grad).
  *
@@ -24,6 +25,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RK_LINEAR 0
@@ -32,110 +34,24 @@
 #define RK_RELU 3
 #define RK_HARD_SIGMOID 4
 
-/* ---------------------------------------------------------------- BLAS plumbing */
+/* ---------------------------------------------------------------- identity */
 
-enum { BLAS_CBLAS64 = 0, BLAS_CBLAS32 = 1, BLAS_FORTRAN32 = 2 };
-enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+#if RK_PART != 2
+int rk_version(void) { return 12; }
 
-typedef void (*cblas64_sgemm_t)(int, int, int, int64_t, int64_t, int64_t, float, const float *, int64_t,
-                                const float *, int64_t, float, float *, int64_t);
-typedef void (*cblas64_dgemm_t)(int, int, int, int64_t, int64_t, int64_t, double, const double *, int64_t,
-                                const double *, int64_t, double, double *, int64_t);
-typedef void (*cblas32_sgemm_t)(int, int, int, int, int, int, float, const float *, int, const float *, int,
-                                float, float *, int);
-typedef void (*cblas32_dgemm_t)(int, int, int, int, int, int, double, const double *, int, const double *, int,
-                                double, double *, int);
-typedef void (*fortran_sgemm_t)(const char *, const char *, const int *, const int *, const int *, const float *,
-                                const float *, const int *, const float *, const int *, const float *, float *,
-                                const int *);
-typedef void (*fortran_dgemm_t)(const char *, const char *, const int *, const int *, const int *, const double *,
-                                const double *, const int *, const double *, const int *, const double *, double *,
-                                const int *);
-
-/* Shared by both halves of a two-part build (see RK_PART below), so not static; hidden from the
- * library's exports. */
-#define RK_SHARED __attribute__((visibility("hidden")))
-#if RK_PART == 2
-extern RK_SHARED int blas_kind;
-extern RK_SHARED void *sgemm_fn, *dgemm_fn;
-extern RK_SHARED int64_t serial_macs;
-extern RK_SHARED int (*set_threads_local)(int);
-#else
-RK_SHARED int blas_kind = -1;
-RK_SHARED void *sgemm_fn = 0, *dgemm_fn = 0;
-/* Per-step GEMMs smaller than this many multiply-adds run on one BLAS thread: waking a second
- * thread costs more than it saves there, and far more when other processes hold the cores. */
-RK_SHARED int64_t serial_macs = 1 << 21;
-RK_SHARED int (*set_threads_local)(int) = 0;
-
-/* Returns 0 on success; kind is one of BLAS_*. */
-int rk_set_blas(int kind, void *sgemm, void *dgemm) {
-    if (kind < BLAS_CBLAS64 || kind > BLAS_FORTRAN32 || !sgemm || !dgemm) return -1;
-    blas_kind = kind;
-    sgemm_fn = sgemm;
-    dgemm_fn = dgemm;
-    return 0;
-}
-
-int rk_version(void) { return 11; }
-
-/* setup.py passes the hash of the C sources it compiled, so that a source tree edited after an
- * (editable) install is not served by the stale library (build.py compares it with the sources). */
+/* setup.py and build.py pass the hash of the C sources they compiled, so that a source tree edited after
+ * an (editable) install is not served by the stale library (build.py compares it with the sources). */
 #ifndef RK_SOURCE_HASH
 #define RK_SOURCE_HASH ""
 #endif
 const char *rk_source_hash(void) { return RK_SOURCE_HASH; }
 
-/* fn: OpenBLAS's openblas_set_num_threads_local (or NULL to leave threading alone). */
-void rk_set_threading(void *fn, int64_t macs) {
-    set_threads_local = (int (*)(int))fn;
-    serial_macs = macs;
-}
+/* The instruction-set level this copy was compiled for (build.py / setup.py pass it; cpu.py lists them). */
+#ifndef RK_VARIANT
+#define RK_VARIANT "unnamed"
 #endif
-
-/* Called around each time loop: returns the thread count to restore, or 0. */
-static int begin_steps(int64_t step_macs) {
-    if (!set_threads_local || step_macs >= serial_macs) return 0;
-    return set_threads_local(1);
-}
-
-static void end_steps(int previous) {
-    if (previous > 0) set_threads_local(previous);
-}
-
-/* Row-major C = alpha op(A) op(B) + beta C, with op(A) M x K and op(B) K x N. */
-static void gemm_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-    if (blas_kind == BLAS_CBLAS64) {
-        ((cblas64_sgemm_t)sgemm_fn)(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS,
-                                    tb ? CBLAS_TRANS : CBLAS_NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    } else if (blas_kind == BLAS_CBLAS32) {
-        ((cblas32_sgemm_t)sgemm_fn)(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS,
-                                    tb ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m, (int)n, (int)k, alpha, a, (int)lda,
-                                    b, (int)ldb, beta, c, (int)ldc);
-    } else {
-        /* Column-major BLAS: row-major C = A B is column-major Cᵀ = Bᵀ Aᵀ. */
-        int im = (int)m, in = (int)n, ik = (int)k, ilda = (int)lda, ildb = (int)ldb, ildc = (int)ldc;
-        char cta = ta ? 'T' : 'N', ctb = tb ? 'T' : 'N';
-        ((fortran_sgemm_t)sgemm_fn)(&ctb, &cta, &in, &im, &ik, &alpha, b, &ildb, a, &ilda, &beta, c, &ildc);
-    }
-}
-
-static void gemm_f64(int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
-                     const double *b, int64_t ldb, double beta, double *c, int64_t ldc) {
-    if (blas_kind == BLAS_CBLAS64) {
-        ((cblas64_dgemm_t)dgemm_fn)(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS,
-                                    tb ? CBLAS_TRANS : CBLAS_NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    } else if (blas_kind == BLAS_CBLAS32) {
-        ((cblas32_dgemm_t)dgemm_fn)(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS,
-                                    tb ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m, (int)n, (int)k, alpha, a, (int)lda,
-                                    b, (int)ldb, beta, c, (int)ldc);
-    } else {
-        int im = (int)m, in = (int)n, ik = (int)k, ilda = (int)lda, ildb = (int)ldb, ildc = (int)ldc;
-        char cta = ta ? 'T' : 'N', ctb = tb ? 'T' : 'N';
-        ((fortran_dgemm_t)dgemm_fn)(&ctb, &cta, &in, &im, &ik, &alpha, b, &ildb, a, &ilda, &beta, c, &ildc);
-    }
-}
+const char *rk_variant(void) { return RK_VARIANT; }
+#endif
 
 /* ---------------------------------------------------------------- activations */
 
@@ -252,41 +168,45 @@ static void row_act_f32(int code, float *y, const float *z, int64_t n) {
 /* ---------------------------------------------------------------- the kernels, per dtype
  *
  * RK_PART splits the library into two translation units that compile in parallel (build.py, for the
- * first-use build of a source checkout): 1 = the float32 kernels and the shared state, 2 = the float64
- * kernels and the fused float32 LSTM (about equal compile times). Undefined (setup.py): one unit. */
+ * first-use build of a source checkout): 1 = the float32 loops, 2 = the float64 loops. Undefined
+ * (setup.py): one unit. */
 
 #if RK_PART != 2
 #define REAL float
+#define VREAL vf32
+#define VN RK_VL
+#define VSPLAT vsplat
 #define SUFFIX(name) name##_f32
-#define GEMM gemm_f32
 #define ACT act_f32
 #define ROW_ACT row_act_f32
 #define LSTM_GATES_TANH_SIGMOID lstm_gates_tanh_sigmoid_f32
-#include "kernels_impl.h"
+#include "step_gemm.h"
+#include "loops_impl.h"
 #undef LSTM_GATES_TANH_SIGMOID
 #undef REAL
+#undef VREAL
+#undef VN
+#undef VSPLAT
 #undef SUFFIX
-#undef GEMM
 #undef ACT
 #undef ROW_ACT
 #endif
 
 #if RK_PART != 1
 #define REAL double
+#define VREAL vf64
+#define VN (RK_VL / 2)
+#define VSPLAT vsplat64
 #define SUFFIX(name) name##_f64
-#define GEMM gemm_f64
 #define ACT act_f64
 #define ROW_ACT row_act_f64
-#include "kernels_impl.h"
+#include "step_gemm.h"
+#include "loops_impl.h"
 #undef REAL
+#undef VREAL
+#undef VN
+#undef VSPLAT
 #undef SUFFIX
-#undef GEMM
 #undef ACT
 #undef ROW_ACT
-#endif
-
-/* ---------------------------------------------------------------- fused float32 LSTM forward */
-
-#if RK_PART != 1
-#include "lstm_fused.h"
 #endif

@@ -1,13 +1,25 @@
 /*
- * Kernel bodies, included by kernels.c once per dtype with REAL, SUFFIX, GEMM, ACT and ROW_ACT defined
- * (and LSTM_GATES_TANH_SIGMOID, the explicit-vector LSTM row of simd.h, for float32).
- * Argument shapes are in kernels.c's header comment and in rnnkit/_fast/kernels.py, which calls these.
+ * Loop bodies, included by loops.c once per dtype with REAL, SUFFIX, ACT and ROW_ACT defined, after
+ * step_gemm.h (and LSTM_GATES_TANH_SIGMOID, the explicit-vector LSTM row of simd.h, for float32).
+ * Argument shapes are in loops.c's header comment and in rnnkit/_fast/kernels.py, which calls these.
+ *
+ * Every loop runs the batch rows [b0, b1) of arrays laid out for the whole batch B: rows never meet in
+ * a recurrent layer, so threads.py runs disjoint row ranges on several threads at once, each writing
+ * only its rows (of the outputs, the caches and the (B, .) scratch). Up / UTp / Wp are U, Uᵀ and W
+ * packed once per call (rk_pack_b). Each returns 0, or -1 when its scratch could not be allocated.
  */
 
-/* hin[:, t] = h (times the recurrent mask); returns nothing, rows of hin are T*H apart. */
-static void SUFFIX(fill_hin)(int64_t B, int64_t T, int64_t H, int64_t t, const REAL *h, const REAL *rmask,
-                             REAL *hin) {
-    for (int64_t b = 0; b < B; b++) {
+/* scratch for pack_a of `rows` rows and K columns, and of `ring` such blocks with I columns (step_rows),
+ * or NULL */
+static REAL *SUFFIX(scratch_a)(int64_t rows, int64_t K, int64_t ring, int64_t I) {
+    int64_t step = SUFFIX(packed_a_size)(rows, K), projection = ring * SUFFIX(packed_a_size)(rows, I);
+    return malloc((size_t)((step > projection ? step : projection) + 1) * sizeof(REAL));
+}
+
+/* hin[t, b0:b1] = h (times the recurrent mask). */
+static void SUFFIX(fill_hin)(int64_t B, int64_t H, int64_t t, const REAL *h, const REAL *rmask, REAL *hin,
+                             int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; b++) {
         REAL *dst = hin + (t * B + b) * H;
         const REAL *src = h + b * H;
         if (rmask) {
@@ -20,19 +32,17 @@ static void SUFFIX(fill_hin)(int64_t B, int64_t T, int64_t H, int64_t t, const R
 }
 
 /* Inference runs (ring > 0) project the inputs `ring` steps at a time into P, which then holds only
- * those steps, from the batch-major X (B, T, I) through the staging buffer Xc (ring·B, I); their cache
- * pointers (hin, TC, ...) are (B, ·) scratch overwritten every step. The working set stays in cache and
- * nothing of size T is allocated. Training runs (ring == 0) get P with every step projected and caches
- * with every step. Returns the rows of step t in P. */
+ * those steps, straight from the batch-major X (B, T, I) with the packed Wp; their cache pointers (hin,
+ * TC, ...) are (B, ·) scratch overwritten every step. The working set stays in cache and nothing of size
+ * T is allocated. Training runs (ring == 0) get P with every step projected and caches with every step.
+ * Returns the rows of step t in P (the whole batch's; the caller takes its rows). */
 static REAL *SUFFIX(step_rows)(int64_t B, int64_t T, int64_t I, int64_t G, int64_t t, int64_t ring, const REAL *X,
-                               const REAL *W, REAL *Xc, REAL *P) {
+                               const REAL *Wp, REAL *Ap, REAL *P, int64_t b0, int64_t b1) {
     if (!ring) return P + t * B * G;
     if (t % ring == 0) {
-        int64_t n = T - t < ring ? T - t : ring;
-        for (int64_t s = 0; s < n; s++)
-            for (int64_t b = 0; b < B; b++)
-                memcpy(Xc + (s * B + b) * I, X + (b * T + t + s) * I, (size_t)I * sizeof(REAL));
-        GEMM(0, 0, n * B, G, I, 1, Xc, I, W, G, 0, P, G);
+        int64_t n = T - t < ring ? T - t : ring, rows = b1 - b0, stride = SUFFIX(packed_a_size)(rows, I);
+        for (int64_t s = 0; s < n; s++) SUFFIX(pack_a)(rows, I, X + (b0 * T + t + s) * I, T * I, 1, Ap + s * stride);
+        SUFFIX(gemm_packed_groups)(n, rows, G, I, Ap, stride, Wp, P + b0 * G, B * G, G, 0);
     }
     return P + (t % ring) * B * G;
 }
@@ -54,12 +64,16 @@ static void SUFFIX(route_output_grad)(const REAL *go, REAL *carry, int m, int ze
     }
 }
 
-/* dh += work (times the recurrent mask): the recurrent GEMM's share of dh_{t-1}. */
-static void SUFFIX(add_recurrent_grad)(int64_t B, int64_t H, const REAL *work, const REAL *rmask, REAL *dh) {
-    int64_t n = B * H;
-    if (rmask)
+/* dh += work (times the recurrent mask) over rows [b0, b1): the recurrent GEMM's share of dh_{t-1}. */
+static void SUFFIX(add_recurrent_grad)(int64_t H, const REAL *work, const REAL *rmask, REAL *dh, int64_t b0,
+                                       int64_t b1) {
+    int64_t n = (b1 - b0) * H;
+    work += b0 * H;
+    dh += b0 * H;
+    if (rmask) {
+        rmask += b0 * H;
         for (int64_t j = 0; j < n; j++) dh[j] += work[j] * rmask[j];
-    else
+    } else
         for (int64_t j = 0; j < n; j++) dh[j] += work[j];
 }
 
@@ -125,17 +139,19 @@ static inline __attribute__((always_inline)) void SUFFIX(gru_backward_row)(
 
 /* ------------------------------------------------------------------------------------------ SimpleRNN */
 
-/* ring, I, X, W, Xc: see step_rows (ring = 0 for a training run). */
-void SUFFIX(rk_simple_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, const REAL *bias, REAL *h,
-                               const uint8_t *mask, const REAL *rmask, int act, int zero_out, REAL *out,
-                               REAL *hin, int64_t ring, int64_t I, const REAL *X, const REAL *W, REAL *Xc) {
-    int threads = begin_steps(B * H * H);
+/* ring, I, X, Wp: see step_rows (ring = 0 for a training run). */
+int SUFFIX(rk_simple_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *Up, const REAL *bias, REAL *h,
+                              const uint8_t *mask, const REAL *rmask, int act, int zero_out, REAL *out,
+                              REAL *hin, int64_t ring, int64_t I, const REAL *X, const REAL *Wp, int64_t b0,
+                              int64_t b1) {
+    REAL *Ap = SUFFIX(scratch_a)(b1 - b0, H, ring, I);
+    if (!Ap) return -1;
     for (int64_t t = 0; t < T; t++) {
         int64_t kt = ring ? 0 : t; /* the cache's step */
-        REAL *Pt = SUFFIX(step_rows)(B, T, I, H, t, ring, X, W, Xc, P);
-        SUFFIX(fill_hin)(B, T, H, kt, h, rmask, hin);
-        GEMM(0, 0, B, H, H, 1, hin + kt * B * H, H, U, H, 1, Pt, H);
-        for (int64_t b = 0; b < B; b++) {
+        REAL *Pt = SUFFIX(step_rows)(B, T, I, H, t, ring, X, Wp, Ap, P, b0, b1);
+        SUFFIX(fill_hin)(B, H, kt, h, rmask, hin, b0, b1);
+        SUFFIX(step_gemm)(b1 - b0, H, H, hin + (kt * B + b0) * H, H, Up, Ap, Pt + b0 * H, H, 1);
+        for (int64_t b = b0; b < b1; b++) {
             REAL *z = Pt + b * H, *o = out + (b * T + t) * H;
             if (bias)
                 for (int64_t j = 0; j < H; j++) z[j] += bias[j];
@@ -148,15 +164,17 @@ void SUFFIX(rk_simple_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const R
             }
         }
     }
-    end_steps(threads);
+    free(Ap);
+    return 0;
 }
 
-void SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, const REAL *UT, const uint8_t *mask,
-                                const REAL *rmask, int act, int zero_out, const REAL *dout, REAL *dh, REAL *dZ,
-                                REAL *work, REAL *carry) {
-    int threads = begin_steps(B * H * H);
+int SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, const REAL *UTp, const uint8_t *mask,
+                               const REAL *rmask, int act, int zero_out, const REAL *dout, REAL *dh, REAL *dZ,
+                               REAL *work, REAL *carry, int64_t b0, int64_t b1) {
+    REAL *Ap = SUFFIX(scratch_a)(b1 - b0, H, 0, 0);
+    if (!Ap) return -1;
     for (int64_t t = T - 1; t >= 0; t--) {
-        for (int64_t b = 0; b < B; b++) {
+        for (int64_t b = b0; b < b1; b++) {
             const REAL *y = Y + (t * B + b) * H;
             const REAL *go = dout ? dout + (b * T + t) * H : 0;
             REAL *dz = dZ + (t * B + b) * H, *dhb = dh + b * H;
@@ -175,31 +193,32 @@ void SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, 
                 for (int64_t j = 0; j < H; j++) dz[j] = dhb[j] * RK_DERIV(act, y[j], (REAL)1, (REAL)0);
             memset(dhb, 0, (size_t)H * sizeof(REAL));
         }
-        GEMM(0, 0, B, H, H, 1, dZ + t * B * H, H, UT, H, 0, work, H);
-        SUFFIX(add_recurrent_grad)(B, H, work, rmask, dh);
+        SUFFIX(step_gemm)(b1 - b0, H, H, dZ + (t * B + b0) * H, H, UTp, Ap, work + b0 * H, H, 0);
+        SUFFIX(add_recurrent_grad)(H, work, rmask, dh, b0, b1);
     }
-    end_steps(threads);
+    free(Ap);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ LSTM */
 
-/* Gates in P rows are [i, f, c~, o] (Keras order); TC keeps act(c_t), CP keeps c_{t-1}. work: (B, H).
- * ring, I, X, W, Xc: see step_rows (ring = 0 for a training run). */
-void SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, const REAL *bias, REAL *h,
-                             REAL *c,
-                             const uint8_t *mask, const REAL *rmask, REAL forget_bias, int act, int ract,
-                             int zero_out, REAL *out, REAL *hin, REAL *TC, REAL *CP, REAL *work, REAL *S,
-                             int64_t ring, int64_t I, const REAL *X, const REAL *W, REAL *Xc) {
+/* Gates in P rows are [i, f, c~, o] (Keras order); TC keeps act(c_t), CP keeps c_{t-1}. work: (B, H),
+ * S: (B, 4H) scratch. ring, I, X, Wp: see step_rows (ring = 0 for a training run). */
+int SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *Up, const REAL *bias, REAL *h,
+                            REAL *c, const uint8_t *mask, const REAL *rmask, REAL forget_bias, int act, int ract,
+                            int zero_out, REAL *out, REAL *hin, REAL *TC, REAL *CP, REAL *work, REAL *S,
+                            int64_t ring, int64_t I, const REAL *X, const REAL *Wp, int64_t b0, int64_t b1) {
     const int64_t G = 4 * H;
-    int threads = begin_steps(B * H * 4 * H);
+    REAL *Ap = SUFFIX(scratch_a)(b1 - b0, H, ring, I);
+    if (!Ap) return -1;
     for (int64_t t = 0; t < T; t++) {
         int64_t kt = ring ? 0 : t; /* the cache's step */
-        REAL *Pt = SUFFIX(step_rows)(B, T, I, G, t, ring, X, W, Xc, P);
-        SUFFIX(fill_hin)(B, T, H, kt, h, rmask, hin);
+        REAL *Pt = SUFFIX(step_rows)(B, T, I, G, t, ring, X, Wp, Ap, P, b0, b1);
+        SUFFIX(fill_hin)(B, H, kt, h, rmask, hin, b0, b1);
         /* into the cache-hot S rather than accumulating onto P: P was written long before (one GEMM for
-         * all steps) and is cold, and beta=1 would make the GEMM kernel itself wait for it */
-        GEMM(0, 0, B, G, H, 1, hin + kt * B * H, H, U, G, 0, S, G);
-        for (int64_t b = 0; b < B; b++) {
+         * all steps) and is cold (measured with BLAS: 1% slower onto P) */
+        SUFFIX(step_gemm)(b1 - b0, G, H, hin + (kt * B + b0) * H, H, Up, Ap, S + b0 * G, G, 0);
+        for (int64_t b = b0; b < b1; b++) {
             REAL *g = Pt + b * G;
             const REAL *go = g + 3 * H;
             REAL *cb = c + b * H, *hb = h + b * H, *tc = TC + (kt * B + b) * H, *cp = CP + (kt * B + b) * H;
@@ -228,18 +247,20 @@ void SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REA
             }
         }
     }
-    end_steps(threads);
+    free(Ap);
+    return 0;
 }
 
 /* Gate rows of A hold activated [i, f, c~, o]; dZ gets the pre-activation gradients. work, carry: (B, H). */
-void SUFFIX(rk_lstm_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, const REAL *TC, const REAL *CP,
-                              const REAL *UT, const uint8_t *mask, const REAL *rmask, int act, int ract,
-                              int zero_out, const REAL *dout, REAL *dh, REAL *dc, REAL *dZ, REAL *work,
-                              REAL *carry) {
+int SUFFIX(rk_lstm_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, const REAL *TC, const REAL *CP,
+                             const REAL *UTp, const uint8_t *mask, const REAL *rmask, int act, int ract,
+                             int zero_out, const REAL *dout, REAL *dh, REAL *dc, REAL *dZ, REAL *work,
+                             REAL *carry, int64_t b0, int64_t b1) {
     const int64_t G = 4 * H;
-    int threads = begin_steps(B * H * 4 * H);
+    REAL *Ap = SUFFIX(scratch_a)(b1 - b0, G, 0, 0);
+    if (!Ap) return -1;
     for (int64_t t = T - 1; t >= 0; t--) {
-        for (int64_t b = 0; b < B; b++) {
+        for (int64_t b = b0; b < b1; b++) {
             const REAL *g = A + (t * B + b) * G;
             const REAL *tc = TC + (t * B + b) * H, *cp = CP + (t * B + b) * H;
             const REAL *gout = dout ? dout + (b * T + t) * H : 0;
@@ -259,30 +280,31 @@ void SUFFIX(rk_lstm_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, co
             }
             RK_DISPATCH(act, ract, SUFFIX(lstm_backward_row)(H, g, tc, cp, gout, dhb, dcb, dz, A_, R_));
         }
-        GEMM(0, 0, B, H, G, 1, dZ + t * B * G, G, UT, H, 0, work, H);
-        SUFFIX(add_recurrent_grad)(B, H, work, rmask, dh);
+        SUFFIX(step_gemm)(b1 - b0, H, G, dZ + (t * B + b0) * G, G, UTp, Ap, work + b0 * H, H, 0);
+        SUFFIX(add_recurrent_grad)(H, work, rmask, dh, b0, b1);
     }
-    end_steps(threads);
+    free(Ap);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ GRU */
 
 /* Keras reset_after=True. Gate rows of P are [z, r, h~] holding x W on entry; ibias and rbias (3H,)
  * or NULL are the input and recurrent biases. HZ keeps (h_in U_h + b_rh), HP keeps h_{t-1}. work: (B, 3H). */
-/* ring, I, X, W, Xc: see step_rows (ring = 0 for a training run). */
-void SUFFIX(rk_gru_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *U, const REAL *ibias,
-                            const REAL *rbias, REAL *h,
-                            const uint8_t *mask, const REAL *rmask, int act, int ract, int zero_out, REAL *out,
-                            REAL *hin, REAL *HZ, REAL *HP, REAL *work,
-                            int64_t ring, int64_t I, const REAL *X, const REAL *W, REAL *Xc) {
+/* ring, I, X, Wp: see step_rows (ring = 0 for a training run). */
+int SUFFIX(rk_gru_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *Up, const REAL *ibias,
+                           const REAL *rbias, REAL *h, const uint8_t *mask, const REAL *rmask, int act, int ract,
+                           int zero_out, REAL *out, REAL *hin, REAL *HZ, REAL *HP, REAL *work, int64_t ring,
+                           int64_t I, const REAL *X, const REAL *Wp, int64_t b0, int64_t b1) {
     const int64_t G = 3 * H;
-    int threads = begin_steps(B * H * 3 * H);
+    REAL *Ap = SUFFIX(scratch_a)(b1 - b0, H, ring, I);
+    if (!Ap) return -1;
     for (int64_t t = 0; t < T; t++) {
         int64_t kt = ring ? 0 : t; /* the cache's step */
-        REAL *Pt = SUFFIX(step_rows)(B, T, I, G, t, ring, X, W, Xc, P);
-        SUFFIX(fill_hin)(B, T, H, kt, h, rmask, hin);
-        GEMM(0, 0, B, G, H, 1, hin + kt * B * H, H, U, G, 0, work, G);
-        for (int64_t b = 0; b < B; b++) {
+        REAL *Pt = SUFFIX(step_rows)(B, T, I, G, t, ring, X, Wp, Ap, P, b0, b1);
+        SUFFIX(fill_hin)(B, H, kt, h, rmask, hin, b0, b1);
+        SUFFIX(step_gemm)(b1 - b0, G, H, hin + (kt * B + b0) * H, H, Up, Ap, work + b0 * G, G, 0);
+        for (int64_t b = b0; b < b1; b++) {
             REAL *g = Pt + b * G, *w = work + b * G;
             REAL *gz = g, *gr = g + H, *gh = g + 2 * H;
             REAL *hb = h + b * H, *hz = HZ + (kt * B + b) * H, *hp = HP + (kt * B + b) * H;
@@ -313,17 +335,20 @@ void SUFFIX(rk_gru_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL
             }
         }
     }
-    end_steps(threads);
+    free(Ap);
+    return 0;
 }
 
 /* dX: gradient of the input-side pre-activations [z, r, h~]; dR: of the recurrent side (h~ part times r). */
-void SUFFIX(rk_gru_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, const REAL *HZ, const REAL *HP,
-                             const REAL *UT, const uint8_t *mask, const REAL *rmask, int act, int ract, int zero_out,
-                             const REAL *dout, REAL *dh, REAL *dX, REAL *dR, REAL *work, REAL *carry) {
+int SUFFIX(rk_gru_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, const REAL *HZ, const REAL *HP,
+                            const REAL *UTp, const uint8_t *mask, const REAL *rmask, int act, int ract, int zero_out,
+                            const REAL *dout, REAL *dh, REAL *dX, REAL *dR, REAL *work, REAL *carry, int64_t b0,
+                            int64_t b1) {
     const int64_t G = 3 * H;
-    int threads = begin_steps(B * H * 3 * H);
+    REAL *Ap = SUFFIX(scratch_a)(b1 - b0, G, 0, 0);
+    if (!Ap) return -1;
     for (int64_t t = T - 1; t >= 0; t--) {
-        for (int64_t b = 0; b < B; b++) {
+        for (int64_t b = b0; b < b1; b++) {
             const REAL *g = A + (t * B + b) * G;
             const REAL *hz = HZ + (t * B + b) * H, *hp = HP + (t * B + b) * H;
             const REAL *gout = dout ? dout + (b * T + t) * H : 0;
@@ -344,8 +369,9 @@ void SUFFIX(rk_gru_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, con
             }
             RK_DISPATCH(act, ract, SUFFIX(gru_backward_row)(H, g, hz, hp, gout, dhb, dx, dr, A_, R_));
         }
-        GEMM(0, 0, B, H, G, 1, dR + t * B * G, G, UT, H, 0, work, H);
-        SUFFIX(add_recurrent_grad)(B, H, work, rmask, dh);
+        SUFFIX(step_gemm)(b1 - b0, H, G, dR + (t * B + b0) * G, G, UTp, Ap, work + b0 * H, H, 0);
+        SUFFIX(add_recurrent_grad)(H, work, rmask, dh, b0, b1);
     }
-    end_steps(threads);
+    free(Ap);
+    return 0;
 }

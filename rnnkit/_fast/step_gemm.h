@@ -1,0 +1,206 @@
+/*
+ * rnnkit's own small GEMM, C = A B (or C += A B), on the calling thread only. Included by loops.c once
+ * per dtype with REAL, SUFFIX, VREAL (a vector of REAL, simd.h) and VN (its lanes) defined.
+ *
+ * Why not BLAS: a time loop makes one small product per step, and the only way to keep OpenBLAS on
+ * one thread for it is its thread-count setting, which is process-wide in NumPy's build (also the
+ * misnamed openblas_set_num_threads_local): changing it races with every other thread of the process.
+ * This kernel never starts a thread, so rnnkit's threads (threads.py) split the batch rows instead.
+ * Each row of C is computed the same way whichever rows share its tile, so results do not depend on
+ * how the rows were split (bit for bit).
+ *
+ * B is packed once per call (pack_b: panels of NR = 2 VN columns, k-major, zero-padded: U is packed
+ * once, where a BLAS call packs it again on every step), A once per product (pack_a: blocks of MR rows,
+ * k-major, so a tile's broadcasts read one contiguous line). The register tile is MR rows x 2 vectors,
+ * the shape of OpenBLAS's own Haswell kernel (12 accumulators, 2 weight vectors and a broadcast fill
+ * the 16 AVX2 registers; AVX-512 uses half of its 32, SSE all 16).
+ */
+#ifndef RK_MR
+#define RK_MR 6
+#endif
+#define RK_NR (2 * VN)
+
+RK_VINLINE VREAL SUFFIX(vld)(const REAL *p) {
+    VREAL v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+RK_VINLINE void SUFFIX(vst)(REAL *p, VREAL v) { memcpy(p, &v, sizeof v); }
+
+/* REALs that pack_b writes for a K x N matrix */
+static int64_t SUFFIX(packed_b_size)(int64_t K, int64_t N) { return (N + RK_NR - 1) / RK_NR * RK_NR * K; }
+
+/* REALs that pack_a writes for M x K */
+static int64_t SUFFIX(packed_a_size)(int64_t M, int64_t K) { return (M + RK_MR - 1) / RK_MR * RK_MR * K; }
+
+/* Bp[panel][k][q] = B(k, RK_NR panel + q), zero past N; B(k, n) = B[k rs + n cs] (so Uᵀ packs from U). */
+static void SUFFIX(pack_b)(int64_t K, int64_t N, const REAL *B, int64_t rs, int64_t cs, REAL *Bp) {
+    for (int64_t n0 = 0; n0 < N; n0 += RK_NR) {
+        int64_t w = N - n0 < RK_NR ? N - n0 : RK_NR;
+        REAL *dst = Bp + n0 * K;
+        for (int64_t k = 0; k < K; k++) {
+            const REAL *src = B + k * rs + n0 * cs;
+            REAL *d = dst + k * RK_NR;
+            if (cs == 1)
+                memcpy(d, src, (size_t)w * sizeof(REAL));
+            else
+                for (int64_t q = 0; q < w; q++) d[q] = src[q * cs];
+            for (int64_t q = w; q < RK_NR; q++) d[q] = 0;
+        }
+    }
+}
+
+/* Ap[block][k][r] = A(RK_MR block + r, k), zero past M; A(m, k) = A[m rs + k cs]. */
+static void SUFFIX(pack_a)(int64_t M, int64_t K, const REAL *A, int64_t rs, int64_t cs, REAL *Ap) {
+    for (int64_t m0 = 0; m0 < M; m0 += RK_MR) {
+        int64_t h = M - m0 < RK_MR ? M - m0 : RK_MR;
+        REAL *dst = Ap + m0 * K;
+        for (int64_t r = 0; r < RK_MR; r++) {
+            const REAL *src = A + (m0 + r) * rs;
+            if (r < h)
+                for (int64_t k = 0; k < K; k++) dst[k * RK_MR + r] = src[k * cs];
+            else
+                for (int64_t k = 0; k < K; k++) dst[k * RK_MR + r] = 0;
+        }
+    }
+}
+
+/* MR rows x the w (<= NR) columns of one panel: C = [C +] Ap Bp. MR is a literal after inlining. */
+RK_VINLINE void SUFFIX(tile)(const int MR, int64_t K, const REAL *Ap, const REAL *Bp, REAL *C, int64_t ldc,
+                             int64_t w, int accumulate) {
+    VREAL acc[RK_MR][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (VREAL){0};
+    for (int64_t k = 0; k < K; k++) {
+        VREAL w0 = SUFFIX(vld)(Bp + k * RK_NR), w1 = SUFFIX(vld)(Bp + k * RK_NR + VN);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            VREAL a = VSPLAT(Ap[k * RK_MR + r]);
+            acc[r][0] = a * w0 + acc[r][0];
+            acc[r][1] = a * w1 + acc[r][1];
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        REAL *c = C + r * ldc;
+        if (w == RK_NR) {
+            if (accumulate) {
+                acc[r][0] += SUFFIX(vld)(c);
+                acc[r][1] += SUFFIX(vld)(c + VN);
+            }
+            SUFFIX(vst)(c, acc[r][0]);
+            SUFFIX(vst)(c + VN, acc[r][1]);
+        } else {
+            REAL t[RK_NR];
+            SUFFIX(vst)(t, acc[r][0]);
+            SUFFIX(vst)(t + VN, acc[r][1]);
+            for (int64_t q = 0; q < w; q++) c[q] = accumulate ? c[q] + t[q] : t[q];
+        }
+    }
+}
+
+/* `groups` products at once, sharing the packed B: C_g (M x N, row stride ldc) = [C_g +] A_g B, where
+ * A_g = Ap + g ap_stride (pack_a of M rows) and C_g = C + g c_stride. Panels outer, so a panel of B stays
+ * in L1 while every row block of every group passes over it (an inference run projects `ring` steps
+ * of inputs this way: B = W is read once per ring, not once per step). */
+static void SUFFIX(gemm_packed_groups)(int64_t groups, int64_t M, int64_t N, int64_t K, const REAL *Ap,
+                                       int64_t ap_stride, const REAL *Bp, REAL *C, int64_t c_stride, int64_t ldc,
+                                       int accumulate) {
+    for (int64_t n0 = 0; n0 < N; n0 += RK_NR) {
+        int64_t w = N - n0 < RK_NR ? N - n0 : RK_NR;
+        const REAL *panel = Bp + n0 * K;
+        for (int64_t g = 0; g < groups; g++) {
+            const REAL *A = Ap + g * ap_stride;
+            REAL *Cg = C + g * c_stride + n0;
+            int64_t m0 = 0;
+            for (; m0 + RK_MR <= M; m0 += RK_MR) SUFFIX(tile)(RK_MR, K, A + m0 * K, panel, Cg + m0 * ldc, ldc, w, accumulate);
+            switch (M - m0) {
+#define RK_REST(n) case n: SUFFIX(tile)(n, K, A + m0 * K, panel, Cg + m0 * ldc, ldc, w, accumulate); break;
+            RK_REST(1) RK_REST(2) RK_REST(3) RK_REST(4) RK_REST(5)
+#undef RK_REST
+            default: break;
+            }
+        }
+    }
+}
+
+/* C (M x N, row stride ldc) = [C +] A B from the packed Ap (pack_a) and Bp (pack_b). */
+static void SUFFIX(gemm_packed)(int64_t M, int64_t N, int64_t K, const REAL *Ap, const REAL *Bp, REAL *C,
+                                int64_t ldc, int accumulate) {
+    SUFFIX(gemm_packed_groups)(1, M, N, K, Ap, 0, Bp, C, 0, ldc, accumulate);
+}
+
+/* One product of a time loop: C (M x N, ldc) = [C +] A (M x K: A[m rs + k]) Bp, packing A into Ap. */
+static void SUFFIX(step_gemm)(int64_t M, int64_t N, int64_t K, const REAL *A, int64_t rs, const REAL *Bp, REAL *Ap,
+                              REAL *C, int64_t ldc, int accumulate) {
+    SUFFIX(pack_a)(M, K, A, rs, 1, Ap);
+    SUFFIX(gemm_packed)(M, N, K, Ap, Bp, C, ldc, accumulate);
+}
+
+/* Exported: B (K x N, B[k rsb + n csb]) packed into Bp (packed_b_size REALs), for the loops' U and W. */
+void SUFFIX(rk_pack_b)(int64_t K, int64_t N, const REAL *B, int64_t rsb, int64_t csb, REAL *Bp) {
+    SUFFIX(pack_b)(K, N, B, rsb, csb, Bp);
+}
+
+int64_t SUFFIX(rk_packed_b_size)(int64_t K, int64_t N) { return SUFFIX(packed_b_size)(K, N); }
+
+/* MR rows x one panel for rk_gemm, without packing: A(r, k) = A[r ars + k acs], panel row k at B + k bks
+ * (NR wide, so B is either a full panel of a row-major matrix or a packed partial one). */
+RK_VINLINE void SUFFIX(tile_strided)(const int MR, int64_t K, const REAL *A, int64_t ars, int64_t acs,
+                                     const REAL *B, int64_t bks, REAL *C, int64_t ldc, int64_t w) {
+    VREAL acc[RK_MR][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (VREAL){0};
+    for (int64_t k = 0; k < K; k++) {
+        VREAL w0 = SUFFIX(vld)(B + k * bks), w1 = SUFFIX(vld)(B + k * bks + VN);
+        const REAL *a = A + k * acs;
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            VREAL v = VSPLAT(a[r * ars]);
+            acc[r][0] = v * w0 + acc[r][0];
+            acc[r][1] = v * w1 + acc[r][1];
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        REAL t[RK_NR];
+        SUFFIX(vst)(t, acc[r][0]);
+        SUFFIX(vst)(t + VN, acc[r][1]);
+        memcpy(C + r * ldc, t, (size_t)w * sizeof(REAL));
+    }
+}
+
+/* Exported: C (M x N, ldc) = A B on this thread, A[m rsa + k csa], B[k rsb + n csb], for the whole-sequence
+ * products of calls small enough to run on one thread (threads.py). Nothing is packed but a partial last
+ * panel (and B when its rows are not contiguous): at these sizes packing cost as much as it saved.
+ * Returns -1 when out of memory (nothing written). */
+int SUFFIX(rk_gemm)(int64_t M, int64_t N, int64_t K, const REAL *A, int64_t rsa, int64_t csa, const REAL *B,
+                    int64_t rsb, int64_t csb, REAL *C, int64_t ldc) {
+    int pack_all = csb != 1;
+    REAL *Bp = malloc((size_t)(pack_all ? SUFFIX(packed_b_size)(K, N) : K * RK_NR + 1) * sizeof(REAL));
+    if (!Bp) return -1;
+    if (pack_all) SUFFIX(pack_b)(K, N, B, rsb, csb, Bp);
+    for (int64_t n0 = 0; n0 < N; n0 += RK_NR) {
+        int64_t w = N - n0 < RK_NR ? N - n0 : RK_NR;
+        const REAL *panel = B + n0;
+        int64_t bks = rsb;
+        if (pack_all) {
+            panel = Bp + n0 * K;
+            bks = RK_NR;
+        } else if (w < RK_NR) {
+            SUFFIX(pack_b)(K, w, B + n0, rsb, 1, Bp);
+            panel = Bp;
+            bks = RK_NR;
+        }
+        int64_t m0 = 0;
+        for (; m0 + RK_MR <= M; m0 += RK_MR)
+            SUFFIX(tile_strided)(RK_MR, K, A + m0 * rsa, rsa, csa, panel, bks, C + m0 * ldc + n0, ldc, w);
+        switch (M - m0) {
+#define RK_REST(n) case n: SUFFIX(tile_strided)(n, K, A + m0 * rsa, rsa, csa, panel, bks, C + m0 * ldc + n0, ldc, w); break;
+        RK_REST(1) RK_REST(2) RK_REST(3) RK_REST(4) RK_REST(5)
+#undef RK_REST
+        default: break;
+        }
+    }
+    free(Bp);
+    return 0;
+}

@@ -1,0 +1,108 @@
+"""How many threads a call of the native loops uses, decided from its shapes, and running them.
+
+rnnkit never changes BLAS's thread setting (in NumPy's OpenBLAS it is one process-wide number:
+changing it and putting it back races with every other thread of the process, the user's own
+included). Instead:
+
+* each step's product in the C loops runs on rnnkit's own small GEMM (``step_gemm.h``), which
+  never starts a thread;
+* a call with enough work runs disjoint ranges of batch rows on several threads at once
+  (rows never meet in a recurrent layer; the C loops take a row range), and since each row is
+  computed the same way in any range, the results are bit for bit those of one thread;
+* the whole-sequence products (x W for every step, dW, dU, dx) of a small call also run on the
+  own GEMM on the calling thread; large ones go to NumPy's BLAS with the user's thread setting.
+
+The rule (measurements in BENCHMARKS.md, "Thread policy"):
+
+* a call's loops run on ``min(get_num_threads(), batch // MIN_ROWS)`` threads when their step
+  products hold at least :data:`SPLIT_MACS` multiply-adds (B·T·H·G), else on the calling thread
+  alone: below that, handing rows to another thread costs more than it saves, and a second
+  thread that has to wait for a busy core (another process) costs far more;
+* a whole-sequence product of fewer than :data:`SMALL_GEMM_MACS` multiply-adds runs on the own
+  GEMM on the calling thread: OpenBLAS would wake its threads for anything over 2^18, and on a
+  loaded machine each such call then waits milliseconds for a core.
+
+``rnnkit.set_num_threads(n)`` / ``RNNKIT_NUM_THREADS=n`` set the most threads a call may use
+(rnnkit/num_threads.py; default: the cores this process may run on, and no more than BLAS's own
+thread count, so a user who limits BLAS, e.g. with threadpoolctl or ``OPENBLAS_NUM_THREADS=1``,
+limits rnnkit too).
+"""
+import concurrent.futures
+import threading
+
+from ..num_threads import get_num_threads
+from ..ops.grad_mode import is_grad_enabled, no_grad
+
+#: B·T·H·G multiply-adds of a call's step products from which its rows are split over threads
+SPLIT_MACS = 1 << 25
+#: fewest batch rows a thread gets (a register tile of step_gemm.h is 6 rows)
+MIN_ROWS = 6
+#: a whole-sequence product (M·N·K) below this runs on the own GEMM, on the calling thread
+SMALL_GEMM_MACS = 1 << 24
+
+_pool = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def parts_for(batch, time, units, gates):
+    """How many threads a call of the loops runs on: see the module docstring."""
+    if batch < 2 * MIN_ROWS or batch * time * units * gates * units < SPLIT_MACS:
+        return 1
+    return max(1, min(get_num_threads(), batch // MIN_ROWS))
+
+
+def small_product(m, n, k):
+    """Whether an (m x k) (k x n) product runs on the own GEMM on the calling thread."""
+    return m * n * k < SMALL_GEMM_MACS
+
+
+def row_ranges(batch, parts):
+    """``parts`` contiguous row ranges covering [0, batch), cut at multiples of MIN_ROWS where possible."""
+    cuts = [0]
+    for k in range(1, parts):
+        cut = round(batch * k / parts / MIN_ROWS) * MIN_ROWS
+        cuts.append(min(max(cut, cuts[-1] + 1), batch - (parts - k)))
+    cuts.append(batch)
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _workers(count):
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < count:
+            old = _pool
+            _pool = concurrent.futures.ThreadPoolExecutor(count, thread_name_prefix="rnnkit-rows")
+            _pool_size = count
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def _with_grad_mode(fn, enabled):
+    """``fn`` run under the caller's grad mode (it is per thread: a worker would otherwise see the default)."""
+    def run(*args):
+        if enabled:
+            return fn(*args)
+        with no_grad():
+            return fn(*args)
+    return run
+
+
+def run_rows(fn, batch, parts):
+    """``fn(b0, b1)`` for ``parts`` row ranges of [0, batch): the first on this thread, the others on
+    worker threads, all at once; returns their results in row order. An exception in any range is
+    raised here once all ranges have finished."""
+    ranges = row_ranges(batch, parts)
+    if len(ranges) == 1:
+        return [fn(0, batch)]
+    call = _with_grad_mode(fn, is_grad_enabled())
+    futures = [_workers(len(ranges) - 1).submit(call, lo, hi) for lo, hi in ranges[1:]]
+    try:
+        first = fn(*ranges[0])
+    finally:
+        others = [f.exception() or f.result() for f in futures]  # wait for all before anything is raised
+    for result in others:
+        if isinstance(result, BaseException):
+            raise result
+    return [first, *others]
