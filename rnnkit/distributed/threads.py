@@ -12,9 +12,9 @@ from ..errors import RnnkitValueError
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "RNNKIT_NUM_THREADS")
 
-# OpenBLAS (NumPy's wheels: scipy_openblas, 64-bit ints) and MKL setters, as exported by the libraries
+# OpenBLAS (NumPy's wheels: scipy_openblas, 64-bit ints), MKL and BLIS setters, as exported by the libraries
 _SETTERS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads",
-            "MKL_Set_Num_Threads")
+            "MKL_Set_Num_Threads", "bli_thread_set_num_threads")
 
 
 def default_threads_per_rank():
@@ -28,27 +28,19 @@ def default_threads_per_rank():
 
 
 def _set_loaded_blas_threads(count):
-    """Tell the BLAS libraries this process has already loaded (NumPy's) to use ``count`` threads;
-    returns how many libraries took it. Libraries read the variables only when they load, and
-    NumPy is loaded before any rnnkit code runs, so the setting must also be made at run time."""
+    """Tell the BLAS this process has already loaded (NumPy's) to use ``count`` threads; returns whether
+    one took it. Libraries read the variables only when they load, and NumPy is loaded before any
+    rnnkit code runs, so the setting must also be made at run time (as threadpoolctl does)."""
     import ctypes
 
-    from .._fast.blas import _loaded_libraries
+    from .._fast.blas import _function
 
-    done = 0
-    for path in _loaded_libraries():
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in _SETTERS:
-            if hasattr(library, name):
-                function = getattr(library, name)
-                function.argtypes, function.restype = [ctypes.c_int], None
-                function(int(count))
-                done += 1
-                break
-    return done
+    setter, _ = _function(_SETTERS, None)
+    if setter is None:
+        return False
+    setter.argtypes = [ctypes.c_int]
+    setter(int(count))
+    return True
 
 
 def pin_threads(count):
