@@ -18,6 +18,7 @@ One training step:
     dL/doutputs_i -> backward through the graph -> gradients of every weight (BPTT inside recurrent layers)
     optimizer.apply_gradients(zip(gradients, trainable_variables))
 """
+import contextlib
 import numbers
 import warnings
 
@@ -166,8 +167,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ one batch
     def _loss_and_gradients(self, xs, ys, sample_weight=None, variables=None):
+        """With an optimizer ``loss_scale_factor`` the gradients are of the scaled loss (Keras's
+        ``optimizer.scale_loss``), which the optimizer divides out again; the losses returned are unscaled."""
         outputs, masks = self._forward(xs, training=True)
         loss, parts, d_outputs = self._compiled_loss.value_and_gradients(ys, outputs, masks, sample_weight)
+        scale = self.optimizer.scale_loss(1.0)
+        if scale != 1.0:
+            d_outputs = [None if d is None else d * np.asarray(scale, d.dtype) for d in d_outputs]
         self._backward(d_outputs)
         return float(loss), parts, self.gradients(variables), outputs, masks
 
@@ -207,6 +213,7 @@ class Trainer:
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
                                  f"last finite step")
         norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
+        norm /= self.optimizer.scale_loss(1.0)  # the gradient of the unscaled loss
         if grads_finite:
             self._apply_update(grads, where, norm, variables)
         else:
@@ -299,20 +306,20 @@ class Trainer:
         if self._replicas is None and current_strategy() is not None:  # compiled outside, fit inside the scope
             self._replicas = current_strategy().replicas_for(self)
         replicas = self._replicas
-        if replicas is None:
-            plan = self._fit_plan(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+
+        def fit_plan():
+            return self._fit_plan(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
                                   shuffle, initial_epoch, tbptt_steps)
+
+        # DataParallel (rnnkit/distributed/replicas.py): checked on every rank; a failure past the checks ends the job
+        plan = fit_plan() if replicas is None else replicas.plan(replicas.checked(fit_plan))
+        with contextlib.nullcontext() if replicas is None else replicas.abort_on_error():
             cbs, history = self._fit_callbacks(plan)
             self._fit_epochs(plan, cbs)
+            if plan.epochs > plan.initial_epoch:
+                self.optimizer.finalize_variable_values(self.trainable_variables)  # EMA weights, as Keras's fit
             cbs.on_train_end()
-        else:  # DataParallel (rnnkit/distributed/replicas.py): a failure past the checks ends the whole job
-            plan = replicas.plan(replicas.checked(lambda: self._fit_plan(
-                x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-                initial_epoch, tbptt_steps)))
-            with replicas.abort_on_error():
-                cbs, history = self._fit_callbacks(plan)
-                self._fit_epochs(plan, cbs)
-                cbs.on_train_end()
+            if replicas is not None:
                 replicas.end()
         self.history = history
         return history
