@@ -126,6 +126,48 @@ def case_equal(out):
           blas_threads=counter() if counter else None, iterations=int(model.optimizer.iterations))
 
 
+def case_buffer(out):
+    """What the step's allreduce sums: every call's buffer, and its values after the gradients."""
+    from rnnkit.distributed import replicas
+
+    x, y = data()
+    with DataParallel().scope():
+        model = compiled(build(seed=10))
+    calls, original = [], replicas.allreduce_sum
+
+    def recording(buffer, comm=None):
+        calls.append(buffer)
+        result = original(buffer, comm)
+        calls[-1] = (buffer, buffer[model.optimizer.flat_groups[0].size:].tolist())
+        return result
+
+    replicas.allreduce_sum = recording
+    try:
+        history = model.fit(x, y, batch_size=GLOBAL_BATCH, epochs=2, verbose=0)
+    finally:
+        replicas.allreduce_sum = original
+    group = model.optimizer.flat_groups[0]
+    _save(out, "buffer", history=_history(history), dtypes=[buffer.dtype.str for buffer, _ in calls], sizes=[buffer.size for buffer, _ in calls],
+          same=[buffer is calls[0][0] for buffer, _ in calls], tails=[tail for _, tail in calls],
+          optimizers=[bool(np.shares_memory(buffer, group.grads)) for buffer, _ in calls], gradients=int(group.size),
+          weights=int(sum(v.value.size for v in model.trainable_variables)))
+
+
+def build_mixed(seed=10):
+    """A float64 LSTM under a float32 Dense: the optimizer keeps two flat groups, so the step sums a
+    float64 buffer of its own (the fallback of the optimizer's single buffer)."""
+    return rnnkit.Sequential([layers.Input((6, 3)), layers.LSTM(5, seed=seed, dtype="float64"),
+                              layers.Dense(2, seed=seed + 1)])
+
+
+def case_mixed(out):
+    x, y = data()
+    with DataParallel().scope():
+        model = compiled(build_mixed(seed=10 + rank()))
+    history = fit_equal(model, x, y)
+    _save(out, "mixed", model.get_weights(), history=_history(history))
+
+
 def case_tbptt_stateful(out):
     x, y = sequence_data()
     strategy = DataParallel()

@@ -77,7 +77,7 @@ def assert_history_close(history, reference, rel=1e-6):
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("two_ranks")
-    launch(2, out, "equal", "tbptt_stateful", "dropout", "sharded", "nan", "stop", "files", "refused", "on_batch")
+    launch(2, out, "equal", "buffer", "mixed", "tbptt_stateful", "dropout", "sharded", "nan", "stop", "files", "refused", "on_batch")
     return out
 
 
@@ -114,6 +114,35 @@ def test_weights_equal_a_one_process_run_and_are_bitwise_identical_across_ranks(
         assert values["blas_threads"] in (None, 1)  # the launcher pinned one BLAS thread per rank
     assert_history_close(saved[0][1]["history"], history)
     assert saved[0][1]["history"]["clipped_steps"] == history.history["clipped_steps"]
+
+
+def test_each_step_sums_one_reused_float32_buffer_the_optimizers_gradients_then_loss_and_count(two_ranks):
+    for rank in range(2):
+        values = result(two_ranks, "buffer", rank)[1]
+        steps = 2 * 4  # 2 epochs of 23 samples in global batches of 7: 7, 7, 7, 2
+        assert len(values["sizes"]) == steps  # one allreduce of the buffer per step, nothing else through it
+        assert all(values["same"]) and all(values["optimizers"])  # one array, the optimizer's gradient buffer
+        assert set(values["dtypes"]) == {np.dtype(np.float32).str}
+        assert values["gradients"] == values["weights"]  # every trainable weight in it ...
+        # ... then the summed loss, the global sample count and the metric (mae) increments: a few values
+        assert set(values["sizes"]) == {values["gradients"] + len(values["tails"][0])} and len(values["tails"][0]) <= 6
+        tails = np.array(values["tails"])
+        counts = [k for k in range(tails.shape[1]) if list(tails[:, k]) == [7.0, 7.0, 7.0, 2.0] * 2]
+        assert counts, tails
+        # the first value is the loss summed over the samples: each epoch's logged loss is its sum / 23
+        epoch_loss = tails[:, 0].reshape(2, 4).sum(axis=1) / 23
+        assert np.allclose(epoch_loss, values["history"]["loss"], rtol=1e-5)
+
+
+def test_a_model_of_two_dtypes_equals_one_process(two_ranks):
+    saved = [result(two_ranks, "mixed", r) for r in range(2)]
+    assert_same_bits([arrays for arrays, _ in saved])
+    x, y = cases.data()
+    model = cases.compiled(cases.build_mixed())
+    history = cases.fit_equal(model, x, y)
+    assert [w.dtype for w in saved[0][0]] == [w.dtype for w in model.get_weights()]
+    assert_close(saved[0][0], model.get_weights())
+    assert_history_close(saved[0][1]["history"], history)
 
 
 def test_truncated_bptt_and_stateful_layers_equal_one_process(two_ranks):

@@ -24,18 +24,26 @@ class FlatLayout:
     """Arrays of given shapes laid end to end in one 1-D buffer of one dtype, followed by ``extra``
     scalars (a loss, a sample count, ...). The buffer is allocated once and reused.
 
+    ``buffer``: an existing 1-D array of ``sum(sizes) + extra`` values of ``dtype`` to lay out
+    (an optimizer's flat gradient buffer with its tail), instead of a new one.
+
     Attributes:
         buffer: the 1-D array, ``sum(sizes) + extra`` long.
         views: one view of ``buffer`` per shape (writing a view writes the buffer).
         tail: the last ``extra`` entries.
     """
 
-    def __init__(self, shapes, dtype, extra=0):
+    def __init__(self, shapes, dtype, extra=0, buffer=None):
         self.shapes = [tuple(shape) for shape in shapes]
         sizes = [int(np.prod(shape, dtype=np.int64)) for shape in self.shapes]
         self.offsets = np.cumsum([0] + sizes)
         self.size = int(self.offsets[-1])
-        self.buffer = np.zeros(self.size + int(extra), dtype)
+        if buffer is None:
+            buffer = np.zeros(self.size + int(extra), dtype)
+        elif buffer.shape != (self.size + int(extra),) or buffer.dtype != dtype:
+            raise RnnkitValueError(f"buffer must be a 1-D {np.dtype(dtype)} array of {self.size + int(extra)} "
+                                   f"values, got {describe(buffer)}")
+        self.buffer = buffer
         self.views = [self.buffer[a:b].reshape(shape)
                       for a, b, shape in zip(self.offsets, self.offsets[1:], self.shapes)]
         self.tail = self.buffer[self.size:]
