@@ -147,7 +147,8 @@ def case_buffer(out):
     finally:
         replicas.allreduce_sum = original
     group = model.optimizer.flat_groups[0]
-    _save(out, "buffer", history=_history(history), dtypes=[buffer.dtype.str for buffer, _ in calls], sizes=[buffer.size for buffer, _ in calls],
+    _save(out, "buffer", history=_history(history), dtypes=[buffer.dtype.str for buffer, _ in calls],
+          sizes=[buffer.size for buffer, _ in calls],
           same=[buffer is calls[0][0] for buffer, _ in calls], tails=[tail for _, tail in calls],
           optimizers=[bool(np.shares_memory(buffer, group.grads)) for buffer, _ in calls], gradients=int(group.size),
           weights=int(sum(v.value.size for v in model.trainable_variables)))

@@ -77,7 +77,8 @@ def assert_history_close(history, reference, rel=1e-6):
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("two_ranks")
-    launch(2, out, "equal", "buffer", "mixed", "tbptt_stateful", "dropout", "sharded", "nan", "stop", "files", "refused", "on_batch")
+    launch(2, out, "equal", "buffer", "mixed", "tbptt_stateful", "dropout", "sharded", "nan", "stop", "files",
+           "refused", "on_batch")
     return out
 
 
