@@ -116,8 +116,14 @@ def test_weights_equal_a_one_process_run_and_are_bitwise_identical_across_ranks(
 
 
 def test_each_step_sums_one_reused_float32_buffer_the_optimizers_gradients_then_loss_and_count(two_ranks):
-    for rank in range(2):
-        values = result(two_ranks, "buffer", rank)[1]
+    saved = [result(two_ranks, "buffer", r) for r in range(2)]
+    assert_same_bits([arrays for arrays, _ in saved])
+    x, y = cases.data()
+    reference = cases.compiled_with_options(cases.build(seed=10))
+    history = reference.fit(x, y, batch_size=cases.GLOBAL_BATCH, epochs=2, verbose=0, shuffle=False)
+    assert_close(saved[0][0], reference.get_weights())  # AdamW, EMA, loss scaling, accumulation: the same steps
+    assert_history_close(saved[0][1]["history"], history)
+    for _, values in saved:
         steps = 2 * 4  # 2 epochs of 23 samples in global batches of 7: 7, 7, 7, 2
         assert len(values["sizes"]) == steps  # one allreduce of the buffer per step, nothing else through it
         assert all(values["same"]) and all(values["optimizers"])  # one array, the optimizer's gradient buffer
