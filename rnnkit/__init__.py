@@ -7,7 +7,7 @@ Two faces over one core:
   functional models, ``compile``, ``fit``, ...).
 """
 from . import (callbacks, cells, contrib, distributed, errors, initializers, io, layers, losses, metrics, models, nn,
-               ops, optimizers, preprocessing, utils)
+               ops, optimizers, preprocessing, seq2seq, utils)
 from .errors import RnnkitError, RnnkitMemoryError, RnnkitTypeError, RnnkitValueError
 from .layers.input_layer import Input
 from .models import Model, Sequential, load_model
@@ -19,7 +19,8 @@ from .num_threads import get_num_threads, set_num_threads
 
 __all__ = [
     "callbacks", "cells", "contrib", "distributed", "errors", "initializers", "io", "layers", "losses", "metrics",
-    "models", "nn", "ops", "optimizers", "preprocessing", "utils", "Input", "Model", "Sequential", "load_model",
+    "models", "nn", "ops", "optimizers", "preprocessing", "seq2seq", "utils", "Input", "Model", "Sequential",
+    "load_model",
     "RnnkitError", "RnnkitMemoryError", "RnnkitTypeError", "RnnkitValueError",
     "no_grad", "set_random_seed", "get_num_threads", "set_num_threads", "__version__",
 ]

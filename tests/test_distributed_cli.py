@@ -70,3 +70,21 @@ def test_the_sweep_example_shares_trials_over_three_ranks(tmp_path):
     rows = _metrics(tmp_path / "sweep.csv")
     assert len(rows) == 4 and {row["rank"] for row in rows} <= {"1", "2"}  # rank 0 only hands out trials
     assert all(float(row["val_loss"]) > 0 for row in rows)
+
+
+@pytest.mark.slow  # about 20 s: three launches with the seq2seq app's start-up and decoding
+def test_rnnkit_seq2seq_trains_data_parallel_and_translates_on_rank_zero_alone(tmp_path):
+    """A model of two inputs (source, shifted target) with attention: the same numbers as one process."""
+    args = ("seq2seq", "train", "--dates", "120", "--epochs", "1", "--units", "6", "--embedding", "4",
+            "--batch-size", "16", "--verbose", "0")
+    done = rnnkit_command(tmp_path, 2, *args, "--run-dir", "two")
+    assert done.returncode == 0, done.stderr[-3000:]
+    single = rnnkit_command(tmp_path, 1, *args, "--run-dir", "one")
+    assert single.returncode == 0, single.stderr[-3000:]
+    for two, one in zip(_metrics(tmp_path / "two" / "metrics.csv"), _metrics(tmp_path / "one" / "metrics.csv"),
+                        strict=True):
+        for key in one:
+            assert float(two[key]) == pytest.approx(float(one[key]), rel=1e-5, abs=1e-6), key
+    translated = rnnkit_command(tmp_path, 2, "seq2seq", "translate", "--run-dir", "two", "3/4/99")
+    assert translated.returncode == 0, translated.stderr[-3000:]
+    assert translated.stdout.count("3/4/99 ->") == 1

@@ -4,7 +4,7 @@ Every rank runs the same command. Models compiled by it train under one
 :class:`~rnnkit.distributed.DataParallel` strategy (the global batch is ``--batch-size``); rank 0
 prints and writes the run directory; the other ranks print nothing and write into a private
 temporary copy of it (deleted when they exit), so the command's code needs no change. Commands
-that do not train (``convert``, ``charlm sample``) run on rank 0 alone. A command failing on any
+that do not train (``convert``, ``charlm sample``, ``seq2seq translate``, ``info``) run on rank 0 alone. A command failing on any
 rank (an error, exit status not 0) ends the whole job with that status.
 
 Started without a launcher, nothing here imports mpi4py and the command runs as always.
@@ -20,7 +20,7 @@ from .strategy import current_strategy
 from .world import launched_size
 
 #: commands (first words of the command line) that do not train: only rank 0 runs them
-RANK_ZERO_COMMANDS = (("convert",), ("charlm", "sample"))
+RANK_ZERO_COMMANDS = (("convert",), ("charlm", "sample"), ("seq2seq", "translate"), ("info",))
 
 
 def _words(argv):
