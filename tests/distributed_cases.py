@@ -35,6 +35,13 @@ def build(seed):
     return rnnkit.Sequential([layers.Input((6, 3)), layers.LSTM(5, seed=seed), layers.Dense(2, seed=seed + 1)])
 
 
+def build_regularized(seed):
+    """``build`` with a weight penalty and an activity penalty (divided by each rank's slice size, so the
+    count-weighted sum over ranks is the one-process penalty)."""
+    return rnnkit.Sequential([layers.Input((6, 3)), layers.LSTM(5, seed=seed, kernel_regularizer="l2"),
+                              layers.Dense(2, seed=seed + 1, activity_regularizer="l1")])
+
+
 def compiled(model):
     model.compile(optimizer=optimizers.Adam(0.01, clipnorm=0.5), loss="mse", metrics=["mae"])
     return model
@@ -141,7 +148,7 @@ def case_buffer(out):
 
     x, y = data()
     with DataParallel().scope():
-        model = compiled_with_options(build(seed=10 + rank()))
+        model = compiled_with_options(build_regularized(seed=10 + rank()))
     calls, original = [], replicas.allreduce_sum
 
     def recording(buffer, comm=None):

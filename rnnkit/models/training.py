@@ -27,6 +27,7 @@ import numpy as np
 from .. import callbacks as callbacks_module
 from .. import losses as losses_module
 from .. import optimizers as optimizers_module
+from .. import weight_options
 from .._validate import describe
 from ..data_checks import batch_slices
 from ..distributed.strategy import current_strategy
@@ -111,7 +112,10 @@ class Trainer:
             return None
 
         def named(config):
-            return None if config is None else config["config"] | {"class_name": config["class_name"]}
+            if config is None:
+                return None
+            extra = {"registered_name": config["registered_name"]} if "registered_name" in config else {}
+            return config["config"] | {"class_name": config["class_name"]} | extra
 
         losses = self._compiled_loss.get_config()
         metrics = self._compiled_metrics.get_config()
@@ -129,7 +133,10 @@ class Trainer:
             if entry is None:
                 return None
             entry = dict(entry)
-            return losses_module.get({"class_name": entry.pop("class_name"), "config": entry})
+            spec = {"class_name": entry.pop("class_name")}
+            if "registered_name" in entry:
+                spec["registered_name"] = entry.pop("registered_name")
+            return losses_module.get({**spec, "config": entry})
 
         optimizer = dict(config["optimizer"])
         loss = config["loss"]
@@ -167,15 +174,25 @@ class Trainer:
 
     # ------------------------------------------------------------------ one batch
     def _loss_and_gradients(self, xs, ys, sample_weight=None, variables=None):
-        """With an optimizer ``loss_scale_factor`` the gradients are of the scaled loss (Keras's
-        ``optimizer.scale_loss``), which the optimizer divides out again; the losses returned are unscaled."""
+        """The training loss of one batch (the compiled losses plus ``model.losses``, as Keras reports
+        it), its per-output parts, and the gradients (the regularizers' included; activity penalties
+        add theirs inside the layers' backward). With an optimizer ``loss_scale_factor`` the gradients
+        are of the scaled loss, regularization included (Keras's ``optimizer.scale_loss`` on the whole
+        loss), which the optimizer divides out again; the losses returned are unscaled."""
         outputs, masks = self._forward(xs, training=True)
         loss, parts, d_outputs = self._compiled_loss.value_and_gradients(ys, outputs, masks, sample_weight)
+        self._backward(d_outputs)
+        variables = self.trainable_variables if variables is None else variables
+        grads = weight_options.add_penalty_gradients(variables, self.gradients(variables))
         scale = self.optimizer.scale_loss(1.0)
         if scale != 1.0:
-            d_outputs = [None if d is None else d * np.asarray(scale, d.dtype) for d in d_outputs]
-        self._backward(d_outputs)
-        return float(loss), parts, self.gradients(variables), outputs, masks
+            grads = [g * np.asarray(scale, g.dtype) for g in grads]
+        return self._with_penalties(loss), parts, grads, outputs, masks
+
+    def _with_penalties(self, loss):
+        """``loss`` plus the sum of ``model.losses`` of the last forward (regularization, as Keras adds it
+        in training and evaluation alike)."""
+        return float(loss) + float(sum(self.losses))
 
     def compute_loss_and_gradients(self, x, y, sample_weight=None):
         """Forward, loss and BPTT on one batch: returns (loss, gradients in trainable_variables order, y_pred)."""
@@ -192,7 +209,7 @@ class Trainer:
         ys = data_adapter.flat_arrays("y", y, self.output_names, "output")
         outputs, masks = self._forward(xs, training=training)
         loss, _, _ = self._compiled_loss.value_and_gradients(ys, outputs, masks, sample_weight, need_gradient=False)
-        return float(loss)
+        return self._with_penalties(loss)
 
     def _train_step(self, xs, ys, where):
         """One optimizer step: returns (loss, per-output losses, global gradient norm)."""
@@ -253,7 +270,7 @@ class Trainer:
         outputs, masks = self._forward(xs, training=False)
         loss, parts, _ = self._compiled_loss.value_and_gradients(ys, outputs, masks, need_gradient=False)
         self._compiled_metrics.update(ys, outputs, masks)
-        return self._results(float(loss), parts, return_dict)
+        return self._results(self._with_penalties(loss), parts, return_dict)
 
     @no_grad()
     def predict_on_batch(self, x):
@@ -486,7 +503,7 @@ class Trainer:
             outputs, masks = self._forward(data_adapter.take(xs, part), training=False)
             loss, losses, _ = self._compiled_loss.value_and_gradients(batch_ys, outputs, masks, need_gradient=False)
             size = len(batch_ys[0])
-            total += float(loss) * size
+            total += self._with_penalties(loss) * size
             part_totals = [p * size for p in losses] if part_totals is None else [
                 a + p * size for a, p in zip(part_totals, losses)]
             seen += size
