@@ -18,6 +18,7 @@ One training step:
     dL/doutputs_i -> backward through the graph -> gradients of every weight (BPTT inside recurrent layers)
     optimizer.apply_gradients(zip(gradients, trainable_variables))
 """
+import contextlib
 import numbers
 import warnings
 
@@ -29,11 +30,14 @@ from .. import optimizers as optimizers_module
 from .. import weight_options
 from .._validate import describe
 from ..data_checks import batch_slices
+from ..distributed.strategy import current_strategy
 from ..errors import RnnkitError, RnnkitTypeError, RnnkitValueError
+from ..ops import grad_sinks
 from ..ops.grad_mode import no_grad
 from ..random import make_rng
 from . import data_adapter, stateful, tbptt
 from .compile_utils import CompiledLoss, CompiledMetrics
+from .step_buffers import StepBuffers
 
 
 class NonFiniteError(RnnkitError, FloatingPointError):
@@ -67,6 +71,7 @@ class Trainer:
     _compiled_metrics = None
     _shuffle_rng = None
     _resume_epoch = None
+    _replicas = None  # rnnkit.distributed's helper when compiled under a DataParallel scope with several ranks
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, terminate_on_nan=True):
@@ -96,6 +101,8 @@ class Trainer:
         self.loss = losses[0] if len(losses) == 1 else losses
         self.loss_weights = loss_weights
         self.terminate_on_nan = bool(terminate_on_nan)
+        strategy = current_strategy()
+        self._replicas = strategy.replicas_for(self) if strategy is not None else None
         self.compiled = True
 
     def get_compile_config(self):
@@ -210,35 +217,42 @@ class Trainer:
         """One optimizer step: returns (loss, per-output losses, global gradient norm)."""
         # Overflow is detected below and reported with the epoch and batch; NumPy's own warnings would only repeat it.
         variables = self.trainable_variables
-        with np.errstate(over="ignore", invalid="ignore"):
+        buffers = StepBuffers(self.optimizer, variables)  # gradients go straight into its flat buffer
+        with np.errstate(over="ignore", invalid="ignore"), grad_sinks.writing_gradients_into(buffers.sinks):
             loss, parts, grads, outputs, masks = self._loss_and_gradients(xs, ys, variables=variables)
-        grads_finite = all(np.isfinite(g).all() for g in grads)
+
+        def update_metrics():
+            self._compiled_metrics.update(ys, outputs, masks)
+
+        if self._replicas is not None:  # summed over the ranks: every value below is the same on every rank
+            loss, parts, grads = self._replicas.combine(len(ys[0]), loss, parts, grads, update_metrics)
+        else:
+            update_metrics()
+        norm, grads_finite = buffers.global_norm(grads)
         if not (np.isfinite(loss) and grads_finite) and self.terminate_on_nan:
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
                                  f"last finite step")
-        norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
         norm /= self.optimizer.scale_loss(1.0)  # the gradient of the unscaled loss
         if grads_finite:
-            self._apply_update(grads, where, norm, variables)
+            self._apply_update(grads, where, norm, buffers)
         else:
             # terminate_on_nan=False: the optimizer refuses non-finite gradients, so this step is
             # skipped (weights unchanged) and training runs on; the loss and grad_norm show it.
             warnings.warn(f"non-finite gradient at {where}; update skipped", RuntimeWarning, stacklevel=4)
-        self._compiled_metrics.update(ys, outputs, masks)
         return loss, parts, norm
 
-    def _apply_update(self, grads, where, norm, variables):
+    def _apply_update(self, grads, where, norm, buffers):
         """Apply the optimizer step; with terminate_on_nan, undo it if it made a weight non-finite.
 
         Finite gradients can still overflow inside the optimizer (Adam's g² in float32 for |g| >
         ~1e19), so the weights are checked after the step too.
         """
-        before = [v.value.copy() for v in variables] if self.terminate_on_nan else None
+        if self.terminate_on_nan:
+            buffers.backup()
         with np.errstate(over="ignore", invalid="ignore"):  # detected and reported below
-            self.optimizer.apply_gradients(zip(grads, variables))
-        if before is not None and not all(np.isfinite(v.value).all() for v in variables):
-            for variable, value in zip(variables, before):
-                variable.value[...] = value
+            self.optimizer.apply_gradients(zip(grads, buffers.variables))
+        if self.terminate_on_nan and not buffers.all_finite():
+            buffers.restore()
             raise NonFiniteError(f"the optimizer step at {where} made weights non-finite (global gradient norm "
                                  f"{norm:.3g}); weights kept from the last finite step")
 
@@ -308,13 +322,24 @@ class Trainer:
             loss), metric names, ``val_*`` and ``grad_norm``.
         """
         self._require_compiled("fit")
-        plan = self._fit_plan(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-                              shuffle, initial_epoch, tbptt_steps)
-        cbs, history = self._fit_callbacks(plan)
-        self._fit_epochs(plan, cbs)
-        if plan.epochs > plan.initial_epoch:
-            self.optimizer.finalize_variable_values(self.trainable_variables)  # EMA weights, as Keras's fit
-        cbs.on_train_end()
+        if self._replicas is None and current_strategy() is not None:  # compiled outside, fit inside the scope
+            self._replicas = current_strategy().replicas_for(self)
+        replicas = self._replicas
+
+        def fit_plan():
+            return self._fit_plan(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+                                  shuffle, initial_epoch, tbptt_steps)
+
+        # DataParallel (rnnkit/distributed/replicas.py): checked on every rank; a failure past the checks ends the job
+        plan = fit_plan() if replicas is None else replicas.plan(replicas.checked(fit_plan))
+        with contextlib.nullcontext() if replicas is None else replicas.abort_on_error():
+            cbs, history = self._fit_callbacks(plan)
+            self._fit_epochs(plan, cbs)
+            if plan.epochs > plan.initial_epoch:
+                self.optimizer.finalize_variable_values(self.trainable_variables)  # EMA weights, as Keras's fit
+            cbs.on_train_end()
+            if replicas is not None:
+                replicas.end()
         self.history = history
         return history
 
@@ -339,23 +364,26 @@ class Trainer:
         self._check_labels(ys, "y")
         if validation is not None:
             self._check_labels(validation[1], "validation y")
-        stateful.check_batches(self, len(xs[0]), batch_size, "fit")
+        check_batches = stateful.check_batches if self._replicas is None else self._replicas.check_stateful
+        check_batches(self, len(xs[0]), batch_size, "fit")
         if validation is not None:
-            stateful.check_batches(self, len(validation[0][0]), batch_size, "fit's validation")
+            check_batches(self, len(validation[0][0]), batch_size, "fit's validation")
         return _FitPlan(xs=xs, ys=ys, validation=validation, batch_size=batch_size, epochs=int(epochs),
                         initial_epoch=int(initial_epoch), verbose=verbose, callbacks=list(callbacks or []),
-                        shuffle=bool(shuffle), tbptt_steps=tbptt_steps)
+                        shuffle=bool(shuffle), tbptt_steps=tbptt_steps,
+                        steps=len(batch_slices(len(xs[0]), batch_size)))
 
     def _fit_callbacks(self, plan):
         """The CallbackList of a fit (user callbacks, progress bar when verbose, History last)."""
-        steps = len(batch_slices(len(plan.xs[0]), plan.batch_size))
         history = callbacks_module.History()
         callback_list = list(plan.callbacks)
         if plan.verbose:
             callback_list.append(callbacks_module.ProgbarLogger())
         callback_list.append(history)
-        cbs = callbacks_module.CallbackList(callback_list, model=self,
-                                            params={"epochs": plan.epochs, "steps": steps, "verbose": plan.verbose})
+        if self._replicas is not None:  # files and progress on rank 0 only
+            callback_list = self._replicas.callbacks_for_rank(callback_list)
+        cbs = callbacks_module.CallbackList(callback_list, model=self, params={
+            "epochs": plan.epochs, "steps": plan.steps, "verbose": plan.verbose})
         return cbs, history
 
     def _fit_epochs(self, plan, cbs):
@@ -365,6 +393,8 @@ class Trainer:
         self.stop_training = False
         self._resume_epoch = None
         cbs.on_train_begin()
+        if self._replicas is not None:  # rank 0's weights, optimizer state, resume epoch and shuffling
+            self._replicas.begin()
         initial_epoch = plan.initial_epoch if self._resume_epoch is None else self._resume_epoch
         self._resume_epoch = None
         for epoch in range(initial_epoch, plan.epochs):
@@ -372,12 +402,17 @@ class Trainer:
                 break
             cbs.on_epoch_begin(epoch)
             logs = self._run_epoch(plan, epoch, cbs)
+            if self._replicas is not None:  # moving statistics (BatchNormalization): the mean over the ranks
+                self._replicas.end_epoch()
             if logs is None:  # stopped on a non-finite value
                 break
             if plan.validation is not None:
-                val = self.evaluate(*plan.validation, batch_size=plan.batch_size, verbose=0, return_dict=True)
+                val = self.evaluate(*plan.validation, batch_size=plan.batch_size, verbose=0, return_dict=True) \
+                    if self._replicas is None else self._replicas.evaluate(plan)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             cbs.on_epoch_end(epoch, logs)
+            if self._replicas is not None:
+                self.stop_training = self._replicas.stop_anywhere(self.stop_training)
 
     def resume_at_epoch(self, epoch):
         """Make the running ``fit`` start at ``epoch`` instead of its ``initial_epoch``.
@@ -394,9 +429,12 @@ class Trainer:
         self._compiled_metrics.reset()
         total, part_totals, seen, norms = 0.0, None, 0, []
         clips_before = getattr(self.optimizer, "clip_events", 0)
-        for step, part in enumerate(batch_slices(count, plan.batch_size)):
+        batch_logs = cbs.calls("on_train_batch_end", "on_batch_end")  # else the logs are made once, at the end
+        replicas = self._replicas
+        batches = [order[part] for part in batch_slices(count, plan.batch_size)] if replicas is None else \
+            replicas.epoch_batches(plan, order)  # this rank's slice of each global batch
+        for step, index in enumerate(batches):
             cbs.on_train_batch_begin(step)
-            index = order[part]
             where = f"epoch {epoch + 1}, batch {step + 1}"
             xs, ys = data_adapter.take(plan.xs, index), data_adapter.take(plan.ys, index)
             try:
@@ -409,21 +447,30 @@ class Trainer:
                 self.stop_training = True
                 self.stop_reason = str(error)
                 return None
-            total += loss * len(index)
-            part_totals = [p * len(index) for p in parts] if part_totals is None else [
-                a + p * len(index) for a, p in zip(part_totals, parts)]
-            seen += len(index)
+            size = len(index) if replicas is None else replicas.last_count  # samples in the global batch
+            total += loss * size
+            part_totals = [p * size for p in parts] if part_totals is None else [
+                a + p * size for a, p in zip(part_totals, parts)]
+            seen += size
             norms.append(norm)
-            logs = {**self._compiled_loss.logs(total / seen, [p / seen for p in part_totals]),
-                    **self._compiled_metrics.results()}
-            cbs.on_train_batch_end(step, logs)
+            if batch_logs:
+                logs = self._running_logs(total, part_totals, seen)
+                cbs.on_train_batch_end(step, logs)
+            if replicas is not None:
+                self.stop_training = replicas.stop_anywhere(self.stop_training)
             if self.stop_training:
                 break
+        if not batch_logs:
+            logs = self._running_logs(total, part_totals, seen)
         logs["grad_norm"] = float(np.mean(norms))
         clipped = getattr(self.optimizer, "clip_events", 0) - clips_before
         if self.optimizer_clips():
             logs["clipped_steps"] = float(clipped)
         return logs
+
+    def _running_logs(self, total, part_totals, seen):
+        return {**self._compiled_loss.logs(total / seen, [p / seen for p in part_totals]),
+                **self._compiled_metrics.results()}
 
     def optimizer_clips(self):
         """Whether the optimizer clips gradients (then History records how many steps it clipped)."""
@@ -459,6 +506,7 @@ class Trainer:
         self._compiled_metrics.reset()
         cbs.on_test_begin()
         total, part_totals, seen = 0.0, None, 0
+        batch_logs = cbs.calls("on_test_batch_end")  # else no running results are made
         for step, part in enumerate(parts):
             cbs.on_test_batch_begin(step)
             batch_ys = data_adapter.take(ys, part)
@@ -470,7 +518,8 @@ class Trainer:
                 a + p * size for a, p in zip(part_totals, losses)]
             seen += size
             self._compiled_metrics.update(batch_ys, outputs, masks)
-            cbs.on_test_batch_end(step, self._results(total / seen, [p / seen for p in part_totals], True))
+            if batch_logs:
+                cbs.on_test_batch_end(step, self._results(total / seen, [p / seen for p in part_totals], True))
         mean_parts = [p / count for p in part_totals]
         logs = self._results(total / count, mean_parts, True)
         cbs.on_test_end(logs)
