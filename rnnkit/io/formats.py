@@ -68,16 +68,47 @@ def handler(operation, filepath):
     return getattr(importlib.import_module(module_name), function_name)
 
 
-_HINTS = {}
-
-register(".safetensors", "safetensors weights file",
-         save_weights="rnnkit.io.safetensors:save_model_weights",
-         load_weights="rnnkit.io.safetensors:load_model_weights")
-register(".onnx", "file for ONNX export")
-_HINTS.update({
+_HINTS = {
+    (".keras", "save_weights"): "Keras 3 writes weights alone to a name ending in '.weights.h5'",
+    (".weights.h5", "save_model"): "a whole model goes to a '.keras' name",
+    (".weights.h5", "load_model"): "a weights file holds no architecture: build the model, then load_weights",
     (".safetensors", "save_model"): "a safetensors file holds weights only: use save_weights, or save the whole "
                                     "model to a '.keras' name or in rnnkit's own format",
     (".safetensors", "load_model"): "a safetensors file holds no architecture: build the model, then load_weights",
     **{(".onnx", op): "write ONNX with model.export(path, format='onnx'); rnnkit does not read ONNX files"
        for op in OPERATIONS},
-})
+}
+
+register(".keras", "Keras 3 .keras archive",
+         save_model="rnnkit.io.keras:save_model", load_model="rnnkit.io.keras:load_model",
+         load_weights="rnnkit.io.keras:load_archive_weights")
+register(".weights.h5", "Keras 3 HDF5 weights file",
+         save_weights="rnnkit.io.keras:save_weights", load_weights="rnnkit.io.keras:load_weights")
+register(".h5", "Keras legacy HDF5 file",
+         save_model="rnnkit.io.keras:save_legacy_model", load_model="rnnkit.io.keras:load_legacy_model",
+         save_weights="rnnkit.io.keras:save_legacy_weights", load_weights="rnnkit.io.keras:load_legacy_weights")
+register(".hdf5", "Keras legacy HDF5 file",
+         save_model="rnnkit.io.keras:save_legacy_model", load_model="rnnkit.io.keras:load_legacy_model",
+         save_weights="rnnkit.io.keras:save_legacy_weights", load_weights="rnnkit.io.keras:load_legacy_weights")
+# Configs in another library's format, handed on by rnnkit.layers.deserialize_layer and the models'
+# from_config: kind -> "module:function" of a translator returning the built object, or None when the
+# config is not in its format (then it is rnnkit's own). Named by string, as the file formats above,
+# so that layers and models never import the translators (which import layers and models).
+_CONFIG_TRANSLATORS = {
+    "layer": "rnnkit.io.keras.layer_config:foreign_layer",
+    "sequential": "rnnkit.io.keras.model_config:foreign_sequential",
+    "functional": "rnnkit.io.keras.model_config:foreign_functional",
+}
+
+
+def translate_config(kind, config):
+    """The layer or model a foreign ``config`` (Keras 3 / Keras 2) of ``kind`` ("layer", "sequential",
+    "functional") describes, or None when ``config`` is rnnkit's own."""
+    module_name, function_name = _CONFIG_TRANSLATORS[kind].split(":")
+    return getattr(importlib.import_module(module_name), function_name)(config)
+
+
+register(".safetensors", "safetensors weights file",
+         save_weights="rnnkit.io.safetensors:save_model_weights",
+         load_weights="rnnkit.io.safetensors:load_model_weights")
+register(".onnx", "file for ONNX export")

@@ -73,13 +73,18 @@ def layer_classes():
 
 
 def deserialize_layer(spec, custom_objects=None):
-    """Rebuild a layer from :func:`serialize_layer`'s output (a Layer instance is returned as is).
+    """Rebuild a layer from :func:`serialize_layer`'s output or from a Keras 3 / Keras 2 layer config
+    (a Layer instance is returned as is).
 
     Custom classes are found through :mod:`rnnkit.object_registry` (the active
     ``custom_object_scope``, ``register_keras_serializable``, then ``custom_objects``) before
     rnnkit's own (any Layer subclass defined in this process, by class name)."""
     if isinstance(spec, Layer):
         return spec
+    from ..io.formats import translate_config
+    translated = translate_config("layer", spec)
+    if translated is not None:
+        return translated
     if not isinstance(spec, dict) or "class_name" not in spec:
         raise RnnkitValueError(f"layer config must be a dict with 'class_name' and 'config', got {describe(spec)}")
     cls = object_registry.lookup(spec, "layer", _layer_classes, custom_objects)

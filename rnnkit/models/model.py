@@ -412,9 +412,12 @@ class Model(Trainer, Layer):
 
     @classmethod
     def from_config(cls, config):
+        """Rebuild from :meth:`get_config`'s output or from a Keras 3 / tf.keras 2 functional config."""
+        from ..io.formats import translate_config
         from .functional_config import model_from_config
 
-        return model_from_config(config, Model)
+        translated = translate_config("functional", config)
+        return translated if translated is not None else model_from_config(config, Model)
 
     def save_weights(self, filepath):
         saving.save_weights(self, filepath)

@@ -186,6 +186,11 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config):
+        """Rebuild from :meth:`get_config`'s output or from a Keras 3 / Keras 2 Sequential config."""
+        from ..io.formats import translate_config
+        translated = translate_config("sequential", config)
+        if translated is not None:
+            return translated
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         for entry in config["layers"]:
             model.add(deserialize_layer(entry))
