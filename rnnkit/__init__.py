@@ -3,12 +3,14 @@
 Two faces over one core:
 
 * ``rnnkit.nn`` — TensorFlow 1's cell API (``rnn_cell.LSTMCell``, ``dynamic_rnn``, ...);
-* ``rnnkit.layers`` / ``rnnkit.Sequential`` — Keras's model API (``LSTM``, ``compile``, ``fit``, ...).
+* ``rnnkit.layers`` / ``rnnkit.Sequential`` / ``rnnkit.Model`` — Keras's model API (``LSTM``, ``Input``,
+  functional models, ``compile``, ``fit``, ...).
 """
 from . import (callbacks, cells, contrib, errors, initializers, io, layers, losses, metrics, models, nn, ops,
                optimizers, preprocessing, utils)
 from .errors import RnnkitError, RnnkitMemoryError, RnnkitTypeError, RnnkitValueError
-from .models import Sequential, load_model
+from .layers.input_layer import Input
+from .models import Model, Sequential, load_model
 from .ops.grad_mode import no_grad
 from .random import set_random_seed
 from .num_threads import get_num_threads, set_num_threads
@@ -17,7 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "callbacks", "cells", "contrib", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn",
-    "ops", "optimizers", "preprocessing", "utils", "Sequential", "load_model",
+    "ops", "optimizers", "preprocessing", "utils", "Input", "Model", "Sequential", "load_model",
     "RnnkitError", "RnnkitMemoryError", "RnnkitTypeError", "RnnkitValueError",
     "no_grad", "set_random_seed", "get_num_threads", "set_num_threads", "__version__",
 ]

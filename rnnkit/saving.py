@@ -4,6 +4,13 @@ Every file is written atomically (temporary file, fsync, rename) through
 :mod:`rnnkit.io.arrays_file`, and read without pickle. A weights file holds the
 arrays in ``model.weights`` order, named ``<layer>/<weight>``, plus a JSON
 description of each layer's weights so a mismatch names the layer and shapes.
+
+A model file adds the model's config (a Sequential's layer list, or a functional model's graph
+in Keras 3's form) and its class name (``"Sequential"`` / ``"Functional"``; files written before
+functional models have none and are Sequential). This module works on any object with the model
+protocol (``layers``, ``weights``, ``get_config``, ``get_rng_states``, ...) and never imports the
+model classes: :func:`rnnkit.models.load_model` builds the model, then :func:`restore_model`
+fills it.
 """
 import contextlib
 import math
@@ -19,13 +26,24 @@ from .io.arrays_file import RnnkitFileError, load_arrays, save_arrays
 from .io.file_schema import FORMATS, MODEL_FORMAT, STATE_FORMAT, WEIGHTS_FORMAT, check_metadata
 
 
+def _weight_key(layer, variable):
+    """The array's name in the file: the variable's ``<layer>/<weight>``, prefixed with the layer's name
+    where it lacks it (the weights of a model nested as a layer), so names stay unique."""
+    return variable.name if variable.name.startswith(layer.name + "/") else f"{layer.name}/{variable.name}"
+
+
 def _weight_arrays(model):
-    return {v.name: v.value for v in model.weights}
+    return {_weight_key(layer, v): v.value for layer in model.layers for v in layer.weights}
 
 
 def _layout(model):
     return [{"name": layer.name, "class_name": type(layer).__name__,
-             "weights": [[v.name, list(v.shape)] for v in layer.weights]} for layer in model.layers]
+             "weights": [[_weight_key(layer, v), list(v.shape)] for v in layer.weights]} for layer in model.layers]
+
+
+def _input_shape(model):
+    shape = model.input_shape
+    return [list(s) for s in shape] if isinstance(shape, list) else list(shape)
 
 
 def _require_built(model, filepath, what):
@@ -43,7 +61,7 @@ def save_weights(model, filepath):
         return handler(model, filepath)
     _require_built(model, filepath, "save weights to")
     metadata = {"format": WEIGHTS_FORMAT, "layers": _layout(model),
-                "build_input_shape": list(model.input_shape)}
+                "build_input_shape": _input_shape(model)}
     save_arrays(filepath, _weight_arrays(model), metadata)
 
 
@@ -178,14 +196,6 @@ def load_weights(model, filepath):
     _assign_weights(model, filepath, arrays, metadata)
 
 
-def _compile_config(model):
-    if not getattr(model, "compiled", False):
-        return None
-    return {"optimizer": model.optimizer.get_config() | {"class_name": type(model.optimizer).__name__},
-            "loss": model.loss.get_config() | {"class_name": type(model.loss).__name__},
-            "metrics": [m.name for m in model.compiled_metrics]}
-
-
 def save_model(model, filepath):
     """Architecture (JSON config), weights and compile settings in one file (a Keras file for a
     ``.keras`` / ``.h5`` name)."""
@@ -193,39 +203,36 @@ def save_model(model, filepath):
     if handler is not None:
         return handler(model, filepath)
     _require_built(model, filepath, "save")
-    metadata = {"format": MODEL_FORMAT, "config": model.get_config(), "layers": _layout(model),
-                "build_input_shape": list(model.input_shape), "compile": _compile_config(model)}
+    metadata = {"format": MODEL_FORMAT, "class_name": model.config_class_name, "config": model.get_config(),
+                "layers": _layout(model), "build_input_shape": _input_shape(model),
+                "compile": model.get_compile_config()}
     save_arrays(filepath, _weight_arrays(model), metadata)
 
 
-def load_model(filepath, compile=True, safe_mode=True):
-    """Rebuild the model saved by :func:`save_model` (or by Keras, for a ``.keras`` / ``.h5`` name;
-    ``safe_mode`` is Keras's flag, see :func:`rnnkit.io.keras.load_model`).
+def read_model_file(filepath):
+    """(arrays, metadata) of a model file written by :func:`save_model`, its metadata checked."""
+    return _read(os.fspath(filepath), (MODEL_FORMAT,))
 
-    The file's metadata is checked against its schema first; the model is then rebuilt within
-    the weights the file holds (a config that asks for more is refused before allocating it).
-    """
-    handler = formats.handler("load_model", filepath)
-    if handler is not None:
-        return handler(filepath, compile=compile, safe_mode=safe_mode)
-    from . import losses, optimizers
-    from .models import Sequential
 
+@contextlib.contextmanager
+def rebuilding_model(filepath, metadata, what="its model config"):
+    """Build what a model file describes (``cls.from_config(metadata["config"])``): within the weights the
+    file holds, and every refusal a file error (see :func:`_rebuilding`)."""
+    with _rebuilding(os.fspath(filepath), _weight_elements(metadata), what):
+        yield
+
+
+def restore_model(model, filepath, arrays, metadata, compile=True):
+    """Fill ``model`` (rebuilt from the file's config) with the file's weights and compile settings."""
     filepath = os.fspath(filepath)
-    arrays, metadata = _read(filepath, (MODEL_FORMAT,))
-    with _rebuilding(filepath, _weight_elements(metadata), "its model config"):
-        model = Sequential.from_config(metadata["config"])
-        if not model.built:
+    if not model.built:
+        with rebuilding_model(filepath, metadata):
             model.build(tuple(metadata["build_input_shape"]))
     _assign_weights(model, filepath, arrays, metadata)
     settings = metadata.get("compile")
     if compile and settings:
-        with _rebuilding(filepath, _weight_elements(metadata), "its compile settings"):
-            opt, loss = dict(settings["optimizer"]), dict(settings["loss"])
-            model.compile(optimizer=optimizers.get({"class_name": opt.pop("class_name"), "config": opt}),
-                          loss=losses.get({"class_name": loss.pop("class_name"), "config": loss}),
-                          metrics=settings["metrics"])
-    return model
+        with rebuilding_model(filepath, metadata, "its compile settings"):
+            model.compile_from_config(settings)
 
 
 def _split_state(prefix, state, arrays):
@@ -272,7 +279,7 @@ def _join_state(rest, arrays, filepath, where="state.optimizer"):
 
 def _require_trained(model, filepath):
     _require_built(model, filepath, "save the training state to")
-    if getattr(model, "optimizer", None) is None or getattr(model, "_shuffle_rng", None) is None:
+    if getattr(model, "optimizer", None) is None or getattr(model, "shuffle_rng", None) is None:
         raise RnnkitValueError(
             f"cannot save the training state of model {model.name!r} to {filepath!s}: it holds the optimizer's "
             f"state and the shuffling generator of a fit, and the model has "
@@ -325,14 +332,15 @@ def save_training_state(model, filepath, epoch, callbacks=None):
     if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
         raise RnnkitValueError(f"epoch must be a non-negative integer, got {epoch!r}")
     arrays = _weight_arrays(model)
+    rng_states = model.get_rng_states()
     extra = {
         "optimizer": _split_state("optimizer", model.optimizer.get_state(), arrays),
-        "shuffle_rng": model._shuffle_rng.bit_generator.state,
-        "layer_rngs": {name: rng.bit_generator.state for name, rng in model._layer_rngs().items()},
+        "shuffle_rng": rng_states["shuffle"],
+        "layer_rngs": rng_states["layers"],
         "epoch": int(epoch),
         "callbacks": _callback_states(callbacks, arrays),
     }
-    metadata = {"format": STATE_FORMAT, "layers": _layout(model), "build_input_shape": list(model.input_shape),
+    metadata = {"format": STATE_FORMAT, "layers": _layout(model), "build_input_shape": _input_shape(model),
                 "state": extra}
     save_arrays(filepath, arrays, metadata)
 
@@ -362,11 +370,5 @@ def load_training_state(model, filepath, callbacks=None):
 
     _assign_weights(model, filepath, arrays, metadata)
     model.optimizer.set_state(optimizer_state)
-    if getattr(model, "_shuffle_rng", None) is None:
-        model._shuffle_rng = np.random.default_rng()
-    model._shuffle_rng.bit_generator.state = extra["shuffle_rng"]
-    rngs = model._layer_rngs()
-    for name, state in extra["layer_rngs"].items():
-        if name in rngs:
-            rngs[name].bit_generator.state = state
+    model.set_rng_states({"shuffle": extra["shuffle_rng"], "layers": extra["layer_rngs"]})
     return extra["epoch"]

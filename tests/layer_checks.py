@@ -76,6 +76,7 @@ def check_layer(cls, kwargs, input_shape, seed=0, mask=False, initial_state=Fals
     for i, (state, grad) in enumerate(zip(states, state_grads)):
         errors[f"initial_state[{i}]"] = rel_error(grad, numeric_grad(loss, state))
     assert max(errors.values()) < tol, errors
+    _check_pure_pair(layer, x, call_kwargs, upstream, dx, grads, state_grads, seed, training)
 
     # One plain gradient step must lower this (locally linear) loss.
     if layer.weights:
@@ -96,6 +97,28 @@ def check_layer(cls, kwargs, input_shape, seed=0, mask=False, initial_state=Fals
     for a, b in zip(run(layer), run(clone)):
         np.testing.assert_array_equal(a, b)
     return errors
+
+
+def _check_pure_pair(layer, x, call_kwargs, upstream, dx, grads, state_grads, seed, training):
+    """``forward`` / ``backward_from`` (what a functional model runs, one cache per call) equal the
+    stateful pair, even with another call of the layer in between: everything backward needs must
+    live in the call's cache (the layer contract)."""
+    def forward(inputs):
+        if training:
+            _reseed_dropout(layer, seed)
+        return layer.forward(inputs, **call_kwargs)
+
+    _, cache = forward(x)
+    forward(np.random.default_rng(seed + 1).standard_normal(x.shape))  # another call: its own cache
+    d_inputs, pure_grads = layer.backward_from(upstream if len(upstream) > 1 else upstream[0], cache)
+    if call_kwargs.get("initial_state") is not None:
+        d_inputs, d_states = d_inputs
+        for a, b in zip(d_states, state_grads):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(d_inputs, dx)
+    assert len(pure_grads) == len(grads)
+    for a, b in zip(pure_grads, grads):
+        np.testing.assert_array_equal(a, b)
 
 
 def _reseed_dropout(layer, seed):

@@ -58,6 +58,9 @@ class FakeModel:
         self.saved.append(("state", epoch))
         self.callback_states = [(type(c).__name__, c.get_state()) for c in callbacks or []]
 
+    def resume_at_epoch(self, epoch):
+        self._resume_epoch = epoch
+
     def load_training_state(self, path, callbacks=None):
         epoch, weight, lr = open(path).read().split()
         self.weights = [np.full(2, float(weight))]

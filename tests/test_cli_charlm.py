@@ -14,6 +14,7 @@ from rnnkit.apps.charlm_data import (DEFAULT_MODULES, TextError, default_text, e
                                      vocabulary, windows)
 from rnnkit.apps.charlm_model import BitsPerCharacter, build_model, generate, softmax_with_temperature
 from rnnkit.apps.common import pyplot
+from rnnkit.models.tbptt import state_carriers
 
 TEXT = "def add(a, b):\n    return a + b\n\n" * 40
 TINY = ["--units", "8", "--embedding", "4", "--seq-len", "16", "--epochs", "2", "--batch-size", "16",
@@ -124,7 +125,7 @@ def test_stateful_generation_equals_rereading_the_whole_prefix():
         logits = model(np.array([ids]), training=False)[0, -1]
         assert vocab[int(np.argmax(logits))] == char
         ids.append(vocab.index(char))
-    assert all(not layer.stateful for layer in model._recurrent_layers())
+    assert all(not layer.stateful for layer in state_carriers(model)) and state_carriers(model)
 
 
 # ---------------------------------------------------------------------- the command

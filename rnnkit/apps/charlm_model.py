@@ -73,7 +73,9 @@ def generate(model, vocab, prime_ids, length, temperature, rng):
     Returns:
         the generated text (without the prime).
     """
-    layers = model._recurrent_layers()
+    from ..models.tbptt import state_carriers
+
+    layers = state_carriers(model)
     saved = [(layer.stateful, layer.states) for layer in layers]
     out = []
     try:

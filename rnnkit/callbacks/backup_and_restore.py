@@ -22,8 +22,8 @@ class BackupAndRestore(Callback):
     the end of the epoch and a restore comes after their ``on_train_begin`` has reset them.
 
     - ``on_train_begin``: if the backup exists, ``model.load_training_state(path, callbacks=...)``
-      restores it (all or nothing) and ``model._resume_epoch`` is set to the epoch it returns,
-      which fit starts from.
+      restores it (all or nothing) and ``model.resume_at_epoch(epoch)`` makes fit start from the
+      epoch it returns.
     - ``on_epoch_end`` (or every ``save_freq`` batches): the state is saved with
       the number of completed epochs; a mid-epoch backup resumes at the start
       of the unfinished epoch.
@@ -63,7 +63,7 @@ class BackupAndRestore(Callback):
         if os.path.exists(self.state_path):
             epoch = int(self.model.load_training_state(self.state_path, callbacks=self._peers))
             self._completed_epochs = epoch
-            self.model._resume_epoch = epoch
+            self.model.resume_at_epoch(epoch)
 
     def on_train_batch_end(self, batch, logs=None):
         if _checks.batch_save_due(self):

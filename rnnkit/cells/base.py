@@ -17,10 +17,11 @@ for LSTM.
 import numpy as np
 
 from .. import initializers
-from .._validate import describe, float_array, float_dtype, mask_array, positive_int, rectangular
+from .._validate import describe, float_array, float_dtype, mask_array, positive_int
 from ..errors import RnnkitValueError
 from ..ops.grad_mode import is_grad_enabled
 from ..random import make_rng
+from ..variables import assign_all
 
 
 class SingleStep:
@@ -120,22 +121,10 @@ class RecurrentCell(SingleStep):
         return [value.copy() for value in self.params.values()]
 
     def set_weights(self, weights):
-        """Load arrays in Keras's order and shapes (what the same Keras layer's get_weights returns)."""
-        weights = list(weights)
-        expected = list(self.params.items())
-        if len(weights) != len(expected):
-            raise RnnkitValueError(
-                f"weights for {self.name} must be a list of {len(expected)} arrays "
-                f"({', '.join(n for n, _ in expected)}), got {len(weights)}"
-            )
-        for (name, current), value in zip(expected, weights):
-            value = rectangular(f"weight {self.name}/{name}", value)
-            if value.shape != current.shape:
-                raise RnnkitValueError(
-                    f"weight {self.name}/{name} must have shape {current.shape}, got {describe(value)}"
-                )
-        for (name, current), value in zip(expected, weights):
-            current[...] = value  # in place: layers and optimizers hold references to these arrays
+        """Load arrays in Keras's order and shapes (what the same Keras layer's get_weights returns);
+        all or nothing: every shape is checked before the first array changes."""
+        # in place: layers and optimizers hold references to these arrays
+        assign_all(f"cell {self.name}", list(self.params.items()), weights)
 
     def count_params(self):
         return int(sum(value.size for value in self.params.values()))

@@ -7,12 +7,16 @@ names the field, the value found and what was expected — never a ``KeyError`` 
 
     every format   format: one of the three names below
                    layers: [{"name": str, "class_name": str, "weights": [[str, shape], ...]}, ...]
-                   build_input_shape: [None | int >= 1, ...] (rank >= 1)
+                   build_input_shape: [None | int >= 1, ...] (rank >= 1), or a list of them (several inputs)
     weights        nothing more
     model          config: {"layers": [{"class_name": a registered layer, "config": {known keywords}}, ...],
                             "name": str | None, "build_input_shape": shape | None}
+                            (a functional model's entries also hold "name" and "inbound_nodes", which
+                            rebuilding the graph checks)
                    compile: None | {"optimizer": {"class_name": str, ...}, "loss": {"class_name": str, ...},
-                                    "metrics": [str, ...]}
+                                    "metrics": [str, ...]}; for several outputs "loss" is a list of
+                                    those or None, "metrics" a list of [str, ...], and an optional
+                                    "loss_weights" a list of numbers
     training state state: {"epoch": int >= 0, "optimizer": {...}, "shuffle_rng": a bit-generator state,
                            "layer_rngs": {str: a bit-generator state},
                            "callbacks": [{"class_name": str, "state": {...}}, ...] (optional)}
@@ -138,7 +142,8 @@ def _layer_entry(check, where, entry, classes):
     if name not in classes:
         check.fail(f"{where}.class_name", name, f"a known layer class ({', '.join(sorted(classes))})")
     config = check.mapping(f"{where}.config", entry.get("config", {}))
-    known = accepted_keywords(classes[name])
+    # models nested as layers are rebuilt from their config's own keys, not from constructor keywords
+    known = getattr(classes[name], "config_keys", None) or accepted_keywords(classes[name])
     unknown = sorted(set(config) - known) if known is not None else []
     if unknown:
         check.fail(f"{where}.config", unknown, f"only keywords that {name} accepts ({', '.join(sorted(known))}); "
@@ -155,15 +160,30 @@ def _model_config(check, config, classes):
         _layer_entry(check, f"config.layers[{i}]", entry, classes)
 
 
+def _named(check, where, value):
+    check.mapping(where, value, ("class_name",))
+    check.string(f"{where}.class_name", value["class_name"])
+
+
 def _compile_settings(check, settings):
     if settings is None:
         return
     check.mapping("compile", settings, ("optimizer", "loss", "metrics"))
-    for key in ("optimizer", "loss"):
-        check.mapping(f"compile.{key}", settings[key], ("class_name",))
-        check.string(f"compile.{key}.class_name", settings[key]["class_name"])
+    _named(check, "compile.optimizer", settings["optimizer"])
+    per_output = isinstance(settings["loss"], list)
+    if per_output:  # a model with several outputs: one loss (or None) per output
+        for i, loss in enumerate(settings["loss"]):
+            if loss is not None:
+                _named(check, f"compile.loss[{i}]", loss)
+    else:
+        _named(check, "compile.loss", settings["loss"])
     for i, metric in enumerate(check.listing("compile.metrics", settings["metrics"])):
-        check.string(f"compile.metrics[{i}]", metric)
+        group = check.listing(f"compile.metrics[{i}]", metric) if per_output else [metric]
+        for name in group:
+            check.string(f"compile.metrics[{i}]", name)
+    for i, weight in enumerate(check.listing("compile.loss_weights", settings.get("loss_weights", []))):
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not abs(weight) < float("inf"):
+            check.fail(f"compile.loss_weights[{i}]", weight, "a finite number")
 
 
 def check_bit_generator_state(check, where, state):
@@ -210,9 +230,13 @@ def check_metadata(path, metadata, arrays, expected_formats, layer_classes):
                                     f"{_short(found)}, expected one of {list(expected_formats)}")
     check.mapping("(top level)", metadata, ("layers", "build_input_shape"))
     _layout(check, metadata["layers"])
-    check.shape("build_input_shape", metadata["build_input_shape"], unknown_allowed=True)
-    if not metadata["build_input_shape"]:
-        check.fail("build_input_shape", metadata["build_input_shape"], "a shape with a batch axis")
+    shapes = metadata["build_input_shape"]
+    several = isinstance(shapes, list) and bool(shapes) and all(isinstance(s, list) for s in shapes)
+    for i, shape in enumerate(shapes if several else [shapes]):
+        where = f"build_input_shape[{i}]" if several else "build_input_shape"
+        check.shape(where, shape, unknown_allowed=True)
+        if not shape:
+            check.fail(where, shape, "a shape with a batch axis")
     _weights_in_file(check, metadata["layers"], arrays)
     if found == MODEL_FORMAT:
         check.mapping("(top level)", metadata, ("config", "compile"))

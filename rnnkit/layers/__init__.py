@@ -1,6 +1,6 @@
 """The Keras face's layers: recurrent layers and their cells, Dense, Embedding, Masking, Dropout,
 TimeDistributed, Flatten and Activation; merge layers, attention, normalization, Conv1D and pooling,
-noise, reshaping and Lambda."""
+noise, reshaping and Lambda; Input and InputLayer for functional models."""
 from ..cells.gru import GRUCell
 from ..cells.lstm import LSTMCell
 from ..cells.simple_rnn import SimpleRNNCell
@@ -17,6 +17,7 @@ from .dropout import Dropout
 from .embedding import Embedding
 from .global_pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from .gru import GRU
+from .input_layer import Input, InputLayer
 from .lambda_layer import Lambda
 from .layer_normalization import LayerNormalization
 from .lstm import LSTM
@@ -34,7 +35,7 @@ from .simple_rnn import SimpleRNN
 from .time_distributed import TimeDistributed
 
 __all__ = [
-    "Layer", "Dense", "RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "Layer", "Input", "InputLayer", "Dense", "RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
     "Embedding", "Masking", "Dropout", "TimeDistributed", "Flatten", "Activation",
     "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",

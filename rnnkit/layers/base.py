@@ -1,9 +1,19 @@
 """The Keras-face ``Layer``: naming, weights as Variables, input checks, config round trips.
 
-A layer owns named :class:`rnnkit.variables.Variable` weights, runs ``forward``
-through ``__call__``, keeps what its last forward needs, and ``backward`` turns
-the gradient of its outputs into the gradient of its inputs while filling the
-weight gradients (``get_gradients()``, same order and shapes as ``get_weights()``).
+A layer owns named :class:`rnnkit.variables.Variable` weights, runs its computation
+through ``__call__``, keeps what its last call needs in ``self._cache`` (and only
+there), and ``backward`` turns the gradient of its outputs into the gradient of its
+inputs while filling the weight gradients (``get_gradients()``, same order and shapes
+as ``get_weights()``).
+
+On top of that stateful pair every layer offers the pure pair the graph engine uses
+(a layer called several times in a model keeps one cache per call)::
+
+    outputs, cache = layer.forward(inputs, training=False, mask=None, **kwargs)
+    d_inputs, grads = layer.backward_from(d_outputs, cache)
+
+Called on symbolic tensors (``rnnkit.Input``), a layer records a node of a graph
+instead of computing (see :mod:`rnnkit.layers.symbolic`).
 
 Default names follow Keras: the snake_case class name, then ``_1``, ``_2``, ...
 with one counter per prefix (``reset_name_counters()`` restarts them).
@@ -14,9 +24,11 @@ import re
 import numpy as np
 
 from .. import initializers
-from .._validate import describe, float_array, float_dtype, rectangular
+from .._validate import describe, float_array, float_dtype
 from ..errors import RnnkitTypeError, RnnkitValueError
-from ..variables import Variable
+from ..ops.grad_mode import is_grad_enabled
+from ..variables import Variable, assign_all
+from . import symbolic
 
 _name_counters = {}
 _layer_classes = {}
@@ -39,11 +51,13 @@ def unique_name(prefix):
 def reset_name_counters():
     """Start default names from scratch again (what ``clear_session()`` does)."""
     _name_counters.clear()
+    symbolic.reset_tensor_names()
 
 
 def serialize_layer(layer):
-    """``{"class_name": ..., "config": ...}`` of a layer, as Keras writes it."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """``{"class_name": ..., "config": ...}`` of a layer, as Keras writes it (a functional model nested as a
+    layer is ``"Functional"``)."""
+    return {"class_name": getattr(layer, "config_class_name", type(layer).__name__), "config": layer.get_config()}
 
 
 def layer_classes():
@@ -57,12 +71,24 @@ def deserialize_layer(spec):
         return spec
     if not isinstance(spec, dict) or "class_name" not in spec:
         raise RnnkitValueError(f"layer config must be a dict with 'class_name' and 'config', got {describe(spec)}")
-    cls = _layer_classes.get(spec["class_name"])
+    cls = _layer_classes.get(spec["class_name"]) if isinstance(spec["class_name"], str) else None
     if cls is None:
         raise RnnkitValueError(
             f"layer class_name must be one of {sorted(_layer_classes)}, got {spec['class_name']!r}"
         )
-    return cls.from_config(dict(spec.get("config", {})))
+    config = spec.get("config", {})
+    if not isinstance(config, dict):
+        raise RnnkitValueError(f"the config of a {spec['class_name']} layer must be a dict, got {describe(config)}")
+    return cls.from_config(dict(config))
+
+
+def check_training(training):
+    """``training`` as a bool: True/False/0/1, or None (Keras: None means inference)."""
+    if training is None:
+        return False
+    if isinstance(training, (bool, np.bool_)) or (isinstance(training, numbers.Integral) and training in (0, 1)):
+        return bool(training)
+    raise RnnkitTypeError(f"training must be True, False or None, got {describe(training)}")
 
 
 def _shape_tuple(name, shape):
@@ -101,6 +127,11 @@ class Layer:
     input_ndim = None
     #: minimum input rank, or None
     min_ndim = None
+    #: whether truncated BPTT (``fit(tbptt_steps=k)``) may feed this layer its input in time chunks:
+    #: False where an output depends on later time steps (Bidirectional, go_backwards, attention
+    #: over the whole sequence). Layers that carry a recurrent state across chunks are the ones
+    #: with a ``stateful`` attribute and ``reset_states``.
+    supports_tbptt = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -119,6 +150,8 @@ class Layer:
         self.input_features = None  # last-axis size the built weights expect
         self._variables = []
         self._gradients = None
+        self._cache = None
+        self._inbound_nodes = []  # one symbolic Node per call on KerasTensors
 
     # ------------------------------------------------------------------ weights
     def add_weight(self, name, value, trainable=True):
@@ -162,24 +195,8 @@ class Layer:
             raise RnnkitValueError(
                 f"layer {self.name!r} has no weights yet: call it on an input or build() it before set_weights"
             )
-        variables = self.weights
-        weights = list(weights)
-        if len(weights) != len(variables):
-            raise RnnkitValueError(
-                f"set_weights on layer {self.name!r} expects {len(variables)} arrays "
-                f"({', '.join(v.name for v in variables)}), got {len(weights)}"
-            )
-        arrays = []
-        for variable, value in zip(variables, weights):
-            value = rectangular(f"weight {variable.name}", value)
-            if value.shape != variable.shape:
-                raise RnnkitValueError(
-                    f"set_weights on layer {self.name!r}: weight {variable.name} has shape {variable.shape}, "
-                    f"got an array of shape {value.shape}"
-                )
-            arrays.append(value)
-        for variable, value in zip(variables, arrays):
-            variable.value[...] = value  # in place: cells, optimizers and callbacks share these arrays
+        # in place: cells, optimizers and callbacks share these arrays
+        assign_all(f"layer {self.name!r}", [(v.name, v.value) for v in self.weights], weights)
 
     def get_gradients(self):
         """Gradients of the last :meth:`backward`, same order and shapes as :meth:`get_weights`."""
@@ -216,13 +233,13 @@ class Layer:
         return x
 
     def __call__(self, inputs, training=False, mask=None, **kwargs):
-        """Validate ``inputs``, build on first use, run :meth:`call`."""
-        if training is None:  # Keras: None means inference
-            training = False
-        elif isinstance(training, (bool, np.bool_)) or (isinstance(training, numbers.Integral) and training in (0, 1)):
-            training = bool(training)
-        else:
-            raise RnnkitTypeError(f"training must be True, False or None, got {describe(training)}")
+        """Validate ``inputs``, build on first use, run :meth:`call`.
+
+        On symbolic tensors (from ``rnnkit.Input``) nothing is computed: the call is recorded as
+        a node and symbolic outputs are returned (``training`` is then decided by the model)."""
+        if symbolic.is_symbolic(inputs) or symbolic.is_symbolic(kwargs):
+            return symbolic.symbolic_call(self, inputs, mask, kwargs)
+        training = check_training(training)
         x = self.check_inputs(inputs)
         if not self.built:
             # multi-input layers (merge, attention) build from the list of their inputs' shapes
@@ -245,6 +262,114 @@ class Layer:
         """The mask of the outputs (Keras): passed on unchanged where masking is supported, else None."""
         return mask if self.supports_masking else None
 
+    # ------------------------------------------------------------------ the pure pair
+    def forward(self, inputs, training=False, mask=None, **kwargs):
+        """``(outputs, cache)``: :meth:`__call__` plus everything :meth:`backward_from` needs for this call.
+
+        The cache is this call's own, so a layer called several times (a shared layer in a model)
+        can backpropagate each call separately; it is None inside ``rnnkit.no_grad()``."""
+        outputs = self(inputs, training=training, mask=mask, **kwargs)
+        if not is_grad_enabled():  # inside no_grad(): no backward can follow
+            return outputs, None
+        has_state = kwargs.get(symbolic.STATE_KWARG) is not None
+        return outputs, LayerCache(self._call_state(), has_state)
+
+    def backward_from(self, d_outputs, cache):
+        """``(d_inputs, grads)`` for the call that returned ``cache``.
+
+        Args:
+            d_outputs: the gradient of the call's output, or a list with one gradient per returned
+                array (None where there is no loss on it).
+            cache: the second value :meth:`forward` returned.
+
+        Returns:
+            d_inputs: the gradient of ``inputs`` (a list for multi-input layers; None for integer
+                inputs). When the call had ``initial_state=[...]`` it is the pair
+                ``(d_inputs, d_initial_state)``, the second a flat list like ``initial_state``.
+            grads: weight gradients in :meth:`get_weights` order (arrays owned by the caller).
+        """
+        if not isinstance(cache, LayerCache):
+            raise RnnkitTypeError(f"cache must be what {self.name!r}.forward returned, got {describe(cache)}")
+        current = self._call_state()
+        self._set_call_state(cache.state)
+        try:
+            d_list = list(d_outputs) if isinstance(d_outputs, (list, tuple)) else [d_outputs]
+            d_inputs = self.backward(*d_list)
+            grads = self.get_gradients() if self.weights else []
+            if cache.has_state:
+                d_inputs = (d_inputs, getattr(self, "initial_state_gradients", None))
+        finally:
+            self._set_call_state(current)
+        return d_inputs, grads
+
+    def _sublayers(self):
+        """Layers held as attributes (Bidirectional's two directions, TimeDistributed's layer): their
+        per-call state is part of this layer's. Found once, on the first call (sub-layers are set
+        in ``__init__``)."""
+        names = self.__dict__.get("_sublayer_names")
+        if names is None:
+            names = [key for key, value in vars(self).items() if isinstance(value, Layer)]
+            self.__dict__["_sublayer_names"] = names
+        return [getattr(self, name) for name in names]
+
+    def _call_state(self):
+        """Everything a backward of the last call reads: ``_cache``, and the sub-layers' own."""
+        subs = self._sublayers()
+        return (self._cache, tuple(sub._call_state() for sub in subs) if subs else ())
+
+    def _set_call_state(self, state):
+        self._cache, sub_states = state
+        if sub_states:
+            for sub, sub_state in zip(self._sublayers(), sub_states):
+                sub._set_call_state(sub_state)
+
+    def _graph_call(self, inputs, training, mask, kwargs):
+        """One node of a model's forward: ``(outputs, output mask(s), cache)``."""
+        output_mask = self.compute_mask(inputs, mask)
+        outputs, cache = self.forward(inputs, training=training, mask=mask, **kwargs)
+        return outputs, output_mask, cache
+
+    # ------------------------------------------------------------------ symbolic calls
+    def _build_symbolic(self, input_shape):
+        """Check the symbolic input shape(s) against this layer and build it from them (no data runs)."""
+        if symbolic.is_shape(input_shape):
+            rank = len(input_shape)
+            if self.input_ndim is not None and rank != self.input_ndim:
+                raise RnnkitValueError(
+                    f"inputs of layer {self.name!r} must have rank {self.input_ndim}, got shape {input_shape}")
+            if self.min_ndim is not None and rank < self.min_ndim:
+                raise RnnkitValueError(
+                    f"inputs of layer {self.name!r} must have rank >= {self.min_ndim}, got shape {input_shape}")
+            if self.built and self.input_features is not None and input_shape[-1] not in (None, self.input_features):
+                raise RnnkitValueError(
+                    f"inputs of layer {self.name!r} must have {self.input_features} features (last axis) to match "
+                    f"its built weights, got shape {input_shape}")
+        if not self.built:
+            with initializers.building(self):
+                self.build(input_shape)
+            self.built = True
+
+    def _output_dtypes(self, count):
+        return [self.dtype] * count
+
+    @property
+    def input(self):
+        """The symbolic input(s) of this layer's first call on symbolic tensors (Keras's ``layer.input``)."""
+        return self._first_node("input").call_inputs
+
+    @property
+    def output(self):
+        """The symbolic output(s) of this layer's first call on symbolic tensors (Keras's ``layer.output``)."""
+        node = self._first_node("output")
+        return node.outputs[0] if node.single_output else list(node.outputs)
+
+    def _first_node(self, what):
+        if not self._inbound_nodes:
+            raise RnnkitValueError(
+                f"layer {self.name!r} has never been called on a symbolic tensor (rnnkit.Input), so it has "
+                f"no {what}; build a functional model first")
+        return self._inbound_nodes[0]
+
     # ------------------------------------------------------------------ config
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
@@ -258,3 +383,13 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+class LayerCache:
+    """What :meth:`Layer.forward` returns beside the outputs: one call's saved state."""
+
+    __slots__ = ("state", "has_state")
+
+    def __init__(self, state, has_state):
+        self.state = state
+        self.has_state = has_state

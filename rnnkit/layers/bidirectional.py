@@ -51,6 +51,7 @@ class Bidirectional(Layer):
 
     supports_masking = True
     input_ndim = 3
+    supports_tbptt = False  # the backward direction's state cannot be carried from chunk to chunk
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, dtype=None, **kwargs):
         layer = deserialize_layer(layer) if isinstance(layer, dict) else layer

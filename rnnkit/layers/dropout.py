@@ -26,22 +26,22 @@ class Dropout(Layer):
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
         self.rng = make_rng(seed)
-        self._scale = None
+        self._cache = None
 
     def call(self, inputs, training=False, mask=None):
         if not training or self.rate == 0.0:
-            self._scale = None
+            self._cache = None
             return inputs
         shape = inputs.shape if self.noise_shape is None else tuple(
             d if d is not None else s for d, s in zip(self.noise_shape, inputs.shape))
         keep = self.rng.random(shape) >= self.rate
-        self._scale = keep.astype(inputs.dtype) / (1.0 - self.rate)
-        return inputs * self._scale
+        self._cache = keep.astype(inputs.dtype) / (1.0 - self.rate)
+        return inputs * self._cache
 
     def backward(self, d_outputs):
         self._gradients = []
         d_outputs = np.asarray(d_outputs)
-        return d_outputs if self._scale is None else d_outputs * self._scale
+        return d_outputs if self._cache is None else d_outputs * self._cache
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

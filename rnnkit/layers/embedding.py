@@ -34,7 +34,7 @@ class Embedding(Layer):
         self.mask_zero = bool(mask_zero)
         make_rng(seed)
         self.seed = seed
-        self._ids = None
+        self._cache = None
 
     def build(self, input_shape):
         value = self.embeddings_initializer((self.input_dim, self.output_dim), self.dtype, make_rng(self.seed))
@@ -57,13 +57,13 @@ class Embedding(Layer):
         return ids
 
     def call(self, inputs, training=False, mask=None):
-        self._ids = inputs
+        self._cache = inputs
         return self.embeddings.value[inputs]
 
     def backward(self, d_outputs):
         """Scatter-adds ``d_outputs`` (B, T, output_dim) into the rows used; ids have no gradient (returns None)."""
         grad = np.zeros_like(self.embeddings.value)
-        np.add.at(grad, self._ids.reshape(-1), np.asarray(d_outputs).reshape(-1, self.output_dim))
+        np.add.at(grad, self._cache.reshape(-1), np.asarray(d_outputs).reshape(-1, self.output_dim))
         self._gradients = [grad]
         return None
 

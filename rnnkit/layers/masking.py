@@ -25,19 +25,19 @@ class Masking(Layer):
             raise RnnkitTypeError(f"mask_value must be a number such as 0.0, got {describe(mask_value)}")
         super().__init__(**kwargs)
         self.mask_value = float(mask_value)
-        self._keep = None
+        self._cache = None
 
     def compute_mask(self, inputs, mask=None):
         keep = np.any(np.asarray(inputs) != self.mask_value, axis=-1)
         return keep if mask is None else keep & mask
 
     def call(self, inputs, training=False, mask=None):
-        self._keep = self.compute_mask(inputs)[..., None]
-        return inputs * self._keep
+        self._cache = self.compute_mask(inputs)[..., None]
+        return inputs * self._cache
 
     def backward(self, d_outputs):
         self._gradients = []
-        return np.asarray(d_outputs) * self._keep
+        return np.asarray(d_outputs) * self._cache
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

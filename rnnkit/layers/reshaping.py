@@ -11,15 +11,15 @@ class Flatten(Layer):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._shape = None
+        self._cache = None
 
     def call(self, inputs, training=False, mask=None):
-        self._shape = inputs.shape
+        self._cache = inputs.shape
         return inputs.reshape(inputs.shape[0], -1)
 
     def backward(self, d_outputs):
         self._gradients = []
-        return np.asarray(d_outputs).reshape(self._shape)
+        return np.asarray(d_outputs).reshape(self._cache)
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]

@@ -159,6 +159,11 @@ class RNN(Layer):
         return self.cell.output_size
 
     @property
+    def supports_tbptt(self):
+        """Truncated BPTT can carry this layer's state across time chunks unless it runs backwards."""
+        return not self.go_backwards
+
+    @property
     def state_sizes(self):
         """Sizes of the returned states, flat in Keras's order."""
         return flat_state_sizes(self.cell)

@@ -26,7 +26,7 @@ class TimeDistributed(Layer):
         if not isinstance(layer, Layer):
             raise RnnkitTypeError(f"layer must be an rnnkit layer, got {describe(layer)}")
         self.layer = layer
-        self._batch_time = None
+        self._cache = None
 
     def build(self, input_shape):
         self.layer.build((None, *tuple(input_shape)[2:]))
@@ -39,12 +39,12 @@ class TimeDistributed(Layer):
 
     def call(self, inputs, training=False, mask=None):
         batch, time = inputs.shape[:2]
-        self._batch_time = (batch, time)
+        self._cache = (batch, time)
         folded = self.layer(inputs.reshape(batch * time, *inputs.shape[2:]), training=training)
         return folded.reshape(batch, time, *folded.shape[1:])
 
     def backward(self, d_outputs):
-        batch, time = self._batch_time
+        batch, time = self._cache
         d_outputs = np.asarray(d_outputs)
         dx = self.layer.backward(d_outputs.reshape(batch * time, *d_outputs.shape[2:]))
         self._gradients = self.layer.get_gradients()
