@@ -3,15 +3,17 @@
 Every loss computes one value per prediction row (the class/feature axis, the last
 one, is reduced by the loss itself), weights it, and reduces with Keras's
 ``"sum_over_batch_size"``: the weighted values are summed and divided by how many
-values there are. For ``(batch, classes)`` predictions that is the batch size; for
-``(batch, time, classes)`` predictions it is ``batch * time`` (the loss is the mean
-over batch AND time, as Keras does for sequence outputs).
+values there are (not by the sum of the weights: Keras 3's ``reduce_values``). For
+``(batch, classes)`` predictions that is the batch size; for ``(batch, time, classes)``
+predictions it is ``batch * time`` (the loss is the mean over batch AND time, as Keras
+does for sequence outputs).
 
     L = (1 / N) * sum_i w_i * l_i        l_i = loss of row i, N = number of rows
 
-``loss(y_true, y_pred, sample_weight=None)`` returns ``L`` as a Python float and
-``loss.gradient(...)`` returns ``dL/dy_pred`` with the shape of ``y_pred``.
-``value_and_gradient`` returns both from one pass (what a training step wants).
+``loss(y_true, y_pred, sample_weight=None)`` returns ``L`` as a Python float,
+``loss.gradient(...)`` returns ``dL/dy_pred`` with the shape of ``y_pred`` and
+``loss.call(y_true, y_pred)`` the unreduced ``l`` (Keras's ``call``).
+``value_and_gradient`` returns ``L`` and its gradient from one pass (what a training step wants).
 
 Probabilities are clipped to ``[EPSILON, 1 - EPSILON]`` with ``EPSILON = 1e-7``
 exactly as Keras does, and the gradient includes the clip: a probability outside
@@ -19,10 +21,17 @@ the interval gets no gradient through its logarithm (as autodiff through
 ``clip`` gives).
 
 Sample weights: ``None``, a scalar, one weight per sample ``(batch,)`` (broadcast
-over time for sequence outputs), or one weight per row (e.g. ``(batch, time)``).
-An optional boolean ``mask`` with the shape of the rows (e.g. ``(batch, time)``
-from a Masking layer) drops rows as Keras does: the sum of the kept rows is
-divided by the number of kept rows.
+over time for sequence outputs, where Keras 3 itself needs ``(batch, 1)``), or one
+weight per row (e.g. ``(batch, time)``). An optional boolean ``mask`` with the shape of
+the rows (e.g. ``(batch, time)`` from a Masking layer) is merged into the weights as
+Keras's ``apply_mask`` does: kept rows are scaled by ``rows / kept``, so the loss is
+``sum(w * l * mask) / kept``.
+
+The other Keras 3 losses live beside this module (``losses_regression``, ``losses_hinge``,
+``losses_probabilistic``) and Keras's functional forms (``rnnkit.losses.mean_squared_error(y_true,
+y_pred)``, ...) in ``losses_functional``; all are exported here. ``compile`` takes a loss as a
+name, an object, a class or one of those functions; any other function is refused, since rnnkit
+cannot differentiate it: subclass :class:`Loss` with ``call`` and ``call_gradient`` instead.
 """
 import numbers
 
@@ -34,7 +43,7 @@ from .errors import RnnkitTypeError, RnnkitValueError
 EPSILON = 1e-7
 """Keras's ``keras.config.epsilon()``: the clip margin for probabilities."""
 
-_REDUCTIONS = ("sum_over_batch_size", "mean", "sum")
+_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight")
 
 
 def _log_softmax(z):
@@ -75,31 +84,59 @@ def _same_rank(y_true, y_pred):
 
 
 class Loss:
-    """Base class: subclasses implement ``_rows(y_true, y_pred) -> (values, d_values)``.
+    """Base class: weighting, masking and Keras's reduction over the values of a subclass.
 
-    ``values`` holds one loss per row (``y_pred.shape[:-1]``) and ``d_values`` the
-    derivative of each row's loss with respect to that row of ``y_pred``
-    (``y_pred.shape``). The base class validates, weights, reduces and scales.
+    Built-in losses implement ``_rows(y_true, y_pred) -> (values, d_values)`` (both from one
+    pass). A loss of your own implements Keras's ``call`` and, since rnnkit has no autodiff,
+    its derivative ``call_gradient``::
+
+        class HalfSquared(rnnkit.losses.Loss):
+            def call(self, y_true, y_pred):            # one value per row: shape y_pred.shape[:-1]
+                return 0.5 * np.mean((y_pred - y_true) ** 2, axis=-1)
+            def call_gradient(self, y_true, y_pred):   # d call[row] / d y_pred[row]: shape y_pred.shape
+                return (y_pred - y_true) / y_pred.shape[-1]
+
+    ``call`` may also return one value per element (the shape of ``y_pred``); ``call_gradient``
+    then gives each value's derivative by its own element. ``y_true`` and ``y_pred`` arrive as
+    float arrays (as Keras casts them), shapes unchecked. Check the pair with
+    :func:`check_loss_gradient`.
 
     Args:
-        reduction: ``"sum_over_batch_size"`` (Keras's default; ``"mean"`` is the same)
-            or ``"sum"``.
         name: the name Keras gives the loss.
+        reduction: ``"sum_over_batch_size"`` (Keras's default; ``"mean"`` is the same): the
+            weighted sum divided by the number of values; ``"sum"``; ``"mean_with_sample_weight"``:
+            the weighted sum divided by the sum of the weights.
     """
 
     default_name = "loss"
 
-    def __init__(self, reduction="sum_over_batch_size", name=None):
+    def __init__(self, name=None, reduction="sum_over_batch_size"):
         if reduction not in _REDUCTIONS:
             raise RnnkitValueError(f"reduction must be one of {list(_REDUCTIONS)}, got {describe(reduction)}")
+        if name is not None and not isinstance(name, str):
+            raise RnnkitTypeError(f"name must be a string or None, got {describe(name)}")
         self.reduction = reduction
         self.name = name or self.default_name
 
     def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
         return self.value_and_gradient(y_true, y_pred, sample_weight, mask, need_gradient=False)[0]
 
+    def call(self, y_true, y_pred):
+        """The unreduced, unweighted losses, one per row (Keras's ``Loss.call``)."""
+        y_true, y_pred = self._prepare(y_true, _as_float("y_pred", y_pred))
+        return self._rows(y_true, y_pred)[0]
+
+    def call_gradient(self, y_true, y_pred):
+        """The derivative of :meth:`call`'s values with respect to ``y_pred``, row by row."""
+        y_true, y_pred = self._prepare(y_true, _as_float("y_pred", y_pred))
+        return self._rows(y_true, y_pred)[1]
+
+    def per_row(self, y_true, y_pred):
+        """Same as :meth:`call` (the name rnnkit used before)."""
+        return self.call(y_true, y_pred)
+
     def gradient(self, y_true, y_pred, sample_weight=None, mask=None):
-        """dL/dy_pred, same shape as ``y_pred``."""
+        """dL/dy_pred of the reduced loss L, same shape as ``y_pred``."""
         return self.value_and_gradient(y_true, y_pred, sample_weight, mask)[1]
 
     def value_and_gradient(self, y_true, y_pred, sample_weight=None, mask=None, need_gradient=True):
@@ -107,46 +144,72 @@ class Loss:
         y_pred_in = _as_float("y_pred", y_pred)
         y_true, y_pred = self._prepare(y_true, y_pred_in)
         values, d_values = self._rows(y_true, y_pred)
+        own_mask = self._loss_mask(y_true)
+        if own_mask is not None:  # Keras: the loss's own mask (ignore_class) and the input's, both kept
+            mask = own_mask if mask is None else own_mask & self._broadcast("mask", np.asarray(mask, bool),
+                                                                            own_mask.shape)
         weights = self._row_weights(values.shape, sample_weight, mask)
-        scale = 1.0 if self.reduction == "sum" else 1.0 / max(values.size, 1)
         weighted = values if weights is None else values * weights
+        if self.reduction == "sum":
+            scale = 1.0
+        elif self.reduction == "mean_with_sample_weight" and weights is not None:
+            total = float(np.sum(weights))
+            scale = 1.0 / total if total != 0.0 else 0.0  # Keras's divide_no_nan
+        else:
+            scale = 1.0 / values.size if values.size else 0.0
         loss = float(np.sum(weighted) * scale)
         if not need_gradient:
             return loss, None
         factor = np.full(values.shape, scale) if weights is None else weights * scale
-        grad = d_values * np.expand_dims(factor, -1)
+        if values.ndim < d_values.ndim:  # one value per row: its weight scales the row's derivatives
+            factor = np.expand_dims(factor, -1)
+        grad = d_values * factor
         return loss, grad.reshape(y_pred_in.shape).astype(y_pred_in.dtype, copy=False)
-
-    def per_row(self, y_true, y_pred):
-        """The unreduced, unweighted losses, one per row (Keras's ``reduction=None``)."""
-        y_true, y_pred = self._prepare(y_true, _as_float("y_pred", y_pred))
-        return self._rows(y_true, y_pred)[0]
 
     # -- overridable pieces -------------------------------------------------------------
 
     def _prepare(self, y_true, y_pred):
+        """The pair as :meth:`_rows` takes it; the base converts y_true to floats (as Keras does)."""
         y_true = _as_float("y_true", y_true)
-        y_true, y_pred = _same_rank(y_true, y_pred)
-        if y_true.shape != y_pred.shape:
-            raise RnnkitValueError(
-                f"y_true and y_pred must have the same shape for {type(self).__name__}, "
-                f"got y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape}"
-            )
         if y_pred.ndim == 0:
-            y_true, y_pred = y_true[None], y_pred[None]
+            y_true, y_pred = np.reshape(y_true, (1,)), y_pred[None]
         return y_true, y_pred
 
+    def _loss_mask(self, y_true):
+        """Rows the loss itself leaves out (None: none), merged into ``mask``."""
+        return None
+
     def _rows(self, y_true, y_pred):
-        raise NotImplementedError
+        """(values, derivatives): a subclass's ``call`` and ``call_gradient``."""
+        if type(self).call is Loss.call:
+            raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred) and "
+                                      f"call_gradient(y_true, y_pred)")
+        if type(self).call_gradient is Loss.call_gradient:
+            raise RnnkitTypeError(
+                f"loss {type(self).__name__} defines call() but not call_gradient(): rnnkit has no automatic "
+                f"differentiation, so a loss must also give the derivative of its values with respect to "
+                f"y_pred (call_gradient(y_true, y_pred), same shape as y_pred); check the pair with "
+                f"rnnkit.losses.check_loss_gradient")
+        values = np.asarray(self.call(y_true, y_pred), dtype=np.float64)
+        d_values = np.asarray(self.call_gradient(y_true, y_pred), dtype=np.float64)
+        name = type(self).__name__
+        if values.shape not in (y_pred.shape[:-1], y_pred.shape):
+            raise RnnkitValueError(f"{name}.call must return one value per row {y_pred.shape[:-1]} or per "
+                                   f"element {y_pred.shape} of y_pred, got shape {values.shape}")
+        if d_values.shape != y_pred.shape:
+            raise RnnkitValueError(f"{name}.call_gradient must return an array of y_pred's shape {y_pred.shape}, "
+                                   f"got shape {d_values.shape}")
+        return values, d_values
 
     def _row_weights(self, rows_shape, sample_weight, mask):
+        """Keras's ``apply_mask``: the mask merged into the sample weights (kept rows rescaled by
+        total/kept for the mean reductions, so the mean runs over the kept rows only)."""
         weights = None
         if sample_weight is not None:
             weights = self._broadcast("sample_weight", sample_weight, rows_shape)
         if mask is not None:
             keep = self._broadcast("mask", np.asarray(mask, dtype=bool), rows_shape).astype(np.float64)
-            if self.reduction != "sum":
-                # Keras rescales kept rows by total/kept so the mean runs over kept rows only.
+            if self.reduction in ("sum_over_batch_size", "mean"):
                 kept = keep.sum()
                 keep = keep * (keep.size / kept) if kept > 0 else keep
             weights = keep if weights is None else weights * keep
@@ -179,7 +242,27 @@ class Loss:
         return f"{type(self).__name__}({self.get_config()})"
 
 
-class _CrossentropyBase(Loss):
+class ElementwiseLoss(Loss):
+    """Base of the losses whose ``y_true`` has the shape of ``y_pred`` (after Keras's rank fix of one
+    trailing size-1 axis, e.g. ``(batch,)`` labels against ``(batch, 1)`` predictions)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name=None):
+        super().__init__(name=name, reduction=reduction)
+
+    def _prepare(self, y_true, y_pred):
+        y_true = _as_float("y_true", y_true)
+        y_true, y_pred = _same_rank(y_true, y_pred)
+        if y_true.shape != y_pred.shape:
+            raise RnnkitValueError(
+                f"y_true and y_pred must have the same shape for {type(self).__name__}, "
+                f"got y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape}"
+            )
+        if y_pred.ndim == 0:
+            y_true, y_pred = y_true[None], y_pred[None]
+        return y_true, y_pred
+
+
+class _CrossentropyBase(ElementwiseLoss):
     def __init__(self, from_logits=False, reduction="sum_over_batch_size", name=None):
         super().__init__(reduction, name)
         if not isinstance(from_logits, (bool, np.bool_)):
@@ -188,6 +271,13 @@ class _CrossentropyBase(Loss):
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits}
+
+
+def _last_axis(axis):
+    """Keras's ``axis`` argument of a loss: rnnkit reduces over the last axis only."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or axis != -1:
+        raise RnnkitValueError(f"axis must be -1 (the last axis, the one rnnkit's losses reduce), got {describe(axis)}")
+    return -1
 
 
 def _label_smoothing(value):
@@ -226,15 +316,17 @@ class CategoricalCrossentropy(_CrossentropyBase):
         from_logits: ``y_pred`` holds logits (log-softmax is used, stable for any size)
             rather than probabilities (normalised to sum 1, then clipped to [1e-7, 1 - 1e-7]).
         label_smoothing: ``t = t (1 - s) + s / classes``.
+        axis: -1 (the class axis is the last one).
 
     Shapes: ``y_true`` and ``y_pred`` are ``(batch, classes)`` or ``(batch, time, classes)``.
     """
 
     default_name = "categorical_crossentropy"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size", name=None):
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size", name=None):
         super().__init__(from_logits, reduction, name)
         self.label_smoothing = _label_smoothing(label_smoothing)
+        self.axis = _last_axis(axis)
 
     def _prepare(self, y_true, y_pred):
         y_true = _as_float("y_true", y_true)
@@ -252,7 +344,7 @@ class CategoricalCrossentropy(_CrossentropyBase):
         return _categorical_rows(y_true, y_pred, self.from_logits)
 
     def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+        return {**super().get_config(), "label_smoothing": self.label_smoothing, "axis": self.axis}
 
 
 class SparseCategoricalCrossentropy(_CrossentropyBase):
@@ -260,6 +352,8 @@ class SparseCategoricalCrossentropy(_CrossentropyBase):
 
     Args:
         from_logits: as for :class:`CategoricalCrossentropy`.
+        ignore_class: a label value (e.g. the padding id -1 or 0) whose rows count for nothing: their
+            loss is 0 and they are masked out of the mean, as Keras does; None: every label counts.
 
     Shapes: ``y_pred`` is ``(batch, classes)`` or ``(batch, time, classes)``; ``y_true``
     is ``y_pred.shape[:-1]`` (optionally with a trailing axis of size 1) and holds
@@ -267,6 +361,13 @@ class SparseCategoricalCrossentropy(_CrossentropyBase):
     """
 
     default_name = "sparse_categorical_crossentropy"
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", name=None):
+        super().__init__(from_logits, reduction, name)
+        if ignore_class is not None and (isinstance(ignore_class, bool) or not isinstance(ignore_class,
+                                                                                          numbers.Integral)):
+            raise RnnkitValueError(f"ignore_class must be an integer label or None, got {describe(ignore_class)}")
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
 
     def _prepare(self, y_true, y_pred):
         labels = np.asarray(y_true)
@@ -279,12 +380,26 @@ class SparseCategoricalCrossentropy(_CrossentropyBase):
                 f"y_true must have shape y_pred.shape[:-1] = {y_pred.shape[:-1]} (integer labels), "
                 f"got y_true of shape {np.shape(y_true)} and y_pred of shape {y_pred.shape}"
             )
-        return check_labels("y_true", labels, y_pred.shape[-1]), y_pred
+        if self.ignore_class is None:
+            return check_labels("y_true", labels, y_pred.shape[-1]), y_pred
+        ignored = labels == self.ignore_class
+        checked = check_labels("y_true", np.where(ignored, 0, labels), y_pred.shape[-1])
+        return np.where(ignored, -1, checked), y_pred  # -1 marks an ignored row from here on
+
+    def _loss_mask(self, labels):
+        return None if self.ignore_class is None else labels >= 0
 
     def _rows(self, labels, y_pred):
+        kept = labels >= 0
         target = np.zeros(y_pred.shape)
-        np.put_along_axis(target, labels[..., None], 1.0, axis=-1)
-        return _categorical_rows(target, y_pred, self.from_logits)
+        np.put_along_axis(target, np.where(kept, labels, 0)[..., None], 1.0, axis=-1)
+        values, d_values = _categorical_rows(target, y_pred, self.from_logits)
+        if self.ignore_class is None:
+            return values, d_values
+        return np.where(kept, values, 0.0), np.where(kept[..., None], d_values, 0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "ignore_class": self.ignore_class}
 
 
 def check_labels(name, labels, classes):
@@ -321,6 +436,7 @@ class BinaryCrossentropy(_CrossentropyBase):
     Args:
         from_logits: ``y_pred`` holds logits rather than probabilities.
         label_smoothing: ``t = t (1 - s) + 0.5 s``.
+        axis: -1 (the axis averaged over).
 
     Shapes: ``y_true`` and ``y_pred`` alike, e.g. ``(batch, 1)``, ``(batch, time, 1)``;
     ``(batch,)`` labels against ``(batch, 1)`` predictions are accepted (Keras's rank fix).
@@ -328,9 +444,10 @@ class BinaryCrossentropy(_CrossentropyBase):
 
     default_name = "binary_crossentropy"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size", name=None):
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size", name=None):
         super().__init__(from_logits, reduction, name)
         self.label_smoothing = _label_smoothing(label_smoothing)
+        self.axis = _last_axis(axis)
 
     def _rows(self, y_true, y_pred):
         if self.label_smoothing:
@@ -348,10 +465,10 @@ class BinaryCrossentropy(_CrossentropyBase):
         return elements.mean(axis=-1), d_elements / width
 
     def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+        return {**super().get_config(), "label_smoothing": self.label_smoothing, "axis": self.axis}
 
 
-class MeanSquaredError(Loss):
+class MeanSquaredError(ElementwiseLoss):
     """``l = mean_k (y_pred_k - y_true_k)^2`` over the last axis; ``dl/dy_pred = 2 (y_pred - y_true) / K``."""
 
     default_name = "mean_squared_error"
@@ -361,7 +478,7 @@ class MeanSquaredError(Loss):
         return np.mean(diff * diff, axis=-1), 2.0 * diff / y_pred.shape[-1]
 
 
-class MeanAbsoluteError(Loss):
+class MeanAbsoluteError(ElementwiseLoss):
     """``l = mean_k |y_pred_k - y_true_k|``; ``dl/dy_pred = sign(y_pred - y_true) / K`` (0 where equal)."""
 
     default_name = "mean_absolute_error"
@@ -371,7 +488,7 @@ class MeanAbsoluteError(Loss):
         return np.mean(np.abs(diff), axis=-1), np.sign(diff) / y_pred.shape[-1]
 
 
-class Huber(Loss):
+class Huber(ElementwiseLoss):
     """Huber loss with Keras's branch rule, averaged over the last axis.
 
     With ``x = y_pred - y_true``: ``e = 0.5 x^2`` where ``|x| <= delta``, else
@@ -400,21 +517,45 @@ class Huber(Loss):
         return {**super().get_config(), "delta": self.delta}
 
 
+# The other Keras 3 losses and the functional forms live beside this module (they build on Loss).
+from .losses_regression import (CosineSimilarity, LogCosh, MeanAbsolutePercentageError,  # noqa: E402
+                                MeanSquaredLogarithmicError)
+from .losses_hinge import CategoricalHinge, Hinge, SquaredHinge  # noqa: E402
+from .losses_probabilistic import (BinaryFocalCrossentropy, CategoricalFocalCrossentropy,  # noqa: E402
+                                   CategoricalGeneralizedCrossEntropy, KLDivergence, Poisson)
+from .losses_functional import (ALIASES, FUNCTION_CLASSES, binary_crossentropy,  # noqa: E402
+                                binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy,
+                                categorical_generalized_cross_entropy, categorical_hinge, check_loss_gradient,
+                                cosine_similarity, hinge, huber, kl_divergence, kld, kullback_leibler_divergence,
+                                log_cosh, logcosh, loss_from_function, mae, mape, mean_absolute_error,
+                                mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error,
+                                msle, mse, no_gradient_error, poisson, sparse_categorical_crossentropy, squared_hinge)
+
 _CLASSES = (
     SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
-    MeanSquaredError, MeanAbsoluteError, Huber,
+    MeanSquaredError, MeanAbsoluteError, Huber, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
+    CosineSimilarity, LogCosh, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
+    BinaryFocalCrossentropy, CategoricalFocalCrossentropy, CategoricalGeneralizedCrossEntropy,
 )
 _REGISTRY = {cls.__name__: cls for cls in _CLASSES}
 _REGISTRY.update({cls.default_name: cls for cls in _CLASSES})
-_REGISTRY.update({"mse": MeanSquaredError, "mae": MeanAbsoluteError, "huber": Huber})
+_REGISTRY.update({function.__name__: cls for function, cls in FUNCTION_CLASSES.items()})
+_REGISTRY.update({alias: FUNCTION_CLASSES[function] for alias, function in ALIASES.items()})
+# Keras 3's upper-case short names
+_REGISTRY.update({"huber": Huber, "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy, "MSE": MeanSquaredError,
+                  "MAE": MeanAbsoluteError, "MAPE": MeanAbsolutePercentageError, "MSLE": MeanSquaredLogarithmicError,
+                  "KLD": KLDivergence})
 
 
 def get(identifier):
     """Resolve a loss: an instance, a name (``"mse"``, ``"sparse_categorical_crossentropy"``,
-    ``"SparseCategoricalCrossentropy"``, ...) or a ``{"class_name", "config"}`` dict.
+    ``"SparseCategoricalCrossentropy"``, ...), a ``{"class_name", "config"}`` dict, a Loss class,
+    or one of this module's functional forms (``rnnkit.losses.sparse_categorical_crossentropy``;
+    a ``functools.partial`` of one keeps its arguments).
 
     A name gives the loss with Keras's default arguments and the name as given (so
-    ``get("mse").name == "mse"``, as Keras reports it).
+    ``get("mse").name == "mse"``, as Keras reports it). Any other function is refused with an
+    error saying how to give rnnkit a loss it can differentiate.
     """
     if isinstance(identifier, Loss):
         return identifier
@@ -424,6 +565,13 @@ def get(identifier):
         return _REGISTRY[identifier["class_name"]].from_config(dict(identifier.get("config", {})))
     if isinstance(identifier, (str, dict)):
         raise RnnkitValueError(f"loss must be one of {sorted(_REGISTRY)}, got {describe(identifier)}")
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier):
+        loss = loss_from_function(identifier)
+        if loss is None:
+            raise no_gradient_error(identifier)
+        return loss
     raise RnnkitTypeError(f"loss must be a name, a config dict or an rnnkit Loss, got {describe(identifier)}")
 
 

@@ -284,8 +284,11 @@ _REGISTRY.update({
     "sparse_categorical_accuracy": SparseCategoricalAccuracy, "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError, "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError, "mean": Mean,
 })
+# Keras metrics with a loss's formula (not "cosine_similarity": Keras's metric is +cos, the loss -cos)
 _LOSS_METRIC_NAMES = ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
-                      "huber_loss")
+                      "huber_loss", "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error", "msle",
+                      "kl_divergence", "kld", "poisson", "hinge", "squared_hinge", "categorical_hinge", "log_cosh",
+                      "logcosh", "binary_focal_crossentropy", "categorical_focal_crossentropy")
 
 
 def get(identifier):
@@ -297,7 +300,7 @@ def get(identifier):
     if isinstance(identifier, str) and identifier in _REGISTRY:
         return _REGISTRY[identifier]()
     if isinstance(identifier, str) and identifier in _LOSS_METRIC_NAMES:
-        return MeanMetricWrapper(_losses.get(identifier).per_row, name=identifier)
+        return MeanMetricWrapper(_losses.get(identifier).call, name=identifier)
     if isinstance(identifier, dict) and identifier.get("class_name") in _REGISTRY:
         return _REGISTRY[identifier["class_name"]].from_config(dict(identifier.get("config", {})))
     if isinstance(identifier, (str, dict)):
