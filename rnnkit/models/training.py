@@ -14,10 +14,16 @@ provides this protocol (flat lists: one entry per input or output, in ``model.in
 
 One training step:
     outputs = model(xs, training=True)
-    L       = sum_i w_i loss_i(y_i, outputs_i)   (Keras "sum_over_batch_size": mean over batch and time)
+    L       = sum_i w_i loss_i(y_i, outputs_i; sample weights)   (Keras "sum_over_batch_size": the
+              weighted sum over batch and time divided by the number of values)
     dL/doutputs_i -> backward through the graph -> gradients of every weight (BPTT inside recurrent layers)
     optimizer.apply_gradients(zip(gradients, trainable_variables))
+
+Where the batches come from (arrays, generators, datasets; epochs and ``steps_per_epoch``) is
+:mod:`rnnkit.models.data_streams`'s; checking and casting the arrays is
+:mod:`rnnkit.models.data_adapter`'s; ``evaluate`` and ``predict`` are in :mod:`.evaluation`.
 """
+import math
 import numbers
 import warnings
 
@@ -27,12 +33,11 @@ from .. import callbacks as callbacks_module
 from .. import losses as losses_module
 from .. import optimizers as optimizers_module
 from .._validate import describe
-from ..data_checks import batch_slices
 from ..errors import RnnkitError, RnnkitTypeError, RnnkitValueError
-from ..ops.grad_mode import no_grad
 from ..random import make_rng
-from . import data_adapter, stateful, tbptt
+from . import class_weights, data_adapter, data_streams, stateful, tbptt
 from .compile_utils import CompiledLoss, CompiledMetrics
+from .evaluation import Evaluation
 
 
 class NonFiniteError(RnnkitError, FloatingPointError):
@@ -54,8 +59,30 @@ class _FitPlan:
         self.__dict__.update(fields)
 
 
-class Trainer:
-    """Keras's training API: ``compile``, ``fit``, ``evaluate``, ``predict`` and the ``*_on_batch`` forms."""
+def _check_validation_freq(validation_freq):
+    """Keras: an int n (validate every n-th epoch) or a list of epochs (1-based) to validate after."""
+    if isinstance(validation_freq, numbers.Integral) and not isinstance(validation_freq, bool):
+        if validation_freq < 1:
+            raise RnnkitValueError(f"validation_freq must be a positive integer or a list of epochs, got "
+                                   f"{describe(validation_freq)}")
+        return int(validation_freq)
+    if isinstance(validation_freq, (list, tuple, set, range)) and all(
+            isinstance(e, numbers.Integral) and not isinstance(e, bool) and e >= 1 for e in validation_freq):
+        return frozenset(int(e) for e in validation_freq)
+    raise RnnkitValueError(f"validation_freq must be a positive integer or a list of epochs (1-based), got "
+                           f"{describe(validation_freq)}")
+
+
+def _validates_after(validation_freq, epoch):
+    """Whether ``fit`` validates after ``epoch`` (0-based), as Keras's ``_should_eval``."""
+    if isinstance(validation_freq, int):
+        return (epoch + 1) % validation_freq == 0
+    return epoch + 1 in validation_freq
+
+
+class Trainer(Evaluation):
+    """Keras's training API: ``compile``, ``fit``, ``train_on_batch`` (and, from :class:`Evaluation`,
+    ``evaluate``, ``predict``, ``test_on_batch``, ``predict_on_batch``)."""
 
     optimizer = None
     loss = None
@@ -68,18 +95,27 @@ class Trainer:
     _resume_epoch = None
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, terminate_on_nan=True):
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                terminate_on_nan=True):
         """Choose the optimizer, the loss(es) and the metrics (objects or Keras's string names).
 
         Args:
             optimizer: name or Optimizer.
             loss: one loss for every output, a list with one per output (None: no loss on that
-                output) or a dict by output name (outputs left out get no loss).
+                output) or a dict by output name (outputs left out get no loss). A loss is a name
+                (``"mse"``), an object, a class, or one of ``rnnkit.losses``' functions
+                (``rnnkit.losses.sparse_categorical_crossentropy``); rnnkit refuses other functions,
+                which it cannot differentiate (subclass ``rnnkit.losses.Loss`` with ``call`` and
+                ``call_gradient`` instead).
             loss_weights: None (all 1), a list or a dict by output name: the training loss is
                 ``sum_i loss_weights[i] * loss_i``.
             metrics: a list (one-output models; ``[[...]]`` too), or for several outputs a dict by
                 output name, a list of lists, a list as long as the outputs (one entry each, as
                 Keras 3), or a list of another length (every metric on every output, as tf.keras 2).
+                A metric is a name, an object or any function ``fn(y_true, y_pred) -> values``.
+                These metrics ignore sample weights.
+            weighted_metrics: metrics (same forms) weighted by ``sample_weight`` / ``class_weight``;
+                logged as ``weighted_<name>`` where ``metrics`` has the same name.
             terminate_on_nan: (default True) stop ``fit`` at the first non-finite loss or gradient
                 and keep the last finite weights; False lets training run on (a step whose gradients
                 are not finite is then skipped with a warning, and History shows the non-finite loss).
@@ -89,7 +125,7 @@ class Trainer:
         # everything resolved before anything is assigned: a bad metric leaves the model as it was
         resolved_optimizer = optimizers_module.get(optimizer)
         compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
-        compiled_metrics = CompiledMetrics(metrics, self.output_names, compiled_loss)
+        compiled_metrics = CompiledMetrics(metrics, self.output_names, compiled_loss, weighted_metrics)
         self.optimizer, self._compiled_loss, self._compiled_metrics = resolved_optimizer, compiled_loss, compiled_metrics
         losses = compiled_loss.losses
         self.loss = losses[0] if len(losses) == 1 else losses
@@ -116,6 +152,9 @@ class Trainer:
                   "metrics": metrics[0] if single else metrics}
         if any(weight != 1.0 for weight in losses["loss_weights"]):
             config["loss_weights"] = losses["loss_weights"]
+        weighted = self._compiled_metrics.get_weighted_config()
+        if any(weighted):
+            config["weighted_metrics"] = weighted[0] if single else weighted
         return config
 
     def compile_from_config(self, config):
@@ -130,7 +169,8 @@ class Trainer:
         loss = config["loss"]
         self.compile(optimizer=optimizers_module.get({"class_name": optimizer.pop("class_name"), "config": optimizer}),
                      loss=[loss_of(item) for item in loss] if isinstance(loss, list) else loss_of(loss),
-                     loss_weights=config.get("loss_weights"), metrics=config.get("metrics"))
+                     loss_weights=config.get("loss_weights"), metrics=config.get("metrics"),
+                     weighted_metrics=config.get("weighted_metrics"))
 
     @property
     def shuffle_rng(self):
@@ -170,26 +210,24 @@ class Trainer:
     def compute_loss_and_gradients(self, x, y, sample_weight=None):
         """Forward, loss and BPTT on one batch: returns (loss, gradients in trainable_variables order, y_pred)."""
         self._require_compiled("compute_loss_and_gradients")
-        xs = self._prepare_data(data_adapter.flat_arrays("x", x, self.input_names, "input"))
-        ys = data_adapter.flat_arrays("y", y, self.output_names, "output")
-        loss, _, grads, outputs, _ = self._loss_and_gradients(xs, ys, sample_weight)
+        xs, ys, weights = self._checked(x, y, sample_weight)
+        loss, _, grads, outputs, _ = self._loss_and_gradients(xs, ys, weights)
         return loss, grads, self._pack_outputs(outputs)
 
     def compute_loss(self, x, y, sample_weight=None, training=False):
         """The compiled loss of the model on (x, y), without gradients."""
         self._require_compiled("compute_loss")
-        xs = self._prepare_data(data_adapter.flat_arrays("x", x, self.input_names, "input"))
-        ys = data_adapter.flat_arrays("y", y, self.output_names, "output")
+        xs, ys, weights = self._checked(x, y, sample_weight)
         outputs, masks = self._forward(xs, training=training)
-        loss, _, _ = self._compiled_loss.value_and_gradients(ys, outputs, masks, sample_weight, need_gradient=False)
+        loss, _, _ = self._compiled_loss.value_and_gradients(ys, outputs, masks, weights, need_gradient=False)
         return float(loss)
 
-    def _train_step(self, xs, ys, where):
+    def _train_step(self, xs, ys, where, sample_weights=None):
         """One optimizer step: returns (loss, per-output losses, global gradient norm)."""
         # Overflow is detected below and reported with the epoch and batch; NumPy's own warnings would only repeat it.
         variables = self.trainable_variables
         with np.errstate(over="ignore", invalid="ignore"):
-            loss, parts, grads, outputs, masks = self._loss_and_gradients(xs, ys, variables=variables)
+            loss, parts, grads, outputs, masks = self._loss_and_gradients(xs, ys, sample_weights, variables=variables)
         grads_finite = all(np.isfinite(g).all() for g in grads)
         if not (np.isfinite(loss) and grads_finite) and self.terminate_on_nan:
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
@@ -201,7 +239,7 @@ class Trainer:
             # terminate_on_nan=False: the optimizer refuses non-finite gradients, so this step is
             # skipped (weights unchanged) and training runs on; the loss and grad_norm show it.
             warnings.warn(f"non-finite gradient at {where}; update skipped", RuntimeWarning, stacklevel=4)
-        self._compiled_metrics.update(ys, outputs, masks)
+        self._compiled_metrics.update(ys, outputs, masks, sample_weights)
         return loss, parts, norm
 
     def _apply_update(self, grads, where, norm, variables):
@@ -219,28 +257,15 @@ class Trainer:
             raise NonFiniteError(f"the optimizer step at {where} made weights non-finite (global gradient norm "
                                  f"{norm:.3g}); weights kept from the last finite step")
 
-    def train_on_batch(self, x, y, return_dict=False):
-        """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; returns the loss (and metrics) of that batch.
+
+        ``sample_weight`` / ``class_weight`` as for :meth:`fit`."""
         self._require_compiled("train_on_batch")
-        xs, ys = self._checked_xy(x, y)
+        xs, ys, weights = self._checked(x, y, sample_weight, class_weight)
         self._compiled_metrics.reset()
-        loss, parts, _ = self._train_step(xs, ys, "train_on_batch")
+        loss, parts, _ = self._train_step(xs, ys, "train_on_batch", weights)
         return self._results(loss, parts, return_dict)
-
-    @no_grad()
-    def test_on_batch(self, x, y, return_dict=False):
-        self._require_compiled("test_on_batch")
-        xs, ys = self._checked_xy(x, y)
-        self._compiled_metrics.reset()
-        outputs, masks = self._forward(xs, training=False)
-        loss, parts, _ = self._compiled_loss.value_and_gradients(ys, outputs, masks, need_gradient=False)
-        self._compiled_metrics.update(ys, outputs, masks)
-        return self._results(float(loss), parts, return_dict)
-
-    @no_grad()
-    def predict_on_batch(self, x):
-        outputs, _ = self._forward(self._prepare_data(data_adapter.check_x(self, x)), training=False)
-        return self._pack_outputs(outputs)
 
     def _results(self, loss, parts, return_dict):
         logs = {**self._compiled_loss.logs(loss, parts), **self._compiled_metrics.results()}
@@ -248,35 +273,105 @@ class Trainer:
             return logs
         return loss if len(logs) == 1 else list(logs.values())
 
-    # ------------------------------------------------------------------ data checks
-    def _checked_xy(self, x, y, x_name="x", y_name="y"):
-        xs, ys = data_adapter.check_xy(self, x, y, x_name, y_name)
-        return self._prepare_data(xs), ys
+    # ------------------------------------------------------------------ data
+    def _prepared(self, xs):
+        """Inputs checked against the model (which a Sequential builds from) and cast as Keras casts them."""
+        return data_adapter.cast_inputs(self, self._prepare_data(xs))
+
+    def _checked(self, x, y, sample_weight=None, class_weight=None, names=("x", "y", "sample_weight")):
+        """Flat checked ``(xs, ys, sample_weights)`` of one set of arrays."""
+        x_name, y_name, sw_name = names
+        xs = self._prepared(data_adapter.check_x(self, x, x_name))
+        ys, weights = data_adapter.check_targets(self, xs, y, sample_weight, class_weight, x_name, y_name, sw_name)
+        return xs, ys, weights
 
     def _check_labels(self, ys, name):
         """Refuse out-of-range class ids for a sparse loss before the first epoch, indexing the whole array."""
         for index, (loss, y) in enumerate(zip(self._compiled_loss.losses, ys)):
-            if isinstance(loss, losses_module.SparseCategoricalCrossentropy):
+            if isinstance(loss, losses_module.SparseCategoricalCrossentropy) and loss.ignore_class is None:
                 label = name if len(ys) == 1 else f"{name}[{self.output_names[index]!r}]"
                 losses_module.check_labels(label, y, self.outputs[index].shape[-1])
 
+    def _batch_checker(self, need_y, class_weight, where_from):
+        """What checks each batch of a stream: convert, check, cast; targets' labels; stateful batch size."""
+        def check(raw, where):
+            xs, ys, weights = data_adapter.check_batch(self, raw, where, self._prepared, need_y, class_weight)
+            if need_y:
+                self._check_labels(ys, f"{where}: y")
+            stateful.check_batches(self, len(xs[0]), len(xs[0]), f"{where_from}, {where}")
+            return xs, ys, weights
+        return check
+
+    def _data(self, x, y=None, sample_weight=None, class_weight=None, batch_size=None, shuffle=False, steps=None,
+              need_y=True, names=("x", "y", "sample_weight"), where_from="fit"):
+        """``x`` (with y and weights) as :class:`~.data_streams.ArrayData` (checked now) or
+        :class:`~.data_streams.StreamData` (each batch checked when it comes)."""
+        x_name, y_name, sw_name = names
+        data_streams.check_source(x_name, x)
+        if self._shuffle_rng is None:
+            self._shuffle_rng = make_rng(None)
+        if data_streams.is_stream(x):
+            data_streams.refuse_with_stream(data_streams.kind_of(x), **{y_name: y, sw_name: sample_weight})
+            if class_weight is not None and not self.built_for_data():
+                raise RnnkitValueError("class_weight with a stream needs a built model (its number of classes): "
+                                       "build it first (an Input, input_shape=, or model.build(shape))")
+            checked = class_weights.check(self, class_weight)
+            return data_streams.StreamData(x, x_name, self._batch_checker(need_y, checked, where_from), shuffle,
+                                           self._shuffle_rng)
+        if need_y:
+            xs, ys, weights = self._checked(x, y, sample_weight, class_weight, names)
+            self._check_labels(ys, y_name)
+        else:
+            xs, ys, weights = self._prepared(data_adapter.check_x(self, x, x_name)), None, None
+            if len(xs[0]) == 0:
+                raise RnnkitValueError(f"{x_name} must hold at least one sample, got {describe(xs[0])}")
+        if batch_size is None:  # Keras: the steps decide the batch size when only they are given
+            batch_size = math.ceil(len(xs[0]) / steps) if steps else 32
+        stateful.check_batches(self, len(xs[0]), batch_size, where_from)
+        return data_streams.ArrayData(xs, ys, weights, batch_size, shuffle, self._shuffle_rng)
+
+    def built_for_data(self):
+        """Whether the model knows its output shapes (a Sequential builds from its first data)."""
+        return getattr(self, "outputs", None) is not None
+
     # ------------------------------------------------------------------ fit
-    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, tbptt_steps=None):
-        """Train for ``epochs`` passes over (x, y) and return a ``History``.
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
+            tbptt_steps=None):
+        """Train for ``epochs`` passes over the data and return a ``History`` (Keras 3's signature).
 
         Args:
-            x: (N, T, F) floats (or (N, T) integer ids for an Embedding first layer); for a model with
-                several inputs a list (``model.inputs`` order) or a dict by input name.
-            y: targets, N first; for several outputs a list or a dict by output name.
-            batch_size: samples per gradient step (default 32).
+            x: the inputs: (N, T, F) floats (booleans and integers are cast; (N, T) integer ids for
+                an Embedding stay integers), a Python list, or for several inputs a list
+                (``model.inputs`` order) or a dict by input name. Or a stream of batches: a
+                generator or iterator, an iterable, an ``rnnkit.utils.PyDataset``, a dataset of
+                ``rnnkit.utils.timeseries_dataset_from_array``, a torch ``DataLoader`` or a
+                ``tf.data.Dataset``, each batch ``(x, y)`` or ``(x, y, sample_weight)``; streams are
+                read batch by batch, never loaded whole (see :mod:`rnnkit.models.data_streams`).
+            y: targets, N first; for several outputs a list or a dict by output name. Not given
+                with a stream (its batches carry them).
+            batch_size: samples per gradient step for arrays (default 32; ignored for streams).
             epochs: index of the last epoch (as Keras: training runs from ``initial_epoch`` to ``epochs``).
             verbose: "auto" or 1 (progress bar), 2 (one line per epoch), 0 (silent).
             callbacks: list of ``rnnkit.callbacks.Callback``.
-            validation_split: fraction of the data, taken from the end, held out for validation.
-            validation_data: ``(x_val, y_val)``; overrides validation_split.
-            shuffle: shuffle the training samples every epoch.
+            validation_split: fraction of the arrays, taken from the end, held out for validation.
+            validation_data: ``(x_val, y_val)``, ``(x_val, y_val, val_sample_weight)`` or a stream;
+                overrides validation_split.
+            shuffle: True reshuffles the samples of arrays every pass, "batch" shuffles within each
+                batch, False keeps the order; a PyDataset's batch order is shuffled; other streams
+                are taken as they come.
+            class_weight: ``{class index: weight}``: each sample weighs its class's weight (one-output
+                models; per time step for sequence outputs).
+            sample_weight: weights per sample ``(N,)``, or per time step ``(N, T)`` for sequence
+                outputs; for several outputs a list/dict per output. The loss is Keras's weighted
+                sum divided by the number of values; ``weighted_metrics`` use them too.
             initial_epoch: epoch to start from (for resuming).
+            steps_per_epoch: batches per epoch (default: one pass over the data); needed for an
+                endless stream. A pass that runs out early ends the epoch early (Keras's warning).
+            validation_steps: batches per validation (default: one pass over validation_data).
+            validation_batch_size: batch size of array validation data (default ``batch_size``).
+            validation_freq: validate every n-th epoch (int) or after the epochs listed (1-based).
             tbptt_steps: truncated BPTT: split each sequence into chunks of this many steps, carry the
                 recurrent states across chunks and backpropagate (and update) within each chunk.
 
@@ -286,7 +381,10 @@ class Trainer:
         """
         self._require_compiled("fit")
         plan = self._fit_plan(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-                              shuffle, initial_epoch, tbptt_steps)
+                              shuffle, initial_epoch, tbptt_steps, class_weight=class_weight,
+                              sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
+                              validation_steps=validation_steps, validation_batch_size=validation_batch_size,
+                              validation_freq=validation_freq)
         cbs, history = self._fit_callbacks(plan)
         self._fit_epochs(plan, cbs)
         cbs.on_train_end()
@@ -294,10 +392,15 @@ class Trainer:
         return history
 
     def _fit_plan(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-                  shuffle, initial_epoch, tbptt_steps):
+                  shuffle, initial_epoch, tbptt_steps, class_weight=None, sample_weight=None, steps_per_epoch=None,
+                  validation_steps=None, validation_batch_size=None, validation_freq=1):
         """Validate every argument and the data, and build the model, before the first batch."""
-        xs, ys = self._checked_xy(x, y)
         batch_size = data_adapter.check_batch_size(batch_size)
+        validation_batch_size = data_adapter.check_batch_size(validation_batch_size, "validation_batch_size")
+        steps_per_epoch = data_streams.check_steps("steps_per_epoch", steps_per_epoch)
+        validation_steps = data_streams.check_steps("validation_steps", validation_steps)
+        validation_freq = _check_validation_freq(validation_freq)
+        shuffle = data_adapter.check_shuffle(shuffle)
         for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise RnnkitValueError(f"{name} must be a non-negative integer, got {describe(value)}")
@@ -306,37 +409,83 @@ class Trainer:
                 isinstance(c, callbacks_module.Callback) for c in callbacks)):
             raise RnnkitTypeError(f"callbacks must be a list of rnnkit.callbacks.Callback objects, "
                                   f"got {describe(callbacks)}")
+        if tbptt_steps is not None and (sample_weight is not None or class_weight is not None):
+            raise RnnkitValueError("tbptt_steps cannot be combined with sample_weight or class_weight")
+        train = self._data(x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch)
+        validation = self._validation_data(train, validation_split, validation_data,
+                                           validation_batch_size or batch_size, validation_steps)
+        if validation_data is None and validation is not None:
+            train = validation.pop("train")
         if tbptt_steps is not None:
-            tbptt_steps = tbptt.check(self, tbptt_steps, xs, ys)
-        xs, ys, validation = data_adapter.validation_arrays(self, xs, ys, validation_split, validation_data)
+            sample = train if isinstance(train, data_streams.ArrayData) else None
+            tbptt_steps = tbptt.check(self, tbptt_steps, sample.xs, sample.ys) if sample is not None else \
+                self._tbptt_for_stream(tbptt_steps)
+        epochs, initial_epoch = int(epochs), int(initial_epoch)
         if validation is not None:
-            validation = (self._prepare_data(validation[0]), validation[1])
-        self._check_labels(ys, "y")
-        if validation is not None:
-            self._check_labels(validation[1], "validation y")
-        stateful.check_batches(self, len(xs[0]), batch_size, "fit")
-        if validation is not None:
-            stateful.check_batches(self, len(validation[0][0]), batch_size, "fit's validation")
-        return _FitPlan(xs=xs, ys=ys, validation=validation, batch_size=batch_size, epochs=int(epochs),
-                        initial_epoch=int(initial_epoch), verbose=verbose, callbacks=list(callbacks or []),
-                        shuffle=bool(shuffle), tbptt_steps=tbptt_steps)
+            validations = sum(_validates_after(validation_freq, e) for e in range(initial_epoch, epochs))
+            validation["iterator"] = data_streams.EpochIterator(validation["data"], validation_steps,
+                                                                "validation_steps")
+            if validation["data"].one_shot and validation_steps is None and validations > 1:
+                raise RnnkitValueError(
+                    f"validation_data is a generator, which can be read once, and fit validates {validations} "
+                    f"times: give validation_steps (batches per validation) or a dataset that can be re-read")
+        arrays = isinstance(train, data_streams.ArrayData)
+        return _FitPlan(train=data_streams.EpochIterator(train, steps_per_epoch), data=train,
+                        xs=train.xs if arrays else None, ys=train.ys if arrays else None, validation=validation,
+                        validation_freq=validation_freq, batch_size=train.batch_size if arrays else batch_size,
+                        epochs=epochs, initial_epoch=initial_epoch, verbose=verbose,
+                        callbacks=list(callbacks or []), shuffle=shuffle, tbptt_steps=tbptt_steps)
+
+    def _validation_data(self, train, validation_split, validation_data, batch_size, steps):
+        """{"data": validation ArrayData/StreamData} (and {"train": the rest} after a split), or None."""
+        if validation_data is not None:
+            names = ("validation_data[0]", "validation_data[1]", "validation_data[2]")
+            if isinstance(validation_data, (tuple, list)):
+                if len(validation_data) not in (2, 3):
+                    raise RnnkitValueError(f"validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                                           f"val_sample_weight), or a stream of batches, got {describe(validation_data)}")
+                vx, vy, vw = tuple(validation_data) + (None,) * (3 - len(validation_data))
+                data = self._data(vx, vy, vw, batch_size=batch_size, steps=steps, names=names,
+                                  where_from="fit's validation")
+            else:
+                data = self._data(validation_data, batch_size=batch_size, steps=steps,
+                                  names=("validation_data", "y", "sample_weight"), where_from="fit's validation")
+            return {"data": data}
+        if not isinstance(train, data_streams.ArrayData):
+            if validation_split:
+                raise RnnkitValueError(f"validation_split is only supported for arrays (as Keras), got it with x "
+                                       f"{train.describe()}: give validation_data instead")
+            return None
+        part, held_out = data_adapter.split_validation(train.xs, train.ys, train.weights, validation_split)
+        if held_out is None:
+            return None
+        rest = data_streams.ArrayData(*part, train.batch_size, train.shuffle, train.rng)
+        stateful.check_batches(self, rest.num_samples, rest.batch_size, "fit")
+        stateful.check_batches(self, len(held_out[0][0]), batch_size or train.batch_size, "fit's validation")
+        return {"train": rest, "data": data_streams.ArrayData(*held_out, batch_size or train.batch_size)}
+
+    def _tbptt_for_stream(self, tbptt_steps):
+        """tbptt_steps checked against the model alone (a stream's batches are checked when they come):
+        tbptt.check looks at the numbers of inputs and outputs and the inputs' rank only."""
+        if not self.built_for_data():
+            raise RnnkitValueError("tbptt_steps with a stream needs a built model (an Input or input_shape=)")
+        def stand_in(tensor):
+            return np.empty((1,) * len(tensor.shape))
+        return tbptt.check(self, tbptt_steps, [stand_in(t) for t in self.inputs], [stand_in(t) for t in self.outputs])
 
     def _fit_callbacks(self, plan):
         """The CallbackList of a fit (user callbacks, progress bar when verbose, History last)."""
-        steps = len(batch_slices(len(plan.xs[0]), plan.batch_size))
         history = callbacks_module.History()
         callback_list = list(plan.callbacks)
         if plan.verbose:
             callback_list.append(callbacks_module.ProgbarLogger())
         callback_list.append(history)
-        cbs = callbacks_module.CallbackList(callback_list, model=self,
-                                            params={"epochs": plan.epochs, "steps": steps, "verbose": plan.verbose})
+        cbs = callbacks_module.CallbackList(callback_list, model=self, params={
+            "epochs": plan.epochs, "steps": plan.train.num_batches, "verbose": plan.verbose})
         return cbs, history
 
     def _fit_epochs(self, plan, cbs):
         """on_train_begin (which may resume: :meth:`resume_at_epoch`), then the epochs."""
-        if self._shuffle_rng is None:
-            self._shuffle_rng = make_rng(None)
         self.stop_training = False
         self._resume_epoch = None
         cbs.on_train_begin()
@@ -347,10 +496,10 @@ class Trainer:
                 break
             cbs.on_epoch_begin(epoch)
             logs = self._run_epoch(plan, epoch, cbs)
-            if logs is None:  # stopped on a non-finite value
+            if logs is None:  # stopped on a non-finite value, or the data ran out
                 break
-            if plan.validation is not None:
-                val = self.evaluate(*plan.validation, batch_size=plan.batch_size, verbose=0, return_dict=True)
+            if plan.validation is not None and _validates_after(plan.validation_freq, epoch):
+                val = self._evaluate_epoch(plan.validation["iterator"], "validation_data")
                 logs.update({f"val_{k}": v for k, v in val.items()})
             cbs.on_epoch_end(epoch, logs)
 
@@ -364,36 +513,44 @@ class Trainer:
         self._resume_epoch = int(epoch)
 
     def _run_epoch(self, plan, epoch, cbs):
-        count = len(plan.xs[0])
-        order = self._shuffle_rng.permutation(count) if plan.shuffle else np.arange(count)
+        """One epoch's batches; returns its logs, or None when training must stop (a non-finite value,
+        or a stream that had no batch left for this epoch)."""
         self._compiled_metrics.reset()
         total, part_totals, seen, norms = 0.0, None, 0, []
         clips_before = getattr(self.optimizer, "clip_events", 0)
-        for step, part in enumerate(batch_slices(count, plan.batch_size)):
-            cbs.on_train_batch_begin(step)
-            index = order[part]
-            where = f"epoch {epoch + 1}, batch {step + 1}"
-            xs, ys = data_adapter.take(plan.xs, index), data_adapter.take(plan.ys, index)
-            try:
-                if plan.tbptt_steps is None:
-                    loss, parts, norm = self._train_step(xs, ys, where)
-                else:
-                    loss, parts, norm = tbptt.train_step(self, xs, ys, plan.tbptt_steps, where)
-            except NonFiniteError as error:
-                warnings.warn(f"fit stopped: {error}", RuntimeWarning, stacklevel=4)
-                self.stop_training = True
-                self.stop_reason = str(error)
-                return None
-            total += loss * len(index)
-            part_totals = [p * len(index) for p in parts] if part_totals is None else [
-                a + p * len(index) for a, p in zip(part_totals, parts)]
-            seen += len(index)
-            norms.append(norm)
-            logs = {**self._compiled_loss.logs(total / seen, [p / seen for p in part_totals]),
-                    **self._compiled_metrics.results()}
-            cbs.on_train_batch_end(step, logs)
-            if self.stop_training:
-                break
+        batches = plan.train.epoch()
+        try:
+            for step, batch in enumerate(batches):
+                cbs.on_train_batch_begin(step)
+                where = f"epoch {epoch + 1}, batch {step + 1}"
+                try:
+                    if plan.tbptt_steps is None:
+                        loss, parts, norm = self._train_step(batch.xs, batch.ys, where, batch.weights)
+                    else:
+                        loss, parts, norm = tbptt.train_step(self, batch.xs, batch.ys, plan.tbptt_steps, where)
+                except NonFiniteError as error:
+                    warnings.warn(f"fit stopped: {error}", RuntimeWarning, stacklevel=4)
+                    self.stop_training = True
+                    self.stop_reason = str(error)
+                    return None
+                size = len(batch)  # Keras weighs each batch's loss by its number of samples
+                total += loss * size
+                part_totals = [p * size for p in parts] if part_totals is None else [
+                    a + p * size for a, p in zip(part_totals, parts)]
+                seen += size
+                norms.append(norm)
+                logs = {**self._compiled_loss.logs(total / seen, [p / seen for p in part_totals]),
+                        **self._compiled_metrics.results()}
+                cbs.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+        finally:
+            batches.close()
+        if not seen:  # a one-shot generator read out by an earlier epoch (tf.keras 2 stops here too)
+            warnings.warn(data_streams.RAN_OUT, UserWarning, stacklevel=4)
+            self.stop_training = True
+            self.stop_reason = f"{plan.data.describe()} had no batch left for epoch {epoch + 1}"
+            return None
         logs["grad_norm"] = float(np.mean(norms))
         clipped = getattr(self.optimizer, "clip_events", 0) - clips_before
         if self.optimizer_clips():
@@ -404,77 +561,3 @@ class Trainer:
         """Whether the optimizer clips gradients (then History records how many steps it clipped)."""
         opt = self.optimizer
         return any(getattr(opt, name, None) is not None for name in ("clipvalue", "clipnorm", "global_clipnorm"))
-
-    # ------------------------------------------------------------------ evaluate / predict
-    def _loop_callbacks(self, callbacks, verbose, steps):
-        """The CallbackList of an evaluate or predict call: the user's callbacks, and a progress bar
-        when verbose (Keras: "auto" means 1)."""
-        verbose = _check_verbose(verbose)
-        callback_list = list(callbacks or [])
-        if verbose:
-            callback_list.append(callbacks_module.ProgbarLogger())
-        return callbacks_module.CallbackList(callback_list, model=self,
-                                             params={"epochs": 1, "steps": steps, "verbose": verbose})
-
-    @no_grad()
-    def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", return_dict=False, callbacks=None):
-        """Loss (and metrics) over (x, y), averaged over samples as Keras does.
-
-        Returns the loss alone, or the list ``[loss, <output>_loss..., metrics...]`` (Keras's order,
-        :attr:`metrics_names`), or with ``return_dict`` a dict by log name. Callbacks get Keras's test
-        hooks: ``on_test_begin``, ``on_test_batch_begin/end`` (logs: the running loss and metrics so
-        far) and ``on_test_end`` (logs: the results)."""
-        self._require_compiled("evaluate")
-        xs, ys = self._checked_xy(x, y)
-        batch_size = data_adapter.check_batch_size(batch_size)
-        count = len(xs[0])
-        stateful.check_batches(self, count, batch_size, "evaluate")
-        parts = batch_slices(count, batch_size)
-        cbs = self._loop_callbacks(callbacks, verbose, len(parts))
-        self._compiled_metrics.reset()
-        cbs.on_test_begin()
-        total, part_totals, seen = 0.0, None, 0
-        for step, part in enumerate(parts):
-            cbs.on_test_batch_begin(step)
-            batch_ys = data_adapter.take(ys, part)
-            outputs, masks = self._forward(data_adapter.take(xs, part), training=False)
-            loss, losses, _ = self._compiled_loss.value_and_gradients(batch_ys, outputs, masks, need_gradient=False)
-            size = len(batch_ys[0])
-            total += float(loss) * size
-            part_totals = [p * size for p in losses] if part_totals is None else [
-                a + p * size for a, p in zip(part_totals, losses)]
-            seen += size
-            self._compiled_metrics.update(batch_ys, outputs, masks)
-            cbs.on_test_batch_end(step, self._results(total / seen, [p / seen for p in part_totals], True))
-        mean_parts = [p / count for p in part_totals]
-        logs = self._results(total / count, mean_parts, True)
-        cbs.on_test_end(logs)
-        return logs if return_dict else self._results(total / count, mean_parts, False)
-
-    @no_grad()
-    def predict(self, x, batch_size=32, verbose=0, callbacks=None):
-        """Outputs for every sample of x, computed ``batch_size`` samples at a time.
-
-        Returns one array (also for outputs given as a list of one tensor, as Keras 3), or for several
-        outputs a list (or dict) shaped like ``model.outputs``.
-        Callbacks get Keras's predict hooks: ``on_predict_begin``, ``on_predict_batch_begin/end``
-        (logs: ``{"outputs": that batch's outputs}``) and ``on_predict_end``."""
-        xs = self._prepare_data(data_adapter.check_x(self, x))
-        batch_size = data_adapter.check_batch_size(batch_size)
-        count = len(xs[0])
-        if count == 0:
-            raise RnnkitValueError(f"x must hold at least one sample, got {describe(xs[0])}")
-        stateful.check_batches(self, count, batch_size, "predict")
-        parts = batch_slices(count, batch_size)
-        cbs = self._loop_callbacks(callbacks, verbose, len(parts))
-        cbs.on_predict_begin()
-        batches = []
-        for step, part in enumerate(parts):
-            cbs.on_predict_batch_begin(step)
-            outputs, _ = self._forward(data_adapter.take(xs, part), training=False)
-            batches.append(outputs)
-            cbs.on_predict_batch_end(step, {"outputs": self._pack_outputs(outputs)})
-        cbs.on_predict_end()
-        outputs = self._pack_outputs([np.concatenate([b[i] for b in batches]) for i in range(len(batches[0]))])
-        # Keras 3: a model whose outputs are a list of one tensor predicts that one array
-        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
