@@ -183,6 +183,16 @@ def check_targets(model, xs, y, sample_weight=None, class_weight=None, x_name="x
     return ys, check_sample_weight(model, sample_weight, ys, sw_name)
 
 
+def _check_features(model, xs):
+    """Each input's rank and last-axis size against the model's (a Sequential leaves the other sizes
+    to its layers), so a stream's odd batch is named before it reaches a layer."""
+    for tensor, name, array in zip(model.inputs or [], model.input_names, xs):
+        shape = tensor.shape
+        if len(shape) != array.ndim or (shape[-1] is not None and array.shape[-1] != shape[-1]):
+            raise RnnkitValueError(f"input {name!r} must have shape {shape} (None: any size), got shape "
+                                   f"{array.shape}")
+
+
 def unpack_batch(batch, where):
     """Keras's ``unpack_x_y_sample_weight``: a batch is ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``
     (a list counts as a tuple; a dict is ``x`` by input name)."""
@@ -204,6 +214,7 @@ def check_batch(model, batch, where, prepare, need_y=True, class_weight=None):
     x, y, sample_weight = unpack_batch(batch, where)
     try:
         xs = prepare(check_x(model, x, "x"))
+        _check_features(model, xs)
         if not need_y:
             if len(xs[0]) == 0:
                 raise RnnkitValueError(f"x must hold at least one sample, got {describe(xs[0])}")

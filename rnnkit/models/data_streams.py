@@ -262,10 +262,10 @@ class EpochIterator:
             except StopIteration:
                 if self.batches_seen:
                     warnings.warn(RAN_OUT, UserWarning, stacklevel=4)
-                self._iterator = None
+                self._iterator, self._in_pass = None, 0
                 break
             self._in_pass += 1
             self.batches_seen += 1
             yield batch
         if self._known is not None and self._in_pass >= self._known:
-            self._iterator = None  # the pass is over: the next epoch starts a new one
+            self._iterator, self._in_pass = None, 0  # the pass is over: the next epoch starts a new one
