@@ -56,12 +56,14 @@ def _sigmoid(z):
     return 0.5 * (np.tanh(0.5 * z) + 1.0)
 
 
-def _as_float(name, value):
+def _as_float(name, value, like=None):
+    """``value`` as a float array; booleans and integers become ``like``'s float dtype (Keras casts
+    y_true to y_pred's dtype), float64 without ``like``."""
     array = np.asarray(value)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise RnnkitTypeError(f"{name} must be a numeric array, got {describe(value)}")
     if not np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float64)
+        array = array.astype(like.dtype if like is not None else np.float64)
     return array
 
 
@@ -170,7 +172,7 @@ class Loss:
 
     def _prepare(self, y_true, y_pred):
         """The pair as :meth:`_rows` takes it; the base converts y_true to floats (as Keras does)."""
-        y_true = _as_float("y_true", y_true)
+        y_true = _as_float("y_true", y_true, like=y_pred)
         if y_pred.ndim == 0:
             y_true, y_pred = np.reshape(y_true, (1,)), y_pred[None]
         return y_true, y_pred
@@ -250,7 +252,7 @@ class ElementwiseLoss(Loss):
         super().__init__(name=name, reduction=reduction)
 
     def _prepare(self, y_true, y_pred):
-        y_true = _as_float("y_true", y_true)
+        y_true = _as_float("y_true", y_true, like=y_pred)
         y_true, y_pred = _same_rank(y_true, y_pred)
         if y_true.shape != y_pred.shape:
             raise RnnkitValueError(
@@ -329,7 +331,7 @@ class CategoricalCrossentropy(_CrossentropyBase):
         self.axis = _last_axis(axis)
 
     def _prepare(self, y_true, y_pred):
-        y_true = _as_float("y_true", y_true)
+        y_true = _as_float("y_true", y_true, like=y_pred)
         if y_true.shape != y_pred.shape or y_pred.ndim < 1:
             raise RnnkitValueError(
                 f"y_true must have the shape of y_pred (one-hot targets) for CategoricalCrossentropy, "
