@@ -361,3 +361,32 @@ def test_stream_fit_matches_keras_epoch_by_epoch():
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     for a, b in zip(model.get_weights(), kmodel.get_weights()):
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_class_weight_and_tbptt_with_streams():
+    labels = (Y[:, 0] > 0).astype("int64")
+
+    class Labelled(PyDataset):
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, index):
+            return X[index * 8:(index + 1) * 8], labels[index * 8:(index + 1) * 8]
+
+    def build():
+        model = rnnkit.Sequential([layers.GRU(3, seed=0), layers.Dense(2, activation="softmax", seed=0)])
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        return model
+
+    streamed, arrays = build(), build()  # not built: the stream's first batch builds it
+    streamed.fit(Labelled(), class_weight={0: 0.3, 1: 2.0}, shuffle=False, verbose=0)
+    arrays.fit(X, labels, batch_size=8, class_weight={0: 0.3, 1: 2.0}, shuffle=False, verbose=0)
+    for a, b in zip(streamed.get_weights(), arrays.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(RnnkitValueError, match="class_weight names class 2, which does not exist"):
+        build().fit(Labelled(), class_weight={2: 1.0}, verbose=0)
+    truncated, whole = make_model(), make_model()
+    truncated.fit(batches(5), tbptt_steps=2, verbose=0)
+    whole.fit(X, Y, batch_size=8, shuffle=False, tbptt_steps=2, verbose=0)
+    for a, b in zip(truncated.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -312,9 +312,7 @@ class Trainer(Evaluation):
             self._shuffle_rng = make_rng(None)
         if data_streams.is_stream(x):
             data_streams.refuse_with_stream(data_streams.kind_of(x), **{y_name: y, sw_name: sample_weight})
-            if class_weight is not None and not self.built_for_data():
-                raise RnnkitValueError("class_weight with a stream needs a built model (its number of classes): "
-                                       "build it first (an Input, input_shape=, or model.build(shape))")
+            # checked now, and again with the number of classes on each batch (a Sequential builds on the first)
             checked = class_weights.check(self, class_weight)
             return data_streams.StreamData(x, x_name, self._batch_checker(need_y, checked, where_from), shuffle,
                                            self._shuffle_rng)
