@@ -390,3 +390,6 @@ def test_class_weight_and_tbptt_with_streams():
     whole.fit(X, Y, batch_size=8, shuffle=False, tbptt_steps=2, verbose=0)
     for a, b in zip(truncated.get_weights(), whole.get_weights()):
         np.testing.assert_array_equal(a, b)
+    weighted = ((x, y, np.ones(len(x), "float32")) for x, y in batches(2))
+    with pytest.raises(RnnkitValueError, match="batch 1: tbptt_steps cannot use the sample weights"):
+        make_model().fit(weighted, tbptt_steps=2, verbose=0)

@@ -410,23 +410,14 @@ class Trainer(Evaluation):
         if tbptt_steps is not None and (sample_weight is not None or class_weight is not None):
             raise RnnkitValueError("tbptt_steps cannot be combined with sample_weight or class_weight")
         train = self._data(x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch)
-        validation = self._validation_data(train, validation_split, validation_data,
-                                           validation_batch_size or batch_size, validation_steps)
-        if validation_data is None and validation is not None:
-            train = validation.pop("train")
-        if tbptt_steps is not None:
-            sample = train if isinstance(train, data_streams.ArrayData) else None
-            tbptt_steps = tbptt.check(self, tbptt_steps, sample.xs, sample.ys) if sample is not None else \
-                self._tbptt_for_stream(tbptt_steps)
         epochs, initial_epoch = int(epochs), int(initial_epoch)
-        if validation is not None:
-            validations = sum(_validates_after(validation_freq, e) for e in range(initial_epoch, epochs))
-            validation["iterator"] = data_streams.EpochIterator(validation["data"], validation_steps,
-                                                                "validation_steps")
-            if validation["data"].one_shot and validation_steps is None and validations > 1:
-                raise RnnkitValueError(
-                    f"validation_data is a generator, which can be read once, and fit validates {validations} "
-                    f"times: give validation_steps (batches per validation) or a dataset that can be re-read")
+        validations = sum(_validates_after(validation_freq, e) for e in range(initial_epoch, epochs))
+        train, validation = self._validation_plan(train, validation_split, validation_data,
+                                                  validation_batch_size or batch_size, validation_steps, validations)
+        if tbptt_steps is not None:
+            arrays = isinstance(train, data_streams.ArrayData)
+            tbptt_steps = tbptt.check(self, tbptt_steps, train.xs, train.ys) if arrays else \
+                self._tbptt_for_stream(tbptt_steps)
         arrays = isinstance(train, data_streams.ArrayData)
         return _FitPlan(train=data_streams.EpochIterator(train, steps_per_epoch), data=train,
                         xs=train.xs if arrays else None, ys=train.ys if arrays else None, validation=validation,
@@ -434,33 +425,39 @@ class Trainer(Evaluation):
                         epochs=epochs, initial_epoch=initial_epoch, verbose=verbose,
                         callbacks=list(callbacks or []), shuffle=shuffle, tbptt_steps=tbptt_steps)
 
-    def _validation_data(self, train, validation_split, validation_data, batch_size, steps):
-        """{"data": validation ArrayData/StreamData} (and {"train": the rest} after a split), or None."""
+    def _validation_plan(self, train, validation_split, validation_data, batch_size, steps, validations):
+        """(training data, validation EpochIterator or None): ``validation_data``, else the last
+        ``validation_split`` of the training arrays (Keras's rules for both)."""
         if validation_data is not None:
-            names = ("validation_data[0]", "validation_data[1]", "validation_data[2]")
             if isinstance(validation_data, (tuple, list)):
                 if len(validation_data) not in (2, 3):
                     raise RnnkitValueError(f"validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
                                            f"val_sample_weight), or a stream of batches, got {describe(validation_data)}")
                 vx, vy, vw = tuple(validation_data) + (None,) * (3 - len(validation_data))
-                data = self._data(vx, vy, vw, batch_size=batch_size, steps=steps, names=names,
-                                  where_from="fit's validation")
+                data = self._data(vx, vy, vw, batch_size=batch_size, steps=steps, where_from="fit's validation",
+                                  names=("validation_data[0]", "validation_data[1]", "validation_data[2]"))
             else:
                 data = self._data(validation_data, batch_size=batch_size, steps=steps,
                                   names=("validation_data", "y", "sample_weight"), where_from="fit's validation")
-            return {"data": data}
+            if data.one_shot and steps is None and validations > 1:
+                raise RnnkitValueError(
+                    f"validation_data is a generator, which can be read once, and fit validates {validations} "
+                    f"times: give validation_steps (batches per validation) or a dataset that can be re-read")
+            return train, data_streams.EpochIterator(data, steps, "validation_steps")
         if not isinstance(train, data_streams.ArrayData):
             if validation_split:
                 raise RnnkitValueError(f"validation_split is only supported for arrays (as Keras), got it with x "
                                        f"{train.describe()}: give validation_data instead")
-            return None
+            return train, None
         part, held_out = data_adapter.split_validation(train.xs, train.ys, train.weights, validation_split)
         if held_out is None:
-            return None
+            return train, None
+        batch_size = batch_size or train.batch_size
         rest = data_streams.ArrayData(*part, train.batch_size, train.shuffle, train.rng)
         stateful.check_batches(self, rest.num_samples, rest.batch_size, "fit")
-        stateful.check_batches(self, len(held_out[0][0]), batch_size or train.batch_size, "fit's validation")
-        return {"train": rest, "data": data_streams.ArrayData(*held_out, batch_size or train.batch_size)}
+        stateful.check_batches(self, len(held_out[0][0]), batch_size, "fit's validation")
+        return rest, data_streams.EpochIterator(data_streams.ArrayData(*held_out, batch_size), steps,
+                                                "validation_steps")
 
     def _tbptt_for_stream(self, tbptt_steps):
         """tbptt_steps checked against the model alone (a stream's batches are checked when they come):
@@ -497,7 +494,7 @@ class Trainer(Evaluation):
             if logs is None:  # stopped on a non-finite value, or the data ran out
                 break
             if plan.validation is not None and _validates_after(plan.validation_freq, epoch):
-                val = self._evaluate_epoch(plan.validation["iterator"], "validation_data")
+                val = self._evaluate_epoch(plan.validation, "validation_data")
                 logs.update({f"val_{k}": v for k, v in val.items()})
             cbs.on_epoch_end(epoch, logs)
 
@@ -521,6 +518,8 @@ class Trainer(Evaluation):
             for step, batch in enumerate(batches):
                 cbs.on_train_batch_begin(step)
                 where = f"epoch {epoch + 1}, batch {step + 1}"
+                if plan.tbptt_steps is not None and any(w is not None for w in batch.weights):
+                    raise RnnkitValueError(f"{where}: tbptt_steps cannot use the sample weights the batch carries")
                 try:
                     if plan.tbptt_steps is None:
                         loss, parts, norm = self._train_step(batch.xs, batch.ys, where, batch.weights)
