@@ -8,7 +8,7 @@ means rnnkit is faster) and GFLOP/s against the measured NumPy sgemm peak.
 
     python benchmarks/bench_rnn.py                     # every cell and size
     python benchmarks/bench_rnn.py --cells lstm --repeats 5
-    python benchmarks/bench_rnn.py --reference         # NumPy reference kernels instead of the fast path
+    python benchmarks/bench_rnn.py --reference         # NumPy reference ops instead of the compiled path
     python benchmarks/bench_rnn.py --memory            # add peak memory of one training step
     python benchmarks/bench_rnn.py --threads 1 --clock cpu   # CPU time: steady on a busy machine
 
@@ -109,12 +109,22 @@ def rnnkit_options(cell):
     return dict(activation="tanh", recurrent_activation="sigmoid", reset_after=True, zero_output_for_mask=False)
 
 
+def rnnkit_ops(cell):
+    """The (forward, backward) pair a cell of kind ``cell`` runs: the compiled twins by default, the NumPy
+    reference with --reference (RNNKIT_BENCH_REFERENCE set)."""
+    from rnnkit import cells
+    from rnnkit.cells import dispatch
+
+    reference = {"simple_rnn": cells.SimpleRNNCell, "lstm": cells.LSTMCell, "gru": cells.GRUCell}[cell].reference_ops
+    return reference if os.environ.get("RNNKIT_BENCH_REFERENCE") else dispatch.active(reference)
+
+
 def rnnkit_case(cell, batch, time_, features, units):
-    """(train, infer) closures running rnnkit's registered kernels on random float32 data."""
+    """(train, infer) closures running the ops a cell of kind ``cell`` runs, on random float32 data."""
     import numpy as np
     from rnnkit import ops
 
-    forward, backward = ops.get_kernels(cell)
+    forward, backward = rnnkit_ops(cell)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, time_, features)).astype(np.float32)
     state0 = tuple(np.zeros((batch, units), np.float32) for _ in range(2 if cell == "lstm" else 1))
@@ -206,7 +216,7 @@ def main(argv=None):
     parser.add_argument("--sizes", default=None, help="e.g. 1,100,16,32;64,100,512,512")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--reference", action="store_true", help="time the NumPy reference kernels")
+    parser.add_argument("--reference", action="store_true", help="time the NumPy reference ops")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="wall time, or process CPU time (robust on a shared machine; use with --threads 1)")
     parser.add_argument("--memory", action="store_true", help="peak memory of a training step at the largest size")
@@ -221,12 +231,9 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from rnnkit import ops
 
     if args.memory_child:
         lib, cell, size = args.memory_child
-        if lib == "rnnkit" and os.environ.get("RNNKIT_BENCH_REFERENCE"):
-            ops.use_reference()
         memory_child(lib, cell, tuple(int(v) for v in size.split(",")))
         return
     if args.reference:
@@ -237,15 +244,13 @@ def main(argv=None):
     peak = sgemm_peak(np)
     kinds = {}
     for cell in cells:
-        if args.reference:
-            ops.use_reference(cell)
-        forward = ops.get_kernels(cell)[0]
+        forward = rnnkit_ops(cell)[0]
         kinds[cell] = f"{forward.__module__}.{forward.__name__}"
     print(f"machine: {machine()}")
     print(f"threads: {args.threads} (OpenBLAS and torch.set_num_threads); NumPy {np.__version__}, "
           f"torch {torch.__version__}; sgemm peak {peak:.0f} GFLOP/s; median of >= {args.repeats} runs in alternating blocks, {args.clock} clock")
     for cell, kind in kinds.items():
-        print(f"rnnkit {cell} kernels: {kind}")
+        print(f"rnnkit {cell} ops: {kind}")
     if not args.reference:
         import rnnkit
         from rnnkit import _fast

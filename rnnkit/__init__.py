@@ -11,11 +11,11 @@ from . import (callbacks, cells, contrib, errors, initializers, io, layers, loss
 from .errors import RnnkitError, RnnkitMemoryError, RnnkitTypeError, RnnkitValueError
 from .layers.input_layer import Input
 from .models import Model, Sequential, load_model
+from ._version import __version__
 from .ops.grad_mode import no_grad
 from .random import set_random_seed
 from .num_threads import get_num_threads, set_num_threads
 
-__version__ = "0.1.0"
 
 __all__ = [
     "callbacks", "cells", "contrib", "errors", "initializers", "io", "layers", "losses", "metrics", "models", "nn",

@@ -3,6 +3,7 @@
 Each check raises an rnnkit error that names the argument, shows the value it
 received (or its shape/dtype for arrays) and says what was expected.
 """
+import inspect
 import numbers
 import os
 
@@ -53,10 +54,13 @@ def float_array(name, value, ndim=None, dtype=None):
     return value
 
 
-def positive_int(name, value):
-    """Return ``value`` as an int if it is an integer > 0."""
+def positive_int(name, value, allow_none=False):
+    """Return ``value`` as an int if it is an integer > 0 (None stays None when ``allow_none``)."""
+    if value is None and allow_none:
+        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise RnnkitValueError(f"{name} must be a positive integer, got {describe(value)}")
+        expected = "a positive integer or None" if allow_none else "a positive integer"
+        raise RnnkitValueError(f"{name} must be {expected}, got {describe(value)}")
     return int(value)
 
 
@@ -104,6 +108,28 @@ def mask_array(name, mask, batch, time):
     return mask.astype(bool, copy=False)
 
 
+def state_arrays(name, states, sizes, batch, dtype, where):
+    """Return ``states`` as a tuple of (batch, size) arrays of ``dtype``, one per entry of ``sizes``.
+
+    A single array is accepted when there is one size. ``where`` follows the argument's name in errors
+    (e.g. ``" of layer 'lstm'"``): ``initial_state[1] of layer 'lstm' must have shape (2, 3), got ...``.
+    """
+    if isinstance(states, np.ndarray) and len(sizes) == 1:
+        states = (states,)
+    if not isinstance(states, (list, tuple)) or len(states) != len(sizes):
+        raise RnnkitValueError(
+            f"{name}{where} must be a list of {len(sizes)} arrays with shapes {[(batch, s) for s in sizes]}, "
+            f"got {describe(states)}"
+        )
+    checked = []
+    for i, (value, size) in enumerate(zip(states, sizes)):
+        value = float_array(f"{name}[{i}]", value, ndim=2, dtype=dtype)
+        if value.shape != (batch, size):
+            raise RnnkitValueError(f"{name}[{i}]{where} must have shape {(batch, size)}, got {describe(value)}")
+        checked.append(value)
+    return tuple(checked)
+
+
 def path_text(name, value):
     """Return ``value`` (str, bytes or os.PathLike) as a non-empty str path."""
     try:
@@ -115,3 +141,22 @@ def path_text(name, value):
     if not text:
         raise RnnkitValueError(f"{name} must be a non-empty path, got ''")
     return text
+
+
+def accepted_keywords(cls):
+    """The keyword arguments ``cls(...)`` accepts, following ``**kwargs`` into the base classes'
+    ``__init__``; None when some ``**kwargs`` accepts anything."""
+    names = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            names.discard("self")
+            return names
+    return None

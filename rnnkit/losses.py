@@ -580,3 +580,16 @@ def get(identifier):
 def serialize(loss):
     """``{"class_name": ..., "config": ...}`` for a loss; :func:`get` reverses it."""
     return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+__all__ = ["EPSILON", "Loss", "ElementwiseLoss", "check_labels", "check_loss_gradient", "get", "serialize",
+           "SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy", "MeanSquaredError",
+           "MeanAbsoluteError", "Huber", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError",
+           "CosineSimilarity", "LogCosh", "Hinge", "SquaredHinge", "CategoricalHinge", "KLDivergence", "Poisson",
+           "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "CategoricalGeneralizedCrossEntropy",
+           "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+           "mean_squared_logarithmic_error", "cosine_similarity", "huber", "log_cosh", "hinge", "squared_hinge",
+           "categorical_hinge", "kl_divergence", "poisson", "categorical_crossentropy",
+           "sparse_categorical_crossentropy", "binary_crossentropy", "binary_focal_crossentropy",
+           "categorical_focal_crossentropy", "categorical_generalized_cross_entropy", "mse", "mae", "mape", "msle",
+           "kld", "kullback_leibler_divergence", "logcosh", "loss_from_function", "no_gradient_error"]

@@ -12,12 +12,41 @@ class Variable:
         name: path-like name, e.g. ``"simple_rnn/kernel"``.
         value: the ndarray itself (layers read it, optimizers write it in place).
         trainable: whether optimizers update it.
+        movable: whether an optimizer may move the value into its flat buffer (see below).
+
+    An optimizer keeps the weights of a model end to end in one flat array and makes each
+    ``value`` a view into it (:meth:`move_to`), so one vectorised update changes them all. Code
+    that reads ``variable.value`` at call time sees the move; code that kept the array elsewhere
+    (a cell's ``params`` dict) declares where with :meth:`held_in`, and the move re-points it
+    there too. A Variable whose array is kept somewhere undeclared must be ``movable=False``:
+    the optimizer then copies its value in and out around each step instead.
     """
 
-    def __init__(self, value, name, trainable=True):
+    def __init__(self, value, name, trainable=True, movable=True):
         self.value = np.asarray(value)
         self.name = name
         self.trainable = bool(trainable)
+        self.movable = bool(movable)
+        self._homes = []
+
+    def held_in(self, mapping, key):
+        """Declare that ``mapping[key]`` holds this variable's array, so :meth:`move_to` updates it too."""
+        self._homes.append((mapping, key))
+
+    def move_to(self, array):
+        """Make ``array`` (same shape, dtype of the value) this variable's storage, holding the current
+        value; every home declared with :meth:`held_in` that held the old array now holds ``array``."""
+        if array.shape != self.value.shape or array.dtype != self.value.dtype:
+            raise RnnkitValueError(f"the new storage of {self.name} must be a {self.value.dtype} array of shape "
+                                   f"{self.value.shape}, got {describe(array)}")
+        old = self.value
+        if array is old:
+            return
+        array[...] = old
+        self.value = array
+        for mapping, key in self._homes:
+            if mapping.get(key) is old:
+                mapping[key] = array
 
     @property
     def shape(self):
@@ -40,6 +69,39 @@ class Variable:
 
     def __repr__(self):
         return f"<Variable {self.name!r} shape={self.shape} dtype={self.dtype}>"
+
+
+def _param_homes(cell):
+    """``(dict, key)`` where each array of ``cell.params`` is stored, in ``params`` order, or None
+    when that cannot be told. ``params`` is a stored dict for a plain cell; a stack (``cells``) or a
+    wrapper core (``inner``) may build it on each access from the dicts of the cells inside."""
+    params = cell.params
+    if cell.params is params:
+        return [(params, name) for name in params]
+    if getattr(cell, "cells", None) is not None:
+        homes = [_param_homes(sub) for sub in cell.cells]
+        return None if any(h is None for h in homes) else [home for h in homes for home in h]
+    if getattr(cell, "inner", None) is not None:
+        return _param_homes(cell.inner)
+    return None
+
+
+def share_cell_weights(variables, cell):
+    """Declare that ``variables`` (one per array of ``cell.params``, in order) share their arrays
+    with the cell, so an optimizer that moves them into its flat buffer re-points the cell too; a
+    variable whose array cannot be found in the cell is made unmovable (copied in and out instead)."""
+    homes = _param_homes(cell)
+    arrays = list(cell.params.values())
+    if homes is None or len(homes) != len(variables) or \
+            any(mapping[key] is not array for (mapping, key), array in zip(homes, arrays)):
+        for variable in variables:
+            variable.movable = False
+        return
+    for variable, (mapping, key), array in zip(variables, homes, arrays):
+        if variable.value is array:
+            variable.held_in(mapping, key)
+        else:
+            variable.movable = False
 
 
 def assign_all(owner, targets, values):

@@ -3,7 +3,7 @@
 ``check_layer(cls, kwargs, input_shape)`` builds the layer in float64, runs it,
 compares ``backward`` with float64 central differences of a random weighted-sum
 loss on every weight, the input and (optionally) the initial state, takes a
-plain gradient step and checks the loss went down, and rebuilds the layer from
+step of rnnkit.optimizers.SGD and checks the loss went down, and rebuilds the layer from
 its config.
 """
 import json
@@ -11,6 +11,7 @@ import json
 import numpy as np
 
 from helpers import numeric_grad, random_mask, rel_error, weighted_sum
+from rnnkit import optimizers
 
 
 def state_sizes(layer):
@@ -78,11 +79,12 @@ def check_layer(cls, kwargs, input_shape, seed=0, mask=False, initial_state=Fals
     assert max(errors.values()) < tol, errors
     _check_pure_pair(layer, x, call_kwargs, upstream, dx, grads, state_grads, seed, training)
 
-    # One plain gradient step must lower this (locally linear) loss.
+    # One plain gradient step must lower this (locally linear) loss. The optimizer moves the weights
+    # into its flat buffer: a layer or cell that kept a weight array elsewhere would not see the step
+    # (and the clone below, built from get_weights, would disagree with it).
     if layer.weights:
         before = loss()
-        for variable, grad in zip(layer.weights, grads):
-            variable.value[...] -= 0.01 * grad
+        optimizers.SGD(0.01).apply_gradients(zip(grads, layer.weights))
         after = loss()
         assert after < before, (before, after)
 

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from rnnkit.cells import GRUCell, LSTMCell, SimpleRNNCell
+from rnnkit.cells import GRUCell, LSTMCell, MGUCell, SimpleRNNCell
 from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 
-CELLS = [SimpleRNNCell, LSTMCell, GRUCell]
+CELLS = [SimpleRNNCell, LSTMCell, GRUCell, MGUCell]
 
 
 @pytest.mark.parametrize("cls", CELLS)
@@ -34,7 +34,7 @@ def test_bad_forward_arguments_name_the_argument(cls):
     with pytest.raises(RnnkitValueError, match="must have 4 features"):
         cell.forward(np.zeros((2, 3, 5), np.float32))
     wrong_state = [np.zeros((2, 4), np.float32)] * len(cell.state_size)
-    with pytest.raises(RnnkitValueError, match=r"initial_state\[0\] must have shape \(2, 3\)"):
+    with pytest.raises(RnnkitValueError, match=rf"initial_state\[0\] for {cls.__name__} must have shape \(2, 3\)"):
         cell.forward(np.zeros((2, 3, 4), np.float32), wrong_state)
     with pytest.raises(RnnkitValueError, match=r"mask must have shape"):
         cell.forward(np.zeros((2, 3, 4), np.float32), mask=np.ones((2, 4), bool))

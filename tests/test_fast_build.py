@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from helpers import rel_error
-from rnnkit import ops
 from rnnkit._fast import build, cpu, report
 from rnnkit.errors import SlowKernelsWarning
-from test_fast_kernels import GATES, TOLERANCE, default_options, fast_kernels, make_case
+from test_fast_kernels import GATES, REFERENCE_OPS, TOLERANCE, default_options, fast_kernels, make_case
 
 try:
     build.compiler()
@@ -65,8 +64,8 @@ def test_two_part_build_holds_every_loop_and_matches_the_reference(compiled, cac
         for cell in GATES:
             for dtype in (np.float32, np.float64):
                 x, state0, params, mask, rmask = make_case(cell, dtype, rng, 3, 5, 4, 16)
-                want = ops.reference_kernels(cell)[0](x, state0, params, None, rmask, **default_options(cell))
-                got = fast_kernels.KERNELS[cell][0](x, state0, params, None, rmask, **default_options(cell))
+                want = REFERENCE_OPS[cell][0](x, state0, params, None, rmask, **default_options(cell))
+                got = fast_kernels.COMPILED_OPS[cell][0](x, state0, params, None, rmask, **default_options(cell))
                 assert got[2]["fast"] == cell
                 assert rel_error(want[0], got[0]) < TOLERANCE[dtype]
     finally:

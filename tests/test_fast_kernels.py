@@ -4,6 +4,7 @@ float64 to 1e-12 and float32 to its rounding (1e-5 norm-wise), on random shapes,
 and without masks, recurrent masks, biases, output and state gradients; configurations
 the compiled loops do not cover must come back from the reference, unchanged.
 """
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import random_mask, rel_error
-from rnnkit import ops
+from rnnkit.cells import GRUCell, LSTMCell, SimpleRNNCell, dispatch, reference_only
 from rnnkit.ops.activations import Activation
 
 fast = pytest.importorskip("rnnkit._fast")
@@ -20,6 +21,8 @@ if not fast.available():
 from rnnkit._fast import kernels as fast_kernels  # noqa: E402
 
 GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
+REFERENCE_OPS = {"simple_rnn": SimpleRNNCell.reference_ops, "lstm": LSTMCell.reference_ops,
+                 "gru": GRUCell.reference_ops}
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 
 
@@ -50,7 +53,7 @@ def run_both(cell, case, options, rng, output_grads=True, state_grads=True):
     """Forward and backward through the reference and the compiled kernels; returns both result lists."""
     x, state0, params, mask, rmask = case
     results = []
-    for forward, backward in (ops.reference_kernels(cell), fast_kernels.KERNELS[cell]):
+    for forward, backward in (REFERENCE_OPS[cell], fast_kernels.COMPILED_OPS[cell]):
         outputs, final, cache = forward(x, state0, params, mask, rmask, **options)
         if not results:  # the same upstream gradients for both
             g_out = rng.standard_normal(outputs.shape).astype(x.dtype) if output_grads else None
@@ -78,7 +81,7 @@ def test_random_shapes_equal_reference(cell, dtype, seed):
     options = dict(default_options(cell), zero_output_for_mask=seed == 5)
     case = make_case(cell, dtype, rng, batch, time, features, units, bias, masked, recurrent_masked)
     results = run_both(cell, case, options, rng)
-    assert results[1][0].get("fast") == cell  # the compiled loop ran, not a delegation
+    assert fast_kernels._is_compiled(results[1][0], cell)  # the compiled loop ran, not a delegation
     assert max_error(results) < TOLERANCE[dtype]
 
 
@@ -107,7 +110,7 @@ def test_activation_variants_equal_reference(cell, variant, dtype):
     rng = np.random.default_rng(11)
     case = make_case(cell, dtype, rng, 3, 8, 4, 6, masked=True)
     results = run_both(cell, case, dict(default_options(cell), **variant), rng)
-    assert results[1][0].get("fast") == cell
+    assert fast_kernels._is_compiled(results[1][0], cell)
     assert max_error(results) < TOLERANCE[dtype]
 
 
@@ -139,7 +142,7 @@ def test_uncovered_configurations_run_the_reference(cell, extra_params, variant)
     params.update({k: np.full(units, v) for k, v in extra_params.items()})
     case = (x, state0, params, mask, rmask)
     results = run_both(cell, case, dict(default_options(cell), **variant), rng)
-    assert "fast" not in results[1][0]
+    assert not fast_kernels._is_compiled(results[1][0], cell)
     assert max_error(results) == 0.0
 
 
@@ -148,7 +151,7 @@ def test_per_gate_recurrent_mask_runs_the_reference():
     x, state0, params, mask, _ = make_case("gru", np.float32, rng, 2, 4, 3, 5)
     rmask = (rng.random((2, 15)) < 0.7).astype(np.float32)
     results = run_both("gru", (x, state0, params, mask, rmask), default_options("gru"), rng)
-    assert "fast" not in results[1][0]
+    assert not fast_kernels._is_compiled(results[1][0], "gru")
     assert max_error(results) == 0.0
 
 
@@ -157,18 +160,29 @@ def test_mixed_dtypes_run_the_reference():
     x, state0, params, mask, rmask = make_case("lstm", np.float32, rng, 2, 4, 3, 5)
     state0 = tuple(s.astype(np.float64) for s in state0)
     _, _, cache = fast_kernels.lstm_forward(x, state0, params, **default_options("lstm"))
-    assert "fast" not in cache
+    assert not fast_kernels._is_compiled(cache, "lstm")
 
 
-def test_registry_prefers_the_compiled_kernels():
-    previous = ops.get_kernels("lstm")
-    try:
-        ops._active.pop("lstm", None)
-        assert ops.get_kernels("lstm") == fast_kernels.SPLIT_KERNELS["lstm"]  # KERNELS, split over the batch
-        ops.use_reference("lstm")
-        assert ops.get_kernels("lstm") == ops.reference_kernels("lstm")
-    finally:
-        ops.register_kernels("lstm", *previous)
+def compiled_twins(kind):
+    """Whether the pair cells of kind ``kind`` run now is the compiled one."""
+    return [(op.__module__, op.__name__) for op in dispatch.active(REFERENCE_OPS[kind])] == [
+        ("rnnkit._fast.kernels", f"{kind}_forward"), ("rnnkit._fast.kernels", f"{kind}_backward")]
+
+
+@pytest.mark.parametrize("kind", list(GATES))
+def test_cells_run_the_compiled_twins_unless_asked_for_the_reference(kind):
+    assert compiled_twins(kind)
+    with reference_only():
+        assert dispatch.active(REFERENCE_OPS[kind]) == REFERENCE_OPS[kind]
+    assert compiled_twins(kind)
+
+
+def test_rnnkit_fast_0_runs_the_reference():
+    code = ("import numpy as np; from rnnkit.cells import LSTMCell, dispatch; "
+            "print(dispatch.active(LSTMCell.reference_ops) == LSTMCell.reference_ops)")
+    env = {**os.environ, "RNNKIT_FAST": "0"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip() == "True"
 
 
 def test_import_rnnkit_does_not_load_the_compiled_path():
@@ -181,7 +195,7 @@ def test_backward_twice_on_one_cache_gives_the_same_gradients():
     """Scratch buffers are reused between calls; results must not alias them."""
     rng = np.random.default_rng(9)
     x, state0, params, mask, rmask = make_case("gru", np.float32, rng, 3, 6, 4, 5)
-    forward, backward = fast_kernels.KERNELS["gru"]
+    forward, backward = fast_kernels.COMPILED_OPS["gru"]
     outputs, _, cache = forward(x, state0, params, **default_options("gru"))
     g = rng.standard_normal(outputs.shape).astype(np.float32)
     first = backward(g, None, cache)

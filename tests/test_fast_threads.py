@@ -11,7 +11,7 @@ from rnnkit import ops
 from rnnkit import num_threads
 from rnnkit._fast import blas, threads
 from rnnkit.errors import RnnkitValueError
-from test_fast_kernels import GATES, default_options, fast_kernels, make_case
+from test_fast_kernels import GATES, REFERENCE_OPS, default_options, fast_kernels, make_case
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def split_everything(monkeypatch):
 
 def run(cell, case, options, grads):
     x, state0, params, mask, rmask = case
-    forward, backward = fast_kernels.KERNELS[cell]
+    forward, backward = fast_kernels.COMPILED_OPS[cell]
     outputs, final, cache = forward(x, state0, params, mask, rmask, **options)
     if grads is None:
         return [outputs, *final], cache
@@ -137,7 +137,7 @@ def test_the_users_blas_setting_is_never_changed(split_everything):
     count = blas_threads()
     rng = np.random.default_rng(0)
     x, state0, params, _, _ = make_case("lstm", np.float32, rng, 48, 20, 16, 64)
-    forward, backward = fast_kernels.KERNELS["lstm"]
+    forward, backward = fast_kernels.COMPILED_OPS["lstm"]
 
     def calls():
         outputs, _, cache = forward(x, state0, params, **default_options("lstm"))
@@ -215,7 +215,7 @@ def test_results_do_not_depend_on_other_threads(monkeypatch):
 def test_compiled_forwards_write_into_out(cell):
     rng = np.random.default_rng(2)
     x, state0, params, _, _ = make_case(cell, np.float32, rng, 3, 4, 2, 5)
-    forward = fast_kernels.KERNELS[cell][0]
+    forward = fast_kernels.COMPILED_OPS[cell][0]
     want = forward(x, state0, params, **default_options(cell))[0]
     out = np.full((3, 4, 5), np.nan, np.float32)
     got = forward(x, state0, params, out=out, **default_options(cell))[0]
@@ -224,4 +224,4 @@ def test_compiled_forwards_write_into_out(cell):
         clipped = dict(default_options(cell), cell_clip=0.5)
         out[...] = np.nan
         got = forward(x, state0, params, out=out, **clipped)[0]
-        assert got is out and np.array_equal(out, ops.reference_kernels(cell)[0](x, state0, params, **clipped)[0])
+        assert got is out and np.array_equal(out, REFERENCE_OPS[cell][0](x, state0, params, **clipped)[0])

@@ -2,7 +2,7 @@
 import pytest
 
 from layer_checks import check_layer
-from rnnkit.layers import GRU, LSTM, RNN, Bidirectional, Dense, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from rnnkit.layers import GRU, LSTM, MGU, RNN, Bidirectional, Dense, GRUCell, LSTMCell, MGUCell, SimpleRNN, SimpleRNNCell
 
 SHAPE = (3, 5, 4)
 BI_SHAPE = (3, 4, 3)  # two layers per check: a smaller problem keeps the file fast
@@ -36,13 +36,15 @@ RNN_OPTIONS = [
     (LSTM, {"units": 3}),
     (GRU, {"units": 3}),
     (GRU, {"units": 3, "reset_after": False}),
+    (MGU, {"units": 3}),
 ])
 @pytest.mark.parametrize("options", RNN_OPTIONS)
 def test_recurrent_layers(cls, kwargs, options):
     check_layer(cls, dict(kwargs, seed=2, **options), SHAPE)
 
 
-@pytest.mark.parametrize("cls,kwargs", [(SimpleRNN, {"units": 3}), (LSTM, {"units": 3}), (GRU, {"units": 2})])
+@pytest.mark.parametrize("cls,kwargs", [(SimpleRNN, {"units": 3}), (LSTM, {"units": 3}), (GRU, {"units": 2}),
+                                        (MGU, {"units": 2})])
 @pytest.mark.parametrize("options", [
     {"return_sequences": True},
     {"return_state": True},
@@ -74,7 +76,7 @@ def test_gru_variants():
 
 def _cells():
     return [SimpleRNNCell(3, seed=1, dtype="float64"), LSTMCell(2, seed=2, dtype="float64"),
-            GRUCell(3, seed=3, dtype="float64")]
+            GRUCell(3, seed=3, dtype="float64"), MGUCell(2, seed=4, dtype="float64")]
 
 
 @pytest.mark.parametrize("options", [{}, {"return_sequences": True, "return_state": True}, {"go_backwards": True}])
@@ -112,7 +114,8 @@ def test_bidirectional_over_stacked_rnn():
     check_layer(Bidirectional, {"layer": layer, "merge_mode": "sum"}, BI_SHAPE)
 
 
-@pytest.mark.parametrize("cls,kwargs", [(SimpleRNN, {"units": 3}), (LSTM, {"units": 3}), (GRU, {"units": 3})])
+@pytest.mark.parametrize("cls,kwargs", [(SimpleRNN, {"units": 3}), (LSTM, {"units": 3}), (GRU, {"units": 3}),
+                                        (MGU, {"units": 3})])
 def test_dropout_gradients(cls, kwargs):
     check_layer(cls, dict(kwargs, seed=9, dropout=0.3, recurrent_dropout=0.4, return_sequences=True), SHAPE,
                 mask=True, initial_state=True, training=True)

@@ -239,3 +239,11 @@ def test_bidirectional_directions_share_one_dropout_generator_but_start_differen
     fwd_mask, bwd_mask = bi.forward_layer.dropout_masks[0], bi.backward_layer.dropout_masks[0]
     assert not np.array_equal(fwd_mask, bwd_mask)
     assert not np.array_equal(bi.forward_layer.get_weights()[0], bi.backward_layer.get_weights()[0])
+
+
+def test_supports_tbptt_says_which_recurrent_layers_carry_their_state_forward():
+    from rnnkit.layers import GRU, LSTM, Bidirectional, Dense
+    assert LSTM(2).supports_tbptt and GRU(2).supports_tbptt
+    assert not LSTM(2, go_backwards=True).supports_tbptt
+    assert not Bidirectional(LSTM(2)).supports_tbptt
+    assert Dense(2).supports_tbptt  # no state, so chunks of its input are fine (Layer's default)

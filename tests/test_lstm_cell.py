@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from helpers import cell_gradient_errors, numeric_grad, random_mask, rel_error, step_loop_errors, weighted_sum
-from rnnkit import ops
+from rnnkit.cells import reference_only
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 from rnnkit.ops.lstm import lstm_backward, lstm_forward
@@ -27,12 +27,10 @@ VARIANTS = {
 
 
 @pytest.fixture(autouse=True)
-def reference_lstm_kernels():
+def reference_lstm_ops():
     """These tests verify the NumPy reference (the spec), even where a compiled path is active."""
-    previous = ops.get_kernels("lstm")
-    ops.register_kernels("lstm", *ops.reference_kernels("lstm"))
-    yield
-    ops.register_kernels("lstm", *previous)
+    with reference_only():
+        yield
 
 
 def make_cell(kwargs, units=4, input_dim=2, seed=3):
@@ -50,10 +48,10 @@ def assert_clips_some_entries(cell, x, mask):
     """A clip test only means something if some entries are clipped and some are not."""
     _, _, cache = cell.forward(x, None, mask)
     valid = np.ones(x.shape[:2], bool) if mask is None else mask
-    for bound, kept in ((cell.cell_clip, cache["c_kept"]), (cell.proj_clip, cache["h_kept"])):
+    for bound, unclipped in ((cell.cell_clip, cache.c_unclipped), (cell.proj_clip, cache.h_unclipped)):
         if bound is not None:
-            kept = kept.transpose(1, 0, 2)[valid]  # the cache is time-major
-            assert 0 < np.count_nonzero(~kept) < kept.size, (bound, kept.mean())
+            unclipped = unclipped[valid.T]  # (T, B, ·), time-major like every op's per-step arrays
+            assert 0 < np.count_nonzero(~unclipped) < unclipped.size, (bound, unclipped.mean())
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -91,7 +89,7 @@ def test_no_bias_gradients():
 def test_kernel_gradients_with_recurrent_mask(variant):
     rng = np.random.default_rng(5)
     cell = make_cell(VARIANTS[variant])
-    params, config = cell.params, cell.kernel_config()
+    params, config = cell.params, cell.op_options()
     x = rng.standard_normal((3, 5, 2))
     mask = random_mask(rng, 3, 5)
     state0 = [rng.standard_normal((3, s)) * 0.5 for s in cell.state_size]
@@ -292,7 +290,7 @@ def test_bad_arguments_name_the_argument():
         LSTMCell(0)
     cell = LSTMCell(3, num_proj=2)
     x = np.zeros((2, 4, 5), np.float32)
-    with pytest.raises(RnnkitValueError, match=r"initial_state\[0\] must have shape \(2, 2\)"):
+    with pytest.raises(RnnkitValueError, match=r"initial_state\[0\] for LSTMCell must have shape \(2, 2\)"):
         cell.forward(x, [np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32)])
     with pytest.raises(RnnkitValueError, match=r"initial_state for LSTMCell must be a list of 2 arrays"):
         cell.forward(x, [np.zeros((2, 2), np.float32)])

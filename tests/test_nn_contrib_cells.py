@@ -300,3 +300,17 @@ def test_step_loop_of_contrib_cells_equals_dynamic_rnn():
             np.testing.assert_allclose(out, outputs[:, t], rtol=1e-12, atol=1e-14)
         for a, b in zip(leaves(loop_state), leaves(state)):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_checkpointing_with_dropout_is_refused_on_every_path():
+    """The refusal sits on the path every caller takes (forward and the layers' forward_unchecked)."""
+    from rnnkit import layers
+    from rnnkit.errors import RnnkitValueError
+    from rnnkit.nn.rnn_cell.layer_norm_lstm import LayerNormLSTMCore
+
+    x = np.zeros((2, 4, 3), np.float32)
+    with pytest.raises(RnnkitValueError, match="checkpointing through time"):
+        LayerNormLSTMCore(3, dropout_keep_prob=0.5, seed=0).forward(x, backprop_segment=2)
+    with pytest.raises(RnnkitValueError, match="checkpointing through time"):
+        layers.RNN(LayerNormLSTMCore(3, dropout_keep_prob=0.5, seed=0), backprop_segment=2)(x, training=True)
+    layers.RNN(LayerNormLSTMCore(3, seed=0), backprop_segment=2)(x, training=True)  # no dropout: allowed

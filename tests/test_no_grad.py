@@ -13,15 +13,15 @@ import rnnkit
 from helpers import rel_error
 from rnnkit import ops
 from rnnkit.errors import RnnkitValueError
-from test_fast_kernels import GATES, TOLERANCE, default_options, fast_kernels, make_case
+from test_fast_kernels import GATES, REFERENCE_OPS, TOLERANCE, default_options, fast_kernels, make_case
 
 
 def forward_both(cell, case, options):
     """Reference forward with gradients on, compiled forward under no_grad: (reference, compiled, cache)."""
     x, state0, params, mask, rmask = case
-    outputs, final, _ = ops.reference_kernels(cell)[0](x, state0, params, mask, rmask, **options)
+    outputs, final, _ = REFERENCE_OPS[cell][0](x, state0, params, mask, rmask, **options)
     with rnnkit.no_grad():
-        got_outputs, got_final, cache = fast_kernels.KERNELS[cell][0](x, state0, params, mask, rmask, **options)
+        got_outputs, got_final, cache = fast_kernels.COMPILED_OPS[cell][0](x, state0, params, mask, rmask, **options)
     return [outputs, *final], [got_outputs, *got_final], cache
 
 
@@ -48,7 +48,7 @@ def test_lstm_inference_and_training_equal_reference(training, batch, time, unit
     options = dict(default_options("lstm"), forget_bias=1.0)
     if training:
         x, state0, params, _, rmask = case
-        want = ops.reference_kernels("lstm")[0](x, state0, params, None, rmask, **options)
+        want = REFERENCE_OPS["lstm"][0](x, state0, params, None, rmask, **options)
         got = fast_kernels.lstm_forward(x, state0, params, None, rmask, **options)
         assert got[2] is not None and got[2]["gates"].shape == (time, batch, 4 * units)
         want, got = [want[0], *want[1]], [got[0], *got[1]]
@@ -87,7 +87,7 @@ def test_cell_backward_after_no_grad_forward_says_why(cell_class):
     x = np.ones((2, 3, 5), np.float32)
     outputs, final, cache = cell.forward(x)
     with rnnkit.no_grad():
-        outputs2, final2, cache2 = cell.forward(x, segment_length=2)
+        outputs2, final2, cache2 = cell.forward(x, backprop_segment=2)
     assert cache2 is None
     np.testing.assert_allclose(outputs2, outputs, rtol=1e-5, atol=1e-6)
     with pytest.raises(RnnkitValueError, match="no_grad"):

@@ -21,6 +21,7 @@ CELL_KINDS = {
                                               dtype=d, seed=0),
     "gru": lambda d: cells.GRUCell(2, dtype=d, seed=0),
     "gru_reset_before": lambda d: cells.GRUCell(3, reset_after=False, dtype=d, seed=0),
+    "mgu": lambda d: cells.MGUCell(3, dtype=d, seed=0),
     "stacked": lambda d: cells.StackedRNNCells([cells.LSTMCell(2, dtype=d, seed=0), cells.GRUCell(3, dtype=d, seed=1)]),
 }
 
@@ -31,7 +32,7 @@ CELL_KINDS = {
 def test_cell_forward_backward_finite_on_valid_inputs(kind, data, zero_out, segment):
     x, mask = data
     cell = CELL_KINDS[kind](x.dtype)
-    extra = {} if segment is None or kind == "stacked" else {"segment_length": segment}
+    extra = {} if segment is None else {"backprop_segment": segment}
     outputs, final, cache = cell.forward(x, None, mask, zero_output_for_mask=zero_out, **extra)
     batch, time, features = x.shape
     assert outputs.shape == (batch, time, cell.output_size) and outputs.dtype == x.dtype
@@ -51,7 +52,7 @@ def test_cell_forward_backward_finite_on_valid_inputs(kind, data, zero_out, segm
 def test_cell_forward_on_junk_works_or_raises_documented_error(kind, x, mask, state, segment):
     cell = CELL_KINDS[kind]("float32")
     cell.build(3)  # so a wrong feature count is an error, not a first build
-    extra = {} if kind == "stacked" else {"segment_length": segment}
+    extra = {"backprop_segment": segment}
     result = documented(lambda: cell.forward(x, state, mask, **extra))
     if result is not None:
         outputs, final, cache = result

@@ -8,7 +8,7 @@ from helpers import cell_gradient_errors, random_mask, rel_error
 from rnnkit import Sequential, layers
 from rnnkit.cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from rnnkit.errors import RnnkitValueError
-from rnnkit.ops import checkpointing, reference_kernels
+from rnnkit.ops import checkpointing
 
 CELLS = {
     "simple_rnn": lambda: SimpleRNNCell(4, dtype="float64", seed=1),
@@ -20,12 +20,12 @@ CELLS = {
 }
 
 
-def _plain_and_segmented(cell, x, state0, mask, segment_length, zero_output_for_mask, recurrent_mask=None, seed=0):
+def _plain_and_segmented(cell, x, state0, mask, backprop_segment, zero_output_for_mask, recurrent_mask=None, seed=0):
     rng = np.random.default_rng(seed)
     results = []
-    for seg in (None, segment_length):
+    for seg in (None, backprop_segment):
         out, final, cache = cell.forward(x, state0, mask, recurrent_mask=recurrent_mask,
-                                         zero_output_for_mask=zero_output_for_mask, segment_length=seg)
+                                         zero_output_for_mask=zero_output_for_mask, backprop_segment=seg)
         results.append((out, final, cache))
     g_out = rng.standard_normal(results[0][0].shape)
     g_state = [rng.standard_normal(s.shape) for s in results[0][1]]
@@ -34,20 +34,20 @@ def _plain_and_segmented(cell, x, state0, mask, segment_length, zero_output_for_
 
 
 @pytest.mark.parametrize("kind", sorted(CELLS))
-@pytest.mark.parametrize("segment_length", [1, 3, 7, 50])
+@pytest.mark.parametrize("backprop_segment", [1, 3, 7, 50])
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("zero_output_for_mask", [False, True])
-def test_segmented_equals_plain_bptt(kind, segment_length, masked, zero_output_for_mask):
+def test_segmented_equals_plain_bptt(kind, backprop_segment, masked, zero_output_for_mask):
     rng = np.random.default_rng(7)
     cell = CELLS[kind]()
     x = rng.standard_normal((4, 13, 3))
     cell.build(3)
     state0 = [rng.standard_normal((4, s)) * 0.5 for s in cell.state_size]
     mask = random_mask(rng, 4, 13) if masked else None
-    (plain, seg), (g_plain, g_seg) = _plain_and_segmented(cell, x, state0, mask, segment_length,
+    (plain, seg), (g_plain, g_seg) = _plain_and_segmented(cell, x, state0, mask, backprop_segment,
                                                           zero_output_for_mask)
     assert isinstance(seg[2], checkpointing.SegmentedCache)
-    assert seg[2].segment_count == -(-13 // segment_length)
+    assert seg[2].segment_count == -(-13 // backprop_segment)
     np.testing.assert_allclose(seg[0], plain[0], rtol=0, atol=1e-13)
     for a, b in zip(seg[1], plain[1]):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
@@ -77,7 +77,7 @@ def test_segmented_gradients_match_finite_differences(kind, monkeypatch):
     rng = np.random.default_rng(11)
     cell = CELLS[kind]()
     original = cell.forward
-    monkeypatch.setattr(cell, "forward", lambda *a, **k: original(*a, segment_length=2, **k))
+    monkeypatch.setattr(cell, "forward", lambda *a, **k: original(*a, backprop_segment=2, **k))
     errors = cell_gradient_errors(cell, rng.standard_normal((3, 5, 2)), mask=random_mask(rng, 3, 5))
     assert max(errors.values()) < 1e-6, errors
 
@@ -86,7 +86,7 @@ def test_empty_and_one_step_sequences():
     cell = GRUCell(3, dtype="float64", seed=0)
     for time in (0, 1):
         x = np.random.default_rng(0).standard_normal((2, time, 4))
-        out, final, cache = cell.forward(x, segment_length=5)
+        out, final, cache = cell.forward(x, backprop_segment=5)
         assert out.shape == (2, time, 3)
         dx, ds, grads = cell.backward(np.ones_like(out), [np.ones((2, 3))], cache)
         assert dx.shape == x.shape and all(np.isfinite(g).all() for g in grads)
@@ -106,7 +106,7 @@ def test_stacked_cells_through_the_generic_helper():
 
     out_p, fin_p, cache_p = stack.forward(x, None, mask)
     out_s, fin_s, cache_s = checkpointing.segmented_forward(run, stack.backward, x, stack.check_state(None, 2),
-                                                            mask, segment_length=4)
+                                                            mask, backprop_segment=4)
     np.testing.assert_allclose(out_s, out_p, atol=1e-13)
     g = rng.standard_normal(out_p.shape)
     dx_p, _, gw_p = stack.backward(g, None, cache_p)
@@ -128,10 +128,10 @@ def test_active_kernels_agree_with_reference_when_segmented(make, masked):
     mask = random_mask(rng, 3, 20) if masked else None
     cell.build(4)
     state0 = cell.get_initial_state(3)
-    ref_f, ref_b = reference_kernels(cell.kernel_name)
-    out_r, _, cache_r = ref_f(x, state0, cell.params, mask, **cell.kernel_config())
+    ref_f, ref_b = cell.reference_ops
+    out_r, _, cache_r = ref_f(x, state0, cell.params, mask, **cell.op_options())
     dx_r, _, grads_r = ref_b(g, None, cache_r)
-    out, _, cache = cell.forward(x, state0, mask, segment_length=6)
+    out, _, cache = cell.forward(x, state0, mask, backprop_segment=6)
     dx, _, grads = cell.backward(g, None, cache)
     np.testing.assert_allclose(out, out_r, atol=1e-5)
     assert rel_error(dx, dx_r) < 1e-4
@@ -143,7 +143,7 @@ def test_cache_memory_shrinks_with_segments():
     cell = LSTMCell(32, seed=0)
     x = rng.standard_normal((8, 400, 16)).astype(np.float32)
     _, _, plain = cell.forward(x)
-    _, _, seg = cell.forward(x, segment_length=20)
+    _, _, seg = cell.forward(x, backprop_segment=20)
     plain_bytes, seg_bytes = checkpointing.cache_nbytes(plain), checkpointing.cache_nbytes(seg)
     # the plain cache holds ~13 H floats per step and sample; the segmented one the inputs plus
     # 20 boundary states (h, c)
@@ -152,10 +152,10 @@ def test_cache_memory_shrinks_with_segments():
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10"])
-def test_segment_length_is_validated(bad):
+def test_backprop_segment_is_validated(bad):
     cell = SimpleRNNCell(2)
-    with pytest.raises(RnnkitValueError, match="segment_length must be a positive integer"):
-        cell.forward(np.zeros((1, 4, 3), np.float32), segment_length=bad)
+    with pytest.raises(RnnkitValueError, match="backprop_segment must be a positive integer"):
+        cell.forward(np.zeros((1, 4, 3), np.float32), backprop_segment=bad)
 
 
 # ---------------------------------------------------------------- the layer face: backprop_segment
@@ -228,9 +228,9 @@ def test_reference_cache_floats_per_step_match_docs(kind, make, per_step, once):
     batch, time, features = 3, 7, 4
     cell = make()
     cell.build(features)
-    forward, _ = reference_kernels(kind)
+    forward, _ = cell.reference_ops
     x = np.zeros((batch, time, features))
-    _, _, cache = forward(x, cell.get_initial_state(batch), cell.params, **cell.kernel_config())
+    _, _, cache = forward(x, cell.get_initial_state(batch), cell.params, **cell.op_options())
     h, p = cell.units, cell.output_size
     expected = batch * time * per_step(features, h, p) + batch * once(h, p)
     assert checkpointing.cache_nbytes(cache) == 8 * expected

@@ -74,10 +74,10 @@ def test_crossentropies_finite_on_extreme_predictions(loss):
         assert value > 1e3  # the wrong class wins by 2e4: a large, finite loss, not a clipped one
 
 
-def _long_run(cell, time, batch=4, features=3, segment_length=None):
+def _long_run(cell, time, batch=4, features=3, backprop_segment=None):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, time, features)).astype(cell.dtype)
-    out, final, cache = cell.forward(x, segment_length=segment_length)
+    out, final, cache = cell.forward(x, backprop_segment=backprop_segment)
     g = rng.standard_normal(out.shape).astype(cell.dtype) / time
     dx, d_state0, grads = cell.backward(g, None, cache)
     return out, final, dx, d_state0, grads
@@ -115,7 +115,7 @@ def test_ten_thousand_steps_with_large_weights_and_inputs():
 def test_ten_thousand_steps_checkpointed_equals_plain():
     cell = GRUCell(8, dtype="float64", seed=0)
     plain = _long_run(cell, 10_000, batch=2)
-    seg = _long_run(cell, 10_000, batch=2, segment_length=100)
+    seg = _long_run(cell, 10_000, batch=2, backprop_segment=100)
     np.testing.assert_allclose(seg[0], plain[0], atol=1e-12)
     np.testing.assert_allclose(seg[2], plain[2], atol=1e-12)
     for a, b in zip(seg[4], plain[4]):

@@ -161,7 +161,8 @@ def test_history_records_the_mean_global_gradient_norm_of_every_epoch():
     recorder = Recorder()
     history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[recorder])
     per_epoch = np.array(recorder.norms).reshape(3, 4).mean(axis=1)
-    np.testing.assert_allclose(history.history["grad_norm"], per_epoch, rtol=1e-12)
+    # fit sums squares in float64; the optimizer's norm is one float32 dot over its flat gradient buffer
+    np.testing.assert_allclose(history.history["grad_norm"], per_epoch, rtol=1e-6)
     assert all(n > 0 for n in history.history["grad_norm"])
 
 

@@ -190,12 +190,12 @@ def test_bad_arguments_name_the_position():
         stack.forward(np.zeros((2, 4, 5), np.int32))
     with pytest.raises(RnnkitValueError, match="one state per cell"):
         stack.forward(x, [np.zeros((2, 3), np.float32)])
-    with pytest.raises(RnnkitValueError, match=r"initial_state\[1\]\[0\] must have shape \(2, 2\)"):
+    with pytest.raises(RnnkitValueError, match=r"initial_state\[1\]\[0\] for SimpleRNNCell must have shape \(2, 2\)"):
         stack.forward(x, [(np.zeros((2, 3), np.float32),), (np.zeros((2, 3), np.float32),)])
     stack.forward(x)
     with pytest.raises(RnnkitValueError, match="must have 5 features"):
         stack.forward(np.zeros((2, 4, 6), np.float32))
-    with pytest.raises(RnnkitValueError, match="list of 6 arrays"):
+    with pytest.raises(RnnkitValueError, match="expects 6 arrays"):
         stack.set_weights(stack.get_weights()[:-1])
     bad = stack.get_weights()
     bad[3] = np.zeros((4, 2))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from helpers import rel_error
-from rnnkit import ops
+from rnnkit.cells import reference_only
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.io.torch_weights import lstm_from_torch, torch_layer_weights
 
@@ -12,13 +12,13 @@ BATCH, TIME, FEATURES, UNITS = 3, 7, 5, 6
 
 
 @pytest.fixture(params=["reference", "active"])
-def lstm_kernels(request):
-    """Run each parity test on the NumPy reference and on the kernels in use (a compiled path, if any)."""
-    previous = ops.get_kernels("lstm")
+def lstm_ops(request):
+    """Run each parity test on the NumPy reference and on the ops in use (a compiled path, if any)."""
     if request.param == "reference":
-        ops.register_kernels("lstm", *ops.reference_kernels("lstm"))
-    yield request.param
-    ops.register_kernels("lstm", *previous)
+        with reference_only():
+            yield request.param
+    else:
+        yield request.param
 
 
 def run_both(proj_size, seed):
@@ -73,7 +73,7 @@ def zip_names(proj_size, weights):
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported")
 @pytest.mark.parametrize("proj_size", [0, 4])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_matches_torch_lstm(proj_size, seed, lstm_kernels):
+def test_matches_torch_lstm(proj_size, seed, lstm_ops):
     ours, ref = run_both(proj_size, seed)
     assert ours["outputs"].dtype == np.float32 and ours["kernel"].dtype == np.float32
     errors = {key: rel_error(ours[key], ref[key]) for key in ours if key != "bias"}
@@ -86,7 +86,7 @@ def test_matches_torch_lstm(proj_size, seed, lstm_kernels):
     assert max(errors.values()) < 1e-5, errors
 
 
-def test_matches_torch_packed_variable_lengths(lstm_kernels):
+def test_matches_torch_packed_variable_lengths(lstm_ops):
     """A prefix mask equals torch's packed sequences on the final state and valid outputs."""
     torch.manual_seed(3)
     rng = np.random.default_rng(3)

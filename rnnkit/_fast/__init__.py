@@ -1,13 +1,13 @@
-"""Compiled fast path of the recurrent kernels (C time loops, own small GEMM, NumPy's BLAS for
-the whole-sequence products).
+"""Compiled twins of the NumPy reference ops (C time loops, own small GEMM, NumPy's BLAS for the
+whole-sequence products).
 
-Nothing here is imported by ``import rnnkit``: :func:`rnnkit.ops.get_kernels` asks
-:func:`kernels_for` the first time a kernel is used, which loads (or, from a source
-checkout, compiles once into a cache) the native loops for this CPU's instruction-set
-level. When that is impossible the NumPy reference kernels are used, a warning says so
+Nothing here is imported by ``import rnnkit``: the cells' dispatch
+(:mod:`rnnkit.cells.dispatch`) asks :func:`overrides` the first time a cell runs, which loads
+(or, from a source checkout, compiles once into a cache) the native loops for this CPU's
+instruction-set level. When that is impossible the NumPy reference ops run, a warning says so
 once, and :func:`status` says why.
 
-``RNNKIT_FAST=0`` in the environment turns the fast path off (no warning then).
+``RNNKIT_FAST=0`` in the environment turns the compiled path off (no warning then).
 """
 import os
 
@@ -31,25 +31,36 @@ def _load():
 
 
 def available():
-    """Whether the compiled kernels are usable in this process."""
+    """Whether the compiled ops are usable in this process."""
     _load()
     return _state["loaded"]
 
 
 def status():
-    """An account, one fact a line: the variant and library in use (or why the reference kernels
+    """An account, one fact a line: the variant and library in use (or why the reference ops
     run), the CPU's variants, the threads a call may use, and NumPy's BLAS with its threads."""
     _load()
     from .report import status_text
     return status_text(_state)
 
 
-def kernels_for(name):
-    """``(forward, backward)`` of the compiled kernels for cell kind ``name``, or None."""
+def overrides():
+    """``{reference function: compiled twin}``: the one place the compiled path takes over from
+    :mod:`rnnkit.ops` (empty when it is not usable). The twins are those of :mod:`rnnkit._fast.kernels`;
+    each call spreads its batch rows over threads itself (threads.py)."""
     if not available():
-        return None
-    from .kernels import SPLIT_KERNELS
-    return SPLIT_KERNELS.get(name)
+        return {}
+    from ..ops import gru, lstm, simple_rnn
+    from .kernels import COMPILED_OPS as twins
+
+    return {
+        simple_rnn.simple_rnn_forward: twins["simple_rnn"][0],
+        simple_rnn.simple_rnn_backward: twins["simple_rnn"][1],
+        lstm.lstm_forward: twins["lstm"][0],
+        lstm.lstm_backward: twins["lstm"][1],
+        gru.gru_forward: twins["gru"][0],
+        gru.gru_backward: twins["gru"][1],
+    }
 
 
-__all__ = ["available", "kernels_for", "status"]
+__all__ = ["available", "overrides", "status"]

@@ -1,31 +1,37 @@
-"""Compiled SimpleRNN, LSTM and GRU kernels with the reference kernels' exact signatures.
+"""Compiled twins of the SimpleRNN, LSTM and GRU reference ops, with their exact signatures.
 
 Each ``<cell>_forward`` runs the whole time loop in C (rnnkit/_fast/loops.c): one
-GEMM for the input projection of every step, the recurrent product of each step on
+GEMM for the input product x W of every step, the recurrent product of each step on
 rnnkit's own small GEMM (step_gemm.h) straight into the fused gate matrix, and all of a
 step's elementwise gate math in one vectorised pass. The matching ``<cell>_backward``
 never recomputes anything (the forward kept the activated gates), runs the reverse time
 loop in C, and then forms dW, dU, db and dx as single GEMMs/reductions over all steps.
 How many threads a call uses, and which GEMM its whole-sequence products take, is
-threads.py's rule; BLAS's own thread setting is never changed.
+threads.py's rule; BLAS's own thread setting is never changed. Every array from outside
+enters C through :func:`c_array`.
 
-Configurations the C loops do not cover are handed to the NumPy reference kernel
-(rnnkit/ops/<cell>.py), whose cache the backward recognises and hands back the same way:
-  - activations other than linear, tanh, sigmoid, relu, hard_sigmoid (as registered at import);
-  - LSTM peepholes, projection, cell/projection clipping, coupled input-forget gate;
-  - GRU reset_after=False or a per-gate (B, 3H) recurrent mask;
-  - mixed dtypes, dtypes other than float32/float64, empty batch/time/feature axes.
+Calls the C loops do not cover (see :func:`_covered`: custom activations, LSTM peepholes,
+projection, clipping and the coupled gate, GRU reset_after=False or a per-gate recurrent
+mask, mixed or other dtypes, empty axes) are handed to the NumPy reference op
+(rnnkit/ops/<cell>.py), whose cache the backward recognises and hands back the same way.
 """
 import ctypes
+import functools
 import threading
 
 import numpy as np
 
-from ..ops import activations, is_grad_enabled, reference_kernels
+from .._validate import describe
+from ..errors import RnnkitValueError
+from ..ops import activations, is_grad_enabled
+from ..ops import gru as reference_gru
+from ..ops import lstm as reference_lstm
+from ..ops import simple_rnn as reference_simple_rnn
 from . import build, threads
 
 _ACTIVATION_CODES = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "hard_sigmoid": 4}
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+_STATES = {"simple_rnn": 1, "lstm": 2, "gru": 1}  # arrays in a state
 
 _i64, _int, _ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
 _RING = [_i64, _i64, _ptr, _ptr]  # ring, I, X, Wp of the forwards (loops_impl.h, step_rows)
@@ -144,53 +150,76 @@ def _activation_code(identifier):
 _BUILTINS = {name: activations.get_activation(name) for name in _ACTIVATION_CODES}
 
 
-class _Inputs:
-    """Validated, C-contiguous views of a forward call's arrays, or ``ok = False``."""
+def c_array(name, value, shape, dtype, *, copy=False):
+    """The one way an array crosses into C: ``value`` as an aligned, row-major (C-contiguous) array of
+    exactly ``shape`` and ``dtype``.
 
-    def __init__(self, x, state0, params, mask, recurrent_mask, gates, allowed, bias_shape=lambda width: (width,)):
-        self.ok = False
-        if not isinstance(x, np.ndarray) or x.ndim != 3 or x.dtype not in _SUFFIX:
-            return
-        dtype = self.dtype = x.dtype
-        if not set(params) <= allowed or "kernel" not in params or "recurrent_kernel" not in params:
-            return
-        if any(not isinstance(v, np.ndarray) or v.dtype != dtype for v in params.values()):
-            return
-        batch, time, features = x.shape
-        kernel, recurrent = params["kernel"], params["recurrent_kernel"]
-        if kernel.ndim != 2 or kernel.shape[0] != features or kernel.shape[1] % gates:
-            return
-        units = kernel.shape[1] // gates
-        if recurrent.shape != (units, gates * units) or 0 in (batch, time, features, units):
-            return
+    The C loops index row-major memory of the shape they are told, so any other layout (Fortran order,
+    strided or negative-stride views, a broadcast) or dtype is copied here, and a value of the right
+    layout is passed as is (read-only arrays included: C only reads them). ``copy=True`` for arrays
+    C writes into (the states, the state gradients): always a fresh array, so the caller's is never
+    changed. A value that does not fit ``shape`` is refused with an error naming it.
+    """
+    array = np.asarray(value)
+    if array.shape != shape:
         try:
-            self.states = [np.array(np.broadcast_to(s, (batch, units)), dtype) for s in state0]
-            if any(np.asarray(s).dtype != dtype for s in state0):
-                return
-            self.mask = None
-            if mask is not None:
-                mask = np.asarray(mask)
-                if mask.shape != (batch, time):
-                    return
-                self.mask = np.ascontiguousarray(mask.astype(bool, copy=False)).view(np.uint8)
-            self.rmask = None
-            if recurrent_mask is not None:
-                if np.ndim(recurrent_mask) and np.shape(recurrent_mask)[-1] != units:
-                    return
-                self.rmask = np.ascontiguousarray(np.broadcast_to(recurrent_mask, (batch, units)), dtype)
+            array = np.broadcast_to(array, shape)
         except ValueError:
-            return
+            raise RnnkitValueError(f"{name} must have shape {shape} (or broadcast to it), "
+                                   f"got {describe(array)}") from None
+    if copy:
+        return np.array(array, dtype=dtype, order="C", copy=True)
+    return np.require(array, dtype, ("C_CONTIGUOUS", "ALIGNED"))
+
+
+def _covered(name, x, params, options, state0, recurrent_mask):
+    """The C codes ``(act, ract)`` of a call the compiled loop covers, else None (the reference runs it).
+
+    The one statement of what the C loops implement: float32/float64 throughout, no empty axis, the
+    built-in activations, kernel/recurrent_kernel/bias only (no peepholes, no projection), no LSTM
+    coupled gate or clipping, GRU reset_after with a mask shared by the three gates.
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype not in _SUFFIX or np.ndim(x) != 3 or 0 in np.shape(x):
+        return None
+    if not set(params) <= {"kernel", "recurrent_kernel", "bias"} or "recurrent_kernel" not in params:
+        return None
+    if any(getattr(value, "dtype", None) != dtype for value in params.values()):
+        return None
+    if len(state0) != _STATES[name] or any(getattr(s, "dtype", None) != dtype for s in state0):
+        return None
+    units = np.shape(params["recurrent_kernel"])[0]
+    if units == 0 or (recurrent_mask is not None and np.shape(recurrent_mask)[-1:] != (units,)):
+        return None
+    if name == "lstm" and (options.get("coupled_input_forget") or options.get("cell_clip") is not None
+                           or options.get("proj_clip") is not None):
+        return None
+    if name == "gru" and not options.get("reset_after", True):
+        return None
+    act = _activation_code(options.get("activation", "tanh"))
+    ract = _activation_code(options.get("recurrent_activation", "sigmoid"))
+    return None if act is None or ract is None else (act, ract)
+
+
+class _Call:
+    """A compiled forward call: its sizes and its arrays, each made C-ready by :func:`c_array`."""
+
+    def __init__(self, x, state0, params, mask, recurrent_mask, gates, bias_shape):
+        batch, time, features = x.shape
+        units = params["recurrent_kernel"].shape[0]
+        dtype = self.dtype = x.dtype
         self.shape = batch, time, features, units
-        self.x = np.ascontiguousarray(x)
+        self.x = c_array("x", x, (batch, time, features), dtype)
+        self.kernel = c_array("params['kernel']", params["kernel"], (features, gates * units), dtype)
+        self.recurrent = c_array("params['recurrent_kernel']", params["recurrent_kernel"], (units, gates * units),
+                                 dtype)
+        self.bias = None if "bias" not in params else c_array("params['bias']", params["bias"],
+                                                               bias_shape(gates * units), dtype)
+        self.states = [c_array(f"state0[{k}]", s, (batch, units), dtype, copy=True) for k, s in enumerate(state0)]
+        self.mask = None if mask is None else c_array("mask", mask, (batch, time), np.bool_).view(np.uint8)
+        self.rmask = (None if recurrent_mask is None
+                      else c_array("recurrent_mask", recurrent_mask, (batch, units), dtype))
         self._x2 = None
-        self.kernel = np.ascontiguousarray(kernel)
-        self.recurrent = np.ascontiguousarray(recurrent)
-        self.bias = params.get("bias")
-        if self.bias is not None:
-            if self.bias.shape != bias_shape(gates * units):
-                return
-            self.bias = np.ascontiguousarray(self.bias)
-        self.ok = True
 
     @property
     def x2(self):
@@ -219,7 +248,7 @@ class _Inputs:
         scratch reused across calls under no_grad."""
         batch, time, _, units = self.shape
         if is_grad_enabled():
-            return self.projection(), _NO_RING, [np.empty((time, batch, units), self.dtype) for _ in names]
+            return self.input_product(), _NO_RING, [np.empty((time, batch, units), self.dtype) for _ in names]
         P, ring = self.ring(gates)
         return P, ring, [_buffer(name, (batch, units), self.dtype) for name in names]
 
@@ -236,17 +265,17 @@ class _Inputs:
         batch, time, _, units = self.shape
         return threads.parts_for(batch, time, units, gates)
 
-    def projection(self):
+    def input_product(self):
         """x W for every step at once: time-major (T, B, G), C-contiguous and owned (C adds the bias)."""
         batch, time, _, _ = self.shape
         return _matmul(self.x2, self.kernel).reshape(time, batch, -1)
 
 
 def _output_array(out, shape, dtype):
-    """``out`` when it can take the outputs (a C-contiguous array of that shape and dtype), else a new array.
-
-    ``out`` lets a caller have the outputs written into an array of its own (no copy)."""
-    if isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype and out.flags.c_contiguous:
+    """``out`` when C can write the outputs into it (C-contiguous, aligned, writable, of that shape and
+    dtype), else a new array. ``out`` lets a caller have the outputs written into an array of its own."""
+    if (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype and out.flags.c_contiguous
+            and out.flags.aligned and out.flags.writeable):
         return out
     return np.empty(shape, dtype)
 
@@ -263,26 +292,65 @@ def _into(out, result):
 _NO_RING = (0, 0, None, None)
 
 
-def _state_grads(d_final_state, count, batch, units, dtype):
-    if d_final_state is None:
-        d_final_state = (None,) * count
-    return [np.zeros((batch, units), dtype) if d is None else np.array(np.broadcast_to(d, (batch, units)), dtype)
-            for d in d_final_state]
+def _upstream_grads(call, d_outputs, d_final_state):
+    """The backward's upstream gradients made C-ready: d_outputs (B, T, H) or None, and the state
+    gradients (B, H) each, zeros where None; C accumulates into the latter, so they are fresh copies."""
+    batch, time, _, units = call.shape
+    dtype = call.dtype
+    d_out = None if d_outputs is None else c_array("d_outputs", d_outputs, (batch, time, units), dtype)
+    d_final_state = (None,) * len(call.states) if d_final_state is None else d_final_state
+    d_states = [np.zeros((batch, units), dtype) if d is None
+                else c_array(f"d_final_state[{k}]", d, (batch, units), dtype, copy=True)
+                for k, d in enumerate(d_final_state)]
+    return d_out, d_states
 
 
-def _output_grads(d_outputs, shape, dtype):
-    return None if d_outputs is None else np.ascontiguousarray(np.broadcast_to(d_outputs, shape), dtype)
+def _backward_setup(cache, d_outputs, d_final_state):
+    """What every compiled backward starts from: the forward's call, the C-ready upstream gradients
+    (:func:`_upstream_grads`), two (B, H) scratch rows (the second only with a step mask) and Uᵀ packed
+    for the per-step products (the caller keeps it alive during the C call)."""
+    call = cache["call"]
+    batch, _, _, units = call.shape
+    d_out, d_states = _upstream_grads(call, d_outputs, d_final_state)
+    work = np.empty((batch, units), call.dtype)
+    carry = None if call.mask is None else np.zeros((batch, units), call.dtype)
+    return call, d_out, d_states, work, carry, call.packed_recurrent_t()
 
 
-def _input_grads(cache, d_pre, grads):
-    """dW (and db) as one GEMM / sum over all steps; returns dx (B, T, I) from the time-major d_pre."""
-    inputs = cache["inputs"]
-    batch, time, features, _ = inputs.shape
-    flat = d_pre.reshape(batch * time, -1)
-    grads["kernel"] = _matmul(inputs.x2.T, flat)
+def _input_grads(cache, dxw, grads):
+    """dW (and db) as one GEMM / sum over all steps; returns dx (B, T, I) from the time-major dxw."""
+    call = cache["call"]
+    batch, time, features, _ = call.shape
+    flat = dxw.reshape(batch * time, -1)
+    grads["kernel"] = _matmul(call.x2.T, flat)
     if "bias" in cache["params"]:
         grads["bias"] = flat.sum(axis=0)
-    return np.ascontiguousarray(_matmul(flat, inputs.kernel.T).reshape(time, batch, features).transpose(1, 0, 2))
+    return np.ascontiguousarray(_matmul(flat, call.kernel.T).reshape(time, batch, features).transpose(1, 0, 2))
+
+
+def _recurrent_grad(cache, d_products):
+    """dU = Σ h_inᵀ dZ over steps and batch, one GEMM: h_in (T, B, H) from the cache, d_products (T, B, G)."""
+    batch, time, _, units = cache["call"].shape
+    rows = batch * time
+    return _matmul(cache["h_in"].reshape(rows, units).T, d_products.reshape(rows, -1))
+
+
+def _is_compiled(cache, kind):
+    """Whether ``cache`` comes from the compiled forward of ``kind`` (else from its reference)."""
+    return isinstance(cache, dict) and cache.get("fast") == kind
+
+
+def _reference_caches_to(kind, reference_backward):
+    """Decorator of the compiled backward of ``kind``: a cache from the reference forward (a call the C
+    loop did not cover) goes to ``reference_backward``."""
+    def decorate(backward):
+        @functools.wraps(backward)
+        def dispatch(d_outputs, d_final_state, cache):
+            if not _is_compiled(cache, kind):
+                return reference_backward(d_outputs, d_final_state, cache)
+            return backward(d_outputs, d_final_state, cache)
+        return dispatch
+    return decorate
 
 
 def _finish(cache, grads):
@@ -294,49 +362,38 @@ def _finish(cache, grads):
 def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
                        zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_forward` (same arguments and results)."""
-    inputs = _Inputs(x, state0, params, mask, recurrent_mask, 1, {"kernel", "recurrent_kernel", "bias"})
-    act = _activation_code(activation)
-    if not inputs.ok or act is None or len(state0) != 1:
-        return _into(out, reference_kernels("simple_rnn")[0](
+    options = {"activation": activation}
+    codes = _covered("simple_rnn", x, params, options, state0, recurrent_mask)
+    if codes is None:
+        return _into(out, reference_simple_rnn.simple_rnn_forward(
             x, state0, params, mask, recurrent_mask, activation=activation, zero_output_for_mask=zero_output_for_mask))
-    batch, time, _, units = inputs.shape
-    dtype = inputs.dtype
-    bias = inputs.bias
+    call = _Call(x, state0, params, mask, recurrent_mask, 1, lambda width: (width,))
+    batch, time, _, units = call.shape
+    dtype = call.dtype
     outputs = _output_array(out, (batch, time, units), dtype)
-    (h,) = inputs.states
-    new, ring, (h_in,) = inputs.step_arrays(1, ("h_in",))
-    _run("rk_simple_forward", dtype, (batch, time, units, _addr(new), _addr(inputs.packed_recurrent()), _addr(bias),
-                                      _addr(h), _addr(inputs.mask), _addr(inputs.rmask), act,
+    (h,) = call.states
+    new, ring, (h_in,) = call.step_arrays(1, ("h_in",))
+    _run("rk_simple_forward", dtype, (batch, time, units, _addr(new), _addr(call.packed_recurrent()),
+                                      _addr(call.bias), _addr(h), _addr(call.mask), _addr(call.rmask), codes[0],
                                       bool(zero_output_for_mask), _addr(outputs), _addr(h_in), *ring),
-         batch, inputs.parts(1))
-    if ring is not _NO_RING:
-        return outputs, (h,), None
-    cache = dict(fast="simple_rnn", inputs=inputs, params=params, act=act, zero=bool(zero_output_for_mask),
-                 new=new, h_in=h_in)
+         batch, call.parts(1))
+    cache = None if ring is not _NO_RING else dict(fast="simple_rnn", call=call, params=params, act=codes[0],
+                                                   zero=bool(zero_output_for_mask), new=new, h_in=h_in)
     return outputs, (h,), cache
 
 
+@_reference_caches_to("simple_rnn", reference_simple_rnn.simple_rnn_backward)
 def simple_rnn_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_backward` (same arguments and results)."""
-    if cache.get("fast") != "simple_rnn":
-        return reference_kernels("simple_rnn")[1](d_outputs, d_final_state, cache)
-    inputs = cache["inputs"]
-    batch, time, _, units = inputs.shape
-    dtype = inputs.dtype
-    d_out = _output_grads(d_outputs, (batch, time, units), dtype)
-    (dh,) = _state_grads(d_final_state, 1, batch, units, dtype)
-    d_pre = _buffer("d_pre", (time, batch, units), dtype)
-    work = np.empty((batch, units), dtype)
-    carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
-    recurrent_t = inputs.packed_recurrent_t()  # a named reference keeps it alive during the C call
-    _run("rk_simple_backward", dtype, (batch, time, units, _addr(cache["new"]), _addr(recurrent_t),
-                                       _addr(inputs.mask), _addr(inputs.rmask), cache["act"], cache["zero"],
-                                       _addr(d_out), _addr(dh), _addr(d_pre), _addr(work), _addr(carry)),
-         batch, inputs.parts(1))
-    grads = {"recurrent_kernel": _matmul(cache["h_in"].reshape(batch * time, units).T,
-                                         d_pre.reshape(batch * time, units))}
-    dx = _input_grads(cache, d_pre, grads)
-    return dx, (dh,), _finish(cache, grads)
+    call, d_out, (dh,), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
+    batch, time, _, units = call.shape
+    dz = _buffer("da", (time, batch, units), call.dtype)
+    _run("rk_simple_backward", call.dtype, (batch, time, units, _addr(cache["new"]), _addr(recurrent_t),
+                                            _addr(call.mask), _addr(call.rmask), cache["act"], cache["zero"],
+                                            _addr(d_out), _addr(dh), _addr(dz), _addr(work), _addr(carry)),
+         batch, call.parts(1))
+    grads = {"recurrent_kernel": _recurrent_grad(cache, dz)}
+    return _input_grads(cache, dz, grads), (dh,), _finish(cache, grads)
 
 
 # ------------------------------------------------------------------------------ LSTM
@@ -345,58 +402,46 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
                  recurrent_activation="sigmoid", forget_bias=0.0, coupled_input_forget=False,
                  cell_clip=None, proj_clip=None, zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.lstm.lstm_forward` (same arguments and results)."""
-    inputs = _Inputs(x, state0, params, mask, recurrent_mask, 4, {"kernel", "recurrent_kernel", "bias"})
-    act, ract = _activation_code(activation), _activation_code(recurrent_activation)
-    if (not inputs.ok or act is None or ract is None or len(state0) != 2 or coupled_input_forget
-            or cell_clip is not None or proj_clip is not None):
-        return _into(out, reference_kernels("lstm")[0](
-            x, state0, params, mask, recurrent_mask, activation=activation,
-            recurrent_activation=recurrent_activation, forget_bias=forget_bias,
-            coupled_input_forget=coupled_input_forget, cell_clip=cell_clip, proj_clip=proj_clip,
-            zero_output_for_mask=zero_output_for_mask))
-    batch, time, _, units = inputs.shape
-    dtype = inputs.dtype
-    bias = inputs.bias if inputs.bias is not None else np.zeros(4 * units, dtype)  # C reads it unconditionally
+    options = dict(activation=activation, recurrent_activation=recurrent_activation, forget_bias=forget_bias,
+                   coupled_input_forget=coupled_input_forget, cell_clip=cell_clip, proj_clip=proj_clip)
+    codes = _covered("lstm", x, params, options, state0, recurrent_mask)
+    if codes is None:
+        return _into(out, reference_lstm.lstm_forward(
+            x, state0, params, mask, recurrent_mask, zero_output_for_mask=zero_output_for_mask, **options))
+    act, ract = codes
+    call = _Call(x, state0, params, mask, recurrent_mask, 4, lambda width: (width,))
+    batch, time, _, units = call.shape
+    dtype = call.dtype
+    bias = call.bias if call.bias is not None else np.zeros(4 * units, dtype)  # C reads it unconditionally
     outputs = _output_array(out, (batch, time, units), dtype)
-    h, c = inputs.states
-    gates, ring, (h_in, act_c, c_prev) = inputs.step_arrays(4, ("h_in", "act_c", "c_prev"))
+    h, c = call.states
+    gates, ring, (h_in, act_c, c_prev) = call.step_arrays(4, ("h_in", "act_c", "c_prev"))
     work = _buffer("work", (batch, units), dtype)
     step_gates = _buffer("step_gates", (batch, 4 * units), dtype)
-    _run("rk_lstm_forward", dtype, (batch, time, units, _addr(gates), _addr(inputs.packed_recurrent()), _addr(bias),
-                                    _addr(h), _addr(c), _addr(inputs.mask), _addr(inputs.rmask), float(forget_bias),
+    _run("rk_lstm_forward", dtype, (batch, time, units, _addr(gates), _addr(call.packed_recurrent()), _addr(bias),
+                                    _addr(h), _addr(c), _addr(call.mask), _addr(call.rmask), float(forget_bias),
                                     act, ract, bool(zero_output_for_mask), _addr(outputs), _addr(h_in),
                                     _addr(act_c), _addr(c_prev), _addr(work), _addr(step_gates), *ring),
-         batch, inputs.parts(4))
-    if not is_grad_enabled():
-        return outputs, (h, c), None
-    cache = dict(fast="lstm", inputs=inputs, params=params, act=act, ract=ract, zero=bool(zero_output_for_mask),
-                 gates=gates, h_in=h_in, act_c=act_c, c_prev=c_prev,
-                 c_kept=None, h_kept=None)  # the reference's clip records: no clipping on this path
+         batch, call.parts(4))
+    cache = None if ring is not _NO_RING else dict(fast="lstm", call=call, params=params, act=act, ract=ract,
+                                                   zero=bool(zero_output_for_mask), gates=gates, h_in=h_in,
+                                                   act_c=act_c, c_prev=c_prev)
     return outputs, (h, c), cache
 
 
+@_reference_caches_to("lstm", reference_lstm.lstm_backward)
 def lstm_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.lstm.lstm_backward` (same arguments and results)."""
-    if cache.get("fast") != "lstm":
-        return reference_kernels("lstm")[1](d_outputs, d_final_state, cache)
-    inputs = cache["inputs"]
-    batch, time, _, units = inputs.shape
-    dtype = inputs.dtype
-    d_out = _output_grads(d_outputs, (batch, time, units), dtype)
-    dh, dc = _state_grads(d_final_state, 2, batch, units, dtype)
-    d_pre = _buffer("d_pre", (time, batch, 4 * units), dtype)
-    work = np.empty((batch, units), dtype)
-    carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
-    recurrent_t = inputs.packed_recurrent_t()  # a named reference keeps it alive during the C call
-    _run("rk_lstm_backward", dtype, (batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
-                                     _addr(cache["c_prev"]), _addr(recurrent_t), _addr(inputs.mask),
-                                     _addr(inputs.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
-                                     _addr(dh), _addr(dc), _addr(d_pre), _addr(work), _addr(carry)),
-         batch, inputs.parts(4))
-    rows = batch * time
-    grads = {"recurrent_kernel": _matmul(cache["h_in"].reshape(rows, units).T, d_pre.reshape(rows, -1))}
-    dx = _input_grads(cache, d_pre, grads)
-    return dx, (dh, dc), _finish(cache, grads)
+    call, d_out, (dh, dc), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
+    batch, time, _, units = call.shape
+    da = _buffer("da", (time, batch, 4 * units), call.dtype)
+    _run("rk_lstm_backward", call.dtype, (batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
+                                          _addr(cache["c_prev"]), _addr(recurrent_t), _addr(call.mask),
+                                          _addr(call.rmask), cache["act"], cache["ract"], cache["zero"],
+                                          _addr(d_out), _addr(dh), _addr(dc), _addr(da), _addr(work), _addr(carry)),
+         batch, call.parts(4))
+    grads = {"recurrent_kernel": _recurrent_grad(cache, da)}
+    return _input_grads(cache, da, grads), (dh, dc), _finish(cache, grads)
 
 
 # ------------------------------------------------------------------------------ GRU
@@ -404,68 +449,52 @@ def lstm_backward(d_outputs, d_final_state, cache):
 def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
                 recurrent_activation="sigmoid", reset_after=True, zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.gru.gru_forward` (same arguments and results)."""
-    inputs = _Inputs(x, state0, params, mask, recurrent_mask, 3, {"kernel", "recurrent_kernel", "bias"},
-                     bias_shape=lambda width: (2, width))
-    act, ract = _activation_code(activation), _activation_code(recurrent_activation)
-    if not inputs.ok or act is None or ract is None or len(state0) != 1 or not reset_after:
-        return _into(out, reference_kernels("gru")[0](
-            x, state0, params, mask, recurrent_mask, activation=activation,
-            recurrent_activation=recurrent_activation, reset_after=reset_after,
-            zero_output_for_mask=zero_output_for_mask))
-    batch, time, _, units = inputs.shape
-    dtype = inputs.dtype
-    bias = inputs.bias
-    input_bias, recurrent_bias = (None, None) if bias is None else (bias[0], bias[1])
+    options = dict(activation=activation, recurrent_activation=recurrent_activation, reset_after=reset_after)
+    codes = _covered("gru", x, params, options, state0, recurrent_mask)
+    if codes is None:
+        return _into(out, reference_gru.gru_forward(
+            x, state0, params, mask, recurrent_mask, zero_output_for_mask=zero_output_for_mask, **options))
+    call = _Call(x, state0, params, mask, recurrent_mask, 3, lambda width: (2, width))
+    batch, time, _, units = call.shape
+    dtype = call.dtype
+    input_bias, recurrent_bias = (None, None) if call.bias is None else (call.bias[0], call.bias[1])
     outputs = _output_array(out, (batch, time, units), dtype)
-    gates, ring, (h_in, u_h, h_prev) = inputs.step_arrays(3, ("h_in", "u_h", "h_prev"))
+    gates, ring, (h_in, u_h, h_prev) = call.step_arrays(3, ("h_in", "u_h", "h_prev"))
     work = _buffer("work_gates", (batch, 3 * units), dtype)
-    (h,) = inputs.states
-    _run("rk_gru_forward", dtype, (batch, time, units, _addr(gates), _addr(inputs.packed_recurrent()),
-                                   _addr(input_bias), _addr(recurrent_bias), _addr(h), _addr(inputs.mask),
-                                   _addr(inputs.rmask), act, ract, bool(zero_output_for_mask), _addr(outputs),
+    (h,) = call.states
+    _run("rk_gru_forward", dtype, (batch, time, units, _addr(gates), _addr(call.packed_recurrent()),
+                                   _addr(input_bias), _addr(recurrent_bias), _addr(h), _addr(call.mask),
+                                   _addr(call.rmask), *codes, bool(zero_output_for_mask), _addr(outputs),
                                    _addr(h_in), _addr(u_h), _addr(h_prev), _addr(work), *ring),
-         batch, inputs.parts(3))
-    if ring is not _NO_RING:
-        return outputs, (h,), None
-    cache = dict(fast="gru", inputs=inputs, params=params, act=act, ract=ract, zero=bool(zero_output_for_mask),
-                 gates=gates, h_in=h_in, u_h=u_h, h_prev=h_prev)
+         batch, call.parts(3))
+    cache = None if ring is not _NO_RING else dict(fast="gru", call=call, params=params, act=codes[0], ract=codes[1],
+                                                   zero=bool(zero_output_for_mask), gates=gates, h_in=h_in, u_h=u_h,
+                                                   h_prev=h_prev)
     return outputs, (h,), cache
 
 
+@_reference_caches_to("gru", reference_gru.gru_backward)
 def gru_backward(d_outputs, d_final_state, cache):
     """Compiled :func:`rnnkit.ops.gru.gru_backward` (same arguments and results)."""
-    if cache.get("fast") != "gru":
-        return reference_kernels("gru")[1](d_outputs, d_final_state, cache)
-    inputs = cache["inputs"]
-    batch, time, _, units = inputs.shape
-    dtype = inputs.dtype
-    d_out = _output_grads(d_outputs, (batch, time, units), dtype)
-    (dh,) = _state_grads(d_final_state, 1, batch, units, dtype)
-    d_pre = _buffer("d_pre", (time, batch, 3 * units), dtype)
-    d_rec = _buffer("d_rec", (time, batch, 3 * units), dtype)
-    work = np.empty((batch, units), dtype)
-    carry = None if inputs.mask is None else np.zeros((batch, units), dtype)
-    recurrent_t = inputs.packed_recurrent_t()  # a named reference keeps it alive during the C call
-    _run("rk_gru_backward", dtype, (batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
-                                    _addr(cache["h_prev"]), _addr(recurrent_t), _addr(inputs.mask),
-                                    _addr(inputs.rmask), cache["act"], cache["ract"], cache["zero"], _addr(d_out),
-                                    _addr(dh), _addr(d_pre), _addr(d_rec), _addr(work), _addr(carry)),
-         batch, inputs.parts(3))
-    rows = batch * time
-    d_rec_flat = d_rec.reshape(rows, -1)
-    grads = {"recurrent_kernel": _matmul(cache["h_in"].reshape(rows, units).T, d_rec_flat)}
-    dx = _input_grads(cache, d_pre, grads)
+    call, d_out, (dh,), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
+    batch, time, _, units = call.shape
+    da = _buffer("da", (time, batch, 3 * units), call.dtype)
+    du = _buffer("du", (time, batch, 3 * units), call.dtype)
+    _run("rk_gru_backward", call.dtype, (batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
+                                         _addr(cache["h_prev"]), _addr(recurrent_t), _addr(call.mask),
+                                         _addr(call.rmask), cache["act"], cache["ract"], cache["zero"],
+                                         _addr(d_out), _addr(dh), _addr(da), _addr(du), _addr(work), _addr(carry)),
+         batch, call.parts(3))
+    grads = {"recurrent_kernel": _recurrent_grad(cache, du)}
+    dx = _input_grads(cache, da, grads)
     if "bias" in grads:
-        grads["bias"] = np.stack([grads["bias"], d_rec_flat.sum(axis=0)])
+        grads["bias"] = np.stack([grads["bias"], du.reshape(batch * time, -1).sum(axis=0)])
     return dx, (dh,), _finish(cache, grads)
 
 
-KERNELS = {
+#: the compiled twins, by cell kind (rnnkit._fast.overrides says which reference op each replaces)
+COMPILED_OPS = {
     "simple_rnn": (simple_rnn_forward, simple_rnn_backward),
     "lstm": (lstm_forward, lstm_backward),
     "gru": (gru_forward, gru_backward),
 }
-
-#: the kernels handed out (the name is kept for the registry; each call splits its batch rows over
-#: threads itself, threads.py)
-SPLIT_KERNELS = KERNELS

@@ -3,7 +3,8 @@
 Hooks and behaviours follow Keras 3 (keras.callbacks); see each class.
 """
 from .backup_and_restore import BackupAndRestore
-from .base import Callback, CallbackList, History
+from .base import Callback, History
+from .callback_list import CallbackList
 from .csv_logger import CSVLogger
 from .early_stopping import EarlyStopping
 from .learning_rate_scheduler import LearningRateScheduler

@@ -1,37 +1,161 @@
-"""The base of every recurrent cell: parameters in Keras's layout plus whole-sequence kernels.
+"""The base of every recurrent cell: parameters in Keras's layout plus whole-sequence ops.
 
 A cell knows one step of the recurrence and nothing of time-step counters. It
-owns its weights (``params``, a dict in Keras's order and shapes), delegates the
-time loop to a pure kernel in :mod:`rnnkit.ops`, and offers three views of it:
+owns its weights (``params``, a dict in Keras's order and shapes), hands the time
+loop to the pure ops it names (``reference_ops``, from :mod:`rnnkit.ops`; see
+:mod:`rnnkit.cells.dispatch` for their compiled twins), and offers three views of it:
 
 * ``forward(x, initial_state, mask) -> (outputs, final_state, cache)`` and
   ``backward(d_outputs, d_final_state, cache) -> (dx, d_initial_state, grads)``
-  over a whole (B, T, I) sequence: the BPTT core the layers use;
+  over a whole (B, T, I) sequence: the BPTT core. ``forward`` checks its arguments;
+  ``forward_unchecked`` is the same on arguments its caller has checked (the layers do);
 * ``cell(inputs, states) -> (output, new_states)``: one step, Keras's cell contract;
 * ``step_forward`` / ``step_backward``: one step that keeps a cache, so a loop of
-  single steps can be backpropagated and checked against the sequence kernel.
+  single steps can be backpropagated and checked against the sequence op.
 
 States are tuples in Keras's order: ``(h,)`` for SimpleRNN and GRU, ``(h, c)``
-for LSTM.
+for LSTM. Gradient checkpointing through time (``backprop_segment=S``, see
+:mod:`rnnkit.ops.checkpointing`) is one mechanism here, for every cell and stack.
 """
 import numpy as np
 
 from .. import initializers
-from .._validate import describe, float_array, float_dtype, mask_array, positive_int
+from .._validate import describe, float_array, float_dtype, mask_array, positive_int, state_arrays
 from ..errors import RnnkitValueError
+from ..ops import checkpointing
 from ..ops.grad_mode import is_grad_enabled
 from ..random import make_rng
 from ..variables import assign_all
+from . import dispatch
+
+_CELL_CLASSES = {}
 
 
-class SingleStep:
-    """One step of a sequence cell with a cache, built on its whole-sequence ``forward``/``backward``
-    (a sequence of length 1), so a loop of single steps can be backpropagated and checked."""
+def register_cell(cls):
+    """Make ``cls`` known by its class name to configs (``RNN(cell)``, ``StackedRNNCells``, saved models).
+
+    Every subclass of :class:`SequenceCell` is registered where it is defined (unless a class of the
+    same name from another module came first); this is for any other cell class, and replaces.
+    """
+    _CELL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def cell_class(class_name, custom_objects=None):
+    """The cell class called ``class_name``: from ``custom_objects`` (a dict), else a registered one."""
+    if custom_objects and class_name in custom_objects:
+        return custom_objects[class_name]
+    if class_name not in _CELL_CLASSES:
+        raise RnnkitValueError(
+            f"config names an unknown cell class {class_name!r}; known: {sorted(_CELL_CLASSES)}; "
+            f"pass it in custom_objects={{{class_name!r}: cls}}"
+        )
+    return _CELL_CLASSES[class_name]
+
+
+def is_ops_cache(cache):
+    """Whether ``cache`` is what a sequence op's forward returns (a dict or object holding ``params``)."""
+    return (isinstance(cache, dict) and "params" in cache) or hasattr(cache, "params")
+
+
+class SequenceCell:
+    """What every cell shares, a stack of cells included: the whole-sequence forward (checked and
+    unchecked, with gradient checkpointing through time), backward, and one step with a cache.
+
+    Subclasses implement ``run(x, state0, mask, recurrent_mask, zero_output_for_mask)`` and
+    ``run_backward(d_outputs, d_final_state, cache)`` (one plain pass each, grads as a list in
+    ``get_weights`` order), ``check_state``, ``check_recurrent_mask`` and ``build``, and have
+    ``name``, ``dtype``, ``built``, ``input_dim``.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # registered where defined; a same-named class from another module needs custom_objects
+        existing = _CELL_CLASSES.get(cls.__name__)
+        if existing is None or existing.__module__ == cls.__module__:
+            register_cell(cls)
+
+    @property
+    def input_dtype(self):
+        """The dtype inputs are cast to: the cell's own (a stack's first cell's)."""
+        return self.dtype
+
+    def check_inputs(self, x, initial_state, mask, ndim=3):
+        """Check and cast the arguments of :meth:`forward` (``ndim=2``: of one step); build on first use.
+
+        Returns ``(x, state0, mask)``: x cast to the cell's dtype, the state as a tuple, the mask as
+        (B, T) bool or None.
+        """
+        x = float_array("inputs", x, ndim=ndim)
+        if x.dtype != self.input_dtype:
+            x = x.astype(self.input_dtype)
+        batch, features = x.shape[0], x.shape[-1]
+        if not self.built:
+            self.build(features)
+        elif features != self.input_dim:
+            raise RnnkitValueError(
+                f"inputs must have {self.input_dim} features (last axis) to match the built weights "
+                f"of {self.name}, got {describe(x)}"
+            )
+        time = x.shape[1] if ndim == 3 else 1
+        return x, self.check_state(initial_state, batch), mask_array("mask", mask, batch, time)
+
+    def forward(self, x, initial_state=None, mask=None, *, recurrent_mask=None, zero_output_for_mask=False,
+                backprop_segment=None):
+        """Run the whole sequence.
+
+        Args:
+            x: (B, T, I) floats.
+            initial_state: None (zeros) or states with shapes ``(B, s)`` for s in ``state_size``.
+            mask: None or (B, T) bool; False skips a step (state carried, output repeated).
+            recurrent_mask: None or the (B, H_in) multiplier on the previous output (recurrent dropout).
+            zero_output_for_mask: masked steps output zeros.
+            backprop_segment: None, or S > 0 for gradient checkpointing through time: the cache keeps
+                only the state every S steps and :meth:`backward` recomputes one segment at a time
+                (same results, less memory, one extra forward; see :mod:`rnnkit.ops.checkpointing`).
+
+        Returns:
+            outputs (B, T, output_size), final state tuple, cache for :meth:`backward` (None under
+            :func:`rnnkit.ops.no_grad`).
+        """
+        x, state0, mask = self.check_inputs(x, initial_state, mask)
+        recurrent_mask = self.check_recurrent_mask(recurrent_mask, len(x))
+        backprop_segment = positive_int("backprop_segment", backprop_segment, allow_none=True)
+        return self.forward_unchecked(x, state0, mask, recurrent_mask=recurrent_mask, backprop_segment=backprop_segment,
+                                      zero_output_for_mask=bool(zero_output_for_mask))
+
+    def forward_unchecked(self, x, state0, mask=None, *, recurrent_mask=None, zero_output_for_mask=False,
+                          backprop_segment=None):
+        """:meth:`forward` on arguments its caller has checked: x (B, T, I) in the cell's dtype, the cell
+        built for I; state0 a tuple as :meth:`check_state` returns it; mask None or (B, T) bool;
+        recurrent_mask as :meth:`check_recurrent_mask` returns it; backprop_segment None or an int > 0."""
+        if not is_grad_enabled():  # inference keeps no cache, so there is nothing to checkpoint
+            outputs, final, _ = self.run(x, state0, mask, recurrent_mask, zero_output_for_mask)
+            return outputs, final, None
+        if backprop_segment is None:
+            return self.run(x, state0, mask, recurrent_mask, zero_output_for_mask)
+
+        def run_segment(x_segment, state, mask_segment, zero_output):
+            return self.run(x_segment, state, mask_segment, recurrent_mask, zero_output)
+
+        return checkpointing.segmented_forward(run_segment, self.run_backward, x, state0, mask,
+                                               backprop_segment=backprop_segment,
+                                               zero_output_for_mask=zero_output_for_mask)
+
+    def backward(self, d_outputs, d_final_state, cache):
+        """BPTT: returns dx (B, T, I), the gradient of the initial state (tuple) and the
+        weight gradients as a list in :meth:`get_weights` order."""
+        if isinstance(cache, checkpointing.SegmentedCache):
+            return checkpointing.segmented_backward(d_outputs, d_final_state, cache)
+        if cache is None:
+            raise RnnkitValueError(f"{self.name}.backward got cache None: the forward ran under rnnkit.ops.no_grad() "
+                                   "(as predict and evaluate do), which keeps nothing to backpropagate through")
+        return self.run_backward(d_outputs, d_final_state, cache)
 
     def step_forward(self, inputs, states):
         """One step: inputs (B, I), states as in ``state_size`` -> (output (B, output_size), new states, cache)."""
-        inputs = float_array("inputs", inputs, ndim=2)
-        outputs, new_states, cache = self.forward(inputs[:, None, :], states)
+        x, state0, _ = self.check_inputs(inputs, states, None, ndim=2)
+        outputs, new_states, cache = self.forward_unchecked(x[:, None, :], state0)
         return outputs[:, 0], new_states, cache
 
     def step_backward(self, d_output, d_new_states, cache):
@@ -41,9 +165,9 @@ class SingleStep:
         return dx[:, 0], d_states, grads
 
 
-class RecurrentCell(SingleStep):
-    """Abstract cell. Subclasses set ``kernel_name`` and implement ``weight_shapes``,
-    ``state_size``, ``kernel_config`` and optionally ``initial_weight``.
+class RecurrentCell(SequenceCell):
+    """Abstract cell. Subclasses set ``reference_ops`` and implement ``weight_shapes``,
+    ``state_size``, ``op_options`` and optionally ``initial_weight``.
 
     Args:
         units: number of hidden units H (> 0).
@@ -53,8 +177,9 @@ class RecurrentCell(SingleStep):
         dtype: "float32" (default) or "float64".
     """
 
-    #: name of the kernels in :mod:`rnnkit.ops` (``<kernel_name>_forward``/``_backward``)
-    kernel_name = None
+    #: ``(forward, backward)``: the cell's whole-sequence math in :mod:`rnnkit.ops` (the NumPy reference;
+    #: :mod:`rnnkit.cells.dispatch` may run its compiled twin instead)
+    reference_ops = None
 
     def __init__(self, units, *, use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros",
@@ -82,11 +207,11 @@ class RecurrentCell(SingleStep):
         return self.units
 
     def weight_shapes(self, input_dim):
-        """Ordered dict-like list of ``(name, shape)`` in Keras's ``get_weights`` order."""
+        """Ordered list of ``(name, shape)`` in Keras's ``get_weights`` order."""
         raise NotImplementedError
 
-    def kernel_config(self):
-        """Keyword arguments for the ops kernels (activations, switches)."""
+    def op_options(self):
+        """Keyword arguments of the reference ops beyond the arrays (activations, switches)."""
         raise NotImplementedError
 
     def initial_weight(self, name, shape, rng):
@@ -109,7 +234,8 @@ class RecurrentCell(SingleStep):
         """Create the weights for inputs of ``input_dim`` features."""
         input_dim = positive_int("input_dim", input_dim)
         rng = make_rng(self.seed)
-        self.params = {name: self.initial_weight(name, shape, rng)
+        # row-major, as the compiled path reads them (the orthogonal initializer can return Fortran order)
+        self.params = {name: np.ascontiguousarray(self.initial_weight(name, shape, rng))
                        for name, shape in self.weight_shapes(input_dim)}
         self.input_dim = input_dim
 
@@ -136,80 +262,11 @@ class RecurrentCell(SingleStep):
         return tuple(np.zeros((batch_size, size), dtype) for size in self.state_size)
 
     # ------------------------------------------------------------------ sequence
-    def _kernels(self):
-        from .. import ops  # late import: ops picks the fast path if one is compiled
-        return ops.get_kernels(self.kernel_name)
-
-    def check_inputs(self, x, initial_state, mask, name="inputs"):
-        """Validate and cast the arguments of :meth:`forward`; build on first use."""
-        x = float_array(name, x, ndim=3)
-        if x.dtype != self.dtype:
-            x = x.astype(self.dtype)
-        batch, time, features = x.shape
-        if not self.built:
-            self.build(features)
-        elif features != self.input_dim:
-            raise RnnkitValueError(
-                f"{name} must have {self.input_dim} features (last axis) to match the built weights "
-                f"of {self.name}, got {describe(x)}"
-            )
-        state = self.check_state(initial_state, batch)
-        return x, state, mask_array("mask", mask, batch, time)
-
     def check_state(self, state, batch, name="initial_state"):
-        """Validate a state given as an array (single-state cells) or a sequence of arrays."""
+        """Validate a state given as an array (single-state cells) or a sequence of arrays; None means zeros."""
         if state is None:
-            return self.get_initial_state(batch) if batch else tuple(
-                np.zeros((0, size), self.dtype) for size in self.state_size)
-        if isinstance(state, np.ndarray) and len(self.state_size) == 1:
-            state = (state,)
-        if not isinstance(state, (list, tuple)) or len(state) != len(self.state_size):
-            raise RnnkitValueError(
-                f"{name} for {self.name} must be a list of {len(self.state_size)} arrays with shapes "
-                f"{[(batch, s) for s in self.state_size]}, got {describe(state)}"
-            )
-        checked = []
-        for i, (value, size) in enumerate(zip(state, self.state_size)):
-            value = float_array(f"{name}[{i}]", value, ndim=2, dtype=self.dtype)
-            if value.shape != (batch, size):
-                raise RnnkitValueError(f"{name}[{i}] must have shape {(batch, size)}, got {describe(value)}")
-            checked.append(value)
-        return tuple(checked)
-
-    def forward(self, x, initial_state=None, mask=None, *, recurrent_mask=None, zero_output_for_mask=False,
-                segment_length=None):
-        """Run the whole sequence.
-
-        Args:
-            x: (B, T, I) floats.
-            initial_state: None (zeros) or states with shapes ``(B, s)`` for s in ``state_size``.
-            mask: None or (B, T) bool; False skips a step (state carried, output repeated).
-            recurrent_mask: None or (B, H_in) multiplier on the previous output (recurrent dropout).
-            zero_output_for_mask: masked steps output zeros.
-            segment_length: None, or S > 0 for gradient checkpointing through time: the cache keeps
-                only the state every S steps and :meth:`backward` recomputes one segment at a time
-                (same results, less memory, one extra forward; see :mod:`rnnkit.ops.checkpointing`).
-
-        Returns:
-            outputs (B, T, output_size), final state tuple, cache for :meth:`backward` (None under
-            :func:`rnnkit.ops.no_grad`).
-        """
-        x, state0, mask = self.check_inputs(x, initial_state, mask)
-        recurrent_mask = self.check_recurrent_mask(recurrent_mask, x.shape[0])
-        forward, backward = self._kernels()
-        if not is_grad_enabled():  # inference: no cache to keep, so no segments either
-            outputs, final, _ = forward(x, state0, self.params, mask, recurrent_mask,
-                                        zero_output_for_mask=zero_output_for_mask, **self.kernel_config())
-            return outputs, final, None
-        if segment_length is not None:
-            from ..ops import checkpointing
-
-            run, backward = checkpointing.bind_kernels(forward, backward, self.params, recurrent_mask,
-                                                       **self.kernel_config())
-            return checkpointing.segmented_forward(run, backward, x, state0, mask, segment_length=segment_length,
-                                                   zero_output_for_mask=zero_output_for_mask)
-        return forward(x, state0, self.params, mask, recurrent_mask,
-                       zero_output_for_mask=zero_output_for_mask, **self.kernel_config())
+            return tuple(np.zeros((batch, size), self.dtype) for size in self.state_size)
+        return state_arrays(name, state, self.state_size, batch, self.dtype, f" for {self.name}")
 
     def check_recurrent_mask(self, recurrent_mask, batch):
         """Validate a recurrent dropout mask: None or (B, H_in) floats, H_in the size of the fed-back output."""
@@ -221,21 +278,18 @@ class RecurrentCell(SingleStep):
                 f"recurrent_mask must have shape {(batch, self.state_size[0])}, got {describe(recurrent_mask)}")
         return recurrent_mask
 
-    def backward(self, d_outputs, d_final_state, cache):
-        """BPTT: returns dx (B, T, I), the gradient of the initial state (tuple) and the
-        weight gradients as a list in :meth:`get_weights` order."""
-        from ..ops import checkpointing
+    def run(self, x, state0, mask, recurrent_mask, zero_output_for_mask):
+        """One plain pass of the cell's forward op (compiled twin or reference) over checked arguments."""
+        forward, _ = dispatch.active(self.reference_ops)
+        return forward(x, state0, self.params, mask, recurrent_mask, zero_output_for_mask=zero_output_for_mask,
+                       **self.op_options())
 
-        if isinstance(cache, checkpointing.SegmentedCache):
-            backward = checkpointing.segmented_backward
-        elif isinstance(cache, dict) and "params" in cache:
-            _, backward = self._kernels()
-        elif cache is None:
-            raise RnnkitValueError(f"{self.name}.backward got cache None: the forward ran under rnnkit.ops.no_grad() "
-                                   "(as predict and evaluate do), which keeps nothing to backpropagate through")
-        else:
+    def run_backward(self, d_outputs, d_final_state, cache):
+        """The backward op of :meth:`run`'s cache, with the weight gradients as a list."""
+        if not is_ops_cache(cache):
             raise RnnkitValueError(f"cache must be the third value returned by {self.name}.forward, "
                                    f"got {describe(cache)}")
+        _, backward = dispatch.active(self.reference_ops)
         dx, d_state0, grads = backward(d_outputs, d_final_state, cache)
         return dx, d_state0, [grads[name] for name in self.params]
 

@@ -1,11 +1,11 @@
 """The gated recurrent unit cell (Cho et al. 2014), in both of Keras's reset conventions."""
 from .._validate import describe, float_array
 from ..errors import RnnkitValueError
-from ..ops.activations import get_activation, serialize_activation
-from .base import RecurrentCell
+from ..ops.gru import gru_backward, gru_forward
+from .gated import GatedCell
 
 
-class GRUCell(RecurrentCell):
+class GRUCell(GatedCell):
     """Gated recurrent unit, Keras 3's ``GRUCell``.
 
     Math (gate order z, r, h in the fused matrices; σ = recurrent_activation, f = activation)::
@@ -37,16 +37,14 @@ class GRUCell(RecurrentCell):
         ((2, 3), 90)
     """
 
-    kernel_name = "gru"
+    reference_ops = (gru_forward, gru_backward)
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", reset_after=True, seed=None, dtype="float32", name=None):
-        super().__init__(units, use_bias=use_bias, kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
-                         seed=seed, dtype=dtype, name=name)
-        self.activation = get_activation(activation)
-        self.recurrent_activation = get_activation(recurrent_activation)
+        super().__init__(units, activation, recurrent_activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, seed=seed, dtype=dtype, name=name)
         if not isinstance(reset_after, bool):
             raise RnnkitValueError(f"reset_after must be True or False, got {describe(reset_after)}")
         self.reset_after = reset_after
@@ -62,9 +60,8 @@ class GRUCell(RecurrentCell):
             shapes.append(("bias", (2, gates) if self.reset_after else (gates,)))
         return shapes
 
-    def kernel_config(self):
-        return {"activation": self.activation, "recurrent_activation": self.recurrent_activation,
-                "reset_after": self.reset_after}
+    def op_options(self):
+        return {**super().op_options(), "reset_after": self.reset_after}
 
     def check_recurrent_mask(self, recurrent_mask, batch):
         """Validate a recurrent dropout mask: (B, H) shared by the gates or (B, 3H) one per gate.
@@ -83,12 +80,7 @@ class GRUCell(RecurrentCell):
         return recurrent_mask
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "activation": serialize_activation(self.activation),
-            "recurrent_activation": serialize_activation(self.recurrent_activation),
-            "reset_after": self.reset_after,
-        }
+        return {**super().get_config(), "reset_after": self.reset_after}
 
     def __repr__(self):
         return f"GRUCell(units={self.units}, reset_after={self.reset_after})"

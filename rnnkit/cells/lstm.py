@@ -5,11 +5,11 @@ import numpy as np
 
 from .._validate import describe, optional_positive_float, positive_int
 from ..errors import RnnkitValueError
-from ..ops.activations import get_activation, serialize_activation
-from .base import RecurrentCell
+from ..ops.lstm import lstm_backward, lstm_forward
+from .gated import GatedCell
 
 
-class LSTMCell(RecurrentCell):
+class LSTMCell(GatedCell):
     """Long short-term memory cell, Keras's ``LSTMCell`` plus TF1 ``LSTMCell``'s variants.
 
     Math (gate order i, f, c, o in the fused weights; see :mod:`rnnkit.ops.lstm`)::
@@ -53,18 +53,16 @@ class LSTMCell(RecurrentCell):
         ((2, 4), (2, 4), (2, 4))
     """
 
-    kernel_name = "lstm"
+    reference_ops = (lstm_forward, lstm_backward)
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", unit_forget_bias=True, forget_bias=0.0,
                  use_peepholes=False, coupled_input_forget=False, num_proj=None,
                  cell_clip=None, proj_clip=None, seed=None, dtype="float32", name=None):
-        super().__init__(units, use_bias=use_bias, kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
-                         seed=seed, dtype=dtype, name=name)
-        self.activation = get_activation(activation)
-        self.recurrent_activation = get_activation(recurrent_activation)
+        super().__init__(units, activation, recurrent_activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, seed=seed, dtype=dtype, name=name)
         self.unit_forget_bias = bool(unit_forget_bias)
         if (isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real)
                 or not np.isfinite(forget_bias)):
@@ -116,13 +114,11 @@ class LSTMCell(RecurrentCell):
             bias = self.bias_initializer(shape, self.dtype, rng)
             bias[forget * units:(forget + 1) * units] = 1.0
             return bias
-        # the orthogonal initializer can hand back a Fortran-ordered (H_out, G·H) matrix
-        return np.ascontiguousarray(super().initial_weight(name, shape, rng))
+        return super().initial_weight(name, shape, rng)
 
-    def kernel_config(self):
+    def op_options(self):
         return {
-            "activation": self.activation,
-            "recurrent_activation": self.recurrent_activation,
+            **super().op_options(),
             "forget_bias": self.forget_bias,
             "coupled_input_forget": self.coupled_input_forget,
             "cell_clip": self.cell_clip,
@@ -133,8 +129,6 @@ class LSTMCell(RecurrentCell):
     def get_config(self):
         return {
             **super().get_config(),
-            "activation": serialize_activation(self.activation),
-            "recurrent_activation": serialize_activation(self.recurrent_activation),
             "unit_forget_bias": self.unit_forget_bias,
             "forget_bias": self.forget_bias,
             "use_peepholes": self.use_peepholes,

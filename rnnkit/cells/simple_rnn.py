@@ -1,5 +1,6 @@
 """The simple (Elman) RNN cell: h_t = f(x_t W + h_{t-1} U + b)."""
 from ..ops.activations import get_activation, serialize_activation
+from ..ops.simple_rnn import simple_rnn_backward, simple_rnn_forward
 from .base import RecurrentCell
 
 
@@ -24,7 +25,7 @@ class SimpleRNNCell(RecurrentCell):
         (2, 3)
     """
 
-    kernel_name = "simple_rnn"
+    reference_ops = (simple_rnn_forward, simple_rnn_backward)
 
     def __init__(self, units, activation="tanh", **kwargs):
         super().__init__(units, **kwargs)
@@ -40,7 +41,7 @@ class SimpleRNNCell(RecurrentCell):
             shapes.append(("bias", (self.units,)))
         return shapes
 
-    def kernel_config(self):
+    def op_options(self):
         return {"activation": self.activation}
 
     def get_config(self):

@@ -8,7 +8,7 @@ output of the stack is the output of its last layer:
     out_t = h^K_t
 
 Because no layer depends on a later one, the whole sequence can run one layer
-at a time (each layer's time loop inside its own kernel), and BPTT runs the
+at a time (each layer's time loop inside its own op), and BPTT runs the
 layers in reverse: the gradient of layer k's inputs is the gradient of layer
 k-1's outputs. This is exactly what a step-by-step loop over the stacked cell
 computes, including masking: a masked step keeps every layer's state, and the
@@ -18,19 +18,17 @@ States nest one level: ``state_size`` is ``(cell_0.state_size, ...)``, e.g.
 ``((H1,), (H2, H2))`` for a SimpleRNN under an LSTM, and every state argument is a
 tuple with one entry (itself a tuple of arrays) per cell.
 """
-import importlib
-
-import numpy as np
-
-from .._validate import describe, float_array, mask_array, positive_int, rectangular
+from .._validate import describe, positive_int
+from ..variables import assign_all
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops.grad_mode import is_grad_enabled
-from .base import SingleStep
+from .base import SequenceCell, cell_class
 
-_CELL_METHODS = ("forward", "backward", "build", "get_weights", "set_weights", "check_state")
+_CELL_METHODS = ("forward", "forward_unchecked", "backward", "build", "get_weights", "set_weights", "check_state",
+                 "check_recurrent_mask")
 
 
-class StackedRNNCells(SingleStep):
+class StackedRNNCells(SequenceCell):
     """Several cells run as one, bottom to top.
 
     Args:
@@ -39,6 +37,11 @@ class StackedRNNCells(SingleStep):
         name: optional name.
 
     Weights: the cells' weights in cell order, each named ``cell_<k>/<weight name>``.
+
+    ``forward`` and ``backward`` are those of every cell (:class:`~rnnkit.cells.base.SequenceCell`),
+    with nested states (one per cell), the mask given to every layer, ``recurrent_mask`` None or a
+    list with one entry per cell, ``d_final_state`` None or one entry per cell, and the weight
+    gradients as one flat list.
 
     Example:
         >>> import numpy as np
@@ -77,6 +80,10 @@ class StackedRNNCells(SingleStep):
         return self.cells[-1].dtype
 
     @property
+    def input_dtype(self):
+        return self.cells[0].dtype
+
+    @property
     def input_dim(self):
         return self.cells[0].input_dim
 
@@ -111,29 +118,8 @@ class StackedRNNCells(SingleStep):
         return [w for cell in self.cells for w in cell.get_weights()]
 
     def set_weights(self, weights):
-        """Load a flat list: the first cell's arrays, then the second's, ..."""
-        weights = list(weights)
-        counts = [len(cell.params) for cell in self.cells]
-        if len(weights) != sum(counts):
-            raise RnnkitValueError(
-                f"weights for {self.name} must be a list of {sum(counts)} arrays "
-                f"({', '.join(self.weight_names)}), got {len(weights)}"
-            )
-        start = 0
-        # Check every shape before writing any, so a bad list leaves the stack unchanged.
-        for cell, count in zip(self.cells, counts):
-            for (name, current), value in zip(cell.params.items(), weights[start:start + count]):
-                value = rectangular(f"weight {self.name}/{cell.name}/{name}", value)
-                if value.shape != current.shape:
-                    raise RnnkitValueError(
-                        f"weight {self.name}/{cell.name}/{name} must have shape {current.shape}, "
-                        f"got {describe(value)}"
-                    )
-            start += count
-        start = 0
-        for cell, count in zip(self.cells, counts):
-            cell.set_weights(weights[start:start + count])
-            start += count
+        """Load a flat list: the first cell's arrays, then the second's, ... (all checked before any is written)."""
+        assign_all(f"cell {self.name}", list(self.params.items()), weights)  # params are the cells' own arrays
 
     def count_params(self):
         return int(sum(cell.count_params() for cell in self.cells))
@@ -166,42 +152,31 @@ class StackedRNNCells(SingleStep):
             )
         return list(value)
 
+    def check_recurrent_mask(self, recurrent_mask, batch):
+        """None, or a list with one entry per cell: None or that cell's recurrent-dropout multiplier."""
+        return tuple(None if mask is None else cell.check_recurrent_mask(mask, batch)
+                     for cell, mask in zip(self.cells, self._per_cell("recurrent_mask", recurrent_mask)))
+
     # ------------------------------------------------------------------ sequence
-    def forward(self, x, initial_state=None, mask=None, *, recurrent_mask=None, zero_output_for_mask=False):
-        """Run the whole sequence through every layer.
+    def run(self, x, state0, mask, recurrent_mask, zero_output_for_mask):
+        """One plain pass through every layer, bottom first, on checked arguments (see
+        :meth:`~rnnkit.cells.base.SequenceCell.forward`: ``initial_state`` one state per cell,
+        ``recurrent_mask`` None or one entry per cell, the mask given to every layer).
 
-        Args:
-            x: (B, T, I) floats.
-            initial_state: None (zeros) or one state per cell, each as that cell accepts it.
-            mask: None or (B, T) bool, given to every layer (False skips the step everywhere).
-            recurrent_mask: None or a list with one entry per cell (None or that cell's
-                (B, H_in) recurrent-dropout multiplier).
-            zero_output_for_mask: masked steps output zeros (in every layer).
-
-        Returns:
-            outputs (B, T, output_size), final states (one tuple per cell), cache for :meth:`backward`.
-        """
-        x = float_array("inputs", x, ndim=3)
-        batch, time, features = x.shape
-        if not self.built:
-            self.build(features)
-        elif features != self.input_dim:
-            raise RnnkitValueError(
-                f"inputs must have {self.input_dim} features (last axis) to match the built weights "
-                f"of {self.name}, got {describe(x)}"
-            )
-        states = self.check_state(initial_state, batch)
-        mask = mask_array("mask", mask, batch, time)
-        recurrent_masks = self._per_cell("recurrent_mask", recurrent_mask)
+        Returns outputs (B, T, output_size), final states (one tuple per cell) and the cache for
+        :meth:`run_backward`."""
+        recurrent_masks = (None,) * len(self.cells) if recurrent_mask is None else recurrent_mask
         outputs, finals, caches = x, [], []
-        for cell, state, rmask in zip(self.cells, states, recurrent_masks):
-            outputs, final, cache = cell.forward(outputs, state, mask, recurrent_mask=rmask,
-                                                 zero_output_for_mask=zero_output_for_mask)
+        for cell, state, rmask in zip(self.cells, state0, recurrent_masks):
+            if outputs.dtype != cell.dtype:  # a stack may mix float32 and float64 cells
+                outputs = outputs.astype(cell.dtype)
+            outputs, final, cache = cell.forward_unchecked(outputs, state, mask, recurrent_mask=rmask,
+                                                           zero_output_for_mask=zero_output_for_mask)
             finals.append(tuple(final))
             caches.append(cache)
         return outputs, tuple(finals), ({"caches": caches} if is_grad_enabled() else None)
 
-    def backward(self, d_outputs, d_final_state, cache):
+    def run_backward(self, d_outputs, d_final_state, cache):
         """BPTT through the stack, top layer first.
 
         Args:
@@ -237,29 +212,10 @@ class StackedRNNCells(SingleStep):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         """Rebuild from :meth:`get_config`; cell classes are looked up in ``custom_objects``
-        (a dict name -> class), then in :mod:`rnnkit.cells`."""
-        cells = [_cell_class(entry["class_name"], custom_objects).from_config(entry["config"])
+        (a dict name -> class), then among the registered cells (:func:`rnnkit.cells.base.cell_class`)."""
+        cells = [cell_class(entry["class_name"], custom_objects).from_config(entry["config"])
                  for entry in config["cells"]]
         return cls(cells, name=config.get("name"))
 
     def __repr__(self):
         return f"StackedRNNCells([{', '.join(repr(cell) for cell in self.cells)}])"
-
-
-_CELL_MODULES = (".simple_rnn", ".lstm", ".gru", ".stacked")
-
-
-def _cell_class(class_name, custom_objects=None):
-    if custom_objects and class_name in custom_objects:
-        return custom_objects[class_name]
-    package = __name__.rsplit(".", 1)[0]
-    for module_name in _CELL_MODULES:
-        try:
-            module = importlib.import_module(module_name, package)
-        except ImportError:  # a cell kind that is not part of this build
-            continue
-        if hasattr(module, class_name):
-            return getattr(module, class_name)
-    raise RnnkitValueError(
-        f"config names an unknown cell class {class_name!r}; pass it in custom_objects={{{class_name!r}: cls}}"
-    )

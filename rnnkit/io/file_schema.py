@@ -25,11 +25,11 @@ Each weight the layout names must be an array of the file with that shape and a 
 dtype. Values that only a constructor can judge (``units: -1``, an unknown activation)
 are left to it; the loaders turn what it raises into a file error too.
 """
-import inspect
 import numbers
 
 import numpy as np
 
+from .._validate import accepted_keywords
 from .arrays_file import RnnkitFileError
 
 WEIGHTS_FORMAT = "rnnkit.weights/1"
@@ -116,24 +116,6 @@ def _weights_in_file(check, layers, arrays):
                 raise RnnkitFileError(
                     check.path, f"weight {name!r} is listed with shape {tuple(shape)} but the file holds an array "
                                 f"of shape {array.shape} and dtype {array.dtype} (weights are float arrays)")
-
-
-def accepted_keywords(cls):
-    """The keyword arguments ``cls(...)`` accepts, or None when some ``**kwargs`` accepts anything."""
-    names = set()
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        try:
-            params = inspect.signature(init).parameters.values()
-        except (TypeError, ValueError):
-            return None
-        names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-        if not any(p.kind == p.VAR_KEYWORD for p in params):
-            names.discard("self")
-            return names
-    return None
 
 
 def _layer_entry(check, where, entry, classes):

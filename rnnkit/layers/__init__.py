@@ -3,6 +3,7 @@ TimeDistributed, Flatten and Activation; merge layers, attention, normalization,
 noise, reshaping and Lambda; Input and InputLayer for functional models."""
 from ..cells.gru import GRUCell
 from ..cells.lstm import LSTMCell
+from ..cells.mgu import MGUCell
 from ..cells.simple_rnn import SimpleRNNCell
 from ..cells.stacked import StackedRNNCells
 from .attention import AdditiveAttention, Attention
@@ -24,6 +25,7 @@ from .lstm import LSTM
 from .masking import Masking
 from .merge import (Add, Average, Maximum, Minimum, Multiply, Subtract, add, average, maximum, minimum, multiply,
                     subtract)
+from .mgu import MGU
 from .noise import GaussianNoise, SpatialDropout1D
 from .permute import Permute
 from .pooling import AveragePooling1D, MaxPooling1D
@@ -35,9 +37,9 @@ from .simple_rnn import SimpleRNN
 from .time_distributed import TimeDistributed
 
 __all__ = [
-    "Layer", "Input", "InputLayer", "Dense", "RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "Layer", "Input", "InputLayer", "Dense", "RNN", "SimpleRNN", "LSTM", "GRU", "MGU", "Bidirectional",
     "Embedding", "Masking", "Dropout", "TimeDistributed", "Flatten", "Activation",
-    "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
+    "SimpleRNNCell", "LSTMCell", "GRUCell", "MGUCell", "StackedRNNCells",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
     "RepeatVector", "Reshape", "Permute", "Attention", "AdditiveAttention",
     "LayerNormalization", "BatchNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D",

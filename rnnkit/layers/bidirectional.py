@@ -51,7 +51,8 @@ class Bidirectional(Layer):
 
     supports_masking = True
     input_ndim = 3
-    supports_tbptt = False  # the backward direction's state cannot be carried from chunk to chunk
+    #: truncated BPTT cannot carry the backward direction's state across chunks (see RNN.supports_tbptt)
+    supports_tbptt = False
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, dtype=None, **kwargs):
         layer = deserialize_layer(layer) if isinstance(layer, dict) else layer

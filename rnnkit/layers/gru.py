@@ -1,6 +1,6 @@
 """GRU: Keras's gated recurrent unit layer."""
 from ..cells.gru import GRUCell
-from .recurrent import CellLayer
+from .recurrent import CellLayer, constructor_arguments
 
 
 class GRU(CellLayer):
@@ -37,10 +37,4 @@ class GRU(CellLayer):
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
                  dropout=0.0, recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
                  stateful=False, unroll=False, reset_after=True, seed=None, dtype="float32", **kwargs):
-        cell_kwargs = dict(units=units, activation=activation, recurrent_activation=recurrent_activation,
-                           use_bias=use_bias, kernel_initializer=kernel_initializer,
-                           recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
-                           reset_after=reset_after)
-        super().__init__(cell_kwargs, seed=seed, dtype=dtype, dropout=dropout, recurrent_dropout=recurrent_dropout,
-                         return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
-                         stateful=stateful, unroll=unroll, **kwargs)
+        super().__init__(**constructor_arguments(locals()))

@@ -1,6 +1,6 @@
 """LSTM: Keras's long short-term memory layer, with TF1's variants as switches."""
 from ..cells.lstm import LSTMCell
-from .recurrent import CellLayer
+from .recurrent import CellLayer, constructor_arguments
 
 
 class LSTM(CellLayer):
@@ -44,12 +44,4 @@ class LSTM(CellLayer):
                  return_state=False, go_backwards=False, stateful=False, unroll=False, forget_bias=0.0,
                  use_peepholes=False, coupled_input_forget=False, num_proj=None, cell_clip=None, proj_clip=None,
                  seed=None, dtype="float32", **kwargs):
-        cell_kwargs = dict(units=units, activation=activation, recurrent_activation=recurrent_activation,
-                           use_bias=use_bias, kernel_initializer=kernel_initializer,
-                           recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
-                           unit_forget_bias=unit_forget_bias, forget_bias=forget_bias, use_peepholes=use_peepholes,
-                           coupled_input_forget=coupled_input_forget, num_proj=num_proj, cell_clip=cell_clip,
-                           proj_clip=proj_clip)
-        super().__init__(cell_kwargs, seed=seed, dtype=dtype, dropout=dropout, recurrent_dropout=recurrent_dropout,
-                         return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
-                         stateful=stateful, unroll=unroll, **kwargs)
+        super().__init__(**constructor_arguments(locals()))

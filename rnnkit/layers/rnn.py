@@ -1,29 +1,12 @@
 """RNN: the Keras layer that runs a recurrent cell (or a stack of cells) over a sequence."""
-import importlib
-import numbers
-
 import numpy as np
 
-from .._validate import describe, float_array, float_dtype, mask_array, rate, rectangular
+from .._validate import describe, float_dtype, mask_array, positive_int, rate, rectangular, state_arrays
+from ..cells.base import cell_class
 from ..errors import RnnkitTypeError, RnnkitValueError
-from ..ops import checkpointing
-from ..ops.grad_mode import is_grad_enabled
 from ..random import make_rng
+from ..variables import share_cell_weights
 from .base import Layer
-
-_CELL_MODULES = ("simple_rnn", "lstm", "gru", "stacked")
-
-
-def cell_class(class_name):
-    """The cell class called ``class_name`` in :mod:`rnnkit.cells` (for from_config)."""
-    for module_name in _CELL_MODULES:
-        try:
-            module = importlib.import_module(f"rnnkit.cells.{module_name}")
-        except ImportError:  # a cell kind not present in this build
-            continue
-        if hasattr(module, class_name):
-            return getattr(module, class_name)
-    raise RnnkitValueError(f"cell config names an unknown cell class {class_name!r}")
 
 
 def serialize_cell(cell):
@@ -85,7 +68,7 @@ class RNN(Layer):
         dropout: fraction of input features dropped (training only). One (B, I) mask per call,
             reused at every step, with kept entries scaled by 1/(1-dropout) (Keras's inverted dropout).
         recurrent_dropout: the same on the recurrent input h_{t-1} of every cell; the mask is
-            given to the cell kernel as ``recurrent_mask``.
+            given to the cell's op as ``recurrent_mask``.
         seed: int or None; fixes the dropout masks (and, for subclasses, the initial weights).
         backprop_segment: None, or S > 0 for gradient checkpointing through time: a training
             forward keeps the recurrent state only every S steps and backward recomputes one
@@ -128,11 +111,7 @@ class RNN(Layer):
         self.dropout = rate("dropout", dropout)
         self.recurrent_dropout = rate("recurrent_dropout", recurrent_dropout)
         make_rng(seed)  # validates the seed
-        if backprop_segment is not None and (isinstance(backprop_segment, bool) or not isinstance(
-                backprop_segment, numbers.Integral) or backprop_segment <= 0):
-            raise RnnkitValueError(
-                f"backprop_segment must be a positive integer or None, got {describe(backprop_segment)}")
-        self.backprop_segment = None if backprop_segment is None else int(backprop_segment)
+        self.backprop_segment = positive_int("backprop_segment", backprop_segment, allow_none=True)
         self.seed = seed
         # A stream of its own, so dropout masks do not replay the weight initialisation's numbers.
         self._dropout_rng = make_rng(None) if seed is None else np.random.default_rng((int(seed), 0xD50))
@@ -155,13 +134,15 @@ class RNN(Layer):
 
     # ------------------------------------------------------------------ structure
     @property
-    def output_size(self):
-        return self.cell.output_size
+    def supports_tbptt(self):
+        """Whether truncated BPTT can carry this layer's final state into the next chunk of a sequence
+        (``fit(..., tbptt_steps=k)``): yes when it runs forwards in time (see ``Layer.supports_tbptt``;
+        a Bidirectional says False)."""
+        return not self.go_backwards
 
     @property
-    def supports_tbptt(self):
-        """Truncated BPTT can carry this layer's state across time chunks unless it runs backwards."""
-        return not self.go_backwards
+    def output_size(self):
+        return self.cell.output_size
 
     @property
     def state_sizes(self):
@@ -179,8 +160,8 @@ class RNN(Layer):
                 f"inputs of layer {self.name!r} must have {self.cell.input_dim} features (the cell is built for "
                 f"them), got input_shape {tuple(input_shape)}"
             )
-        for name, value in self.cell.params.items():
-            self.add_weight(name, value)
+        variables = [self.add_weight(name, value) for name, value in self.cell.params.items()]
+        share_cell_weights(variables, self.cell)  # an optimizer's flat buffer re-points the cell too
         self.input_features = features
         self.built = True
 
@@ -200,23 +181,7 @@ class RNN(Layer):
 
     # ------------------------------------------------------------------ states
     def _check_flat_states(self, states, batch, name):
-        sizes = self.state_sizes
-        if isinstance(states, np.ndarray) and len(sizes) == 1:
-            states = [states]
-        if not isinstance(states, (list, tuple)) or len(states) != len(sizes):
-            raise RnnkitValueError(
-                f"{name} of layer {self.name!r} must be a list of {len(sizes)} arrays with shapes "
-                f"{[(batch, s) for s in sizes]}, got {describe(states)}"
-            )
-        checked = []
-        for i, (value, size) in enumerate(zip(states, sizes)):
-            value = float_array(f"{name}[{i}]", value, ndim=2, dtype=self.dtype)
-            if value.shape != (batch, size):
-                raise RnnkitValueError(
-                    f"{name}[{i}] of layer {self.name!r} must have shape {(batch, size)}, got {describe(value)}"
-                )
-            checked.append(value)
-        return checked
+        return list(state_arrays(name, states, self.state_sizes, batch, self.dtype, f" of layer {self.name!r}"))
 
     def reset_states(self, states=None):
         """Stateful layers: zero the carried states, or set them to ``states`` (flat list of (B, size)).
@@ -289,17 +254,9 @@ class RNN(Layer):
         if training and self.recurrent_dropout > 0:
             recurrent_mask = self._recurrent_masks(batch)
         self.dropout_masks = (input_mask, recurrent_mask)
-        if self.backprop_segment is None or not is_grad_enabled():
-            outputs, final, cache = self.cell.forward(
-                np.ascontiguousarray(x), pack_states(self.cell, flat0), mask,
-                recurrent_mask=recurrent_mask, zero_output_for_mask=self.zero_output_for_mask)
-        else:  # the cell's own forward/backward per segment, so a StackedRNNCells works too
-            def run(x_seg, state, mask_seg, zero_output_for_mask):
-                return self.cell.forward(x_seg, state, mask_seg, recurrent_mask=recurrent_mask,
-                                         zero_output_for_mask=zero_output_for_mask)
-            outputs, final, cache = checkpointing.segmented_forward(
-                run, self.cell.backward, np.ascontiguousarray(x), pack_states(self.cell, flat0), mask,
-                segment_length=self.backprop_segment, zero_output_for_mask=self.zero_output_for_mask)
+        outputs, final, cache = self.cell.forward_unchecked(
+            x, pack_states(self.cell, flat0), mask, recurrent_mask=recurrent_mask,
+            zero_output_for_mask=self.zero_output_for_mask, backprop_segment=self.backprop_segment)
         final = flatten_states(self.cell, final)
         if self.stateful:
             self.states = [s.copy() for s in final]
@@ -337,9 +294,7 @@ class RNN(Layer):
                 if c["out_shape"][1]:  # with no time steps the output was a constant
                     d_outputs[:, -1] = d_output
         d_final = list(d_states) + [None] * (len(self.state_sizes) - len(d_states))
-        cell_backward = (checkpointing.segmented_backward if isinstance(c["cell_cache"], checkpointing.SegmentedCache)
-                         else self.cell.backward)
-        dx, d_state0, grads = cell_backward(d_outputs, pack_states(self.cell, d_final), c["cell_cache"])
+        dx, d_state0, grads = self.cell.backward(d_outputs, pack_states(self.cell, d_final), c["cell_cache"])
         if c["input_mask"] is not None:
             dx = dx * c["input_mask"][:, None, :]
         if self.go_backwards:

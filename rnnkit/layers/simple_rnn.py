@@ -1,6 +1,6 @@
 """SimpleRNN: Keras's fully connected recurrent layer."""
 from ..cells.simple_rnn import SimpleRNNCell
-from .recurrent import CellLayer
+from .recurrent import CellLayer, constructor_arguments
 
 
 class SimpleRNN(CellLayer):
@@ -32,9 +32,4 @@ class SimpleRNN(CellLayer):
                  recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0,
                  recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
                  stateful=False, unroll=False, seed=None, dtype="float32", **kwargs):
-        cell_kwargs = dict(units=units, activation=activation, use_bias=use_bias,
-                           kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
-                           bias_initializer=bias_initializer)
-        super().__init__(cell_kwargs, seed=seed, dtype=dtype, dropout=dropout, recurrent_dropout=recurrent_dropout,
-                         return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
-                         stateful=stateful, unroll=unroll, **kwargs)
+        super().__init__(**constructor_arguments(locals()))

@@ -183,12 +183,9 @@ def _replay(name, layer, args, kwargs):
                                f"{error}") from None
 
 
-def model_from_config(config, cls=None):
-    """A functional model from :func:`graph_config`'s output (or Keras 3's own, once its layer configs
-    are rnnkit's)."""
-    from .model import Model
-
-    cls = cls or Model
+def model_from_config(config, cls):
+    """A functional model of class ``cls`` (``Model`` or a subclass) from :func:`graph_config`'s output (or
+    Keras 3's own, once its layer configs are rnnkit's)."""
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise RnnkitValueError(f"a functional model config must be a dict with a 'layers' list, got {describe(config)}")
     layers, pending = {}, {}

@@ -408,7 +408,7 @@ class Model(Trainer, Layer):
     def from_config(cls, config):
         from .functional_config import model_from_config
 
-        return model_from_config(config)
+        return model_from_config(config, Model)
 
     def save_weights(self, filepath):
         saving.save_weights(self, filepath)

@@ -202,8 +202,13 @@ class Trainer(Evaluation):
 
     # ------------------------------------------------------------------ one batch
     def _loss_and_gradients(self, xs, ys, sample_weight=None, variables=None):
+        """With an optimizer ``loss_scale_factor`` the gradients are of the scaled loss (Keras's
+        ``optimizer.scale_loss``), which the optimizer divides out again; the losses returned are unscaled."""
         outputs, masks = self._forward(xs, training=True)
         loss, parts, d_outputs = self._compiled_loss.value_and_gradients(ys, outputs, masks, sample_weight)
+        scale = self.optimizer.scale_loss(1.0)
+        if scale != 1.0:
+            d_outputs = [None if d is None else d * np.asarray(scale, d.dtype) for d in d_outputs]
         self._backward(d_outputs)
         return float(loss), parts, self.gradients(variables), outputs, masks
 
@@ -233,6 +238,7 @@ class Trainer(Evaluation):
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
                                  f"last finite step")
         norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
+        norm /= self.optimizer.scale_loss(1.0)  # the gradient of the unscaled loss
         if grads_finite:
             self._apply_update(grads, where, norm, variables)
         else:
@@ -385,6 +391,8 @@ class Trainer(Evaluation):
                               validation_freq=validation_freq)
         cbs, history = self._fit_callbacks(plan)
         self._fit_epochs(plan, cbs)
+        if plan.epochs > plan.initial_epoch:
+            self.optimizer.finalize_variable_values(self.trainable_variables)  # EMA weights, as Keras's fit
         cbs.on_train_end()
         self.history = history
         return history

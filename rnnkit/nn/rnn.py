@@ -84,17 +84,11 @@ def _fill_none(grad, like):
 def _run(cell, x, lengths, initial_state, dtype, state_name):
     """Forward over batch-major ``x``; returns outputs, TF1 final state and the cache."""
     batch, time, features = x.shape
-    cell._build(features, dtype if dtype is not None else x.dtype)
-    if initial_state is None:
-        core_state0 = None
-    else:
-        core_state0 = cell._to_core(cell.check_state(initial_state, batch, state_name))
-    outputs, final, core_cache = cell._core.forward(x, core_state0, _mask(lengths, time),
-                                                    zero_output_for_mask=True)
-    state = cell._from_core(final)
-    cache = {"cell": cell, "core": core_cache, "state": state, "outputs_shape": outputs.shape,
-             "lengths": lengths}
-    return outputs, state, cache
+    cell.build(features, dtype if dtype is not None else x.dtype)
+    state = None if initial_state is None else cell.check_state(initial_state, batch, state_name)
+    outputs, final, cell_cache = cell.forward_unchecked(x.astype(cell.dtype, copy=False), state, _mask(lengths, time))
+    cache = {"cell": cell, "core": cell_cache, "state": final, "outputs_shape": outputs.shape, "lengths": lengths}
+    return outputs, final, cache
 
 
 def _check_d_outputs(d_outputs, shape, name):
@@ -110,13 +104,10 @@ def _run_backward(cache, d_outputs, d_state, names):
     cell, shape = cache["cell"], cache["outputs_shape"]
     if d_outputs is not None:
         d_outputs = _check_d_outputs(d_outputs, shape, names[0])
-    core_d_state = None
     if d_state is not None:
         d_state = check_state_structure(_fill_none(d_state, cache["state"]), cell.state_size, shape[0],
                                         cell.dtype, names[1])
-        core_d_state = cell._to_core(d_state)
-    dx, d_state0, grads = cell._core.backward(d_outputs, core_d_state, cache["core"])
-    return dx, cell._from_core(d_state0), list(grads)
+    return cell.backward_unchecked(d_outputs, d_state, cache["core"])
 
 
 def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=None, time_major=False,

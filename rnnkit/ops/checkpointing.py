@@ -13,7 +13,7 @@ start state (recomputing exactly the cache the plain forward had), and
 backpropagates through that segment alone:
 
     for k = K..1:   cache_k = forward(x[s_k:e_k], state_{s_k})
-                    dx[s_k:e_k], d state_{s_k}, g_k = backward(d_new[s_k:e_k], d state_{e_k}, cache_k)
+                    dx[s_k:e_k], d state_{s_k}, g_k = backward(dh_new[s_k:e_k], d state_{e_k}, cache_k)
     grads = Σ_k g_k
 
 Masking. A masked step repeats the previous output, and "previous" can lie in
@@ -28,13 +28,13 @@ other state.
 
 Any cell kind works: the helpers take a bound ``run(x, state0, mask,
 zero_output_for_mask) -> (outputs, final_state, cache)`` and its ``backward(d_outputs,
-d_final_state, cache) -> (dx, d_state0, grads)`` (grads a dict or a list), e.g. a
-kernel pair with its weights bound by :func:`bind_kernels`, or a cell's own
-``forward`` / ``backward`` (a StackedRNNCells included).
+d_final_state, cache) -> (dx, d_state0, grads)`` (grads a dict or a list). The cells
+(:class:`rnnkit.cells.base.SequenceCell`, a stack included) pass their own plain pass
+and its backward: ``cell.forward(..., backprop_segment=S)`` and the layers'
+``backprop_segment`` argument both come here.
 """
 import numpy as np
 
-from .._validate import positive_int
 from . import sequence
 
 
@@ -57,37 +57,23 @@ class SegmentedCache:
         return len(self.bounds)
 
 
-def bind_kernels(forward, backward, params, recurrent_mask=None, **config):
-    """Bind a kernel pair from :mod:`rnnkit.ops` to its weights and switches.
-
-    Returns ``(run, backward)`` in the form :func:`segmented_forward` takes:
-    ``run(x, state0, mask, zero_output_for_mask)`` calls
-    ``forward(x, state0, params, mask, recurrent_mask, zero_output_for_mask=..., **config)``.
-    """
-    def run(x, state0, mask, zero_output_for_mask):
-        return forward(x, state0, params, mask, recurrent_mask,
-                       zero_output_for_mask=zero_output_for_mask, **config)
-    return run, backward
-
-
-def segment_bounds(time, segment_length):
-    """``[(start, stop), ...]`` cutting ``range(time)`` into pieces of ``segment_length`` (the last
-    may be shorter); one empty segment when ``time`` is 0, so the state still passes through."""
-    segment_length = positive_int("segment_length", segment_length)
+def segment_bounds(time, backprop_segment):
+    """``[(start, stop), ...]`` cutting ``range(time)`` into pieces of ``backprop_segment`` steps (the
+    last may be shorter); one empty segment when ``time`` is 0, so the state still passes through."""
     if time == 0:
         return [(0, 0)]
-    return [(start, min(start + segment_length, time)) for start in range(0, time, segment_length)]
+    return [(start, min(start + backprop_segment, time)) for start in range(0, time, backprop_segment)]
 
 
 def _copy_state(state):
-    """A deep copy of a (possibly nested) state: kernels may return views into their caches, and a
+    """A deep copy of a (possibly nested) state: ops may return views into their caches, and a
     view would keep a whole segment's cache alive."""
     if isinstance(state, (tuple, list)):
         return tuple(_copy_state(s) for s in state)
     return None if state is None else np.array(state, copy=True)
 
 
-def segmented_forward(run, backward, x, state0, mask=None, *, segment_length, zero_output_for_mask=False):
+def segmented_forward(run, backward, x, state0, mask=None, *, backprop_segment, zero_output_for_mask=False):
     """Forward over the whole sequence keeping only the segment start states.
 
     Args:
@@ -96,16 +82,15 @@ def segmented_forward(run, backward, x, state0, mask=None, *, segment_length, ze
         x: (B, T, I) inputs.
         state0: the initial state in the form ``run`` takes.
         mask: None or (B, T) bool (False skips a step).
-        segment_length: S, steps per segment (> 0); S ≥ T gives one segment (plain BPTT plus
-            one recomputation).
+        backprop_segment: S, steps per segment (an int > 0, checked by the caller); S ≥ T gives one
+            segment (plain BPTT plus one recomputation).
         zero_output_for_mask: masked steps output zeros instead of repeating the previous output.
 
     Returns:
         outputs (B, T, H), final state, and a :class:`SegmentedCache` for :func:`segmented_backward`.
         Values equal those of ``run`` over the whole sequence.
     """
-    batch, time = x.shape[:2]
-    bounds = segment_bounds(time, segment_length)
+    bounds = segment_bounds(x.shape[1], backprop_segment)
     state, starts, pieces = state0, [], []
     for start, stop in bounds:
         starts.append(_copy_state(state))
@@ -145,17 +130,17 @@ def segmented_backward(d_outputs, d_final_state, cache):
         segments, a dict or list as the wrapped ``backward`` returns them) — equal to plain BPTT.
     """
     x, mask = cache.x, cache.mask
-    d_new = sequence.output_grads(d_outputs, mask, cache.zero_output_for_mask, cache.output_shape, x.dtype)
+    dh_new = sequence.output_grads(d_outputs, mask, cache.zero_output_for_mask, cache.output_shape, x.dtype)
     dx = np.empty(x.shape, x.dtype)
     d_state, total = d_final_state, None
     for k in range(cache.segment_count - 1, -1, -1):
         start, stop = cache.bounds[k]
         seg_mask = None if mask is None else np.ascontiguousarray(mask[:, start:stop])
         _, _, seg_cache = cache.run(np.ascontiguousarray(x[:, start:stop]), cache.start_states[k], seg_mask, True)
-        # d_new is already zero at masked steps, as a zero_output_for_mask kernel expects.
-        seg_dx, d_state, grads = cache.backward(d_new[:, start:stop], d_state, seg_cache)
+        # dh_new is already zero at masked steps, as a zero_output_for_mask op expects.
+        seg_dx, d_state, grads = cache.backward(dh_new[:, start:stop], d_state, seg_cache)
         dx[:, start:stop] = seg_dx
-        d_state = _copy_state(d_state)  # a compiled kernel may hand back reused scratch buffers
+        d_state = _copy_state(d_state)  # a compiled op may hand back reused scratch buffers
         total = _add_grads(total, grads)
     return dx, d_state, total
 
@@ -163,7 +148,7 @@ def segmented_backward(d_outputs, d_final_state, cache):
 def cache_nbytes(cache):
     """Bytes of the NumPy arrays a forward cache keeps alive: dicts, lists, tuples and plain
     objects' attributes are followed, each underlying buffer is counted once, and the weights
-    (the arrays under a ``params`` key, which exist anyway) are left out."""
+    (the arrays under a ``params`` key or attribute, which exist anyway) are left out."""
     def base_of(array):
         while isinstance(array.base, np.ndarray):
             array = array.base
@@ -178,18 +163,16 @@ def cache_nbytes(cache):
         if id(item) in seen or item is None or isinstance(item, (str, bytes, int, float, bool)):
             continue
         seen.add(id(item))
-        if isinstance(item, dict):
-            for key, value in item.items():
+        if isinstance(item, dict) or (hasattr(item, "__dict__") and not callable(item)):
+            for key, value in (item if isinstance(item, dict) else vars(item)).items():
                 if key == "params" and isinstance(value, dict):
                     weights.update(id(base_of(np.asarray(w))) for w in value.values())
                 else:
                     stack.append(value)
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
-        elif hasattr(item, "__dict__") and not callable(item):
-            stack.extend(vars(item).values())
     return int(sum(b.nbytes for key, b in buffers.items() if key not in weights))
 
 
-__all__ = ["SegmentedCache", "bind_kernels", "cache_nbytes", "segment_bounds", "segmented_backward",
+__all__ = ["SegmentedCache", "cache_nbytes", "segment_bounds", "segmented_backward",
            "segmented_forward"]

@@ -1,9 +1,9 @@
 """Whether forward passes keep what a backward pass needs: :func:`no_grad`, as in PyTorch.
 
-Inside ``with no_grad():`` the whole-sequence kernels return no cache (``None``), so an
+Inside ``with no_grad():`` the whole-sequence ops return no cache (``None``), so an
 inference run neither allocates nor writes the per-step arrays that backpropagation
 through time reads (activated gates, inputs of every recurrent product, ...), and the
-compiled kernels run their inference loops. ``Model.predict``, ``evaluate`` and the
+compiled ops run their inference loops. ``Model.predict``, ``evaluate`` and the
 ``*_on_batch`` calls without training use it; calling ``backward`` after such a forward
 raises an error that says so.
 

@@ -1,5 +1,11 @@
 """LSTM over a whole sequence, forward and backward — the readable reference.
 
+This is the spec, and it runs where the compiled path does not cover a call. The compiled twin
+lives in rnnkit/_fast/kernels.py (lstm_forward / lstm_backward), registered as the override
+of these two functions in rnnkit/_fast/__init__.py (``overrides``), tested equal by
+tests/test_fast_kernels.py; cells choose through rnnkit/cells/dispatch.py (RNNKIT_FAST=0 or
+``rnnkit.cells.reference_only()`` runs this file).
+
 Gate blocks of the fused matrices are in Keras's order i, f, c, o (or f, c, o
 for the coupled input-forget gate, where i = 1 - f has no weights of its own).
 
@@ -17,6 +23,10 @@ with G = 4 (G = 3 when coupled); peepholes p_* (H,); projection_kernel P (H, P_o
 H_in is P_out with a projection, else H. The state is ``(h, c)`` (Keras's order)
 with h (B, H_in) and c (B, H); the output at t is h_t.
 
+Every variant (forget_bias, peepholes, the coupled gate, the two clips, the projection) is a
+pair of small functions below, its forward beside its gradient; the loops call them in order.
+Per-step arrays are time-major (T, B, ·), as in every op (see ops/sequence.py).
+
 Backward, for t = T..1, with a_* the full gate pre-activations (peepholes and
 forget_bias included; ∂a/∂z = 1):
     dh_raw  = dh_t ⊙ [|h_raw| ≤ proj_clip] ;  dm = dh_raw Pᵀ
@@ -29,20 +39,119 @@ forget_bias included; ∂a/∂z = 1):
 After the loop every weight gradient is one GEMM or one reduction over all steps:
 dW = Σ xᵀ da, db = Σ da, dU = Σ h'ᵀ da, dP = Σ mᵀ dh_raw, dp_i = Σ da_i ⊙ c_{t-1}, ...
 """
+import dataclasses
+
 import numpy as np
 
 from .._validate import describe
 from ..errors import RnnkitValueError
 from . import sequence
-from .activations import get_activation
+from .activations import Activation, get_activation
 
 _PEEPHOLES = ("peephole_i", "peephole_f", "peephole_o")
 
 
-def _blocks(coupled):
-    """Column-block index of each gate in the fused (·, G·H) matrices."""
-    return {"f": 0, "c": 1, "o": 2} if coupled else {"i": 0, "f": 1, "c": 2, "o": 3}
+@dataclasses.dataclass
+class LSTMVariant:
+    """The switches of one call and the weights they bring, resolved once."""
+    act: Activation                  # candidate and cell output
+    gate_act: Activation             # σ, for the gates
+    cols: dict                       # gate ("i", "f", "c", "o") -> its column block in the fused (·, G·H)
+    coupled: bool                    # i = 1 - f (no "i" block)
+    forget_bias: float
+    peepholes: dict                  # gate -> p_gate (H,), for the gates that have one
+    projection: object               # P (H, P_out) or None
+    cell_clip: object                # bound on |c_t| or None
+    proj_clip: object                # bound on |h_t| or None
 
+
+@dataclasses.dataclass
+class LSTMCache(sequence.SequenceCache):
+    """What :func:`lstm_backward` reads (recurrent_mask (B, H_in) or None; h_states (T + 1, B, H_in))."""
+    variant: LSTMVariant
+    a: np.ndarray                    # (T, B, G·H) gate pre-activations a_*
+    gates: np.ndarray                # (T, B, G·H) σ(a_i), σ(a_f), act(a_c), σ(a_o)
+    c: np.ndarray                    # (T, B, H) c_t after the clip
+    act_c: np.ndarray                # (T, B, H) act(c_t)
+    m: np.ndarray                    # (T, B, H) o_t ⊙ act(c_t)
+    c_unclipped: object              # (T, B, H) bool: the cell clip left c_t as it was; None without one
+    h_unclipped: object              # (T, B, H_in) bool, the same for the projection clip
+    c_states: np.ndarray             # (T + 1, B, H): c_states[t] is c_{t-1}
+
+
+# ------------------------------------------------------------------ the variants, forward beside gradient
+
+def _add_input_peepholes(a, v, c_prev):
+    """a_i += p_i ⊙ c_{t-1} ; a_f += p_f ⊙ c_{t-1} (for the gates that have a peephole)."""
+    for gate in ("i", "f"):
+        if gate in v.peepholes:
+            a[:, v.cols[gate]] += v.peepholes[gate] * c_prev
+
+
+def _input_peepholes_backward(da, v):
+    """What the input peepholes send to dc_{t-1}: Σ da_gate ⊙ p_gate over i, f."""
+    return sum((da[:, v.cols[gate]] * v.peepholes[gate] for gate in ("i", "f") if gate in v.peepholes), 0.0)
+
+
+def _add_output_peephole(a, v, c_t):
+    """a_o += p_o ⊙ c_t."""
+    if "o" in v.peepholes:
+        a[:, v.cols["o"]] += v.peepholes["o"] * c_t
+
+
+def _output_peephole_backward(da, v):
+    """What the output peephole sends to dc_t: da_o ⊙ p_o."""
+    return da[:, v.cols["o"]] * v.peepholes["o"] if "o" in v.peepholes else 0.0
+
+
+def _peephole_grads(da, c_prev, c, v, grads):
+    """dp_i = Σ da_i ⊙ c_{t-1}, dp_f = Σ da_f ⊙ c_{t-1}, dp_o = Σ da_o ⊙ c_t over steps and batch."""
+    for gate, c_seen in (("i", c_prev), ("f", c_prev), ("o", c)):
+        if gate in v.peepholes:
+            grads[f"peephole_{gate}"] = np.einsum("tbh,tbh->h", da[:, :, v.cols[gate]], c_seen)
+
+
+def _input_gate(g, v):
+    """i_t: its own gate, or 1 - f_t with the coupled input-forget gate."""
+    return 1.0 - g[:, v.cols["f"]] if v.coupled else g[:, v.cols["i"]]
+
+
+def _input_forget_backward(da, a, g, dc, c_prev, v):
+    """da_i and da_f from dc (of c_t = f ⊙ c_{t-1} + i ⊙ c~): di = dc ⊙ c~, df = dc ⊙ c_{t-1},
+    and with the coupled gate (i = 1 - f) di flows into f with a minus sign."""
+    i_cols, f_cols = v.cols.get("i"), v.cols["f"]
+    di = dc * g[:, v.cols["c"]]
+    df = dc * c_prev
+    if v.coupled:
+        df -= di
+    else:
+        da[:, i_cols] = di * v.gate_act.derivative(a[:, i_cols], g[:, i_cols])
+    da[:, f_cols] = df * v.gate_act.derivative(a[:, f_cols], g[:, f_cols])
+
+
+def _clip(value, bound):
+    """(clip(value, ±bound), True where nothing was cut); no bound: (value, None)."""
+    if bound is None:
+        return value, None
+    return np.clip(value, -bound, bound), np.abs(value) <= bound
+
+
+def _clip_backward(d, unclipped):
+    """The gradient through :func:`_clip`: zero where the value was cut."""
+    return d if unclipped is None else d * unclipped
+
+
+def _project(m, v):
+    """h_t = m_t P with a projection, else m_t."""
+    return m if v.projection is None else m @ v.projection
+
+
+def _project_backward(dh, v):
+    """dm = dh Pᵀ with a projection, else dh."""
+    return dh if v.projection is None else dh @ v.projection.T
+
+
+# ------------------------------------------------------------------ the op
 
 def _check_params(params, gates, coupled):
     """Refuse weights whose shapes do not fit one another (a direct caller's mistake; cells build them right)."""
@@ -94,164 +203,94 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
         zero_output_for_mask: masked steps output zeros instead of the previous output.
 
     Returns:
-        outputs (B, T, H_in), final state ``(h_T, c_T)``, and the cache for :func:`lstm_backward`
-        (a dict; its per-step arrays are time-major, (T, B, ·), e.g. ``c_kept`` / ``h_kept``:
-        True where the cell clip / projection clip left the value as it was).
+        outputs (B, T, H_in), final state ``(h_T, c_T)``, and the :class:`LSTMCache` for
+        :func:`lstm_backward`.
     """
-    sig, act = get_activation(recurrent_activation), get_activation(activation)
-    blocks = _blocks(coupled_input_forget)
+    blocks = {"f": 0, "c": 1, "o": 2} if coupled_input_forget else {"i": 0, "f": 1, "c": 2, "o": 3}
     _check_params(params, len(blocks), coupled_input_forget)
-    kernel, recurrent = params["kernel"], params["recurrent_kernel"]
-    projection = params.get("projection_kernel")
-    peep = {name[-1]: params[name] for name in _PEEPHOLES if name in params}
-    batch, time, features = x.shape
-    units = kernel.shape[1] // len(blocks)
-    out_units = recurrent.shape[0]
-    cols = {g: slice(k * units, (k + 1) * units) for g, k in blocks.items()}
-    front = slice(0, cols["f"].stop)  # i and f (or f alone) lead: one call to σ covers them
+    recurrent = params["recurrent_kernel"]
+    units = recurrent.shape[1] // len(blocks)
+    v = LSTMVariant(act=get_activation(activation), gate_act=get_activation(recurrent_activation),
+                    cols={g: slice(k * units, (k + 1) * units) for g, k in blocks.items()},
+                    coupled=coupled_input_forget, forget_bias=forget_bias,
+                    peepholes={name[-1]: params[name] for name in _PEEPHOLES if name in params},
+                    projection=params.get("projection_kernel"), cell_clip=cell_clip, proj_clip=proj_clip)
+    F, C, O = v.cols["f"], v.cols["c"], v.cols["o"]
+    sigma_cols = slice(0, F.stop)  # i and f (or f alone) lead: one call to σ covers them
 
-    # Everything per step is stored time-major, (T, B, ·): a step is then one contiguous
-    # block, which makes the per-step reads and writes several times cheaper than (B, T, ·).
-    x_tm = np.ascontiguousarray(x.transpose(1, 0, 2))
-    projected = (x_tm.reshape(time * batch, features) @ kernel).reshape(time, batch, kernel.shape[1])
-    if "bias" in params:
-        projected += params["bias"]  # one GEMM for the input part of every step
-    dtype = projected.dtype
-    pre = np.empty_like(projected)                                # a_*: gate pre-activations
-    gates = np.empty_like(projected)                              # σ(a_i), σ(a_f), act(a_c), σ(a_o)
-    c_new = np.empty((time, batch, units), dtype)                 # c_t after the clip
-    act_c = np.empty_like(c_new)
-    m_new = np.empty_like(c_new)
-    h_new = np.empty((time, batch, out_units), dtype)             # h_t after the clip
-    c_kept = None if cell_clip is None else np.empty(c_new.shape, bool)   # inside the clip bounds
-    h_kept = None if proj_clip is None else np.empty(h_new.shape, bool)
-    h_states = np.empty((time + 1, batch, out_units), dtype)     # h_states[t] is h_{t-1}
+    x_tm = sequence.time_major(x)
+    time, batch, _ = x_tm.shape
+    a = sequence.input_product(x_tm, params["kernel"], params.get("bias"))
+    dtype, out_units = a.dtype, recurrent.shape[0]
+    gates = np.empty_like(a)
+    c_seq, act_c, m = (np.empty((time, batch, units), dtype) for _ in range(3))
+    c_unclipped = None if cell_clip is None else np.empty(c_seq.shape, bool)
+    h_unclipped = None if proj_clip is None else np.empty((time, batch, out_units), bool)
+    h_new = np.empty((time, batch, out_units), dtype)
+    h_states = np.empty((time + 1, batch, out_units), dtype)
     c_states = np.empty((time + 1, batch, units), dtype)
-    h, c = state0
-    h_states[0], c_states[0] = h, c
+    h, c = h_states[0], c_states[0] = state0
 
     for t in range(time):
-        h_in = h if recurrent_mask is None else h * recurrent_mask
-        a, g = pre[t], gates[t]
-        np.matmul(h_in, recurrent, out=a)  # the fused (B, G·H) gate matrix, written in place
-        a += projected[t]
+        a_t, g = a[t], gates[t]
+        a_t += (h if recurrent_mask is None else h * recurrent_mask) @ recurrent
         if forget_bias:
-            a[:, cols["f"]] += forget_bias
-        for gate in ("i", "f"):
-            if gate in peep:
-                a[:, cols[gate]] += peep[gate] * c
-        g[:, front] = sig(a[:, front])
-        g[:, cols["c"]] = act(a[:, cols["c"]])
-        f = g[:, cols["f"]]
-        i = 1.0 - f if coupled_input_forget else g[:, cols["i"]]
-        c_t = f * c + i * g[:, cols["c"]]
-        if cell_clip is not None:
-            c_kept[t] = np.abs(c_t) <= cell_clip
-            c_t = np.clip(c_t, -cell_clip, cell_clip)
-        if "o" in peep:
-            a[:, cols["o"]] += peep["o"] * c_t
-        g[:, cols["o"]] = sig(a[:, cols["o"]])
-        c_new[t] = c_t
-        act_c[t] = act(c_t)
-        np.multiply(g[:, cols["o"]], act_c[t], out=m_new[t])
-        h_t = m_new[t] if projection is None else m_new[t] @ projection
-        if proj_clip is not None:
-            h_kept[t] = np.abs(h_t) <= proj_clip
-            h_t = np.clip(h_t, -proj_clip, proj_clip)
-        h_new[t] = h_t
-        m = sequence.step_mask(mask, t)
-        h = sequence.select(m, h_new[t], h)
-        c = sequence.select(m, c_new[t], c)
-        h_states[t + 1], c_states[t + 1] = h, c
+            a_t[:, F] += forget_bias
+        _add_input_peepholes(a_t, v, c)
+        g[:, sigma_cols] = v.gate_act(a_t[:, sigma_cols])
+        g[:, C] = v.act(a_t[:, C])
+        c_t, unclipped = _clip(g[:, F] * c + _input_gate(g, v) * g[:, C], cell_clip)
+        if unclipped is not None:
+            c_unclipped[t] = unclipped
+        _add_output_peephole(a_t, v, c_t)
+        g[:, O] = v.gate_act(a_t[:, O])
+        c_seq[t], act_c[t] = c_t, v.act(c_t)
+        np.multiply(g[:, O], act_c[t], out=m[t])
+        h_new[t], unclipped = _clip(_project(m[t], v), proj_clip)
+        if unclipped is not None:
+            h_unclipped[t] = unclipped
+        step = sequence.step_mask(mask, t)
+        h = h_states[t + 1] = sequence.select(step, h_new[t], h)
+        c = c_states[t + 1] = sequence.select(step, c_seq[t], c)
 
-    outputs = sequence.mask_outputs(np.ascontiguousarray(h_new.transpose(1, 0, 2)), mask, zero_output_for_mask)
-    cache = dict(x_tm=x_tm, params=params, mask=mask, recurrent_mask=recurrent_mask, sig=sig, act=act,
-                 coupled=coupled_input_forget, cols=cols, peep=peep, pre=pre, gates=gates,
-                 c_new=c_new, act_c=act_c, m_new=m_new, c_kept=c_kept, h_kept=h_kept,
-                 h_states=h_states, c_states=c_states, zero_output_for_mask=zero_output_for_mask)
-    # copies: h and c may be views of the cache (or the caller's state0 when T = 0)
-    return outputs, (h.copy(), c.copy()), cache
+    cache = LSTMCache(x_tm=x_tm, params=params, mask=mask, recurrent_mask=recurrent_mask, h_states=h_states,
+                      zero_output_for_mask=zero_output_for_mask, variant=v, a=a, gates=gates, c=c_seq, act_c=act_c,
+                      m=m, c_unclipped=c_unclipped, h_unclipped=h_unclipped, c_states=c_states)
+    return sequence.forward_results(h_new, cache, h_states[time], c_states[time])
 
 
 def lstm_backward(d_outputs, d_final_state, cache):
-    """Backpropagate through time.
-
-    Args:
-        d_outputs: (B, T, H_in) gradient of the loss w.r.t. the outputs, or None.
-        d_final_state: ``(dh_T, dc_T)`` (entries may be None), or None.
-        cache: from :func:`lstm_forward`.
-
-    Returns:
-        dx (B, T, I), ``(dh0, dc0)``, and a dict of weight gradients keyed like ``params``.
-    """
-    x_tm, params, mask, rmask = cache["x_tm"], cache["params"], cache["mask"], cache["recurrent_mask"]
-    sig, act, coupled, cols, peep = cache["sig"], cache["act"], cache["coupled"], cache["cols"], cache["peep"]
-    pre, gates, c_new, act_c = cache["pre"], cache["gates"], cache["c_new"], cache["act_c"]
-    h_states, c_states, c_kept, h_kept = cache["h_states"], cache["c_states"], cache["c_kept"], cache["h_kept"]
-    recurrent = params["recurrent_kernel"]
-    projection = params.get("projection_kernel")
-    time, batch, _ = pre.shape
-    dtype = pre.dtype
-    out_units = h_states.shape[2]
-
-    d_new = sequence.output_grads(d_outputs, mask, cache["zero_output_for_mask"], (batch, time, out_units), dtype)
-    d_new = np.ascontiguousarray(d_new.transpose(1, 0, 2))  # time-major like the cache
-    dh, dc = sequence.state_grads(d_final_state, (h_states[0], c_states[0]), dtype)
-    d_pre = np.empty_like(pre)
-    d_h_raw = None if projection is None else np.empty((time, batch, out_units), dtype)
+    """BPTT through :func:`lstm_forward`: dx, the initial state's gradient, the weights' (:mod:`rnnkit.ops`)."""
+    k, v = cache, cache.variant
+    recurrent, rmask = k.params["recurrent_kernel"], k.recurrent_mask
+    F, C, O = v.cols["f"], v.cols["c"], v.cols["o"]
+    time = len(k.a)
+    dh_new, (dh, dc) = sequence.upstream_grads(k, d_outputs, d_final_state, k.h_states[0], k.c_states[0])
+    da = np.empty_like(k.a)
+    dh_raw = None if v.projection is None else np.empty_like(dh_new)  # before the clip
     for t in range(time - 1, -1, -1):
-        m = sequence.step_mask(mask, t)
-        d_fresh_h, dh_carry = sequence.split_state_grad(m, dh)
-        d_fresh_c, dc_carry = sequence.split_state_grad(m, dc)
-        dh_t = d_fresh_h + d_new[t]
-        if h_kept is not None:
-            dh_t *= h_kept[t]
-        if projection is None:
-            dm = dh_t
-        else:
-            d_h_raw[t] = dh_t
-            dm = dh_t @ projection.T
-        a, g, da = pre[t], gates[t], d_pre[t]
-        o = g[:, cols["o"]]
-        da[:, cols["o"]] = dm * act_c[t] * sig.derivative(a[:, cols["o"]], o)
-        dc_t = d_fresh_c + dm * o * act.derivative(c_new[t], act_c[t])
-        if "o" in peep:
-            dc_t += da[:, cols["o"]] * peep["o"]
-        if c_kept is not None:
-            dc_t *= c_kept[t]
-        c_prev, f, cand = c_states[t], g[:, cols["f"]], g[:, cols["c"]]
-        df = dc_t * c_prev
-        if coupled:
-            df -= dc_t * cand  # i = 1 - f, so di flows into f with a minus sign
-            i = 1.0 - f
-        else:
-            i = g[:, cols["i"]]
-            da[:, cols["i"]] = dc_t * cand * sig.derivative(a[:, cols["i"]], i)
-        da[:, cols["f"]] = df * sig.derivative(a[:, cols["f"]], f)
-        da[:, cols["c"]] = dc_t * i * act.derivative(a[:, cols["c"]], cand)
-        dc_prev = dc_t * f
-        for gate in ("i", "f"):
-            if gate in peep:
-                dc_prev += da[:, cols[gate]] * peep[gate]
-        d_in = da @ recurrent.T
-        dh = dh_carry + (d_in if rmask is None else d_in * rmask)
-        dc = dc_carry + dc_prev
-
-    rows = time * batch
-
-    def flat(array):  # (T, B, n) -> (T·B, n); an explicit width, as -1 fails when T or B is 0
-        return array.reshape(rows, array.shape[-1])
+        step = sequence.step_mask(k.mask, t)
+        dh_fresh, dh_carried = sequence.split_state_grad(step, dh)
+        dc_fresh, dc_carried = sequence.split_state_grad(step, dc)
+        dh_t = _clip_backward(dh_fresh + dh_new[t], None if k.h_unclipped is None else k.h_unclipped[t])
+        if dh_raw is not None:
+            dh_raw[t] = dh_t
+        dm = _project_backward(dh_t, v)
+        a_t, g, da_t = k.a[t], k.gates[t], da[t]
+        da_t[:, O] = dm * k.act_c[t] * v.gate_act.derivative(a_t[:, O], g[:, O])
+        dc_t = dc_fresh + dm * g[:, O] * v.act.derivative(k.c[t], k.act_c[t]) + _output_peephole_backward(da_t, v)
+        dc_t = _clip_backward(dc_t, None if k.c_unclipped is None else k.c_unclipped[t])
+        _input_forget_backward(da_t, a_t, g, dc_t, k.c_states[t], v)
+        da_t[:, C] = dc_t * _input_gate(g, v) * v.act.derivative(a_t[:, C], g[:, C])
+        dh_in = da_t @ recurrent.T
+        dh = dh_carried + (dh_in if rmask is None else dh_in * rmask)
+        dc = dc_carried + dc_t * g[:, F] + _input_peepholes_backward(da_t, v)
 
     grads = {}
-    h_in = h_states[:time] if rmask is None else h_states[:time] * rmask
-    grads["recurrent_kernel"] = flat(h_in).T @ flat(d_pre)
-    if projection is not None:
-        grads["projection_kernel"] = flat(cache["m_new"]).T @ flat(d_h_raw)
-    # the gate each peephole feeds, and the cell state it reads (c_{t-1} for i, f; c_t for o)
-    for gate, c_seen in (("i", c_states[:time]), ("f", c_states[:time]), ("o", c_new)):
-        if gate in peep:
-            grads[f"peephole_{gate}"] = np.einsum("tbh,tbh->h", d_pre[:, :, cols[gate]], c_seen)
-    # time-major arrays in place of (B, T, ·): the helper only flattens the two leading axes
-    dx_tm = sequence.input_weight_grads(x_tm, d_pre, params["kernel"], grads, "bias" in params)
-    dx = np.ascontiguousarray(dx_tm.transpose(1, 0, 2))
-    return dx, (dh, dc), {name: grads[name] for name in params}
+    dx = sequence.input_grads(k.x_tm, da, k.params["kernel"], grads, "bias" in k.params)
+    h_in = k.h_states[:time] if rmask is None else k.h_states[:time] * rmask
+    grads["recurrent_kernel"] = sequence.weight_grad(h_in, da)
+    if dh_raw is not None:
+        grads["projection_kernel"] = sequence.weight_grad(k.m, dh_raw)
+    _peephole_grads(da, k.c_states[:time], k.c, v, grads)
+    return dx, (dh, dc), {name: grads[name] for name in k.params}

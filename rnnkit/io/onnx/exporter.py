@@ -203,7 +203,7 @@ def to_model_proto(model, opset=DEFAULT_OPSET, mask_handling="sequence_lens"):
     if problems:
         raise OnnxExportError(f"model {model.name!r} has layers that cannot be exported to ONNX: "
                               + "; ".join(problems))
-    from ... import __version__
+    from ..._version import __version__
 
     g = GraphBuilder(opset)
     ctx = _Context(g, mask_handling)

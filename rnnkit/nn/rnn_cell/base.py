@@ -9,7 +9,7 @@ import numpy as np
 
 from ..._validate import describe, float_array, float_dtype, positive_int
 from ...errors import RnnkitTypeError, RnnkitValueError
-from ...variables import Variable
+from ...variables import Variable, share_cell_weights
 
 
 class LSTMStateTuple(collections.namedtuple("LSTMStateTuple", ("c", "h"))):
@@ -151,6 +151,32 @@ class RNNCell:
     def _from_core(self, core_state):
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ sequence
+    def forward_unchecked(self, x, state, mask=None):
+        """The whole sequence as ``dynamic_rnn`` runs it, on arguments it has checked.
+
+        Args:
+            x: (B, T, I) in the cell's dtype, the cell built for I features.
+            state: this cell's TF1 state structure as :meth:`check_state` returns it, or None (zeros).
+            mask: None or (B, T) bool; a masked step outputs zeros and keeps the state (TF1).
+
+        Returns:
+            outputs (B, T, output_size), the final state in the TF1 structure, and the cache for
+            :meth:`backward_unchecked` (None under :func:`rnnkit.no_grad`).
+        """
+        core_state = self._core.check_state(None, len(x)) if state is None else self._to_core(state)
+        outputs, final, cache = self._core.forward_unchecked(x, core_state, mask, zero_output_for_mask=True)
+        return outputs, self._from_core(final), cache
+
+    def backward_unchecked(self, d_outputs, d_state, cache):
+        """Backward of :meth:`forward_unchecked`: d_outputs (B, T, output_size) or None, d_state the
+        final state's gradient in the TF1 structure (checked, no None leaves) or None. Returns dx
+        (B, T, I), the initial state's gradient in the TF1 structure and the weight gradients as a
+        list in :meth:`get_weights` order."""
+        core_d_state = None if d_state is None else self._to_core(d_state)
+        dx, d_state0, grads = self._core.backward(d_outputs, core_d_state, cache)
+        return dx, self._from_core(d_state0), list(grads)
+
     # ------------------------------------------------------------------ one step
     def __call__(self, inputs, state, scope=None):
         """One step: ``output, new_state = cell(inputs, state)``.
@@ -166,8 +192,9 @@ class RNNCell:
         inputs = float_array("inputs", inputs, ndim=2)
         self._build(inputs.shape[1], inputs.dtype)
         state = self.check_state(state, inputs.shape[0])
-        output, new_state, _ = self._core.step_forward(inputs, self._to_core(state))
-        return output, self._from_core(new_state)
+        x = inputs[:, None, :].astype(self.dtype, copy=False)
+        outputs, new_state, _ = self.forward_unchecked(x, state)
+        return outputs[:, 0], new_state
 
     def call(self, inputs, state):
         """Same as calling the cell (TF1 code sometimes calls ``cell.call`` directly)."""
@@ -185,6 +212,7 @@ class RNNCell:
             return []
         if self._variables is None:
             self._variables = [Variable(value, name) for name, value in self._weight_items()]
+            share_cell_weights(self._variables, self._core)  # an optimizer's flat buffer re-points the core
         return list(self._variables)
 
     variables = weights

@@ -201,23 +201,17 @@ class LayerNormLSTMCore(RecurrentCell):
 
     reference_ops = (layer_norm_lstm_forward, layer_norm_lstm_backward)
 
-    def _kernels(self):  # the ops pair, by the name the cells' base asks for it
-        return self.reference_ops
-
     def op_options(self):
         return {"activation": self.activation, "forget_bias": self.forget_bias,
                 "dropout_keep_prob": self.dropout_keep_prob, "dropout_rng": self._dropout_rng}
 
-    kernel_config = op_options
-
-    def forward(self, x, initial_state=None, mask=None, **kwargs):
-        """As the base cell's; checkpointing through time is refused with dropout on (its replay of a
-        segment would draw other masks)."""
-        segments = kwargs.get("segment_length", kwargs.get("backprop_segment"))
-        if segments is not None and self.dropout_keep_prob < 1.0:
-            raise RnnkitValueError(f"checkpointing through time (segment {segments!r}) cannot be combined with "
-                                   f"dropout_keep_prob={self.dropout_keep_prob} < 1 in {self.name}")
-        return super().forward(x, initial_state, mask, **kwargs)
+    def forward_unchecked(self, x, state0, mask=None, *, backprop_segment=None, **kwargs):
+        """As the base cell's (the path of ``forward`` and of the layers); checkpointing through time is
+        refused with dropout on (its replay of a segment would draw other masks)."""
+        if backprop_segment is not None and self.dropout_keep_prob < 1.0:
+            raise RnnkitValueError(f"checkpointing through time (segment {backprop_segment!r}) cannot be combined "
+                                   f"with dropout_keep_prob={self.dropout_keep_prob} < 1 in {self.name}")
+        return super().forward_unchecked(x, state0, mask, backprop_segment=backprop_segment, **kwargs)
 
     def get_config(self):
         return {**super().get_config(), "activation": serialize_activation(self.activation),

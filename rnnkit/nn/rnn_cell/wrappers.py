@@ -101,7 +101,7 @@ class _WrapperCore:
         return dx
 
     def _recurrence(self, x, state0, mask, recurrent_mask, ctx):
-        return self.inner.forward(x, state0, mask, recurrent_mask=recurrent_mask, zero_output_for_mask=True)
+        return self.inner.forward_unchecked(x, state0, mask, recurrent_mask=recurrent_mask, zero_output_for_mask=True)
 
     def _recurrence_backward(self, d_outputs, d_final_state, cache, ctx):
         return self.inner.backward(d_outputs, d_final_state, cache)
