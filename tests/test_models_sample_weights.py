@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rnnkit
-from helpers import fit_gradient_errors
+from helpers import fit_gradient_errors, rel_error
 from rnnkit import layers
 from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 
@@ -158,6 +158,24 @@ def test_fit_with_sample_weight_and_weighted_validation_matches_keras(keras):
 
 
 # -- gradients with weights ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("masked, shape", [(True, (N, T)), (False, (N, 1)), (False, (N, T))])
+def test_gradients_with_weights_match_keras(keras, masked, shape):
+    # (N, 1) weights with a mask fail inside Keras 3's torch backend (see above): not compared there.
+    torch = pytest.importorskip("torch")
+    x, labels, rng = data(6, masked=True)
+    weights = rng.uniform(0.2, 2.0, shape)
+    model, kmodel = pair(keras, lambda k: sequence_model(k, masked=masked), optimizer="sgd",
+                         loss="sparse_categorical_crossentropy")
+    predicted = kmodel(torch.tensor(x), training=True)
+    expected_loss = kmodel.compute_loss(x=x, y=torch.tensor(labels), y_pred=predicted,
+                                        sample_weight=torch.tensor(weights, dtype=torch.float32))
+    expected_loss.backward()
+    loss, grads, _ = model.compute_loss_and_gradients(x, labels, sample_weight=weights)
+    assert float(loss) == pytest.approx(float(expected_loss.detach()), rel=1e-5)
+    for got, variable in zip(grads, kmodel.trainable_variables):
+        assert rel_error(got, variable.value.grad.numpy()) < 1e-5, variable.path
 
 
 @pytest.mark.parametrize("kind", ["per_sample", "per_step", "masked_per_step"])
