@@ -293,10 +293,13 @@ _LOSS_METRIC_NAMES = ("sparse_categorical_crossentropy", "categorical_crossentro
 
 def get(identifier):
     """Resolve a metric by instance, name (``"sparse_categorical_accuracy"``, ``"mae"``, class
-    names) or config dict, with its default name. Loss names (e.g. ``"binary_crossentropy"``)
-    give the running mean of that loss. Use :func:`resolve_metric` for compile's behaviour."""
+    names), Metric class (made with its defaults, as Keras) or config dict, with its default name.
+    Loss names (e.g. ``"binary_crossentropy"``) give the running mean of that loss. Use
+    :func:`resolve_metric` for compile's behaviour."""
     if isinstance(identifier, Metric):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
     if isinstance(identifier, str) and identifier in _REGISTRY:
         return _REGISTRY[identifier]()
     if isinstance(identifier, str) and identifier in _LOSS_METRIC_NAMES:
@@ -306,7 +309,8 @@ def get(identifier):
     if isinstance(identifier, (str, dict)):
         allowed = sorted(set(_REGISTRY) | set(_LOSS_METRIC_NAMES) | {"acc"})
         raise RnnkitValueError(f"metric must be one of {allowed}, got {describe(identifier)}")
-    raise RnnkitTypeError(f"metric must be a name, a config dict or an rnnkit Metric, got {describe(identifier)}")
+    raise RnnkitTypeError(f"metric must be a name, a config dict, an rnnkit Metric or Metric class, got "
+                          f"{describe(identifier)}")
 
 
 def resolve_metric(identifier, loss=None, y_true=None, y_pred=None):
