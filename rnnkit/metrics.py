@@ -190,6 +190,19 @@ def mean_absolute_error(y_true, y_pred):
     return _losses.MeanAbsoluteError().per_row(y_true, y_pred)
 
 
+# Keras's metrics module offers the losses' functional forms too (metrics=[keras.metrics.poisson]):
+# per-sample values, averaged by compile's running mean named after the function.
+binary_crossentropy = _losses.binary_crossentropy
+binary_focal_crossentropy = _losses.binary_focal_crossentropy
+categorical_crossentropy = _losses.categorical_crossentropy
+categorical_focal_crossentropy = _losses.categorical_focal_crossentropy
+sparse_categorical_crossentropy = _losses.sparse_categorical_crossentropy
+categorical_hinge, hinge, squared_hinge = _losses.categorical_hinge, _losses.hinge, _losses.squared_hinge
+huber, log_cosh, poisson, kl_divergence = _losses.huber, _losses.log_cosh, _losses.poisson, _losses.kl_divergence
+mean_absolute_percentage_error = _losses.mean_absolute_percentage_error
+mean_squared_logarithmic_error = _losses.mean_squared_logarithmic_error
+
+
 # -- metric classes ---------------------------------------------------------------------------
 
 
