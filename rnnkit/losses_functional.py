@@ -13,7 +13,7 @@ import numpy as np
 
 from ._validate import describe
 from .errors import RnnkitTypeError
-from .losses import (BinaryCrossentropy, CategoricalCrossentropy, Huber, Loss, MeanAbsoluteError, MeanSquaredError,
+from .losses_base import (BinaryCrossentropy, CategoricalCrossentropy, Huber, Loss, MeanAbsoluteError, MeanSquaredError,
                      SparseCategoricalCrossentropy, _last_axis)
 from .losses_hinge import CategoricalHinge, Hinge, SquaredHinge
 from .losses_probabilistic import (BinaryFocalCrossentropy, CategoricalFocalCrossentropy,

@@ -6,7 +6,7 @@ kink the derivative is that of the branch taken.
 """
 import numpy as np
 
-from .losses import ElementwiseLoss
+from .losses_base import ElementwiseLoss
 
 
 def _hinge_labels(y_true):

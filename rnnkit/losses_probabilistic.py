@@ -13,7 +13,7 @@ import numpy as np
 
 from ._validate import describe
 from .errors import RnnkitValueError
-from .losses import EPSILON, ElementwiseLoss, Loss, _label_smoothing, _last_axis, _log_softmax, _sigmoid, check_labels
+from .losses_base import EPSILON, ElementwiseLoss, Loss, _label_smoothing, _last_axis, _log_softmax, _sigmoid, check_labels
 
 
 class KLDivergence(ElementwiseLoss):

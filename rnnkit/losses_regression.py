@@ -7,7 +7,7 @@ a maximum, the derivative is that of the branch taken (what autodiff gives).
 """
 import numpy as np
 
-from .losses import EPSILON, ElementwiseLoss, _last_axis
+from .losses_base import EPSILON, ElementwiseLoss, _last_axis
 
 
 class MeanAbsolutePercentageError(ElementwiseLoss):

@@ -24,6 +24,7 @@ keys after the identifier: ``"mae"`` stays ``"mae"``, ``"accuracy"`` stays ``"ac
 import numpy as np
 
 from . import losses as _losses
+from .losses_base import _same_rank as _same_rank_arrays
 from ._validate import describe
 from .errors import RnnkitTypeError, RnnkitValueError
 
@@ -141,7 +142,7 @@ class MeanMetricWrapper(Mean):
 
 
 def _same_rank(y_true, y_pred):
-    return _losses._same_rank(np.asarray(y_true), np.asarray(y_pred))
+    return _same_rank_arrays(np.asarray(y_true), np.asarray(y_pred))
 
 
 def accuracy(y_true, y_pred):

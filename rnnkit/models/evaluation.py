@@ -6,6 +6,8 @@ evaluate's loss is Keras's: each batch's loss (weighted by its sample weights, r
 values) weighed by the batch's number of samples; weighted metrics accumulate
 ``sum(w * value) / sum(w)`` over every batch.
 """
+import numbers
+
 import numpy as np
 
 from .. import callbacks as callbacks_module
@@ -15,14 +17,22 @@ from ..ops.grad_mode import no_grad
 from . import data_adapter, data_streams
 
 
+def check_verbose(verbose):
+    """Keras's ``verbose``: "auto" (1), 0, 1 or 2."""
+    if isinstance(verbose, str) and verbose == "auto":
+        return 1
+    if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
+        raise RnnkitValueError(f"verbose must be 'auto', 0, 1 or 2, got {describe(verbose)}")
+    return int(verbose)
+
+
 class Evaluation:
     """Keras's ``evaluate`` / ``predict`` / ``test_on_batch`` / ``predict_on_batch`` for a Model."""
 
     def _loop_callbacks(self, callbacks, verbose, steps):
         """The CallbackList of an evaluate or predict call: the user's callbacks, and a progress bar
         when verbose (Keras: "auto" means 1)."""
-        from .training import _check_verbose
-        verbose = _check_verbose(verbose)
+        verbose = check_verbose(verbose)
         callback_list = list(callbacks or [])
         if verbose:
             callback_list.append(callbacks_module.ProgbarLogger())

@@ -37,19 +37,11 @@ from ..errors import RnnkitError, RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
 from . import class_weights, data_adapter, data_streams, stateful, tbptt
 from .compile_utils import CompiledLoss, CompiledMetrics
-from .evaluation import Evaluation
+from .evaluation import Evaluation, check_verbose
 
 
 class NonFiniteError(RnnkitError, FloatingPointError):
     """The loss or a gradient became NaN or Inf during training."""
-
-
-def _check_verbose(verbose):
-    if isinstance(verbose, str) and verbose == "auto":
-        return 1
-    if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
-        raise RnnkitValueError(f"verbose must be 'auto', 0, 1 or 2, got {describe(verbose)}")
-    return int(verbose)
 
 
 class _FitPlan:
@@ -410,7 +402,7 @@ class Trainer(Evaluation):
         for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise RnnkitValueError(f"{name} must be a non-negative integer, got {describe(value)}")
-        verbose = _check_verbose(verbose)
+        verbose = check_verbose(verbose)
         if callbacks is not None and (not isinstance(callbacks, (list, tuple)) or not all(
                 isinstance(c, callbacks_module.Callback) for c in callbacks)):
             raise RnnkitTypeError(f"callbacks must be a list of rnnkit.callbacks.Callback objects, "
