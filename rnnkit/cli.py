@@ -17,6 +17,9 @@ COMMANDS = {
     "classify": ("rnnkit.apps.classify", "classify 8x8 handwritten digits read row by row as time steps"),
     "gradflow": ("rnnkit.apps.gradflow",
                  "vanishing gradients made visible on the adding problem: SimpleRNN vs LSTM vs GRU"),
+    "seq2seq": ("rnnkit.apps.seq2seq",
+                "sequence-to-sequence: dates to ISO 8601 (default) or tab-separated pairs; attention heatmaps; "
+                "translate"),
     "convert": ("rnnkit.apps.convert",
                 "convert models and weights between .keras, .h5, .safetensors, .pt, .onnx and rnnkit files"),
     "info": ("rnnkit.apps.info",
@@ -30,6 +33,7 @@ EPILOG = """examples:
   rnnkit classify --cell gru
   rnnkit charlm train --epochs 3 && rnnkit charlm sample --run-dir runs/charlm-...
   rnnkit gradflow --length 100
+  rnnkit seq2seq train --run-dir runs/dates && rnnkit seq2seq translate --run-dir runs/dates "30/11/26"
   rnnkit convert model.keras model.onnx --check
   rnnkit info                          # the compiled variant, BLAS and threads in use here
 """

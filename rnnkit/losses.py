@@ -10,6 +10,7 @@ function is refused, since rnnkit cannot differentiate it: subclass :class:`Loss
 ``call_gradient`` instead. (The base lives in its own module so that the modules beside it import it
 without an import cycle.)
 """
+from . import object_registry
 from ._validate import describe
 from .errors import RnnkitTypeError, RnnkitValueError
 from .losses_base import (EPSILON, BinaryCrossentropy, CategoricalCrossentropy, ElementwiseLoss, Huber, Loss,
@@ -57,10 +58,15 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _REGISTRY:
         return _REGISTRY[identifier](name=identifier if identifier[0].islower() else None)
-    if isinstance(identifier, dict) and identifier.get("class_name") in _REGISTRY:
+    if isinstance(identifier, dict) and identifier.get("class_name") in _REGISTRY \
+            and not identifier.get("registered_name"):
         return _REGISTRY[identifier["class_name"]].from_config(dict(identifier.get("config", {})))
+    custom = _custom_loss(identifier)
+    if custom is not None:
+        return custom
     if isinstance(identifier, (str, dict)):
-        raise RnnkitValueError(f"loss must be one of {sorted(_REGISTRY)}, got {describe(identifier)}")
+        raise RnnkitValueError(f"loss must be one of {sorted(_REGISTRY)} or a registered custom Loss "
+                               f"(rnnkit.saving.register_keras_serializable), got {describe(identifier)}")
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
     if callable(identifier):
@@ -72,8 +78,25 @@ def get(identifier):
 
 
 def serialize(loss):
-    """``{"class_name": ..., "config": ...}`` for a loss; :func:`get` reverses it."""
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    """``{"class_name": ..., "config": ...}`` for a loss (``"registered_name"`` too for a registered custom
+    class); :func:`get` reverses it."""
+    return object_registry.serialize_object(loss, "loss")
+
+
+def _custom_loss(identifier):
+    """A user's Loss subclass named by a config dict or a name, from the registry / custom object scope."""
+    if isinstance(identifier, dict):
+        names = [identifier.get("registered_name"), identifier.get("class_name")]
+    elif isinstance(identifier, str):
+        names = [identifier]
+    else:
+        return None
+    for name in names:
+        found = object_registry.get_registered_object(name) if isinstance(name, str) else None
+        if isinstance(found, type) and issubclass(found, Loss):
+            config = identifier.get("config") if isinstance(identifier, dict) else None
+            return found.from_config(dict(config or {}))
+    return None
 
 
 __all__ = ["EPSILON", "Loss", "ElementwiseLoss", "check_labels", "check_loss_gradient", "get", "serialize",

@@ -19,11 +19,17 @@ import os
 
 import numpy as np
 
-from . import initializers
+from . import initializers, object_registry
 from .errors import RnnkitError, RnnkitValueError
 from .io import formats
 from .io.arrays_file import RnnkitFileError, load_arrays, save_arrays
 from .io.file_schema import FORMATS, MODEL_FORMAT, STATE_FORMAT, WEIGHTS_FORMAT, check_metadata
+
+# Keras 3's registration names under rnnkit.saving (keras.saving.register_keras_serializable, ...)
+CustomObjectScope, custom_object_scope = object_registry.CustomObjectScope, object_registry.custom_object_scope
+get_custom_objects, get_registered_name = object_registry.get_custom_objects, object_registry.get_registered_name
+get_registered_object = object_registry.get_registered_object
+register_keras_serializable = object_registry.register_keras_serializable
 
 
 def _weight_key(layer, variable):

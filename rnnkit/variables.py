@@ -22,6 +22,10 @@ class Variable:
     the optimizer then copies its value in and out around each step instead.
     """
 
+    #: Keras 3's ``variable.regularizer`` / ``variable.constraint`` (see :mod:`rnnkit.weight_options`)
+    regularizer = None
+    constraint = None
+
     def __init__(self, value, name, trainable=True, movable=True):
         self.value = np.asarray(value)
         self.name = name
@@ -59,6 +63,13 @@ class Variable:
     def numpy(self):
         """A copy of the value."""
         return self.value.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        """The value as an array, so NumPy functions take a Variable as they take a Keras variable
+        (``np.tanh(v)``, ``x @ v``)."""
+        if copy:
+            return np.array(self.value, dtype=dtype, copy=True)
+        return self.value if dtype is None else self.value.astype(dtype, copy=False)
 
     def assign(self, value):
         """Overwrite the value in place (keeps every reference to the array valid)."""

@@ -10,17 +10,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(REPO, "examples")
 
 
-def run_example(relative, cwd, args=(), stdin=""):
+def run_example(relative, cwd, args=(), stdin="", timeout=120):
     env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), "MPLBACKEND": "Agg"}
     done = subprocess.run([sys.executable, os.path.join(EXAMPLES, relative), *args], cwd=cwd, input=stdin,
-                          capture_output=True, text=True, timeout=120, env=env)
+                          capture_output=True, text=True, timeout=timeout, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
 
 def test_every_example_folder_has_a_readme_and_a_test():
     folders = sorted(d for d in os.listdir(EXAMPLES) if os.path.isdir(os.path.join(EXAMPLES, d)))
-    assert folders == ["action_model", "dynamic_rnn", "letters", "static_rnn_dropout", "tf1_cells"]
+    assert folders == ["action_model", "attention_seq2seq", "dynamic_rnn", "letters", "lstm_seq2seq",
+                       "static_rnn_dropout", "tf1_cells"]
     for folder in folders:
         assert os.path.isfile(os.path.join(EXAMPLES, folder, "README.md")), folder
 
@@ -82,3 +83,41 @@ def test_action_model(tmp_path):
 def test_action_model_learns_the_synthetic_actions(tmp_path):
     out = run_example("action_model/action_model.py", tmp_path)
     assert float(re.search(r"test accuracy ([\d.]+)", out).group(1)) >= 0.9
+
+
+def test_lstm_seq2seq_keras_io_script(tmp_path):
+    out = run_example("lstm_seq2seq/lstm_seq2seq.py", tmp_path, args=["--epochs", "2", "--latent-dim", "16"])
+    assert "Number of samples: 444" in out and "Max sequence length for outputs: 33" in out
+    assert out.count("Input sentence:") == 20 and out.count("Decoded sentence:") == 20
+    assert "greedy_decode agrees with decode_sequence on 20 of 20 sentences" in out
+    assert (tmp_path / "s2s_model.keras").is_file()
+
+
+def test_lstm_seq2seq_pair_file_is_what_its_generator_writes(tmp_path):
+    folder = os.path.join(EXAMPLES, "lstm_seq2seq")
+    with open(os.path.join(folder, "fra-mini.txt"), encoding="utf-8") as handle:
+        committed = handle.read()
+    env = {**os.environ, "PYTHONPATH": REPO}
+    script = os.path.join(folder, "make_pairs.py")
+    copy = tmp_path / "make_pairs.py"
+    copy.write_text(open(script, encoding="utf-8").read(), encoding="utf-8")
+    subprocess.run([sys.executable, str(copy)], check=True, capture_output=True, env=env, timeout=60)
+    assert (tmp_path / "fra-mini.txt").read_text(encoding="utf-8") == committed
+    lines = committed.splitlines()
+    assert len(lines) == 444 and all(line.count("\t") == 2 for line in lines)
+    assert "I am tired.\tJe suis fatigué." in lines[0] + "\n" + committed
+    assert "She doesn't want a car.\tElle ne veut pas de voiture." in committed
+
+
+def test_attention_seq2seq(tmp_path):
+    out = run_example("attention_seq2seq/attention_seq2seq.py", tmp_path, args=["--epochs", "1", "--pairs", "600"])
+    assert "540 training dates, 60 test dates" in out
+    assert re.search(r"greedy: exact match \d+\.\d% on 60 test dates", out)
+    assert re.search(r"beam search \(3\): exact match \d+\.\d%", out)
+    assert "attention of" in out and out.count(" -> ") >= 6
+
+
+@pytest.mark.slow
+def test_attention_seq2seq_learns_the_dates(tmp_path):
+    out = run_example("attention_seq2seq/attention_seq2seq.py", tmp_path, timeout=1800)
+    assert float(re.search(r"greedy: exact match ([\d.]+)%", out).group(1)) >= 95.0

@@ -258,7 +258,8 @@ def test_config_round_trip():
     assert {"units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
             "recurrent_initializer", "bias_initializer", "unit_forget_bias", "forget_bias",
             "use_peepholes", "coupled_input_forget", "num_proj", "cell_clip", "proj_clip", "seed",
-            "dtype", "name"} == set(config)
+            "dtype", "name", "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+            "kernel_constraint", "recurrent_constraint", "bias_constraint"} == set(config)
     clone = LSTMCell.from_config(config)
     assert clone.get_config() == config
     cell.build(2)

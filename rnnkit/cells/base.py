@@ -26,9 +26,11 @@ from ..ops import checkpointing
 from ..ops.grad_mode import is_grad_enabled
 from ..random import make_rng
 from ..variables import assign_all
+from ..weight_options import set_weight_options, weight_options_config
 from . import dispatch
 
 _CELL_CLASSES = {}
+RECURRENT_WEIGHTS = ("kernel", "recurrent", "bias")  # prefixes of the regularizer/constraint options
 
 
 def register_cell(cls):
@@ -51,6 +53,11 @@ def cell_class(class_name, custom_objects=None):
             f"pass it in custom_objects={{{class_name!r}: cls}}"
         )
     return _CELL_CLASSES[class_name]
+
+
+def cell_classes():
+    """Every registered cell class by name (a copy)."""
+    return dict(_CELL_CLASSES)
 
 
 def is_ops_cache(cache):
@@ -175,6 +182,11 @@ class RecurrentCell(SequenceCell):
         kernel_initializer, recurrent_initializer, bias_initializer: names or Initializers.
         seed: int or None; fixes the initial weights.
         dtype: "float32" (default) or "float64".
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: penalties on kernel,
+            recurrent_kernel and bias (:mod:`rnnkit.regularizers`), added to a model's loss.
+        kernel_constraint, recurrent_constraint, bias_constraint: projections applied to them after
+            each optimizer step (:mod:`rnnkit.constraints`). An option for the bias with
+            ``use_bias=False`` is a named error.
     """
 
     #: ``(forward, backward)``: the cell's whole-sequence math in :mod:`rnnkit.ops` (the NumPy reference;
@@ -183,7 +195,8 @@ class RecurrentCell(SequenceCell):
 
     def __init__(self, units, *, use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 seed=None, dtype="float32", name=None):
+                 seed=None, dtype="float32", name=None, kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None, bias_constraint=None):
         self.units = positive_int("units", units)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -193,6 +206,11 @@ class RecurrentCell(SequenceCell):
         make_rng(seed)  # validates the seed now rather than at build time
         self.dtype = float_dtype("dtype", dtype)
         self.name = name or type(self).__name__
+        set_weight_options(self, RECURRENT_WEIGHTS, {
+            "kernel_regularizer": kernel_regularizer, "recurrent_regularizer": recurrent_regularizer,
+            "bias_regularizer": bias_regularizer, "kernel_constraint": kernel_constraint,
+            "recurrent_constraint": recurrent_constraint, "bias_constraint": bias_constraint},
+            missing=None if self.use_bias else {"bias": "use_bias=False"}, where=f"cell {self.name!r}")
         self.params = {}
         self.input_dim = None
 
@@ -310,6 +328,7 @@ class RecurrentCell(SequenceCell):
             "seed": self.seed,
             "dtype": self.dtype.name,
             "name": self.name,
+            **weight_options_config(self, RECURRENT_WEIGHTS),
         }
 
     @classmethod

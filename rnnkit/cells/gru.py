@@ -41,10 +41,12 @@ class GRUCell(GatedCell):
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", reset_after=True, seed=None, dtype="float32", name=None):
+                 bias_initializer="zeros", reset_after=True, seed=None, dtype="float32", name=None,
+                 **weight_options):
         super().__init__(units, activation, recurrent_activation, use_bias=use_bias,
                          kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer, seed=seed, dtype=dtype, name=name)
+                         bias_initializer=bias_initializer, seed=seed, dtype=dtype, name=name,
+                         **weight_options)
         if not isinstance(reset_after, bool):
             raise RnnkitValueError(f"reset_after must be True or False, got {describe(reset_after)}")
         self.reset_after = reset_after

@@ -43,7 +43,8 @@ class LSTMCell(GatedCell):
         cell_clip: None or a positive bound on |c_t|.
         proj_clip: None or a positive bound on |h_t|; needs num_proj (as in TF1, where it
             would otherwise be ignored silently).
-        seed, dtype, name: see :class:`RecurrentCell`.
+        seed, dtype, name, and the regularizer and constraint options (``kernel_regularizer``, ...):
+            see :class:`RecurrentCell`.
 
     Example:
         >>> import numpy as np
@@ -59,10 +60,12 @@ class LSTMCell(GatedCell):
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", unit_forget_bias=True, forget_bias=0.0,
                  use_peepholes=False, coupled_input_forget=False, num_proj=None,
-                 cell_clip=None, proj_clip=None, seed=None, dtype="float32", name=None):
+                 cell_clip=None, proj_clip=None, seed=None, dtype="float32", name=None,
+                 **weight_options):
         super().__init__(units, activation, recurrent_activation, use_bias=use_bias,
                          kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer, seed=seed, dtype=dtype, name=name)
+                         bias_initializer=bias_initializer, seed=seed, dtype=dtype, name=name,
+                         **weight_options)
         self.unit_forget_bias = bool(unit_forget_bias)
         if (isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real)
                 or not np.isfinite(forget_bias)):

@@ -18,17 +18,19 @@ instead of computing (see :mod:`rnnkit.layers.symbolic`).
 Default names follow Keras: the snake_case class name, then ``_1``, ``_2``, ...
 with one counter per prefix (``reset_name_counters()`` restarts them).
 """
+import inspect
 import numbers
 import re
 
 import numpy as np
 
-from .. import initializers
-from .._validate import describe, float_array, float_dtype
+from .. import initializers, object_registry, regularizers, weight_options
+from .._validate import accepted_keywords, describe, float_array, float_dtype
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops.grad_mode import is_grad_enabled
+from ..random import make_rng
 from ..variables import Variable, assign_all
-from . import symbolic
+from . import activity, symbolic
 
 _name_counters = {}
 _layer_classes = {}
@@ -56,8 +58,13 @@ def reset_name_counters():
 
 def serialize_layer(layer):
     """``{"class_name": ..., "config": ...}`` of a layer, as Keras writes it (a functional model nested as a
-    layer is ``"Functional"``)."""
-    return {"class_name": getattr(layer, "config_class_name", type(layer).__name__), "config": layer.get_config()}
+    layer is ``"Functional"``; a class registered with ``register_keras_serializable`` adds its
+    ``"registered_name"``)."""
+    spec = {"class_name": getattr(layer, "config_class_name", type(layer).__name__), "config": layer.get_config()}
+    registered = object_registry.get_registered_name(type(layer))
+    if registered != type(layer).__name__:
+        spec["registered_name"] = registered
+    return spec
 
 
 def layer_classes():
@@ -65,21 +72,25 @@ def layer_classes():
     return dict(_layer_classes)
 
 
-def deserialize_layer(spec):
-    """Rebuild a layer from :func:`serialize_layer`'s output (a Layer instance is returned as is)."""
+def deserialize_layer(spec, custom_objects=None):
+    """Rebuild a layer from :func:`serialize_layer`'s output (a Layer instance is returned as is).
+
+    Custom classes are found through :mod:`rnnkit.object_registry` (the active
+    ``custom_object_scope``, ``register_keras_serializable``, then ``custom_objects``) before
+    rnnkit's own (any Layer subclass defined in this process, by class name)."""
     if isinstance(spec, Layer):
         return spec
     if not isinstance(spec, dict) or "class_name" not in spec:
         raise RnnkitValueError(f"layer config must be a dict with 'class_name' and 'config', got {describe(spec)}")
-    cls = _layer_classes.get(spec["class_name"]) if isinstance(spec["class_name"], str) else None
-    if cls is None:
-        raise RnnkitValueError(
-            f"layer class_name must be one of {sorted(_layer_classes)}, got {spec['class_name']!r}"
-        )
+    cls = object_registry.lookup(spec, "layer", _layer_classes, custom_objects)
     config = spec.get("config", {})
     if not isinstance(config, dict):
         raise RnnkitValueError(f"the config of a {spec['class_name']} layer must be a dict, got {describe(config)}")
-    return cls.from_config(dict(config))
+    # inside the scope, the objects nested in the config (cells, regularizers, ...) are found too
+    with object_registry.CustomObjectScope(custom_objects):
+        if "custom_objects" in inspect.signature(cls.from_config).parameters:  # e.g. Lambda's functions
+            return cls.from_config(dict(config), custom_objects=object_registry.scope_objects())
+        return cls.from_config(dict(config))
 
 
 def check_training(training):
@@ -164,9 +175,18 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _layer_classes[cls.__name__] = cls
+        backward = cls.__dict__.get("backward")
+        if backward is not None and not getattr(backward, "adds_activity_gradient", False):
+            cls.backward = activity.with_activity_gradient(backward)
 
-    def __init__(self, name=None, dtype="float32", input_shape=None, trainable=True, batch_input_shape=None,
-                 batch_size=None, input_dim=None):
+    def __new__(cls, *args, **kwargs):
+        options = [key for key in kwargs if key.endswith(("_regularizer", "_constraint"))]
+        if options:
+            _refuse_missing_weight_options(cls, options, kwargs)
+        return super().__new__(cls)
+
+    def __init__(self, name=None, dtype="float32", input_shape=None, trainable=True, activity_regularizer=None,
+                 batch_input_shape=None, batch_size=None, input_dim=None):
         if name is None:
             name = unique_name(to_snake_case(type(self).__name__))
         elif not isinstance(name, str) or not name:
@@ -182,13 +202,80 @@ class Layer:
         self._gradients = None
         self._cache = None
         self._inbound_nodes = []  # one symbolic Node per call on KerasTensors
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._activity_losses = []  # the activity penalties of the last call (see layer.losses)
 
     # ------------------------------------------------------------------ weights
-    def add_weight(self, name, value, trainable=True):
-        """Wrap ``value`` (kept, not copied) as the Variable ``<layer>/<name>``."""
+    def add_weight(self, *args, shape=None, initializer=None, dtype=None, trainable=True, regularizer=None,
+                   constraint=None, name=None, value=None, **keras_options):
+        """Create the Variable ``<layer>/<name>`` and return it.
+
+        Two forms: rnnkit's ``add_weight("kernel", array)`` wraps ``array`` (kept, not copied);
+        Keras 3's ``add_weight(shape=(I, H), initializer="glorot_uniform", name="kernel")`` (or
+        positionally ``add_weight((I, H), "zeros")``) draws it (Keras's default initializer
+        "glorot_uniform"; a ``seed`` attribute of the layer, if any, fixes it). ``regularizer`` and
+        ``constraint`` (names or objects) go on the Variable; when not given, the layer's own
+        ``<weight>_regularizer`` / ``<weight>_constraint`` options apply (:meth:`_weight_options`).
+        Keras's ``autocast``, ``aggregation`` and ``overwrite_with_gradient`` are accepted and have
+        no effect here.
+        """
+        unknown = sorted(set(keras_options) - {"autocast", "aggregation", "overwrite_with_gradient"})
+        if unknown:
+            raise RnnkitTypeError(f"add_weight got unexpected arguments {unknown}")
+        if args and isinstance(args[0], str):  # rnnkit's form: (name, value, trainable)
+            positional = ("name", "value", "trainable")
+        else:  # Keras's form: (shape, initializer, dtype, trainable)
+            positional = ("shape", "initializer", "dtype", "trainable")
+        if len(args) > len(positional):
+            raise RnnkitTypeError(f"add_weight takes at most {len(positional)} positional arguments "
+                                  f"({', '.join(positional)}), got {len(args)}")
+        given = dict(zip(positional, args))
+        name, value, trainable = given.get("name", name), given.get("value", value), given.get("trainable", trainable)
+        shape, initializer, dtype = given.get("shape", shape), given.get("initializer", initializer), \
+            given.get("dtype", dtype)
+        if value is None:
+            value = self._initial_value(name, shape, initializer, dtype)
+        if name is None:
+            name = f"variable_{len(self._variables)}" if self._variables else "variable"
         variable = Variable(value, f"{self.name}/{name}", trainable=trainable)
+        own_regularizer, own_constraint = self._weight_options(name)
+        weight_options.attach(variable, regularizer if regularizer is not None else own_regularizer,
+                              constraint if constraint is not None else own_constraint)
         self._variables.append(variable)
         return variable
+
+    def _initial_value(self, name, shape, initializer, dtype):
+        if shape is None:
+            raise RnnkitValueError(f"add_weight on layer {self.name!r} needs a value or a shape, got neither "
+                                   f"(weight {name!r})")
+        shape = (shape,) if isinstance(shape, numbers.Integral) else _shape_tuple("shape", shape)
+        if shape is None or any(dim is None for dim in shape):
+            raise RnnkitValueError(f"add_weight shape must be a tuple of positive ints, got {shape!r}")
+        rng = self.__dict__.get("_weight_rng")
+        if rng is None:
+            rng = self.__dict__["_weight_rng"] = make_rng(getattr(self, "seed", None))
+        init = initializers.get("glorot_uniform" if initializer is None else initializer)
+        return init(shape, self.dtype if dtype is None else float_dtype("dtype", dtype), rng)
+
+    def _weight_options(self, weight_name):
+        """(regularizer, constraint) the layer's options give its weight ``weight_name`` (None, None by default)."""
+        return weight_options.options_for(self, weight_name)
+
+    @property
+    def losses(self):
+        """Keras's ``layer.losses``: the activity penalties of the last call (sub-layers' included), then
+        one penalty per trainable weight with a regularizer (computed from the current values)."""
+        return self._activity_penalties() + weight_options.weight_penalties(self.trainable_weights)
+
+    def _activity_penalties(self):
+        losses = list(getattr(self, "_activity_losses", []))
+        for layer in activity.keras_order(self):
+            losses += getattr(layer, "_activity_losses", [])
+        return losses
+
+    def _child_layers(self):
+        """The layers this one holds (Keras's ``_layers``), for :meth:`losses`."""
+        return self._sublayers()
 
     @property
     def weights(self):
@@ -276,7 +363,13 @@ class Layer:
             with initializers.building(self):
                 self.build([a.shape for a in x] if isinstance(x, list) else x.shape)
             self.built = True
-        return self.call(x, training=training, mask=mask, **kwargs)
+        outputs = self.call(x, training=training, mask=mask, **kwargs)
+        if self.activity_regularizer is not None:
+            losses, grads = activity.penalties(self.activity_regularizer, outputs)
+            activity.store(self, losses)
+            if is_grad_enabled():
+                self._cache = activity.ActivityCache(self._cache, grads)
+        return outputs
 
     def call(self, inputs, training=False, mask=None):
         raise NotImplementedError
@@ -407,6 +500,8 @@ class Layer:
             config["batch_input_shape"] = (self.batch_size_arg, *self.input_shape_arg)
         elif self.input_shape_arg is not None:
             config["input_shape"] = self.input_shape_arg
+        if getattr(self, "activity_regularizer", None) is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod
@@ -417,6 +512,23 @@ class Layer:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
 
+def _refuse_missing_weight_options(cls, options, kwargs):
+    """A named error, before construction, for a regularizer or constraint option the layer has no weight
+    for (``recurrent_constraint`` on Dense); other unexpected arguments get Python's TypeError."""
+    accepted = accepted_keywords(cls)
+    if accepted is None:  # some **kwargs takes anything: the class decides
+        return
+    accepted |= {"activity_regularizer"}
+    if getattr(cls, "cell_class", None) is not None:  # SimpleRNN, LSTM, ...: the cell takes the weight options
+        accepted |= accepted_keywords(cls.cell_class) or set()
+    missing = sorted(set(options) - accepted)
+    if missing:
+        raise RnnkitTypeError(
+            f"{cls.__name__} has no weight for {', '.join(missing)} (it takes only the regularizer and constraint "
+            f"options of the weights it has, e.g. kernel_regularizer / bias_constraint); got {missing[0]}="
+            f"{kwargs[missing[0]]!r}")
+
+
 class LayerCache:
     """What :meth:`Layer.forward` returns beside the outputs: one call's saved state."""
 
@@ -425,3 +537,9 @@ class LayerCache:
     def __init__(self, state, has_state):
         self.state = state
         self.has_state = has_state
+
+    @property
+    def carries_loss(self):
+        """Whether the call has a loss of its own (an activity penalty), so its backward must run even
+        when nothing downstream has a loss."""
+        return activity.has_activity(self.state)

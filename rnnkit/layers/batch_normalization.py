@@ -8,7 +8,8 @@ from .._validate import describe
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
 from .base import Layer
-from .layer_utils import cached, normalize_axis
+from ..weight_options import weight_options_config
+from .layer_utils import SCALE_OFFSET_WEIGHTS, cached, normalize_axis, set_scale_offset_options
 
 _MASK_EPSILON = 1e-7  # Keras adds backend.epsilon() to the count of unmasked entries
 _RENORM_KEYS = ("rmax", "rmin", "dmax")
@@ -43,6 +44,8 @@ class BatchNormalization(Layer):
             Keras defaults zeros, ones, zeros, ones.
         renorm, renorm_clipping, renorm_momentum: batch renormalization as above.
         synchronized: only False (there is no cross-device batch here).
+        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: see
+            :mod:`rnnkit.regularizers` and :mod:`rnnkit.constraints`.
         name, dtype, trainable, input_shape: see :class:`Layer`.
 
     Weights (Keras order): gamma, beta (trainable), moving_mean, moving_variance (non-trainable),
@@ -58,7 +61,8 @@ class BatchNormalization(Layer):
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 renorm=False, renorm_clipping=None, renorm_momentum=0.99, synchronized=False, **kwargs):
+                 renorm=False, renorm_clipping=None, renorm_momentum=0.99, synchronized=False, beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise RnnkitTypeError(f"axis must be an int, got {describe(axis)}")
         if synchronized:
@@ -76,6 +80,9 @@ class BatchNormalization(Layer):
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        set_scale_offset_options(self, beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint,
+                                 no_beta=None if self.center else "center=False",
+                                 no_gamma=None if self.scale else "scale=False")
         self.renorm = bool(renorm)
         if renorm_clipping is not None:
             if not isinstance(renorm_clipping, dict) or set(renorm_clipping) - set(_RENORM_KEYS):
@@ -231,4 +238,5 @@ class BatchNormalization(Layer):
                 "moving_mean_initializer": self.moving_mean_initializer.serialize(),
                 "moving_variance_initializer": self.moving_variance_initializer.serialize(),
                 "synchronized": self.synchronized, "renorm": self.renorm,
-                "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum}
+                "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum,
+                **weight_options_config(self, SCALE_OFFSET_WEIGHTS)}

@@ -30,6 +30,10 @@ class Conv1D(Layer):
         use_bias: add ``bias`` (F,).
         kernel_initializer, bias_initializer: Keras defaults "glorot_uniform" and "zeros".
         seed: int or None; fixes the initial weights.
+        kernel_regularizer, bias_regularizer: penalties on the weights (:mod:`rnnkit.regularizers`),
+            added to the training loss; activity_regularizer: a penalty on the output / batch size.
+        kernel_constraint, bias_constraint: projections applied after each optimizer step
+            (:mod:`rnnkit.constraints`).
         name, dtype, input_shape, trainable: see :class:`Layer`.
 
     Weights (Keras layout): kernel (k, C/G, F), bias (F,).
@@ -45,7 +49,8 @@ class Conv1D(Layer):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", seed=None, **kwargs):
+                 bias_initializer="zeros", seed=None, kernel_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = positive_int("filters", filters)
         self.kernel_size = int_tuple("kernel_size", kernel_size, 1)
@@ -60,7 +65,8 @@ class Conv1D(Layer):
         if self.strides[0] > 1 and self.dilation_rate[0] > 1:
             raise RnnkitValueError(f"strides > 1 and dilation_rate > 1 cannot be combined, got strides={strides!r} "
                                    f"and dilation_rate={dilation_rate!r}")
-        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, seed)
+        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, seed,
+                           kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint)
         self._cache = None
 
     @property

@@ -19,6 +19,10 @@ class Dense(Layer):
         use_bias: whether to add a bias.
         kernel_initializer, bias_initializer: names or Initializers (Keras defaults).
         seed: int or None; fixes the initial weights.
+        kernel_regularizer, bias_regularizer: penalties on the weights (:mod:`rnnkit.regularizers`),
+            added to the training loss; activity_regularizer: a penalty on the output / batch size.
+        kernel_constraint, bias_constraint: projections applied after each optimizer step
+            (:mod:`rnnkit.constraints`).
         name, dtype, input_shape, trainable: see :class:`Layer`.
 
     Shapes: inputs (..., I) -> outputs (..., units).
@@ -34,10 +38,12 @@ class Dense(Layer):
     min_ndim = 2
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", seed=None, **kwargs):
+                 bias_initializer="zeros", seed=None, kernel_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         self.units = positive_int("units", units)
-        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, seed)
+        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, seed,
+                           kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint)
         self._cache = None
 
     def build(self, input_shape):

@@ -1,7 +1,7 @@
 """Embedding: integer ids to dense vectors."""
 import numpy as np
 
-from .. import initializers
+from .. import initializers, weight_options
 from .._validate import describe, positive_int, rectangular
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
@@ -19,12 +19,15 @@ class Embedding(Layer):
         embeddings_initializer: Keras's default "uniform" is U(-0.05, 0.05).
         mask_zero: id 0 is padding: the output mask is ``ids != 0`` and flows to the recurrent layers.
         seed: int or None.
+        embeddings_regularizer, embeddings_constraint: a penalty on / a projection of the embeddings
+            (:mod:`rnnkit.regularizers`, :mod:`rnnkit.constraints`); activity_regularizer: a penalty
+            on the output / batch size.
 
     Shapes: ids (B, T) integers -> (B, T, output_dim).
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
-                 seed=None, **kwargs):
+                 seed=None, embeddings_regularizer=None, embeddings_constraint=None, **kwargs):
         super().__init__(**kwargs)
         self.input_dim = positive_int("input_dim", input_dim)
         self.output_dim = positive_int("output_dim", output_dim)
@@ -34,6 +37,8 @@ class Embedding(Layer):
         self.mask_zero = bool(mask_zero)
         make_rng(seed)
         self.seed = seed
+        weight_options.set_weight_options(self, ("embeddings",), {"embeddings_regularizer": embeddings_regularizer,
+                                                                  "embeddings_constraint": embeddings_constraint})
         self._cache = None
 
     def build(self, input_shape):
@@ -76,4 +81,5 @@ class Embedding(Layer):
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "embeddings_initializer": self.embeddings_initializer.serialize(),
-                "mask_zero": self.mask_zero, "seed": self.seed}
+                "mask_zero": self.mask_zero, "seed": self.seed,
+                **weight_options.weight_options_config(self, ("embeddings",))}

@@ -19,6 +19,9 @@ class GRU(CellLayer):
         activation ("tanh"), recurrent_activation ("sigmoid"), use_bias, kernel_initializer
             ("glorot_uniform"), recurrent_initializer ("orthogonal"), bias_initializer ("zeros"),
             reset_after (True): Keras 3's defaults.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
+            bias_constraint: the cell's weight options (:class:`~rnnkit.cells.base.RecurrentCell`);
+            activity_regularizer: see :class:`~rnnkit.layers.RNN`.
         dropout, recurrent_dropout, return_sequences, return_state, go_backwards, stateful, unroll,
             zero_output_for_mask, seed, name, dtype, input_shape, trainable: see :class:`~rnnkit.layers.RNN`.
 
@@ -35,6 +38,8 @@ class GRU(CellLayer):
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
                  dropout=0.0, recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
                  stateful=False, unroll=False, reset_after=True, seed=None, dtype="float32", **kwargs):
         super().__init__(**constructor_arguments(locals()))

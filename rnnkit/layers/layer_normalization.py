@@ -9,7 +9,8 @@ from .._validate import describe, optional_positive_float
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
 from .base import Layer
-from .layer_utils import cached, normalize_axis
+from ..weight_options import weight_options_config
+from .layer_utils import SCALE_OFFSET_WEIGHTS, cached, normalize_axis, set_scale_offset_options
 
 
 class LayerNormalization(Layer):
@@ -26,6 +27,8 @@ class LayerNormalization(Layer):
         center: learn β (``beta``, initialised by ``beta_initializer``, default zeros).
         scale: learn γ (``gamma``, ``gamma_initializer``, default ones).
         rms_scaling: see above; warns as Keras does.
+        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: see
+            :mod:`rnnkit.regularizers` and :mod:`rnnkit.constraints`.
         name, dtype, trainable, input_shape: see :class:`Layer`.
 
     Weights (Keras layout): gamma then beta, each of the shape of the input's normalized axes.
@@ -41,7 +44,8 @@ class LayerNormalization(Layer):
     supports_masking = True
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
-                 gamma_initializer="ones", rms_scaling=False, **kwargs):
+                 gamma_initializer="ones", rms_scaling=False, beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, **kwargs):
         if isinstance(axis, (list, tuple)):
             if not axis or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axis):
                 raise RnnkitTypeError(f"axis must be an int or a list of ints, got {describe(axis)}")
@@ -63,6 +67,9 @@ class LayerNormalization(Layer):
                           "not the root mean square", stacklevel=2)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
+        no_beta = "rms_scaling=True" if self.rms_scaling else (None if self.center else "center=False")
+        set_scale_offset_options(self, beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint,
+                                 no_beta=no_beta, no_gamma=None if self.scale else "scale=False")
         self._axes = None
         self._cache = None
 
@@ -140,4 +147,5 @@ class LayerNormalization(Layer):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
                 "scale": self.scale, "rms_scaling": self.rms_scaling,
                 "beta_initializer": self.beta_initializer.serialize(),
-                "gamma_initializer": self.gamma_initializer.serialize()}
+                "gamma_initializer": self.gamma_initializer.serialize(),
+                **weight_options_config(self, SCALE_OFFSET_WEIGHTS)}

@@ -2,7 +2,7 @@
 Keras's int-or-tuple arguments, data formats, axes, and activations that may mix the last axis."""
 import numbers
 
-from .. import initializers
+from .. import initializers, weight_options
 from .._validate import choice, describe
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops import softmax as softmax_ops
@@ -12,6 +12,8 @@ from ..random import make_rng
 # Activations that mix the last axis, so they are not elementwise Activations.
 AXIS_ACTIVATIONS = ("softmax", "log_softmax")
 DATA_FORMATS = ("channels_last", "channels_first")
+KERNEL_WEIGHTS = ("kernel", "bias")  # the weights whose regularizer/constraint options Dense and Conv1D take
+SCALE_OFFSET_WEIGHTS = ("beta", "gamma")  # the same for the normalization layers
 
 
 def cached(layer):
@@ -87,18 +89,37 @@ def activation_backward(activation, z, y, dy):
     return dy * activation.derivative(z, y)
 
 
-def set_kernel_options(layer, activation, use_bias, kernel_initializer, bias_initializer, seed):
-    """The options every kernel-and-bias layer (Dense, Conv1D) takes, resolved onto ``layer``."""
+def set_kernel_options(layer, activation, use_bias, kernel_initializer, bias_initializer, seed,
+                       kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None, bias_constraint=None):
+    """The options every kernel-and-bias layer (Dense, Conv1D) takes, resolved onto ``layer``
+    (regularizers and constraints: :mod:`rnnkit.weight_options`; one for the bias with
+    ``use_bias=False`` is a named error)."""
     layer.activation = resolve_activation(activation)
     layer.use_bias = bool(use_bias)
     layer.kernel_initializer = initializers.get(kernel_initializer)
     layer.bias_initializer = initializers.get(bias_initializer)
     make_rng(seed)  # validates now rather than at build time
     layer.seed = seed
+    weight_options.set_weight_options(
+        layer, KERNEL_WEIGHTS, {"kernel_regularizer": kernel_regularizer, "bias_regularizer": bias_regularizer,
+                                "kernel_constraint": kernel_constraint, "bias_constraint": bias_constraint},
+        missing=None if layer.use_bias else {"bias": "use_bias=False"})
 
 
 def kernel_options_config(layer):
     """The config entries of :func:`set_kernel_options`."""
     return {"activation": activation_name(layer.activation), "use_bias": layer.use_bias,
             "kernel_initializer": layer.kernel_initializer.serialize(),
-            "bias_initializer": layer.bias_initializer.serialize(), "seed": layer.seed}
+            "bias_initializer": layer.bias_initializer.serialize(), "seed": layer.seed,
+            **weight_options.weight_options_config(layer, KERNEL_WEIGHTS)}
+
+
+def set_scale_offset_options(layer, beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint,
+                             no_beta=None, no_gamma=None):
+    """The normalization layers' ``beta_*`` / ``gamma_*`` options onto ``layer``; ``no_beta`` / ``no_gamma``
+    say why the layer has no such weight (then an option for it is a named error)."""
+    missing = {prefix: why for prefix, why in (("beta", no_beta), ("gamma", no_gamma)) if why}
+    weight_options.set_weight_options(
+        layer, SCALE_OFFSET_WEIGHTS, {"beta_regularizer": beta_regularizer, "gamma_regularizer": gamma_regularizer,
+                                      "beta_constraint": beta_constraint, "gamma_constraint": gamma_constraint},
+        missing=missing)

@@ -24,6 +24,9 @@ class LSTM(CellLayer):
         coupled_input_forget: i = 1 - f (3 fused blocks f, c, o).
         num_proj: P; h_t = (o ⊙ act(c_t)) · projection_kernel, states become (h (B, P), c (B, H)).
         cell_clip, proj_clip: clip c_t / the projected h_t to ±value.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
+            bias_constraint: the cell's weight options (:class:`~rnnkit.cells.base.RecurrentCell`);
+            activity_regularizer: see :class:`~rnnkit.layers.RNN`.
         dropout, recurrent_dropout, return_sequences, return_state, go_backwards, stateful, unroll,
             zero_output_for_mask, seed, name, dtype, input_shape, trainable: see :class:`~rnnkit.layers.RNN`.
 
@@ -40,7 +43,9 @@ class LSTM(CellLayer):
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 unit_forget_bias=True, dropout=0.0, recurrent_dropout=0.0, return_sequences=False,
+                 unit_forget_bias=True, kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
+                 dropout=0.0, recurrent_dropout=0.0, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, unroll=False, forget_bias=0.0,
                  use_peepholes=False, coupled_input_forget=False, num_proj=None, cell_clip=None, proj_clip=None,
                  seed=None, dtype="float32", **kwargs):

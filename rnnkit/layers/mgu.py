@@ -14,6 +14,9 @@ class MGU(CellLayer):
         units: H.
         activation ("tanh"), recurrent_activation ("sigmoid"), use_bias, kernel_initializer
             ("glorot_uniform"), recurrent_initializer ("orthogonal"), bias_initializer ("zeros").
+        kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
+            bias_constraint: the cell's weight options (:class:`~rnnkit.cells.base.RecurrentCell`);
+            activity_regularizer: see :class:`~rnnkit.layers.RNN`.
         dropout, recurrent_dropout, return_sequences, return_state, go_backwards, stateful, unroll,
             zero_output_for_mask, backprop_segment, seed, name, dtype, input_shape, trainable: see
             :class:`~rnnkit.layers.RNN`.
@@ -32,5 +35,7 @@ class MGU(CellLayer):
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
                  seed=None, dtype="float32", **kwargs):
         super().__init__(**constructor_arguments(locals()))

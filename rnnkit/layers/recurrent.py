@@ -35,6 +35,7 @@ class CellLayer(RNN):
     def get_config(self):
         config = super().get_config()
         config.update({k: v for k, v in self.cell.get_config().items() if k not in _LAYER_OWNED})
+        config.setdefault("activity_regularizer", None)  # in the signature, so in the config (Keras: None if unset)
         return config
 
 

@@ -1,23 +1,32 @@
 """RNN: the Keras layer that runs a recurrent cell (or a stack of cells) over a sequence."""
 import numpy as np
 
+from .. import object_registry, weight_options
 from .._validate import describe, float_dtype, mask_array, positive_int, rate, rectangular, state_arrays
-from ..cells.base import cell_class
+from ..cells.base import cell_classes
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
 from ..variables import share_cell_weights
-from .base import Layer
+from .base import Layer, layer_classes
+from .custom_cell import CustomCell, is_custom_cell
 
 
 def serialize_cell(cell):
-    return {"class_name": type(cell).__name__, "config": cell.get_config()}
+    """``{"class_name", "config"}`` of a cell (a user's cell under its own class name, and its
+    ``"registered_name"`` when registered)."""
+    return object_registry.serialize_object(getattr(cell, "user_cell", cell), "cell")
 
 
-def deserialize_cell(spec):
-    """A fresh cell from :func:`serialize_cell`'s output (cell objects pass through)."""
+def deserialize_cell(spec, custom_objects=None):
+    """A fresh cell from :func:`serialize_cell`'s output (cell objects pass through): a user's class is
+    found as layers are (:func:`rnnkit.object_registry.lookup`), rnnkit's cells by name."""
     if not isinstance(spec, dict):
         return spec
-    return cell_class(spec["class_name"]).from_config(dict(spec["config"]))
+    if not isinstance(spec.get("class_name"), str) or not isinstance(spec.get("config"), dict):
+        raise RnnkitValueError(f"a cell config must be a dict with 'class_name' and 'config', got {describe(spec)}")
+    known = {name: cls for name, cls in layer_classes().items() if not name.startswith("_")}
+    known.update(cell_classes())
+    return object_registry.deserialize_object(spec, "cell", known, custom_objects)
 
 
 def _is_nested(state_size):
@@ -75,6 +84,9 @@ class RNN(Layer):
             segment at a time (same results, roughly one extra forward pass, memory per step cut
             to the inputs plus the boundary states; see docs/memory.md). S ≈ √T is the usual choice.
         name, dtype, input_shape, trainable: see :class:`Layer`; ``dtype`` defaults to the cell's.
+        activity_regularizer: a penalty on the returned arrays / batch size (:mod:`rnnkit.regularizers`).
+            The weights' regularizers and constraints are the cell's options (``kernel_regularizer``,
+            ``recurrent_constraint``, ...; SimpleRNN, LSTM and GRU take them directly).
 
     Call: ``layer(x, training=False, mask=None, initial_state=None)`` with x (B, T, I), mask (B, T)
     bool (False skips a step: state kept, output repeated or zeroed), initial_state a flat list of
@@ -110,6 +122,8 @@ class RNN(Layer):
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.dropout = rate("dropout", dropout)
         self.recurrent_dropout = rate("recurrent_dropout", recurrent_dropout)
+        if self.recurrent_dropout and isinstance(cell, CustomCell):
+            cell.check_recurrent_mask(True, None)  # a named error: custom cells get no recurrent mask
         make_rng(seed)  # validates the seed
         self.backprop_segment = positive_int("backprop_segment", backprop_segment, allow_none=True)
         self.seed = seed
@@ -127,6 +141,8 @@ class RNN(Layer):
         if isinstance(cell, (list, tuple)):
             from ..cells.stacked import StackedRNNCells
             cell = StackedRNNCells(list(cell))
+        if is_custom_cell(cell):  # a user's Keras-style cell: call + backward_step
+            cell = CustomCell(cell)
         for method in ("forward", "backward", "build", "state_size"):
             if not hasattr(cell, method):
                 raise RnnkitTypeError(f"cell must be a recurrent cell or a list of cells, got {describe(cell)}")
@@ -149,6 +165,15 @@ class RNN(Layer):
         """Sizes of the returned states, flat in Keras's order."""
         return flat_state_sizes(self.cell)
 
+    def _weight_options(self, weight_name):
+        """The regularizer and constraint of weight ``weight_name``: the cell's options (a stack's
+        ``cell_<k>/<name>`` weights: cell k's)."""
+        cell, name = self.cell, weight_name
+        while getattr(cell, "cells", None) is not None and name.startswith("cell_") and "/" in name:
+            index, name = name.split("/", 1)
+            cell = cell.cells[int(index[len("cell_"):])]
+        return weight_options.options_for(cell, name)
+
     def build(self, input_shape):
         if self.built:  # weights exist already; __call__ checks the feature size
             return
@@ -160,10 +185,22 @@ class RNN(Layer):
                 f"inputs of layer {self.name!r} must have {self.cell.input_dim} features (the cell is built for "
                 f"them), got input_shape {tuple(input_shape)}"
             )
-        variables = [self.add_weight(name, value) for name, value in self.cell.params.items()]
-        share_cell_weights(variables, self.cell)  # an optimizer's flat buffer re-points the cell too
+        if isinstance(self.cell, CustomCell):
+            self._adopt_cell_variables()
+        else:
+            variables = [self.add_weight(name, value) for name, value in self.cell.params.items()]
+            share_cell_weights(variables, self.cell)  # an optimizer's flat buffer re-points the cell too
         self.input_features = features
         self.built = True
+
+    def _adopt_cell_variables(self):
+        """A user's cell keeps its own Variables (its call reads them): the layer lists those same
+        objects, renamed ``<layer>/<weight>`` so two layers with equally named cells stay distinct."""
+        prefix = f"{self.cell.user_cell.name}/"
+        for variable in self.cell.variables:
+            short = variable.name[len(prefix):] if variable.name.startswith(prefix) else variable.name
+            variable.name = f"{self.name}/{short}"
+            self._variables.append(variable)
 
     def compute_output_shape(self, input_shape):
         batch, time = input_shape[0], input_shape[1]

@@ -14,6 +14,9 @@ class SimpleRNN(CellLayer):
         activation: "tanh" (default), "relu", "sigmoid", ... .
         use_bias, kernel_initializer ("glorot_uniform"), recurrent_initializer ("orthogonal"),
             bias_initializer ("zeros"): Keras 3's defaults.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
+            bias_constraint: the cell's weight options (:class:`~rnnkit.cells.base.RecurrentCell`);
+            activity_regularizer: see :class:`~rnnkit.layers.RNN`.
         dropout, recurrent_dropout, return_sequences, return_state, go_backwards, stateful, unroll,
             zero_output_for_mask, seed, name, dtype, input_shape, trainable: see :class:`~rnnkit.layers.RNN`.
 
@@ -29,7 +32,9 @@ class SimpleRNN(CellLayer):
     cell_class = SimpleRNNCell
 
     def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0,
-                 recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
+                 dropout=0.0, recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
                  stateful=False, unroll=False, seed=None, dtype="float32", **kwargs):
         super().__init__(**constructor_arguments(locals()))

@@ -54,7 +54,7 @@ class Evaluation:
                 loss, losses, _ = self._compiled_loss.value_and_gradients(batch.ys, outputs, masks, batch.weights,
                                                                           need_gradient=False)
                 size = len(batch)
-                total += float(loss) * size
+                total += self._with_penalties(loss) * size
                 part_totals = [p * size for p in losses] if part_totals is None else [
                     a + p * size for a, p in zip(part_totals, losses)]
                 seen += size
@@ -97,7 +97,7 @@ class Evaluation:
         outputs, masks = self._forward(xs, training=False)
         loss, parts, _ = self._compiled_loss.value_and_gradients(ys, outputs, masks, weights, need_gradient=False)
         self._compiled_metrics.update(ys, outputs, masks, weights)
-        return self._results(float(loss), parts, return_dict)
+        return self._results(self._with_penalties(loss), parts, return_dict)
 
     @no_grad()
     def predict_on_batch(self, x):

@@ -160,8 +160,8 @@ class Graph:
         layer_grads = {}
         for node, cache in zip(reversed(self.nodes), reversed(caches)):
             d_node = [grads.pop(id(t), None) for t in node.outputs]
-            if all(g is None for g in d_node):
-                continue  # nothing downstream of this call has a loss
+            if all(g is None for g in d_node) and not getattr(cache, "carries_loss", False):
+                continue  # nothing downstream of this call has a loss, nor the call itself
             if cache is None:
                 raise RnnkitValueError(
                     f"backward needs the caches of a forward run with gradients enabled; the last run of layer "

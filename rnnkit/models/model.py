@@ -17,6 +17,7 @@ from .. import saving, summary
 from .._validate import describe
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..layers import base as layers_base
+from ..layers import activity
 from ..layers.base import Layer, LayerCache, check_training, unique_name
 from ..layers.input_layer import Input, InputLayer
 from ..layers.symbolic import KerasTensor, flatten, is_symbolic, pack_like, symbolic_call
@@ -174,6 +175,9 @@ class Model(Trainer, Layer):
     def _sublayers(self):
         return []  # a model's per-call state is its node caches, kept in _cache
 
+    def _child_layers(self):
+        return self.layers
+
     @property
     def input(self):
         """The symbolic input(s), in the structure given to the constructor."""
@@ -307,7 +311,8 @@ class Model(Trainer, Layer):
 
     def _run(self, xs, training, masks):
         keep = is_grad_enabled()
-        outputs, out_masks, caches = self._graph.run(xs, training, masks, keep_caches=keep)
+        with activity.model_call(self):  # the layers' activity penalties of this forward, for model.losses
+            outputs, out_masks, caches = self._graph.run(xs, training, masks, keep_caches=keep)
         self._cache = caches if keep else None
         self._output_masks = out_masks
         return outputs, out_masks

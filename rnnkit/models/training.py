@@ -32,6 +32,7 @@ import numpy as np
 from .. import callbacks as callbacks_module
 from .. import losses as losses_module
 from .. import optimizers as optimizers_module
+from .. import weight_options
 from .._validate import describe
 from ..errors import RnnkitError, RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
@@ -134,7 +135,10 @@ class Trainer(Evaluation):
             return None
 
         def named(config):
-            return None if config is None else config["config"] | {"class_name": config["class_name"]}
+            if config is None:
+                return None
+            extra = {"registered_name": config["registered_name"]} if "registered_name" in config else {}
+            return config["config"] | {"class_name": config["class_name"]} | extra
 
         losses = self._compiled_loss.get_config()
         metrics = self._compiled_metrics.get_config()
@@ -155,7 +159,10 @@ class Trainer(Evaluation):
             if entry is None:
                 return None
             entry = dict(entry)
-            return losses_module.get({"class_name": entry.pop("class_name"), "config": entry})
+            spec = {"class_name": entry.pop("class_name")}
+            if "registered_name" in entry:
+                spec["registered_name"] = entry.pop("registered_name")
+            return losses_module.get({**spec, "config": entry})
 
         optimizer = dict(config["optimizer"])
         loss = config["loss"]
@@ -194,15 +201,25 @@ class Trainer(Evaluation):
 
     # ------------------------------------------------------------------ one batch
     def _loss_and_gradients(self, xs, ys, sample_weight=None, variables=None):
-        """With an optimizer ``loss_scale_factor`` the gradients are of the scaled loss (Keras's
-        ``optimizer.scale_loss``), which the optimizer divides out again; the losses returned are unscaled."""
+        """The training loss of one batch (the compiled losses plus ``model.losses``, as Keras reports
+        it), its per-output parts, and the gradients (the regularizers' included; activity penalties
+        add theirs inside the layers' backward). With an optimizer ``loss_scale_factor`` the gradients
+        are of the scaled loss, regularization included (Keras's ``optimizer.scale_loss`` on the whole
+        loss), which the optimizer divides out again; the losses returned are unscaled."""
         outputs, masks = self._forward(xs, training=True)
         loss, parts, d_outputs = self._compiled_loss.value_and_gradients(ys, outputs, masks, sample_weight)
+        self._backward(d_outputs)
+        variables = self.trainable_variables if variables is None else variables
+        grads = weight_options.add_penalty_gradients(variables, self.gradients(variables))
         scale = self.optimizer.scale_loss(1.0)
         if scale != 1.0:
-            d_outputs = [None if d is None else d * np.asarray(scale, d.dtype) for d in d_outputs]
-        self._backward(d_outputs)
-        return float(loss), parts, self.gradients(variables), outputs, masks
+            grads = [g * np.asarray(scale, g.dtype) for g in grads]
+        return self._with_penalties(loss), parts, grads, outputs, masks
+
+    def _with_penalties(self, loss):
+        """``loss`` plus the sum of ``model.losses`` of the last forward (regularization, as Keras adds it
+        in training and evaluation alike)."""
+        return float(loss) + float(sum(self.losses))
 
     def compute_loss_and_gradients(self, x, y, sample_weight=None):
         """Forward, loss and BPTT on one batch: returns (loss, gradients in trainable_variables order, y_pred)."""
@@ -217,7 +234,7 @@ class Trainer(Evaluation):
         xs, ys, weights = self._checked(x, y, sample_weight)
         outputs, masks = self._forward(xs, training=training)
         loss, _, _ = self._compiled_loss.value_and_gradients(ys, outputs, masks, weights, need_gradient=False)
-        return float(loss)
+        return self._with_penalties(loss)
 
     def _train_step(self, xs, ys, where, sample_weights=None):
         """One optimizer step: returns (loss, per-output losses, global gradient norm)."""

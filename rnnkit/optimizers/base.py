@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from .. import weight_options
 from .._validate import describe, positive_int
 from ..errors import RnnkitTypeError, RnnkitValueError
 from . import clipping
@@ -327,9 +328,11 @@ class Optimizer(OptimizerState):
                     group.slots["gradient_accumulator"][...] = 0
         if self.use_ema:
             self._update_average()
-        self._apply_constraints(positions)
         for group in self._groups:
             group.sync_out()
+        # Keras 3: variable.assign(constraint(variable)) after the update, in place (after sync_out, so an
+        # unmovable variable keeps its projection; the next sync_in copies it into the buffer)
+        weight_options.apply_constraints([self._variables[i] for i in positions])
         self._iterations += 1
 
     def _fill_gradients(self, grads, positions):
@@ -427,13 +430,6 @@ class Optimizer(OptimizerState):
             average += work
             if overwrite:
                 group.params[...] = average
-
-    def _apply_constraints(self, positions):
-        for i in positions:
-            variable = self._variables[i]
-            constraint = getattr(variable, "constraint", None)
-            if constraint is not None:
-                variable.value[...] = constraint(variable.value)
 
     def finalize_variable_values(self, var_list):
         """With ``use_ema``, overwrite the variables in ``var_list`` with their moving average (``fit`` calls

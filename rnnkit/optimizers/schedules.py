@@ -12,6 +12,7 @@ Values are computed in float64 (Keras computes them in float32; they agree to ab
 import math
 import numbers
 
+from .. import object_registry
 from .._validate import describe
 from ..errors import RnnkitTypeError, RnnkitValueError
 
@@ -37,7 +38,7 @@ def _step(step):
     return float(step)
 
 
-class LearningRateSchedule:
+class LearningRateSchedule(object_registry.ConfigObject):
     """Base class: ``schedule(step) -> learning rate``; subclasses implement ``__call__`` and ``get_config``."""
 
     def __call__(self, step):
@@ -45,14 +46,6 @@ class LearningRateSchedule:
 
     def get_config(self):
         raise NotImplementedError(f"learning-rate schedule {type(self).__name__} must implement get_config()")
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class _StepDecay(LearningRateSchedule):
