@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from . import initializers, object_registry
-from .errors import RnnkitError, RnnkitValueError
+from .errors import RnnkitError, RnnkitTypeError, RnnkitValueError
 from .io import formats
 from .io.arrays_file import RnnkitFileError, load_arrays, save_arrays
 from .io.file_schema import FORMATS, MODEL_FORMAT, STATE_FORMAT, WEIGHTS_FORMAT, check_metadata
@@ -202,17 +202,24 @@ def load_weights(model, filepath):
     _assign_weights(model, filepath, arrays, metadata)
 
 
-def save_model(model, filepath):
+def save_model(model, filepath, include_optimizer=True):
     """Architecture (JSON config), weights and compile settings in one file (a Keras file for a
-    ``.keras`` / ``.h5`` name)."""
+    ``.keras`` / ``.h5`` name); with ``include_optimizer`` (Keras's default) also the optimizer's state
+    (slots and counters), so a loaded model's ``fit`` continues where the saved one stopped."""
     handler = formats.handler("save_model", filepath)
     if handler is not None:
         return handler(model, filepath)
+    if not isinstance(include_optimizer, (bool, np.bool_)):
+        raise RnnkitTypeError(f"include_optimizer must be True or False, got {include_optimizer!r}")
     _require_built(model, filepath, "save")
+    arrays = _weight_arrays(model)
     metadata = {"format": MODEL_FORMAT, "class_name": model.config_class_name, "config": model.get_config(),
                 "layers": _layout(model), "build_input_shape": _input_shape(model),
                 "compile": model.get_compile_config()}
-    save_arrays(filepath, _weight_arrays(model), metadata)
+    optimizer = getattr(model, "optimizer", None)
+    if include_optimizer and optimizer is not None and optimizer.built:
+        metadata["optimizer"] = _split_state("optimizer", optimizer.get_state(), arrays)
+    save_arrays(filepath, arrays, metadata)
 
 
 def read_model_file(filepath):
@@ -239,6 +246,22 @@ def restore_model(model, filepath, arrays, metadata, compile=True):
     if compile and settings:
         with rebuilding_model(filepath, metadata, "its compile settings"):
             model.compile_from_config(settings)
+        saved_state = metadata.get("optimizer")
+        if saved_state is not None and getattr(model, "optimizer", None) is not None:
+            _restore_optimizer(model, filepath, saved_state, arrays)
+
+
+def _restore_optimizer(model, filepath, saved_state, arrays):
+    """The optimizer state a model file holds, checked against the model's variables, then set."""
+    if not isinstance(saved_state, dict):
+        raise RnnkitFileError(filepath, f"its metadata field optimizer must be a mapping, got "
+                                        f"{type(saved_state).__name__}")
+    state = _join_state(saved_state, arrays, filepath, "optimizer")
+    try:
+        state = model.optimizer.check_state(state, model.trainable_variables)
+    except RnnkitError as err:
+        raise RnnkitFileError(filepath, f"its optimizer state does not fit {model.optimizer.name}: {err}") from None
+    model.optimizer.set_state(state)
 
 
 def _split_state(prefix, state, arrays):

@@ -11,6 +11,8 @@ reverse with explicit gradients (see :mod:`rnnkit.models.graph`). Training (comp
 evaluate, predict) is :class:`~rnnkit.models.training.Trainer`'s; files are :mod:`rnnkit.saving`'s.
 A model is also a layer: called on symbolic tensors it becomes one node of a bigger graph.
 """
+import os
+
 import numpy as np
 
 from .. import saving, summary
@@ -421,8 +423,12 @@ class Model(Trainer, Layer):
     def load_weights(self, filepath):
         saving.load_weights(self, filepath)
 
-    def save(self, filepath):
-        saving.save_model(self, filepath)
+    def save(self, filepath, overwrite=True, include_optimizer=True):
+        """Config, weights, compile settings and (``include_optimizer``, Keras's default) the optimizer's
+        state in one file; ``overwrite=False`` refuses a path that exists (Keras asks on the console)."""
+        if not overwrite and os.path.exists(os.fspath(filepath)):
+            raise RnnkitValueError(f"filepath {os.fspath(filepath)!r} already exists and overwrite is False")
+        saving.save_model(self, filepath, include_optimizer=include_optimizer)
 
     def export(self, filepath, format="onnx", verbose=None, input_signature=None, **kwargs):
         """Keras 3's ``export``; rnnkit writes ONNX (``format="onnx"``): see :func:`rnnkit.io.onnx.export`."""
