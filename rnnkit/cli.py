@@ -86,8 +86,16 @@ def _error(command, message):
 
 
 def main(argv=None):
-    """Run ``rnnkit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    """Run ``rnnkit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Under an MPI launcher (``mpiexec -n 4 rnnkit charlm train``) every rank runs it and the training
+    is data-parallel: rnnkit/distributed/command.py."""
+    from .distributed.command import run_command
+
+    return run_command(_main, sys.argv[1:] if argv is None else [str(a) for a in argv])
+
+
+def _main(argv):
     parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)

@@ -46,6 +46,30 @@ class Metric:
     def reset_state(self):
         raise NotImplementedError
 
+    def get_state(self):
+        """The accumulated state as a 1-D float64 array. States are additive: the state of updates
+        split over several metric objects (ranks of a data-parallel job) is the sum of their states,
+        which :meth:`merge_state` and ``rnnkit.distributed`` use to combine them exactly."""
+        raise NotImplementedError(f"metric {self.name!r} ({type(self).__name__}) does not expose its state; "
+                                  f"define get_state() and set_state() to combine it across processes")
+
+    def set_state(self, state):
+        """Replace the accumulated state by ``state`` (as :meth:`get_state` returns)."""
+        raise NotImplementedError(f"metric {self.name!r} ({type(self).__name__}) does not expose its state; "
+                                  f"define get_state() and set_state() to combine it across processes")
+
+    def merge_state(self, metrics):
+        """Add the states of ``metrics`` (metrics of the same kind) to this one, as tf.keras 2's
+        ``merge_state``: afterwards :meth:`result` covers every update any of them saw."""
+        total = np.array(self.get_state(), dtype=np.float64)
+        for metric in metrics:
+            other = np.asarray(metric.get_state(), dtype=np.float64)
+            if type(metric) is not type(self) or other.shape != total.shape:
+                raise RnnkitValueError(f"merge_state needs metrics like {self.name!r} ({type(self).__name__}), got "
+                                       f"{describe(metric)}")
+            total += other
+        self.set_state(total)
+
     def get_config(self):
         return {"name": self.name}
 
@@ -106,6 +130,16 @@ class Mean(Metric):
     def reset_state(self):
         self.total = 0.0
         self.count = 0.0
+
+    def get_state(self):
+        """``[total, count]``: the weighted sum of the values and the sum of the weights."""
+        return np.array([self.total, self.count], dtype=np.float64)
+
+    def set_state(self, state):
+        state = np.asarray(state, dtype=np.float64)
+        if state.shape != (2,):
+            raise RnnkitValueError(f"state of metric {self.name!r} must be [total, count], got {describe(state)}")
+        self.total, self.count = float(state[0]), float(state[1])
 
 
 class MeanMetricWrapper(Mean):

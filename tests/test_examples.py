@@ -20,7 +20,7 @@ def run_example(relative, cwd, args=(), stdin="", timeout=120):
 
 def test_every_example_folder_has_a_readme_and_a_test():
     folders = sorted(d for d in os.listdir(EXAMPLES) if os.path.isdir(os.path.join(EXAMPLES, d)))
-    assert folders == ["action_model", "attention_seq2seq", "dynamic_rnn", "letters", "lstm_seq2seq",
+    assert folders == ["action_model", "attention_seq2seq", "distributed", "dynamic_rnn", "letters", "lstm_seq2seq",
                        "static_rnn_dropout", "tf1_cells"]
     for folder in folders:
         assert os.path.isfile(os.path.join(EXAMPLES, folder, "README.md")), folder
@@ -83,6 +83,15 @@ def test_action_model(tmp_path):
 def test_action_model_learns_the_synthetic_actions(tmp_path):
     out = run_example("action_model/action_model.py", tmp_path)
     assert float(re.search(r"test accuracy ([\d.]+)", out).group(1)) >= 0.9
+
+
+def test_distributed_examples_run_as_one_process(tmp_path):
+    """Without a launcher the data-parallel script trains as one process and the sweep runs its trials here
+    (tests/test_distributed_cli.py runs the sweep over MPI ranks)."""
+    out = run_example("distributed/train.py", tmp_path, args=["--epochs", "1", "--save", "model.rnnkit"])
+    assert "1 rank(s): final loss" in out and (tmp_path / "model.rnnkit").is_file()
+    out = run_example("distributed/sweep.py", tmp_path, args=["--trials", "2", "--epochs", "1"])
+    assert out.count("trial ") == 2 and "wrote sweep.csv" in out
 
 
 def test_lstm_seq2seq_keras_io_script(tmp_path):

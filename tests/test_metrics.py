@@ -137,3 +137,26 @@ def test_configs_and_shape_errors():
         metrics.SparseCategoricalAccuracy().update_state(np.zeros(3), np.zeros((2, 4)))
     with pytest.raises(RnnkitValueError, match=r"\(2, 3\).*\(2, 4\)"):
         metrics.CategoricalAccuracy().update_state(np.zeros((2, 3)), np.zeros((2, 4)))
+
+
+def test_merge_state_equals_one_metric_over_all_batches():
+    """States add up: metrics updated on parts of the data (ranks of a data-parallel job) merge into
+    the metric of all the data, also with masks and uneven parts."""
+    rng = np.random.default_rng(3)
+    y_true = rng.integers(0, 4, size=(7, 5))
+    y_pred = rng.normal(size=(7, 5, 4))
+    mask = rng.random((7, 5)) > 0.3
+    whole = metrics.SparseCategoricalAccuracy()
+    whole.update_state(y_true, y_pred, mask=mask)
+    parts = [metrics.SparseCategoricalAccuracy() for _ in range(3)]
+    for part, rows in zip(parts, (slice(0, 1), slice(1, 5), slice(5, 7))):
+        part.update_state(y_true[rows], y_pred[rows], mask=mask[rows])
+    parts[0].merge_state(parts[1:])
+    assert parts[0].result() == pytest.approx(whole.result(), abs=1e-15)
+    assert np.array_equal(parts[0].get_state(), whole.get_state())
+    with pytest.raises(RnnkitValueError, match="merge_state needs metrics like"):
+        parts[0].merge_state([metrics.MeanSquaredError()])
+    with pytest.raises(RnnkitValueError, match=r"must be \[total, count\]"):
+        whole.set_state([1.0])
+    with pytest.raises(NotImplementedError, match="does not expose its state"):
+        metrics.Metric("custom").get_state()

@@ -131,6 +131,31 @@ def test_gradient_buffer_path_equals_apply_gradients():
     assert all(np.array_equal(x.value, y.value) for x, y in zip(a, c))
 
 
+def test_gradients_with_tail_keeps_the_buffer_and_steps_from_it():
+    """rnnkit.distributed sums the gradient buffer and a few scalars after it in one call."""
+    grads = _grads(3)
+    a, b = _variables(), _variables()
+    opt_a, opt_b = optimizers.Adam(0.01, global_clipnorm=1.0), optimizers.Adam(0.01, global_clipnorm=1.0)
+    opt_b.build(b)
+    (group,) = opt_b.flat_groups
+    opt_b.gradient_buffer(b[0])[...] = 7.0
+    tail = group.gradients_with_tail(3)
+    assert tail.shape == (group.size + 3,) and tail.dtype == group.dtype
+    assert np.shares_memory(tail, group.grads) and group.grads.size == group.size
+    assert np.all(opt_b.gradient_buffer(b[0]) == 7.0)  # values kept, views re-pointed into the longer array
+    assert group.gradients_with_tail(3) is tail  # reused while the tail length stays
+    for step in grads:
+        opt_a.apply_gradients(zip(step, a))
+        for g, v in zip(step, b):
+            opt_b.gradient_buffer(v)[...] = g
+        tail[group.size:] = [1.0, 2.0, 3.0]
+        opt_b.apply_gradient_buffer()
+        assert list(tail[group.size:]) == [1.0, 2.0, 3.0]  # the step leaves the tail alone
+    assert all(np.array_equal(x.value, y.value) for x, y in zip(a, b))
+    longer = group.gradients_with_tail(5)
+    assert longer is not tail and longer.size == group.size + 5 and np.shares_memory(longer, group.grads)
+
+
 def test_unmovable_and_re_pointed_variables_still_update():
     variables = _variables()
     variables[1].movable = False

@@ -61,7 +61,9 @@ class RunDir:
             while os.path.exists(path):
                 n += 1
                 path = f"{base}-{n}"
-        self.path = os.fspath(path)
+        from ..distributed.command import worker_run_dir  # mpiexec -n N rnnkit ...: rank 0 alone writes here
+
+        self.path = os.fspath(worker_run_dir(path, resume))
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             raise CliError(f"--run-dir {self.path!r} is a file, not a folder")
         if resume and not os.path.isfile(self.config_path):

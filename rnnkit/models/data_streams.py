@@ -77,11 +77,15 @@ class ArrayData:
             parts = [part[self.rng.permutation(len(part))] for part in parts]
         return parts
 
+    def batch(self, index):
+        """The :class:`Batch` of samples ``index`` (an index array)."""
+        ys = None if self.ys is None else data_adapter.take(self.ys, index)
+        weights = None if self.weights is None else data_adapter.take(self.weights, index)
+        return Batch(data_adapter.take(self.xs, index), ys, weights)
+
     def new_pass(self):
         for index in self.index_batches():
-            ys = None if self.ys is None else data_adapter.take(self.ys, index)
-            weights = None if self.weights is None else data_adapter.take(self.weights, index)
-            yield Batch(data_adapter.take(self.xs, index), ys, weights)
+            yield self.batch(index)
 
 
 def _is_torch_loader(x):

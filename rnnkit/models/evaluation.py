@@ -89,6 +89,13 @@ class Evaluation:
         return logs if return_dict else (logs["loss"] if len(logs) == 1 else list(logs.values()))
 
     @no_grad()
+    def _evaluate_arrays(self, xs, ys, weights, batch_size):
+        """The logs of :meth:`evaluate` on flat arrays already checked (``weights``: one per output or
+        None), silently: rnnkit.distributed evaluates each rank's part of fit's validation with it."""
+        data = data_streams.ArrayData(xs, ys, weights, batch_size)
+        return self._evaluate_epoch(data_streams.EpochIterator(data), "validation_data")
+
+    @no_grad()
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) of one batch, no update."""
         self._require_compiled("test_on_batch")

@@ -38,13 +38,26 @@ def fixed_batch_size(model, layers):
     return None
 
 
-def check_batches(model, count, batch_size, where):
-    """Refuse, before any batch runs, a batch size or sample count a stateful model cannot take."""
+def check_batches(model, count, batch_size, where, replica_batch=None):
+    """Refuse, before any batch runs, a batch size or sample count a stateful model cannot take.
+
+    ``replica_batch``: under data parallelism (rnnkit.distributed), the rows of each batch this
+    process trains on; the layers then carry states of that many rows, while ``Input(batch_size=...)``
+    still declares the whole (global) batch."""
     layers = stateful_layers(model)
     if not layers:
         return
     names = [layer.name for layer in layers]
-    fixed = fixed_batch_size(model, layers)
+    carried = next((batch for batch in map(_carried_batch, layers) if batch is not None), None)
+    if replica_batch is not None and carried is not None:
+        if carried != replica_batch:
+            raise RnnkitValueError(
+                f"{where}: the stateful layers {names} carry states of {carried} rows in this process, but "
+                f"batch_size={batch_size} gives it {replica_batch} rows per batch; pass the batch_size of the "
+                f"previous fit (or rebuild the model)")
+        fixed = None
+    else:
+        fixed = fixed_batch_size(model, layers)
     if fixed is not None and batch_size != fixed:
         raise RnnkitValueError(
             f"{where}: the stateful layers {names} are fixed to batch size {fixed}, got batch_size={batch_size}; "

@@ -23,6 +23,7 @@ Where the batches come from (arrays, generators, datasets; epochs and ``steps_pe
 :mod:`rnnkit.models.data_streams`'s; checking and casting the arrays is
 :mod:`rnnkit.models.data_adapter`'s; ``evaluate`` and ``predict`` are in :mod:`.evaluation`.
 """
+import contextlib
 import math
 import numbers
 import warnings
@@ -34,6 +35,7 @@ from .. import losses as losses_module
 from .. import optimizers as optimizers_module
 from .. import weight_options
 from .._validate import describe
+from ..distributed.strategy import current_strategy
 from ..errors import RnnkitError, RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
 from . import class_weights, data_adapter, data_streams, stateful, tbptt
@@ -43,6 +45,10 @@ from .evaluation import Evaluation, check_verbose
 
 class NonFiniteError(RnnkitError, FloatingPointError):
     """The loss or a gradient became NaN or Inf during training."""
+
+
+class ReplicaStreamError(RnnkitValueError):
+    """fit under DataParallel with several ranks was given a stream of batches instead of arrays."""
 
 
 class _FitPlan:
@@ -86,6 +92,7 @@ class Trainer(Evaluation):
     _compiled_metrics = None
     _shuffle_rng = None
     _resume_epoch = None
+    _replicas = None  # rnnkit.distributed's helper when compiled under a DataParallel scope with several ranks
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
@@ -124,6 +131,8 @@ class Trainer(Evaluation):
         self.loss = losses[0] if len(losses) == 1 else losses
         self.loss_weights = loss_weights
         self.terminate_on_nan = bool(terminate_on_nan)
+        strategy = current_strategy()
+        self._replicas = strategy.replicas_for(self) if strategy is not None else None
         self.compiled = True
 
     def get_compile_config(self):
@@ -242,6 +251,14 @@ class Trainer(Evaluation):
         variables = self.trainable_variables
         with np.errstate(over="ignore", invalid="ignore"):
             loss, parts, grads, outputs, masks = self._loss_and_gradients(xs, ys, sample_weights, variables=variables)
+
+        def update_metrics():
+            self._compiled_metrics.update(ys, outputs, masks, sample_weights)
+
+        if self._replicas is not None:  # summed over the ranks: every value below is the same on every rank
+            loss, parts, grads = self._replicas.combine(len(ys[0]), loss, parts, grads, update_metrics)
+        else:
+            update_metrics()
         grads_finite = all(np.isfinite(g).all() for g in grads)
         if not (np.isfinite(loss) and grads_finite) and self.terminate_on_nan:
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
@@ -254,7 +271,6 @@ class Trainer(Evaluation):
             # terminate_on_nan=False: the optimizer refuses non-finite gradients, so this step is
             # skipped (weights unchanged) and training runs on; the loss and grad_norm show it.
             warnings.warn(f"non-finite gradient at {where}; update skipped", RuntimeWarning, stacklevel=4)
-        self._compiled_metrics.update(ys, outputs, masks, sample_weights)
         return loss, parts, norm
 
     def _apply_update(self, grads, where, norm, variables):
@@ -340,7 +356,7 @@ class Trainer(Evaluation):
                 raise RnnkitValueError(f"{x_name} must hold at least one sample, got {describe(xs[0])}")
         if batch_size is None:  # Keras: the steps decide the batch size when only they are given
             batch_size = math.ceil(len(xs[0]) / steps) if steps else 32
-        stateful.check_batches(self, len(xs[0]), batch_size, where_from)
+        self._stateful_check(where_from)(self, len(xs[0]), batch_size, where_from)
         return data_streams.ArrayData(xs, ys, weights, batch_size, shuffle, self._shuffle_rng)
 
     def built_for_data(self):
@@ -393,16 +409,32 @@ class Trainer(Evaluation):
             loss), metric names, ``val_*`` and ``grad_norm``.
         """
         self._require_compiled("fit")
-        plan = self._fit_plan(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-                              shuffle, initial_epoch, tbptt_steps, class_weight=class_weight,
-                              sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
-                              validation_steps=validation_steps, validation_batch_size=validation_batch_size,
-                              validation_freq=validation_freq)
-        cbs, history = self._fit_callbacks(plan)
-        self._fit_epochs(plan, cbs)
-        if plan.epochs > plan.initial_epoch:
-            self.optimizer.finalize_variable_values(self.trainable_variables)  # EMA weights, as Keras's fit
-        cbs.on_train_end()
+        if self._replicas is None and current_strategy() is not None:  # compiled outside, fit inside the scope
+            self._replicas = current_strategy().replicas_for(self)
+        replicas = self._replicas
+
+        def fit_plan():
+            plan = self._fit_plan(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+                                  shuffle, initial_epoch, tbptt_steps, class_weight=class_weight,
+                                  sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
+                                  validation_steps=validation_steps, validation_batch_size=validation_batch_size,
+                                  validation_freq=validation_freq)
+            return plan if replicas is None else self._replica_plan(plan)
+
+        if replicas is not None:  # before anything reads a stream
+            self._refuse_for_replicas(x, validation_data, steps_per_epoch=steps_per_epoch,
+                                      validation_steps=validation_steps, validation_batch_size=validation_batch_size)
+
+        # DataParallel (rnnkit/distributed/replicas.py): checked on every rank; a failure past the checks ends the job
+        plan = fit_plan() if replicas is None else replicas.plan(replicas.checked(fit_plan))
+        with contextlib.nullcontext() if replicas is None else replicas.abort_on_error():
+            cbs, history = self._fit_callbacks(plan)
+            self._fit_epochs(plan, cbs)
+            if plan.epochs > plan.initial_epoch:
+                self.optimizer.finalize_variable_values(self.trainable_variables)  # EMA weights, as Keras's fit
+            cbs.on_train_end()
+            if replicas is not None:
+                replicas.end()
         self.history = history
         return history
 
@@ -471,10 +503,48 @@ class Trainer(Evaluation):
             return train, None
         batch_size = batch_size or train.batch_size
         rest = data_streams.ArrayData(*part, train.batch_size, train.shuffle, train.rng)
-        stateful.check_batches(self, rest.num_samples, rest.batch_size, "fit")
-        stateful.check_batches(self, len(held_out[0][0]), batch_size, "fit's validation")
+        self._stateful_check("fit")(self, rest.num_samples, rest.batch_size, "fit")
+        self._stateful_check("fit")(self, len(held_out[0][0]), batch_size, "fit's validation")
         return rest, data_streams.EpochIterator(data_streams.ArrayData(*held_out, batch_size), steps,
                                                 "validation_steps")
+
+    def _stateful_check(self, where_from):
+        """What checks the batch size of a stateful model: under DataParallel, fit's arrays follow the
+        per-rank rules (each rank's layers carry the rows of its slice); everything else Keras's."""
+        if self._replicas is not None and where_from in ("fit", "fit's validation"):
+            return self._replicas.check_stateful
+        return stateful.check_batches
+
+    def _refuse_for_replicas(self, x, validation_data, **per_pass_options):
+        """DataParallel with several ranks trains on arrays in whole passes: every rank must know the
+        global batches (or its own shard) before the first step, which a stream cannot tell."""
+        size = self._replicas.size
+        for name, data in (("x", x), ("validation_data", validation_data)):
+            if data_streams.is_stream(data):
+                raise ReplicaStreamError(
+                    f"fit under DataParallel with {size} ranks takes arrays, got {name} as a "
+                    f"{data_streams.kind_of(data)}: pass arrays (the same on every rank), or each rank's own part "
+                    f"as arrays with DataParallel(sharded=True)")
+        for name, value in per_pass_options.items():
+            if value is not None:
+                raise RnnkitValueError(f"fit under DataParallel with {size} ranks runs whole passes over the arrays: "
+                                       f"{name} is not supported there, got {name}={describe(value)}")
+
+    def _replica_plan(self, plan):
+        """The plan as rnnkit.distributed's Replicas reads it: the training arrays (``plan.xs``, ``plan.ys``)
+        and the validation arrays ``(xs, ys, sample_weights)`` (the rank's part is cut from them)."""
+        if plan.validation is not None:
+            data = plan.validation.data
+            plan.validation = (data.xs, data.ys, data.weights)
+        return plan
+
+    def _replica_pass(self, plan):
+        """This rank's batches of one epoch: the pass's order (shuffled as one process shuffles it), cut
+        into the global batches and each to this rank's slice (or, sharded, into this rank's batches)."""
+        data = plan.data
+        order = np.concatenate(data.index_batches())
+        for index in self._replicas.epoch_batches(plan, order):
+            yield data.batch(index)
 
     def _tbptt_for_stream(self, tbptt_steps):
         """tbptt_steps checked against the model alone (a stream's batches are checked when they come):
@@ -492,8 +562,11 @@ class Trainer(Evaluation):
         if plan.verbose:
             callback_list.append(callbacks_module.ProgbarLogger())
         callback_list.append(history)
+        if self._replicas is not None:  # files and progress on rank 0 only
+            callback_list = self._replicas.callbacks_for_rank(callback_list)
+        steps = plan.train.num_batches if self._replicas is None else plan.steps
         cbs = callbacks_module.CallbackList(callback_list, model=self, params={
-            "epochs": plan.epochs, "steps": plan.train.num_batches, "verbose": plan.verbose})
+            "epochs": plan.epochs, "steps": steps, "verbose": plan.verbose})
         return cbs, history
 
     def _fit_epochs(self, plan, cbs):
@@ -501,6 +574,8 @@ class Trainer(Evaluation):
         self.stop_training = False
         self._resume_epoch = None
         cbs.on_train_begin()
+        if self._replicas is not None:  # rank 0's weights, optimizer state, resume epoch and shuffling
+            self._replicas.begin()
         initial_epoch = plan.initial_epoch if self._resume_epoch is None else self._resume_epoch
         self._resume_epoch = None
         for epoch in range(initial_epoch, plan.epochs):
@@ -508,12 +583,17 @@ class Trainer(Evaluation):
                 break
             cbs.on_epoch_begin(epoch)
             logs = self._run_epoch(plan, epoch, cbs)
+            if self._replicas is not None:  # moving statistics (BatchNormalization): the mean over the ranks
+                self._replicas.end_epoch()
             if logs is None:  # stopped on a non-finite value, or the data ran out
                 break
             if plan.validation is not None and _validates_after(plan.validation_freq, epoch):
-                val = self._evaluate_epoch(plan.validation, "validation_data")
+                val = self._evaluate_epoch(plan.validation, "validation_data") if self._replicas is None else \
+                    self._replicas.evaluate(plan)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             cbs.on_epoch_end(epoch, logs)
+            if self._replicas is not None:
+                self.stop_training = self._replicas.stop_anywhere(self.stop_training)
 
     def resume_at_epoch(self, epoch):
         """Make the running ``fit`` start at ``epoch`` instead of its ``initial_epoch``.
@@ -530,7 +610,8 @@ class Trainer(Evaluation):
         self._compiled_metrics.reset()
         total, part_totals, seen, norms = 0.0, None, 0, []
         clips_before = getattr(self.optimizer, "clip_events", 0)
-        batches = plan.train.epoch()
+        replicas = self._replicas
+        batches = plan.train.epoch() if replicas is None else self._replica_pass(plan)
         try:
             for step, batch in enumerate(batches):
                 cbs.on_train_batch_begin(step)
@@ -547,7 +628,8 @@ class Trainer(Evaluation):
                     self.stop_training = True
                     self.stop_reason = str(error)
                     return None
-                size = len(batch)  # Keras weighs each batch's loss by its number of samples
+                # Keras weighs each batch's loss by its number of samples (under DataParallel: the global batch's)
+                size = len(batch) if replicas is None else replicas.last_count
                 total += loss * size
                 part_totals = [p * size for p in parts] if part_totals is None else [
                     a + p * size for a, p in zip(part_totals, parts)]
@@ -556,6 +638,8 @@ class Trainer(Evaluation):
                 logs = {**self._compiled_loss.logs(total / seen, [p / seen for p in part_totals]),
                         **self._compiled_metrics.results()}
                 cbs.on_train_batch_end(step, logs)
+                if replicas is not None:
+                    self.stop_training = replicas.stop_anywhere(self.stop_training)
                 if self.stop_training:
                     break
         finally:

@@ -39,6 +39,7 @@ class FlatGroup:
         self.grads = np.zeros(self.size, self.dtype)
         self.param_views = self.views(self.params)
         self.grad_views = self.views(self.grads)
+        self._grads_with_tail = None
         self._scratch = []
         self._copied = []  # (variable, view) of variables that keep their own array
         self._moved = []  # (variable, view) of variables whose value is the view
@@ -53,6 +54,22 @@ class FlatGroup:
     def views(self, flat):
         """Per-variable views of a flat array of this layout, shaped like the variables."""
         return [flat[a:b].reshape(v.value.shape) for v, a, b in zip(self.variables, self.offsets, self.offsets[1:])]
+
+    def gradients_with_tail(self, count):
+        """The gradient buffer and ``count`` more values after it, as one contiguous 1-D array.
+
+        ``grads`` and ``grad_views`` become views of its first ``size`` values (re-pointed, keeping
+        their values, only when ``count`` changes; views taken before are then stale), so a
+        data-parallel step (rnnkit.distributed) sums every gradient and a few scalars beside them
+        (the loss, the sample count) over the processes in one call on this very buffer, and the
+        optimizer steps from it without a copy."""
+        tail = self._grads_with_tail
+        if tail is None or tail.size != self.size + count:
+            tail = np.zeros(self.size + count, self.dtype)
+            tail[:self.size] = self.grads
+            self.grads, self._grads_with_tail = tail[:self.size], tail
+            self.grad_views = self.views(self.grads)
+        return tail
 
     def new_slot(self, fill=0.0):
         """A flat slot array of this layout, filled with ``fill``."""
