@@ -35,7 +35,7 @@ from .. import losses as losses_module
 from .. import optimizers as optimizers_module
 from .. import weight_options
 from .._validate import describe
-from ..distributed.strategy import current_strategy
+from ..distributed.strategy import ReplicaStreamError, current_strategy
 from ..errors import RnnkitError, RnnkitTypeError, RnnkitValueError
 from ..random import make_rng
 from . import class_weights, data_adapter, data_streams, stateful, tbptt
@@ -45,10 +45,6 @@ from .evaluation import Evaluation, check_verbose
 
 class NonFiniteError(RnnkitError, FloatingPointError):
     """The loss or a gradient became NaN or Inf during training."""
-
-
-class ReplicaStreamError(RnnkitValueError):
-    """fit under DataParallel with several ranks was given a stream of batches instead of arrays."""
 
 
 class _FitPlan:
