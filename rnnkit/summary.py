@@ -80,8 +80,8 @@ def model_table(model, line_length=None):
     chain = is_chain(model)
     rows = []
     for layer in model.layers:
-        params = layer.count_params() if layer.built else 0
-        row = [[f"{layer.name} ({type(layer).__name__})"], [_shape_of(model, layer)], [f"{params:,}"]]
+        params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"  # Keras's words
+        row = [[f"{layer.name} ({type(layer).__name__})"], [_shape_of(model, layer)], [params]]
         if not chain:
             row.append(_connections(model, layer))
         rows.append(row)

@@ -68,6 +68,17 @@ def test_chain_graph_summary_has_no_connected_to_column(capsys):
                            ("dense (Dense)", "(None, 2)", "10")]
 
 
+def test_unbuilt_layers_say_so_as_keras_does(capsys):
+    model = rnnkit.Sequential([layers.LSTM(4), layers.Dense(2)])
+    model.summary()
+    rows = [line for line in capsys.readouterr().out.splitlines() if "(LSTM)" in line or "(Dense)" in line]
+    assert len(rows) == 2 and all("0 (unbuilt)" in row for row in rows), rows
+    model.build((None, 5, 3))
+    model.summary()
+    out = capsys.readouterr().out
+    assert "unbuilt" not in out and f"{4 * 4 * (3 + 4 + 1):,}" in out
+
+
 def test_model_to_dot_has_a_box_per_layer_and_an_arrow_per_connection():
     text = model_to_dot(_keras_example(), show_shapes=True, rankdir="LR")
     assert text.startswith('digraph "m" {') and "rankdir=LR;" in text
