@@ -68,11 +68,12 @@ class ArrayData:
     def on_epoch_end(self):
         pass
 
-    def index_batches(self):
-        """The sample indices of each batch of one pass."""
+    def index_batches(self, batch_size=None):
+        """The sample indices of each batch of one pass (``batch_size``: another cut than the data's own,
+        as a rank of a sharded data-parallel fit cuts its part)."""
         count = self.num_samples
         order = self.rng.permutation(count) if self.shuffle is True else np.arange(count)
-        parts = [order[part] for part in batch_slices(count, self.batch_size)]
+        parts = [order[part] for part in batch_slices(count, batch_size or self.batch_size)]
         if self.shuffle == "batch":
             parts = [part[self.rng.permutation(len(part))] for part in parts]
         return parts

@@ -537,9 +537,9 @@ class Trainer(Evaluation):
     def _replica_pass(self, plan):
         """This rank's batches of one epoch: the pass's order (shuffled as one process shuffles it), cut
         into the global batches and each to this rank's slice (or, sharded, into this rank's batches)."""
-        data = plan.data
-        order = np.concatenate(data.index_batches())
-        for index in self._replicas.epoch_batches(plan, order):
+        data, replicas = plan.data, self._replicas
+        order = np.concatenate(data.index_batches(plan.local_batch if replicas.sharded else None))
+        for index in replicas.epoch_batches(plan, order):
             yield data.batch(index)
 
     def _tbptt_for_stream(self, tbptt_steps):
