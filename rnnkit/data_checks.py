@@ -11,17 +11,21 @@ def as_array(name, value):
         array = np.asarray(value) if not isinstance(value, np.ndarray) else value
     except (ValueError, TypeError):  # ragged nested lists
         raise RnnkitValueError(f"{name} must be a rectangular array of numbers, got {describe(value)}") from None
-    if array.dtype == object or np.issubdtype(array.dtype, np.complexfloating) or not (
-            np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+    if array.dtype.kind not in _REAL_KINDS:  # objects, complex numbers, strings, dates, records
         raise RnnkitTypeError(f"{name} must be an array of real numbers, got {describe(value)}")
     if array.ndim == 0:
         raise RnnkitValueError(f"{name} must have a batch axis (rank >= 1), got {describe(array)}")
     return array
 
 
+#: dtype kinds accepted as real numbers: bool, signed and unsigned integers, floats, and timedeltas
+#: (NumPy counts them as integers)
+_REAL_KINDS = frozenset("biufm")
+
+
 def check_finite(name, array):
     """Refuse NaN or Inf, naming the array and the index of the first bad value."""
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise RnnkitValueError(
             f"{name} contains a non-finite value ({array[index].item()!r}) at index {index}; "

@@ -56,13 +56,18 @@ def _sigmoid(z):
     return 0.5 * (np.tanh(0.5 * z) + 1.0)
 
 
+#: dtype kinds of NumPy's numbers (timedelta counts as an integer there), and of its integers
+_NUMBER_KINDS, _INTEGER_KINDS = frozenset("iufcm"), frozenset("ium")
+
+
 def _as_float(name, value, like=None):
     """``value`` as a float array; booleans and integers become ``like``'s float dtype (Keras casts
     y_true to y_pred's dtype), float64 without ``like``."""
     array = np.asarray(value)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+    kind = array.dtype.kind  # kinds rather than issubdtype: this runs for every batch
+    if kind not in _NUMBER_KINDS and kind != "b":
         raise RnnkitTypeError(f"{name} must be a numeric array, got {describe(value)}")
-    if not np.issubdtype(array.dtype, np.floating):
+    if kind != "f":
         array = array.astype(like.dtype if like is not None else np.float64)
     return array
 
@@ -164,7 +169,7 @@ class Loss:
             return loss, None
         factor = np.full(values.shape, scale) if weights is None else weights * scale
         if values.ndim < d_values.ndim:  # one value per row: its weight scales the row's derivatives
-            factor = np.expand_dims(factor, -1)
+            factor = factor[..., None]
         grad = d_values * factor
         return loss, grad.reshape(y_pred_in.shape).astype(y_pred_in.dtype, copy=False)
 
@@ -394,7 +399,8 @@ class SparseCategoricalCrossentropy(_CrossentropyBase):
     def _rows(self, labels, y_pred):
         kept = labels >= 0
         target = np.zeros(y_pred.shape)
-        np.put_along_axis(target, np.where(kept, labels, 0)[..., None], 1.0, axis=-1)
+        rows = target.reshape(-1, y_pred.shape[-1])  # one-hot rows by plain indexing (put_along_axis is slow)
+        rows[np.arange(len(rows)), np.where(kept, labels, 0).reshape(-1)] = 1.0
         values, d_values = _categorical_rows(target, y_pred, self.from_logits)
         if self.ignore_class is None:
             return values, d_values
@@ -411,9 +417,9 @@ def check_labels(name, labels, classes):
     the error gives its value, its index and the allowed range.
     """
     array = np.asarray(labels)
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+    if array.dtype.kind not in _NUMBER_KINDS:
         raise RnnkitTypeError(f"{name} must hold integer class labels, got {describe(labels)}")
-    if np.issubdtype(array.dtype, np.integer):
+    if array.dtype.kind in _INTEGER_KINDS:
         bad = (array < 0) | (array >= classes)
     else:
         with np.errstate(invalid="ignore"):

@@ -23,15 +23,16 @@ import numpy as np
 
 from .._validate import describe
 from ..errors import RnnkitValueError
-from ..ops import activations, is_grad_enabled
+from ..ops import activations, grad_sinks, is_grad_enabled
 from ..ops import gru as reference_gru
 from ..ops import lstm as reference_lstm
 from ..ops import simple_rnn as reference_simple_rnn
-from . import build, threads
+from . import build, stream, threads
 
 _ACTIVATION_CODES = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "hard_sigmoid": 4}
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 _STATES = {"simple_rnn": 1, "lstm": 2, "gru": 1}  # arrays in a state
+_COVERED_PARAMS = frozenset({"kernel", "recurrent_kernel", "bias"})
 
 _i64, _int, _ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
 _RING = [_i64, _i64, _ptr, _ptr]  # ring, I, X, Wp of the forwards (loops_impl.h, step_rows)
@@ -70,50 +71,72 @@ def load():
 
 
 def _fn(name, dtype):
+    """The bound C function ``name`` for ``dtype``."""
     return _functions[name, dtype]
 
 
+
 def _addr(array):
-    return None if array is None else array.ctypes.data
+    """The data address of ``array`` (None for None)."""
+    if array is None:
+        return None
+    try:  # a few times faster than NumPy's ways (array.ctypes and the array interface build objects)
+        return _addressof(_c_char.from_buffer(array))
+    except (TypeError, ValueError, BufferError):  # read-only, empty or not contiguous: NumPy's way
+        return array.__array_interface__["data"][0]
+
+
+_addressof, _c_char = ctypes.addressof, ctypes.c_char
+
+
 
 
 def _run(name, dtype, args, batch, parts):
-    """The C loop ``name`` over the batch rows, on ``parts`` threads (threads.run_rows)."""
-    fn = _fn(name, dtype)
-    codes = threads.run_rows(lambda lo, hi: fn(*args, lo, hi), batch, parts)
-    if any(codes):
+    """The C loop ``name`` over the batch rows, on ``parts`` threads (threads.run_rows); a call on one
+    thread runs here directly (no pool, no row ranges: a streaming step is a few microseconds of C)."""
+    fn = _functions[name, dtype]
+    if parts == 1:
+        failed = fn(*args, 0, batch)
+    else:
+        failed = any(threads.run_rows(lambda lo, hi: fn(*args, lo, hi), batch, parts))
+    if failed:
         raise MemoryError(f"rnnkit's native loop {name} could not allocate its scratch")
 
 
 def _packed(name, matrix, transpose=False):
-    """``matrix`` (K, N), or its transpose, packed for step_gemm.h into a scratch array of this thread."""
+    """``(array, address)``: ``matrix`` (K, N), or its transpose, packed for step_gemm.h into a scratch
+    array of this thread (the caller keeps the array alive while C reads it)."""
     rows, cols = matrix.shape
     K, N = (cols, rows) if transpose else (rows, cols)
     dtype = matrix.dtype
-    size = -(-N // _pack_width(dtype)) * _pack_width(dtype) * K
-    packed = _buffer(name, (max(size, 1),), dtype)
-    rs, cs = (s // dtype.itemsize for s in matrix.strides)
-    _fn("rk_pack_b", dtype)(K, N, _addr(matrix), *((cs, rs) if transpose else (rs, cs)), _addr(packed))
+    width = pack_width(dtype)
+    packed = _pooled(name, (max(-(-N // width) * width * K, 1),), dtype)
+    rs, cs = matrix.strides
+    rs, cs = rs // dtype.itemsize, cs // dtype.itemsize
+    _functions["rk_pack_b", dtype](K, N, _addr(matrix), *((cs, rs) if transpose else (rs, cs)), packed[1])
     return packed
 
 
-def _pack_width(dtype):
+def pack_width(dtype):
     """Columns of one packed panel (2 vectors): rk_packed_b_size of one row."""
     key = ("width", dtype)
-    if key not in _functions:
+    width = _functions.get(key)
+    if width is None:
         size = getattr(_lib, f"rk_packed_b_size_{_SUFFIX[dtype]}")
         size.argtypes, size.restype = [_i64, _i64], _i64
-        _functions[key] = size(1, 1)
-    return _functions[key]
+        width = _functions[key] = size(1, 1)
+    return width
 
 
-def _matmul(a, b):
+def _matmul(a, b, out=None):
     """a @ b for 2-D float arrays of one dtype: rnnkit's own GEMM on this thread when small (threads.py),
-    else NumPy's BLAS with the user's thread setting."""
+    else NumPy's BLAS with the user's thread setting. ``out``: a C-contiguous (m, n) array of their
+    dtype to write the product into (a weight's gradient buffer), or None."""
     (m, k), n = a.shape, b.shape[1]
     if not threads.small_product(m, n, k) or a.dtype != b.dtype or a.dtype not in _SUFFIX:
-        return a @ b
-    out = np.empty((m, n), a.dtype)
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((m, n), a.dtype)
     size = a.dtype.itemsize
     code = _fn("rk_gemm", a.dtype)(m, n, k, _addr(a), a.strides[0] // size, a.strides[1] // size, _addr(b),
                                   b.strides[0] // size, b.strides[1] // size, _addr(out), n)
@@ -122,32 +145,55 @@ def _matmul(a, b):
     return out
 
 
-def _buffer(name, shape, dtype):
-    """A scratch array reused across calls of this thread (backward-only intermediates)."""
+def _pooled(name, shape, dtype, always=False):
+    """``(array, address)`` of the scratch array ``name`` of this thread, made anew when its shape or
+    dtype changes; the address is kept with it, so reusing a buffer costs a dict lookup. Arrays over
+    256 MiB are not kept for the next call unless ``always`` (a caller that hands on only the address
+    needs the pool to keep the array alive)."""
     pool = getattr(_scratch, "pool", None)
     if pool is None:
         pool = _scratch.pool = {}
-    array = pool.get(name)
-    if array is None or array.shape != shape or array.dtype != dtype:
+    entry = pool.get(name)
+    if entry is None or entry[0].shape != shape or entry[0].dtype != dtype:
         array = np.empty(shape, dtype)
-        if array.nbytes <= 1 << 28:  # keep up to 256 MiB per buffer around
-            pool[name] = array
-    return array
+        entry = (array, _addr(array))
+        if always or array.nbytes <= 1 << 28:
+            pool[name] = entry
+        else:
+            pool.pop(name, None)
+    return entry
+
+
+def _buffer(name, shape, dtype):
+    """A scratch array reused across calls of this thread (backward-only intermediates)."""
+    return _pooled(name, shape, dtype)[0]
+
+
+def _scratch_address(name, shape, dtype):
+    """The address of the scratch array ``name`` (for arrays only C reads and writes)."""
+    entry = getattr(_scratch, "pool", _NO_POOL).get(name)
+    if entry is not None and entry[0].shape == shape and entry[0].dtype == dtype:
+        return entry[1]
+    return _pooled(name, shape, dtype, always=True)[1]
+
+
+_NO_POOL = {}
 
 
 def _activation_code(identifier):
-    """The C code of a built-in activation, or None (custom ones run in the reference)."""
-    try:
-        act = activations.get_activation(identifier)
-    except Exception:
-        return None  # the reference raises the proper error
-    for name, code in _ACTIVATION_CODES.items():
-        if act is activations.get_activation(name) and act is _BUILTINS.get(name):
-            return code
-    return None
+    """The C code of a built-in activation (given by name or as the object), or None: custom ones run
+    in the reference, which also raises the proper error for a bad one."""
+    code = _BUILTIN_CODES.get(id(identifier))  # a built-in Activation object itself
+    if code is None and not isinstance(identifier, activations.Activation):
+        try:
+            act = activations.get_activation(identifier)  # a name: whatever the registry holds for it now
+        except Exception:
+            return None
+        code = _BUILTIN_CODES.get(id(act))
+    return code
 
 
-_BUILTINS = {name: activations.get_activation(name) for name in _ACTIVATION_CODES}
+_BUILTIN_CODES = {id(activations.get_activation(name)): code for name, code in _ACTIVATION_CODES.items()}
 
 
 def c_array(name, value, shape, dtype, *, copy=False):
@@ -160,6 +206,12 @@ def c_array(name, value, shape, dtype, *, copy=False):
     C writes into (the states, the state gradients): always a fresh array, so the caller's is never
     changed. A value that does not fit ``shape`` is refused with an error naming it.
     """
+    if type(value) is np.ndarray and value.shape == shape and value.dtype == dtype:  # the common case, quickly
+        if copy:
+            return value.copy()
+        flags = value.flags
+        if flags.c_contiguous and flags.aligned:
+            return value
     array = np.asarray(value)
     if array.shape != shape:
         try:
@@ -179,15 +231,19 @@ def _covered(name, x, params, options, state0, recurrent_mask):
     built-in activations, kernel/recurrent_kernel/bias only (no peepholes, no projection), no LSTM
     coupled gate or clipping, GRU reset_after with a mask shared by the three gates.
     """
-    dtype = getattr(x, "dtype", None)
-    if dtype not in _SUFFIX or np.ndim(x) != 3 or 0 in np.shape(x):
+    if not isinstance(x, np.ndarray) or x.dtype not in _SUFFIX or x.ndim != 3 or 0 in x.shape:
         return None
-    if not set(params) <= {"kernel", "recurrent_kernel", "bias"} or "recurrent_kernel" not in params:
+    dtype = x.dtype
+    if not params.keys() <= _COVERED_PARAMS or "recurrent_kernel" not in params:
         return None
-    if any(getattr(value, "dtype", None) != dtype for value in params.values()):
+    for value in params.values():
+        if getattr(value, "dtype", None) != dtype:
+            return None
+    if len(state0) != _STATES[name]:
         return None
-    if len(state0) != _STATES[name] or any(getattr(s, "dtype", None) != dtype for s in state0):
-        return None
+    for state in state0:
+        if getattr(state, "dtype", None) != dtype:
+            return None
     units = np.shape(params["recurrent_kernel"])[0]
     if units == 0 or (recurrent_mask is not None and np.shape(recurrent_mask)[-1:] != (units,)):
         return None
@@ -232,32 +288,35 @@ class _Call:
     def ring(self, gates):
         """Buffers of an inference run (no cache kept; see step_rows in loops_impl.h).
 
-        Returns P and the C arguments ``(ring, I, X, Wp)``: P holds the input projection of ``ring``
-        steps at a time (at least 512 rows, at most T steps), made in C from x and the packed kernel
-        Wp. Both are scratch reused across calls, so an inference run allocates nothing of size T but
-        its outputs.
+        Returns the address of P and the C arguments ``(ring, I, X, Wp)``: P holds the input projection
+        of ``ring`` steps at a time (at least 512 rows, at most T steps), made in C from x and the packed
+        kernel Wp. Both are scratch reused across calls, so an inference run allocates nothing of size T
+        but its outputs.
         """
         batch, time, features, units = self.shape
         ring = max(1, min(time, -(-512 // batch)))
-        P = _buffer("ring", (ring, batch, gates * units), self.dtype)
-        return P, (ring, features, _addr(self.x), _addr(_packed("packed_w", self.kernel)))
+        return _scratch_address("ring", (ring, batch, gates * units), self.dtype), (
+            ring, features, _addr(self.x), _packed("packed_w", self.kernel)[1])
 
     def step_arrays(self, gates, names):
-        """``(P, ring, arrays)`` for a C forward: P and the ring arguments (see :meth:`ring`), and the
-        per-step arrays called ``names`` that it writes: (T, B, H) cache arrays in a training run, (B, H)
-        scratch reused across calls under no_grad."""
+        """``(P, ring, arrays, addresses)`` for a C forward: the address of P and the ring arguments (see
+        :meth:`ring`), and the per-step arrays called ``names`` that it writes with their addresses:
+        (T, B, H) cache arrays in a training run (P then is the input product, returned too), (B, H)
+        scratch reused across calls under no_grad (arrays None, P None)."""
         batch, time, _, units = self.shape
         if is_grad_enabled():
-            return self.input_product(), _NO_RING, [np.empty((time, batch, units), self.dtype) for _ in names]
+            P = self.input_product()
+            arrays = [np.empty((time, batch, units), self.dtype) for _ in names]
+            return (P, _addr(P)), _NO_RING, arrays, [_addr(a) for a in arrays]
         P, ring = self.ring(gates)
-        return P, ring, [_buffer(name, (batch, units), self.dtype) for name in names]
+        return (None, P), ring, None, [_scratch_address(name, (batch, units), self.dtype) for name in names]
 
     def packed_recurrent(self):
-        """U (H, G) packed for the forward's per-step h_{t-1} U."""
+        """``(array, address)`` of U (H, G) packed for the forward's per-step h_{t-1} U."""
         return _packed("packed_u", self.recurrent)
 
     def packed_recurrent_t(self):
-        """Uᵀ (G, H) packed for the backward's per-step dZ_t Uᵀ."""
+        """``(array, address)`` of Uᵀ (G, H) packed for the backward's per-step dZ_t Uᵀ."""
         return _packed("packed_u", self.recurrent, transpose=True)
 
     def parts(self, gates):
@@ -308,7 +367,7 @@ def _upstream_grads(call, d_outputs, d_final_state):
 def _backward_setup(cache, d_outputs, d_final_state):
     """What every compiled backward starts from: the forward's call, the C-ready upstream gradients
     (:func:`_upstream_grads`), two (B, H) scratch rows (the second only with a step mask) and Uᵀ packed
-    for the per-step products (the caller keeps it alive during the C call)."""
+    for the per-step products, ``(array, address)`` (the caller keeps it alive during the C call)."""
     call = cache["call"]
     batch, _, _, units = call.shape
     d_out, d_states = _upstream_grads(call, d_outputs, d_final_state)
@@ -317,14 +376,18 @@ def _backward_setup(cache, d_outputs, d_final_state):
     return call, d_out, d_states, work, carry, call.packed_recurrent_t()
 
 
-def _input_grads(cache, dxw, grads):
-    """dW (and db) as one GEMM / sum over all steps; returns dx (B, T, I) from the time-major dxw."""
-    call = cache["call"]
+def _input_grads(cache, dxw, grads, bias_out=None):
+    """dW (and db, into ``bias_out`` when given, else into the bias's gradient buffer when training
+    keeps one: rnnkit.ops.grad_sinks) as one GEMM / sum over all steps; returns dx (B, T, I) from the
+    time-major dxw."""
+    call, params = cache["call"], cache["params"]
     batch, time, features, _ = call.shape
     flat = dxw.reshape(batch * time, -1)
-    grads["kernel"] = _matmul(call.x2.T, flat)
-    if "bias" in cache["params"]:
-        grads["bias"] = flat.sum(axis=0)
+    grads["kernel"] = _matmul(call.x2.T, flat, out=_gradient_buffer(params["kernel"], (features, flat.shape[1])))
+    if "bias" in params:
+        if bias_out is None:
+            bias_out = _gradient_buffer(params["bias"], (flat.shape[1],))
+        grads["bias"] = flat.sum(axis=0, out=bias_out)
     return np.ascontiguousarray(_matmul(flat, call.kernel.T).reshape(time, batch, features).transpose(1, 0, 2))
 
 
@@ -332,7 +395,20 @@ def _recurrent_grad(cache, d_products):
     """dU = Σ h_inᵀ dZ over steps and batch, one GEMM: h_in (T, B, H) from the cache, d_products (T, B, G)."""
     batch, time, _, units = cache["call"].shape
     rows = batch * time
-    return _matmul(cache["h_in"].reshape(rows, units).T, d_products.reshape(rows, -1))
+    recurrent = cache["params"]["recurrent_kernel"]
+    return _matmul(cache["h_in"].reshape(rows, units).T, d_products.reshape(rows, -1),
+                   out=_gradient_buffer(recurrent, recurrent.shape))
+
+
+def _gradient_buffer(weight, shape):
+    """The training loop's gradient array for ``weight`` (rnnkit.ops.grad_sinks), or None."""
+    return grad_sinks.take(weight, shape, weight.dtype)
+
+
+def _stream_plan(kind, x, state0, params, key, gates, bias_shape, make_args):
+    """A prepared plan for a small inference call (rnnkit._fast.stream), or None."""
+    return stream.build(kind, x, state0, params, key, gates, [("bias", bias_shape)], make_args, _addr, _fn,
+                        pack_width(x.dtype))
 
 
 def _is_compiled(cache, kind):
@@ -362,24 +438,46 @@ def _finish(cache, grads):
 def simple_rnn_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
                        zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.simple_rnn.simple_rnn_forward` (same arguments and results)."""
+    streaming = not is_grad_enabled() and stream.eligible(x, mask, recurrent_mask, out)
+    if streaming:
+        key = (activation, zero_output_for_mask)
+        plan = stream.find("simple", x, state0, params, key)
+        if plan is not None:
+            return plan.run(x, state0)
     options = {"activation": activation}
     codes = _covered("simple_rnn", x, params, options, state0, recurrent_mask)
     if codes is None:
         return _into(out, reference_simple_rnn.simple_rnn_forward(
             x, state0, params, mask, recurrent_mask, activation=activation, zero_output_for_mask=zero_output_for_mask))
+    if streaming:
+        units = params["recurrent_kernel"].shape[0]
+        plan = _stream_plan("simple", x, state0, params, key, 1, (units,),
+                            lambda plan, P, Up, ring, scratch: _simple_args(
+                                plan.out.shape, P, Up, _addr(params["bias"]), _addr(plan.states[0]), None, None,
+                                codes[0], bool(zero_output_for_mask), _addr(plan.out), scratch(plan.states[0].shape),
+                                ring))
+        if plan is not None:
+            return plan.run(x, state0)
     call = _Call(x, state0, params, mask, recurrent_mask, 1, lambda width: (width,))
     batch, time, _, units = call.shape
     dtype = call.dtype
     outputs = _output_array(out, (batch, time, units), dtype)
     (h,) = call.states
-    new, ring, (h_in,) = call.step_arrays(1, ("h_in",))
-    _run("rk_simple_forward", dtype, (batch, time, units, _addr(new), _addr(call.packed_recurrent()),
-                                      _addr(call.bias), _addr(h), _addr(call.mask), _addr(call.rmask), codes[0],
-                                      bool(zero_output_for_mask), _addr(outputs), _addr(h_in), *ring),
+    (new, new_at), ring, arrays, (h_in,) = call.step_arrays(1, ("h_in",))
+    packed_u = call.packed_recurrent()
+    _run("rk_simple_forward", dtype, _simple_args(outputs.shape, new_at, packed_u[1], _addr(call.bias), _addr(h),
+                                                  _addr(call.mask), _addr(call.rmask), codes[0],
+                                                  bool(zero_output_for_mask), _addr(outputs), h_in, ring),
          batch, call.parts(1))
-    cache = None if ring is not _NO_RING else dict(fast="simple_rnn", call=call, params=params, act=codes[0],
-                                                   zero=bool(zero_output_for_mask), new=new, h_in=h_in)
+    cache = None if arrays is None else dict(fast="simple_rnn", call=call, params=params, act=codes[0],
+                                             zero=bool(zero_output_for_mask), new=new, h_in=arrays[0])
     return outputs, (h,), cache
+
+
+def _simple_args(out_shape, P, Up, bias, h, mask, rmask, act, zero, out, h_in, ring):
+    """rk_simple_forward's arguments (addresses, codes, the ring's four) but the row range."""
+    batch, time, units = out_shape
+    return (batch, time, units, P, Up, bias, h, mask, rmask, act, zero, out, h_in, *ring)
 
 
 @_reference_caches_to("simple_rnn", reference_simple_rnn.simple_rnn_backward)
@@ -388,7 +486,7 @@ def simple_rnn_backward(d_outputs, d_final_state, cache):
     call, d_out, (dh,), work, carry, recurrent_t = _backward_setup(cache, d_outputs, d_final_state)
     batch, time, _, units = call.shape
     dz = _buffer("da", (time, batch, units), call.dtype)
-    _run("rk_simple_backward", call.dtype, (batch, time, units, _addr(cache["new"]), _addr(recurrent_t),
+    _run("rk_simple_backward", call.dtype, (batch, time, units, _addr(cache["new"]), recurrent_t[1],
                                             _addr(call.mask), _addr(call.rmask), cache["act"], cache["zero"],
                                             _addr(d_out), _addr(dh), _addr(dz), _addr(work), _addr(carry)),
          batch, call.parts(1))
@@ -402,6 +500,13 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
                  recurrent_activation="sigmoid", forget_bias=0.0, coupled_input_forget=False,
                  cell_clip=None, proj_clip=None, zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.lstm.lstm_forward` (same arguments and results)."""
+    streaming = not is_grad_enabled() and stream.eligible(x, mask, recurrent_mask, out)
+    if streaming:
+        key = (activation, recurrent_activation, forget_bias, coupled_input_forget, cell_clip, proj_clip,
+               zero_output_for_mask)
+        plan = stream.find("lstm", x, state0, params, key)
+        if plan is not None:
+            return plan.run(x, state0)
     options = dict(activation=activation, recurrent_activation=recurrent_activation, forget_bias=forget_bias,
                    coupled_input_forget=coupled_input_forget, cell_clip=cell_clip, proj_clip=proj_clip)
     codes = _covered("lstm", x, params, options, state0, recurrent_mask)
@@ -409,24 +514,45 @@ def lstm_forward(x, state0, params, mask=None, recurrent_mask=None, *, activatio
         return _into(out, reference_lstm.lstm_forward(
             x, state0, params, mask, recurrent_mask, zero_output_for_mask=zero_output_for_mask, **options))
     act, ract = codes
+    if streaming:
+        units = params["recurrent_kernel"].shape[0]
+        plan = _stream_plan("lstm", x, state0, params, key, 4, (4 * units,),
+                            lambda plan, P, Up, ring, scratch: _lstm_args(
+                                plan.out.shape, P, Up, _addr(params["bias"]), _addr(plan.states[0]),
+                                _addr(plan.states[1]), None, None, float(forget_bias), act, ract,
+                                bool(zero_output_for_mask), _addr(plan.out),
+                                [scratch(plan.states[0].shape) for _ in range(4)],
+                                scratch((plan.shape[0], 4 * units)), ring))
+        if plan is not None:
+            return plan.run(x, state0)
     call = _Call(x, state0, params, mask, recurrent_mask, 4, lambda width: (width,))
     batch, time, _, units = call.shape
     dtype = call.dtype
     bias = call.bias if call.bias is not None else np.zeros(4 * units, dtype)  # C reads it unconditionally
     outputs = _output_array(out, (batch, time, units), dtype)
     h, c = call.states
-    gates, ring, (h_in, act_c, c_prev) = call.step_arrays(4, ("h_in", "act_c", "c_prev"))
-    work = _buffer("work", (batch, units), dtype)
-    step_gates = _buffer("step_gates", (batch, 4 * units), dtype)
-    _run("rk_lstm_forward", dtype, (batch, time, units, _addr(gates), _addr(call.packed_recurrent()), _addr(bias),
-                                    _addr(h), _addr(c), _addr(call.mask), _addr(call.rmask), float(forget_bias),
-                                    act, ract, bool(zero_output_for_mask), _addr(outputs), _addr(h_in),
-                                    _addr(act_c), _addr(c_prev), _addr(work), _addr(step_gates), *ring),
+    (gates, gates_at), ring, arrays, (h_in, act_c, c_prev) = call.step_arrays(4, ("h_in", "act_c", "c_prev"))
+    work = _scratch_address("work", (batch, units), dtype)
+    step_gates = _scratch_address("step_gates", (batch, 4 * units), dtype)
+    packed_u = call.packed_recurrent()
+    _run("rk_lstm_forward", dtype, _lstm_args(outputs.shape, gates_at, packed_u[1], _addr(bias), _addr(h), _addr(c),
+                                              _addr(call.mask), _addr(call.rmask), float(forget_bias), act, ract,
+                                              bool(zero_output_for_mask), _addr(outputs), (h_in, act_c, c_prev, work),
+                                              step_gates, ring),
          batch, call.parts(4))
-    cache = None if ring is not _NO_RING else dict(fast="lstm", call=call, params=params, act=act, ract=ract,
-                                                   zero=bool(zero_output_for_mask), gates=gates, h_in=h_in,
-                                                   act_c=act_c, c_prev=c_prev)
+    cache = None if arrays is None else dict(fast="lstm", call=call, params=params, act=act, ract=ract,
+                                             zero=bool(zero_output_for_mask), gates=gates, h_in=arrays[0],
+                                             act_c=arrays[1], c_prev=arrays[2])
     return outputs, (h, c), cache
+
+
+def _lstm_args(out_shape, P, Up, bias, h, c, mask, rmask, forget_bias, act, ract, zero, out, rows, step_gates,
+               ring):
+    """rk_lstm_forward's arguments but the row range; ``rows``: the (B, H) arrays h_in, act(c), c_prev and
+    work (or their (T, B, H) caches)."""
+    batch, time, units = out_shape
+    return (batch, time, units, P, Up, bias, h, c, mask, rmask, forget_bias, act, ract, zero, out, *rows,
+            step_gates, *ring)
 
 
 @_reference_caches_to("lstm", reference_lstm.lstm_backward)
@@ -436,7 +562,7 @@ def lstm_backward(d_outputs, d_final_state, cache):
     batch, time, _, units = call.shape
     da = _buffer("da", (time, batch, 4 * units), call.dtype)
     _run("rk_lstm_backward", call.dtype, (batch, time, units, _addr(cache["gates"]), _addr(cache["act_c"]),
-                                          _addr(cache["c_prev"]), _addr(recurrent_t), _addr(call.mask),
+                                          _addr(cache["c_prev"]), recurrent_t[1], _addr(call.mask),
                                           _addr(call.rmask), cache["act"], cache["ract"], cache["zero"],
                                           _addr(d_out), _addr(dh), _addr(dc), _addr(da), _addr(work), _addr(carry)),
          batch, call.parts(4))
@@ -449,28 +575,57 @@ def lstm_backward(d_outputs, d_final_state, cache):
 def gru_forward(x, state0, params, mask=None, recurrent_mask=None, *, activation="tanh",
                 recurrent_activation="sigmoid", reset_after=True, zero_output_for_mask=False, out=None):
     """Compiled :func:`rnnkit.ops.gru.gru_forward` (same arguments and results)."""
+    streaming = not is_grad_enabled() and stream.eligible(x, mask, recurrent_mask, out)
+    if streaming:
+        key = (activation, recurrent_activation, reset_after, zero_output_for_mask)
+        plan = stream.find("gru", x, state0, params, key)
+        if plan is not None:
+            return plan.run(x, state0)
     options = dict(activation=activation, recurrent_activation=recurrent_activation, reset_after=reset_after)
     codes = _covered("gru", x, params, options, state0, recurrent_mask)
     if codes is None:
         return _into(out, reference_gru.gru_forward(
             x, state0, params, mask, recurrent_mask, zero_output_for_mask=zero_output_for_mask, **options))
+    if streaming:
+        units = params["recurrent_kernel"].shape[0]
+
+        def args(plan, P, Up, ring, scratch):
+            bias = params["bias"]
+            return _gru_args(plan.out.shape, P, Up, _addr(bias), _addr(bias) + bias.strides[0], _addr(plan.states[0]),
+                             None, None, codes, bool(zero_output_for_mask), _addr(plan.out),
+                             [scratch(plan.states[0].shape) for _ in range(3)], scratch((plan.shape[0], 3 * units)),
+                             ring)
+
+        plan = _stream_plan("gru", x, state0, params, key, 3, (2, 3 * units), args)
+        if plan is not None:
+            return plan.run(x, state0)
     call = _Call(x, state0, params, mask, recurrent_mask, 3, lambda width: (2, width))
     batch, time, _, units = call.shape
     dtype = call.dtype
-    input_bias, recurrent_bias = (None, None) if call.bias is None else (call.bias[0], call.bias[1])
+    bias_at = _addr(call.bias)
+    input_bias, recurrent_bias = (None, None) if bias_at is None else (
+        bias_at, bias_at + call.bias.strides[0])  # rows 0 and 1 of the C-contiguous (2, 3H) bias
     outputs = _output_array(out, (batch, time, units), dtype)
-    gates, ring, (h_in, u_h, h_prev) = call.step_arrays(3, ("h_in", "u_h", "h_prev"))
-    work = _buffer("work_gates", (batch, 3 * units), dtype)
+    (gates, gates_at), ring, arrays, (h_in, u_h, h_prev) = call.step_arrays(3, ("h_in", "u_h", "h_prev"))
+    work = _scratch_address("work_gates", (batch, 3 * units), dtype)
     (h,) = call.states
-    _run("rk_gru_forward", dtype, (batch, time, units, _addr(gates), _addr(call.packed_recurrent()),
-                                   _addr(input_bias), _addr(recurrent_bias), _addr(h), _addr(call.mask),
-                                   _addr(call.rmask), *codes, bool(zero_output_for_mask), _addr(outputs),
-                                   _addr(h_in), _addr(u_h), _addr(h_prev), _addr(work), *ring),
+    packed_u = call.packed_recurrent()
+    _run("rk_gru_forward", dtype, _gru_args(outputs.shape, gates_at, packed_u[1], input_bias, recurrent_bias, _addr(h),
+                                            _addr(call.mask), _addr(call.rmask), codes, bool(zero_output_for_mask),
+                                            _addr(outputs), (h_in, u_h, h_prev), work, ring),
          batch, call.parts(3))
-    cache = None if ring is not _NO_RING else dict(fast="gru", call=call, params=params, act=codes[0], ract=codes[1],
-                                                   zero=bool(zero_output_for_mask), gates=gates, h_in=h_in, u_h=u_h,
-                                                   h_prev=h_prev)
+    cache = None if arrays is None else dict(fast="gru", call=call, params=params, act=codes[0], ract=codes[1],
+                                             zero=bool(zero_output_for_mask), gates=gates, h_in=arrays[0],
+                                             u_h=arrays[1], h_prev=arrays[2])
     return outputs, (h,), cache
+
+
+def _gru_args(out_shape, P, Up, input_bias, recurrent_bias, h, mask, rmask, codes, zero, out, rows, work, ring):
+    """rk_gru_forward's arguments but the row range; ``rows``: the (B, H) arrays h_in, u_h and h_prev (or
+    their (T, B, H) caches); ``codes``: (act, ract)."""
+    batch, time, units = out_shape
+    return (batch, time, units, P, Up, input_bias, recurrent_bias, h, mask, rmask, *codes, zero, out, *rows, work,
+            *ring)
 
 
 @_reference_caches_to("gru", reference_gru.gru_backward)
@@ -481,14 +636,19 @@ def gru_backward(d_outputs, d_final_state, cache):
     da = _buffer("da", (time, batch, 3 * units), call.dtype)
     du = _buffer("du", (time, batch, 3 * units), call.dtype)
     _run("rk_gru_backward", call.dtype, (batch, time, units, _addr(cache["gates"]), _addr(cache["u_h"]),
-                                         _addr(cache["h_prev"]), _addr(recurrent_t), _addr(call.mask),
+                                         _addr(cache["h_prev"]), recurrent_t[1], _addr(call.mask),
                                          _addr(call.rmask), cache["act"], cache["ract"], cache["zero"],
                                          _addr(d_out), _addr(dh), _addr(da), _addr(du), _addr(work), _addr(carry)),
          batch, call.parts(3))
     grads = {"recurrent_kernel": _recurrent_grad(cache, du)}
-    dx = _input_grads(cache, da, grads)
-    if "bias" in grads:
-        grads["bias"] = np.stack([grads["bias"], du.reshape(batch * time, -1).sum(axis=0)])
+    params = cache["params"]
+    bias = None if "bias" not in params else _gradient_buffer(params["bias"], (2, 3 * units))
+    if bias is None and "bias" in params:
+        bias = np.empty((2, 3 * units), call.dtype)
+    dx = _input_grads(cache, da, grads, bias_out=None if bias is None else bias[0])
+    if bias is not None:  # rows: the input bias, then the recurrent one
+        du.reshape(batch * time, -1).sum(axis=0, out=bias[1])
+        grads["bias"] = bias
     return dx, (dh,), _finish(cache, grads)
 
 

@@ -112,6 +112,17 @@ class CallbackList(Callback):
         for callback in self.callbacks:
             callback.set_model(model)
 
+    def calls(self, *hooks):
+        """Whether some callback does something in one of ``hooks``: defines it itself rather than
+        inheriting :class:`~rnnkit.callbacks.Callback`'s no-op. A loop skips building the logs of a
+        hook no callback reads (list the hooks the base forwards to as well, e.g. ``on_batch_end``
+        for ``on_train_batch_end``)."""
+        for callback in self.callbacks:
+            for hook in hooks:
+                if getattr(getattr(callback, hook), "__func__", None) is not getattr(Callback, hook):
+                    return True
+        return False
+
     def _each(self, hook, *args, logs=None):
         logs = _plain_logs(logs)
         for callback in self.callbacks:

@@ -18,6 +18,7 @@ import contextlib
 import threading
 
 _overrides = None  # {reference function: compiled twin}, filled on first use
+_active_pairs = {}  # reference pair -> the pair that runs (outside reference_only)
 _local = threading.local()
 
 
@@ -25,8 +26,11 @@ def active(reference_ops):
     """The ``(forward, backward)`` pair that runs for a cell whose reference pair is ``reference_ops``."""
     if getattr(_local, "reference_only", False):
         return reference_ops
-    overrides = _compiled_overrides()
-    return tuple(overrides.get(op, op) for op in reference_ops)
+    pair = _active_pairs.get(reference_ops)
+    if pair is None:  # once per pair: a cell asks at every call
+        overrides = _compiled_overrides()
+        pair = _active_pairs[reference_ops] = tuple(overrides.get(op, op) for op in reference_ops)
+    return pair
 
 
 def _compiled_overrides():

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .._validate import positive_int
+from ..ops import grad_sinks
 from ..random import make_rng
 from .base import Layer
 from .layer_utils import activation_backward, apply_activation, cached, kernel_options_config, set_kernel_options
@@ -70,9 +71,11 @@ class Dense(Layer):
         x, z, y = cached(self)
         dz = activation_backward(self.activation, z, y, np.asarray(d_outputs, self.dtype))
         flat_dz = dz.reshape(-1, self.units)
-        grads = [x.reshape(-1, x.shape[-1]).T @ flat_dz]
+        # into the training loop's gradient buffers where it keeps them (rnnkit.ops.grad_sinks)
+        kernel = self.kernel.value
+        grads = [np.matmul(x.reshape(-1, x.shape[-1]).T, flat_dz, out=grad_sinks.take(kernel, kernel.shape, dz.dtype))]
         if self.use_bias:
-            grads.append(flat_dz.sum(axis=0))
+            grads.append(flat_dz.sum(axis=0, out=grad_sinks.take(self.bias.value, (self.units,), dz.dtype)))
         self._gradients = grads
         return dz @ self.kernel.value.T
 
@@ -81,3 +84,4 @@ class Dense(Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, **kernel_options_config(self)}
+

@@ -163,7 +163,23 @@ class RNN(Layer):
     @property
     def state_sizes(self):
         """Sizes of the returned states, flat in Keras's order."""
-        return flat_state_sizes(self.cell)
+        return self._state_layout()[1]
+
+    def _state_layout(self):
+        """``(cell, flat state sizes, nested)``, found once per cell (every call asks)."""
+        known = self.__dict__.get("_layout")
+        if known is None or known[0] is not self.cell:
+            known = self.__dict__["_layout"] = (self.cell, flat_state_sizes(self.cell),
+                                                _is_nested(self.cell.state_size))
+        return known
+
+    def _pack(self, flat):
+        """Flat states -> the cell's structure (:func:`pack_states`)."""
+        return pack_states(self.cell, flat) if self._state_layout()[2] else tuple(flat)
+
+    def _flatten(self, states):
+        """The cell's state structure -> a flat list (:func:`flatten_states`)."""
+        return flatten_states(self.cell, states) if self._state_layout()[2] else list(states)
 
     def _weight_options(self, weight_name):
         """The regularizer and constraint of weight ``weight_name``: the cell's options (a stack's
@@ -292,11 +308,13 @@ class RNN(Layer):
             recurrent_mask = self._recurrent_masks(batch)
         self.dropout_masks = (input_mask, recurrent_mask)
         outputs, final, cache = self.cell.forward_unchecked(
-            x, pack_states(self.cell, flat0), mask, recurrent_mask=recurrent_mask,
+            x, self._pack(flat0), mask, recurrent_mask=recurrent_mask,
             zero_output_for_mask=self.zero_output_for_mask, backprop_segment=self.backprop_segment)
-        final = flatten_states(self.cell, final)
+        final = self._flatten(final)
         if self.stateful:
-            self.states = [s.copy() for s in final]
+            # arrays that own their memory and are not returned are nobody else's: kept as they are
+            owned = not self.return_state and all(s.base is None for s in final)
+            self.states = final if owned else [s.copy() for s in final]
         self._cache = None if cache is None else dict(cell_cache=cache, input_mask=input_mask,
                                                       passed_state=passed_state, out_shape=outputs.shape)
         if self.return_sequences:
@@ -331,13 +349,13 @@ class RNN(Layer):
                 if c["out_shape"][1]:  # with no time steps the output was a constant
                     d_outputs[:, -1] = d_output
         d_final = list(d_states) + [None] * (len(self.state_sizes) - len(d_states))
-        dx, d_state0, grads = self.cell.backward(d_outputs, pack_states(self.cell, d_final), c["cell_cache"])
+        dx, d_state0, grads = self.cell.backward(d_outputs, self._pack(d_final), c["cell_cache"])
         if c["input_mask"] is not None:
             dx = dx * c["input_mask"][:, None, :]
         if self.go_backwards:
             dx = dx[:, ::-1]
         self._gradients = list(grads)
-        self.initial_state_gradients = flatten_states(self.cell, d_state0) if c["passed_state"] else None
+        self.initial_state_gradients = self._flatten(d_state0) if c["passed_state"] else None
         return np.ascontiguousarray(dx)
 
     # ------------------------------------------------------------------ config

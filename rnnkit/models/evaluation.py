@@ -46,6 +46,7 @@ class Evaluation:
         self._compiled_metrics.reset()
         cbs.on_test_begin()
         total, part_totals, seen = 0.0, None, 0
+        batch_logs = cbs.calls("on_test_batch_end")  # else no running results are made
         batches = iterator.epoch()
         try:
             for step, batch in enumerate(batches):
@@ -59,7 +60,8 @@ class Evaluation:
                     a + p * size for a, p in zip(part_totals, losses)]
                 seen += size
                 self._compiled_metrics.update(batch.ys, outputs, masks, batch.weights)
-                cbs.on_test_batch_end(step, self._results(total / seen, [p / seen for p in part_totals], True))
+                if batch_logs:
+                    cbs.on_test_batch_end(step, self._results(total / seen, [p / seen for p in part_totals], True))
         finally:
             batches.close()
         if not seen:

@@ -37,10 +37,12 @@ from .. import weight_options
 from .._validate import describe
 from ..distributed.strategy import ReplicaStreamError, current_strategy
 from ..errors import RnnkitError, RnnkitTypeError, RnnkitValueError
+from ..ops import grad_sinks
 from ..random import make_rng
 from . import class_weights, data_adapter, data_streams, stateful, tbptt
 from .compile_utils import CompiledLoss, CompiledMetrics
 from .evaluation import Evaluation, check_verbose
+from .step_buffers import StepBuffers
 
 
 class NonFiniteError(RnnkitError, FloatingPointError):
@@ -245,7 +247,8 @@ class Trainer(Evaluation):
         """One optimizer step: returns (loss, per-output losses, global gradient norm)."""
         # Overflow is detected below and reported with the epoch and batch; NumPy's own warnings would only repeat it.
         variables = self.trainable_variables
-        with np.errstate(over="ignore", invalid="ignore"):
+        buffers = StepBuffers(self.optimizer, variables)  # gradients go straight into its flat buffer
+        with np.errstate(over="ignore", invalid="ignore"), grad_sinks.writing_gradients_into(buffers.sinks):
             loss, parts, grads, outputs, masks = self._loss_and_gradients(xs, ys, sample_weights, variables=variables)
 
         def update_metrics():
@@ -255,32 +258,31 @@ class Trainer(Evaluation):
             loss, parts, grads = self._replicas.combine(len(ys[0]), loss, parts, grads, update_metrics)
         else:
             update_metrics()
-        grads_finite = all(np.isfinite(g).all() for g in grads)
+        norm, grads_finite = buffers.global_norm(grads)
         if not (np.isfinite(loss) and grads_finite) and self.terminate_on_nan:
             raise NonFiniteError(f"non-finite loss or gradient at {where} (loss={loss}); weights kept from the "
                                  f"last finite step")
-        norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
         norm /= self.optimizer.scale_loss(1.0)  # the gradient of the unscaled loss
         if grads_finite:
-            self._apply_update(grads, where, norm, variables)
+            self._apply_update(grads, where, norm, buffers)
         else:
             # terminate_on_nan=False: the optimizer refuses non-finite gradients, so this step is
             # skipped (weights unchanged) and training runs on; the loss and grad_norm show it.
             warnings.warn(f"non-finite gradient at {where}; update skipped", RuntimeWarning, stacklevel=4)
         return loss, parts, norm
 
-    def _apply_update(self, grads, where, norm, variables):
+    def _apply_update(self, grads, where, norm, buffers):
         """Apply the optimizer step; with terminate_on_nan, undo it if it made a weight non-finite.
 
         Finite gradients can still overflow inside the optimizer (Adam's g² in float32 for |g| >
         ~1e19), so the weights are checked after the step too.
         """
-        before = [v.value.copy() for v in variables] if self.terminate_on_nan else None
+        if self.terminate_on_nan:
+            buffers.backup()
         with np.errstate(over="ignore", invalid="ignore"):  # detected and reported below
-            self.optimizer.apply_gradients(zip(grads, variables))
-        if before is not None and not all(np.isfinite(v.value).all() for v in variables):
-            for variable, value in zip(variables, before):
-                variable.value[...] = value
+            self.optimizer.apply_gradients(zip(grads, buffers.variables))
+        if self.terminate_on_nan and not buffers.all_finite():
+            buffers.restore()
             raise NonFiniteError(f"the optimizer step at {where} made weights non-finite (global gradient norm "
                                  f"{norm:.3g}); weights kept from the last finite step")
 
@@ -606,6 +608,7 @@ class Trainer(Evaluation):
         self._compiled_metrics.reset()
         total, part_totals, seen, norms = 0.0, None, 0, []
         clips_before = getattr(self.optimizer, "clip_events", 0)
+        batch_logs = cbs.calls("on_train_batch_end", "on_batch_end")  # else the logs are made once, at the end
         replicas = self._replicas
         batches = plan.train.epoch() if replicas is None else self._replica_pass(plan)
         try:
@@ -631,9 +634,9 @@ class Trainer(Evaluation):
                     a + p * size for a, p in zip(part_totals, parts)]
                 seen += size
                 norms.append(norm)
-                logs = {**self._compiled_loss.logs(total / seen, [p / seen for p in part_totals]),
-                        **self._compiled_metrics.results()}
-                cbs.on_train_batch_end(step, logs)
+                if batch_logs:
+                    logs = self._running_logs(total, part_totals, seen)
+                    cbs.on_train_batch_end(step, logs)
                 if replicas is not None:
                     self.stop_training = replicas.stop_anywhere(self.stop_training)
                 if self.stop_training:
@@ -645,11 +648,17 @@ class Trainer(Evaluation):
             self.stop_training = True
             self.stop_reason = f"{plan.data.describe()} had no batch left for epoch {epoch + 1}"
             return None
+        if not batch_logs:
+            logs = self._running_logs(total, part_totals, seen)
         logs["grad_norm"] = float(np.mean(norms))
         clipped = getattr(self.optimizer, "clip_events", 0) - clips_before
         if self.optimizer_clips():
             logs["clipped_steps"] = float(clipped)
         return logs
+
+    def _running_logs(self, total, part_totals, seen):
+        return {**self._compiled_loss.logs(total / seen, [p / seen for p in part_totals]),
+                **self._compiled_metrics.results()}
 
     def optimizer_clips(self):
         """Whether the optimizer clips gradients (then History records how many steps it clipped)."""

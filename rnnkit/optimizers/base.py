@@ -176,6 +176,12 @@ class Optimizer(OptimizerState):
     def built(self):
         return self._variables is not None
 
+    def built_on(self, variables):
+        """Whether the optimizer is built on exactly ``variables``, in this order (then its flat buffers
+        hold all of them: see :attr:`flat_groups`)."""
+        built = self._variables
+        return built is not None and len(built) == len(variables) and all(a is b for a, b in zip(built, variables))
+
     def build(self, variables):
         """Lay ``variables`` (in this order) end to end in one flat array per dtype, each variable's value
         becoming a view into it, and create the slots; a pending ``set_state`` is applied now."""
