@@ -1,427 +1,58 @@
-"""Losses of the Keras model face, with Keras 3's formulas, reduction and explicit gradients.
+"""Losses of the Keras model face (``rnnkit.losses``): Keras 3's losses with their reduction and explicit
+gradients, the functional forms, and the registry ``compile(loss=...)`` resolves through.
 
-Every loss computes one value per prediction row (the class/feature axis, the last
-one, is reduced by the loss itself), weights it, and reduces with Keras's
-``"sum_over_batch_size"``: the weighted values are summed and divided by how many
-values there are. For ``(batch, classes)`` predictions that is the batch size; for
-``(batch, time, classes)`` predictions it is ``batch * time`` (the loss is the mean
-over batch AND time, as Keras does for sequence outputs).
-
-    L = (1 / N) * sum_i w_i * l_i        l_i = loss of row i, N = number of rows
-
-``loss(y_true, y_pred, sample_weight=None)`` returns ``L`` as a Python float and
-``loss.gradient(...)`` returns ``dL/dy_pred`` with the shape of ``y_pred``.
-``value_and_gradient`` returns both from one pass (what a training step wants).
-
-Probabilities are clipped to ``[EPSILON, 1 - EPSILON]`` with ``EPSILON = 1e-7``
-exactly as Keras does, and the gradient includes the clip: a probability outside
-the interval gets no gradient through its logarithm (as autodiff through
-``clip`` gives).
-
-Sample weights: ``None``, a scalar, one weight per sample ``(batch,)`` (broadcast
-over time for sequence outputs), or one weight per row (e.g. ``(batch, time)``).
-An optional boolean ``mask`` with the shape of the rows (e.g. ``(batch, time)``
-from a Masking layer) drops rows as Keras does: the sum of the kept rows is
-divided by the number of kept rows.
+The reduction, masks and sample weights are described in :mod:`rnnkit.losses_base` (the Loss base
+class and the cross-entropies, MSE, MAE, Huber); the other Keras 3 losses live beside it
+(``losses_regression``, ``losses_hinge``, ``losses_probabilistic``) and Keras's functional forms
+(``rnnkit.losses.mean_squared_error(y_true, y_pred)``, ...) in ``losses_functional``; all are exported
+here. ``compile`` takes a loss as a name, an object, a class or one of those functions; any other
+function is refused, since rnnkit cannot differentiate it: subclass :class:`Loss` with ``call`` and
+``call_gradient`` instead. (The base lives in its own module so that the modules beside it import it
+without an import cycle.)
 """
-import numbers
-
-import numpy as np
-
 from . import object_registry
 from ._validate import describe
 from .errors import RnnkitTypeError, RnnkitValueError
-
-EPSILON = 1e-7
-"""Keras's ``keras.config.epsilon()``: the clip margin for probabilities."""
-
-_REDUCTIONS = ("sum_over_batch_size", "mean", "sum")
-
-
-def _log_softmax(z):
-    shifted = z - z.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-def _sigmoid(z):
-    # Written through tanh so that |z| of 1e4 does not overflow exp.
-    return 0.5 * (np.tanh(0.5 * z) + 1.0)
-
-
-#: dtype kinds of NumPy's numbers (timedelta counts as an integer there), and of its integers
-_NUMBER_KINDS, _INTEGER_KINDS = frozenset("iufcm"), frozenset("ium")
-
-
-def _as_float(name, value):
-    array = np.asarray(value)
-    kind = array.dtype.kind  # kinds rather than issubdtype: this runs for every batch
-    if kind not in _NUMBER_KINDS and kind != "b":
-        raise RnnkitTypeError(f"{name} must be a numeric array, got {describe(value)}")
-    if kind != "f":
-        array = array.astype(np.float64)
-    return array
-
-
-def _same_rank(y_true, y_pred):
-    """Keras's ``squeeze_or_expand_to_same_rank``: fix a rank difference of one trailing size-1 axis.
-
-    Returns the adjusted pair; the caller reshapes the gradient back to ``y_pred``'s shape.
-    """
-    if y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
-        if y_pred.ndim == 1:
-            y_pred = y_pred[..., None]
-        else:
-            y_true = y_true[..., 0]
-    elif y_pred.ndim == y_true.ndim + 1 and y_pred.shape[-1] == 1:
-        if y_true.ndim == 1:
-            y_true = y_true[..., None]
-        else:
-            y_pred = y_pred[..., 0]
-    return y_true, y_pred
-
-
-class Loss:
-    """Base class: subclasses implement ``_rows(y_true, y_pred) -> (values, d_values)``.
-
-    ``values`` holds one loss per row (``y_pred.shape[:-1]``) and ``d_values`` the
-    derivative of each row's loss with respect to that row of ``y_pred``
-    (``y_pred.shape``). The base class validates, weights, reduces and scales.
-
-    Args:
-        reduction: ``"sum_over_batch_size"`` (Keras's default; ``"mean"`` is the same)
-            or ``"sum"``.
-        name: the name Keras gives the loss.
-    """
-
-    default_name = "loss"
-
-    def __init__(self, reduction="sum_over_batch_size", name=None):
-        if reduction not in _REDUCTIONS:
-            raise RnnkitValueError(f"reduction must be one of {list(_REDUCTIONS)}, got {describe(reduction)}")
-        self.reduction = reduction
-        self.name = name or self.default_name
-
-    def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
-        return self.value_and_gradient(y_true, y_pred, sample_weight, mask, need_gradient=False)[0]
-
-    def gradient(self, y_true, y_pred, sample_weight=None, mask=None):
-        """dL/dy_pred, same shape as ``y_pred``."""
-        return self.value_and_gradient(y_true, y_pred, sample_weight, mask)[1]
-
-    def value_and_gradient(self, y_true, y_pred, sample_weight=None, mask=None, need_gradient=True):
-        """``(L, dL/dy_pred)`` from one pass; the gradient is None when ``need_gradient`` is False."""
-        y_pred_in = _as_float("y_pred", y_pred)
-        y_true, y_pred = self._prepare(y_true, y_pred_in)
-        values, d_values = self._rows(y_true, y_pred)
-        weights = self._row_weights(values.shape, sample_weight, mask)
-        scale = 1.0 if self.reduction == "sum" else 1.0 / max(values.size, 1)
-        weighted = values if weights is None else values * weights
-        loss = float(np.sum(weighted) * scale)
-        if not need_gradient:
-            return loss, None
-        factor = np.full(values.shape, scale) if weights is None else weights * scale
-        grad = d_values * factor[..., None]
-        return loss, grad.reshape(y_pred_in.shape).astype(y_pred_in.dtype, copy=False)
-
-    def per_row(self, y_true, y_pred):
-        """The unreduced, unweighted losses, one per row (Keras's ``reduction=None``)."""
-        y_true, y_pred = self._prepare(y_true, _as_float("y_pred", y_pred))
-        return self._rows(y_true, y_pred)[0]
-
-    # -- overridable pieces -------------------------------------------------------------
-
-    def _prepare(self, y_true, y_pred):
-        y_true = _as_float("y_true", y_true)
-        y_true, y_pred = _same_rank(y_true, y_pred)
-        if y_true.shape != y_pred.shape:
-            raise RnnkitValueError(
-                f"y_true and y_pred must have the same shape for {type(self).__name__}, "
-                f"got y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape}"
-            )
-        if y_pred.ndim == 0:
-            y_true, y_pred = y_true[None], y_pred[None]
-        return y_true, y_pred
-
-    def _rows(self, y_true, y_pred):
-        raise NotImplementedError
-
-    def _row_weights(self, rows_shape, sample_weight, mask):
-        weights = None
-        if sample_weight is not None:
-            weights = self._broadcast("sample_weight", sample_weight, rows_shape)
-        if mask is not None:
-            keep = self._broadcast("mask", np.asarray(mask, dtype=bool), rows_shape).astype(np.float64)
-            if self.reduction != "sum":
-                # Keras rescales kept rows by total/kept so the mean runs over kept rows only.
-                kept = keep.sum()
-                keep = keep * (keep.size / kept) if kept > 0 else keep
-            weights = keep if weights is None else weights * keep
-        return weights
-
-    @staticmethod
-    def _broadcast(name, value, rows_shape):
-        array = np.asarray(value, dtype=np.float64) if name != "mask" else np.asarray(value)
-        if array.ndim == len(rows_shape) + 1 and array.shape[-1] == 1:
-            array = array[..., 0]
-        if 0 < array.ndim < len(rows_shape):
-            # Per-sample weights line up with the leading (batch) axes, not the trailing ones.
-            array = array.reshape(array.shape + (1,) * (len(rows_shape) - array.ndim))
-        try:
-            return np.broadcast_to(array, rows_shape)
-        except ValueError:
-            raise RnnkitValueError(
-                f"{name} of shape {np.shape(value)} does not fit the losses of shape {rows_shape} "
-                f"(expected a scalar, (batch,) or {rows_shape})"
-            ) from None
-
-    def get_config(self):
-        return {"name": self.name, "reduction": self.reduction}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        return f"{type(self).__name__}({self.get_config()})"
-
-
-class _CrossentropyBase(Loss):
-    def __init__(self, from_logits=False, reduction="sum_over_batch_size", name=None):
-        super().__init__(reduction, name)
-        if not isinstance(from_logits, (bool, np.bool_)):
-            raise RnnkitTypeError(f"from_logits must be True or False, got {describe(from_logits)}")
-        self.from_logits = bool(from_logits)
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits}
-
-
-def _label_smoothing(value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
-        raise RnnkitValueError(f"label_smoothing must be a number in [0, 1], got {describe(value)}")
-    return float(value)
-
-
-def _categorical_rows(target, y_pred, from_logits):
-    """Per-row -sum_k t_k log q_k and its derivative w.r.t. y_pred, for dense targets ``t``.
-
-    from_logits: log q = log_softmax(z);  dl/dz = softmax(z) * sum_k t_k - t.
-    probabilities (Keras): p = y / sum_k y_k, q = clip(p, eps, 1 - eps);
-        g_k = -t_k / q_k where eps <= p_k <= 1 - eps, else 0;
-        dl/dy_j = (g_j - sum_k g_k p_k) / sum_k y_k.
-    """
-    if from_logits:
-        log_q = _log_softmax(y_pred)
-        values = -np.sum(target * log_q, axis=-1)
-        d_values = np.exp(log_q) * target.sum(axis=-1, keepdims=True) - target
-        return values, d_values
-    total = y_pred.sum(axis=-1, keepdims=True)
-    p = y_pred / total
-    q = np.clip(p, EPSILON, 1.0 - EPSILON)
-    values = -np.sum(target * np.log(q), axis=-1)
-    inside = (p >= EPSILON) & (p <= 1.0 - EPSILON)
-    g = np.where(inside, -target / q, 0.0)
-    d_values = (g - np.sum(g * p, axis=-1, keepdims=True)) / total
-    return values, d_values
-
-
-class CategoricalCrossentropy(_CrossentropyBase):
-    """Cross-entropy against one-hot (or soft) targets: ``l = -sum_k t_k log q_k``.
-
-    Args:
-        from_logits: ``y_pred`` holds logits (log-softmax is used, stable for any size)
-            rather than probabilities (normalised to sum 1, then clipped to [1e-7, 1 - 1e-7]).
-        label_smoothing: ``t = t (1 - s) + s / classes``.
-
-    Shapes: ``y_true`` and ``y_pred`` are ``(batch, classes)`` or ``(batch, time, classes)``.
-    """
-
-    default_name = "categorical_crossentropy"
-
-    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size", name=None):
-        super().__init__(from_logits, reduction, name)
-        self.label_smoothing = _label_smoothing(label_smoothing)
-
-    def _prepare(self, y_true, y_pred):
-        y_true = _as_float("y_true", y_true)
-        if y_true.shape != y_pred.shape or y_pred.ndim < 1:
-            raise RnnkitValueError(
-                f"y_true must have the shape of y_pred (one-hot targets) for CategoricalCrossentropy, "
-                f"got y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape}; "
-                f"use SparseCategoricalCrossentropy for integer labels"
-            )
-        return y_true, y_pred
-
-    def _rows(self, y_true, y_pred):
-        if self.label_smoothing:
-            y_true = y_true * (1.0 - self.label_smoothing) + self.label_smoothing / y_pred.shape[-1]
-        return _categorical_rows(y_true, y_pred, self.from_logits)
-
-    def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
-
-
-class SparseCategoricalCrossentropy(_CrossentropyBase):
-    """Cross-entropy against integer labels: ``l = -log q_{y}``.
-
-    Args:
-        from_logits: as for :class:`CategoricalCrossentropy`.
-
-    Shapes: ``y_pred`` is ``(batch, classes)`` or ``(batch, time, classes)``; ``y_true``
-    is ``y_pred.shape[:-1]`` (optionally with a trailing axis of size 1) and holds
-    integers in ``[0, classes)`` (integer-valued floats are accepted, as in Keras).
-    """
-
-    default_name = "sparse_categorical_crossentropy"
-
-    def _prepare(self, y_true, y_pred):
-        labels = np.asarray(y_true)
-        if y_pred.ndim < 1:
-            raise RnnkitValueError(f"y_pred must have a class axis, got {describe(y_pred)}")
-        if labels.ndim == y_pred.ndim and labels.shape[-1:] == (1,):
-            labels = labels[..., 0]
-        if labels.shape != y_pred.shape[:-1]:
-            raise RnnkitValueError(
-                f"y_true must have shape y_pred.shape[:-1] = {y_pred.shape[:-1]} (integer labels), "
-                f"got y_true of shape {np.shape(y_true)} and y_pred of shape {y_pred.shape}"
-            )
-        return check_labels("y_true", labels, y_pred.shape[-1]), y_pred
-
-    def _rows(self, labels, y_pred):
-        target = np.zeros(y_pred.shape)
-        rows = target.reshape(-1, y_pred.shape[-1])  # one-hot rows by plain indexing (put_along_axis is slow)
-        rows[np.arange(len(rows)), labels.reshape(-1)] = 1.0
-        return _categorical_rows(target, y_pred, self.from_logits)
-
-
-def check_labels(name, labels, classes):
-    """Return integer class labels as an int64 array, or raise naming the first bad one.
-
-    A bad label is non-numeric, non-finite, non-integer or outside ``[0, classes)``;
-    the error gives its value, its index and the allowed range.
-    """
-    array = np.asarray(labels)
-    if array.dtype.kind not in _NUMBER_KINDS:
-        raise RnnkitTypeError(f"{name} must hold integer class labels, got {describe(labels)}")
-    if array.dtype.kind in _INTEGER_KINDS:
-        bad = (array < 0) | (array >= classes)
-    else:
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(array) | (array != np.round(array)) | (array < 0) | (array >= classes)
-    if bad.any():
-        index = tuple(int(i) for i in np.argwhere(bad)[0])
-        value = array[index].item()
-        raise RnnkitValueError(
-            f"{name} must hold integer class labels in [0, {classes}) (y_pred has {classes} classes), "
-            f"got {value!r} at index {index} ({int(bad.sum())} bad label(s) in all)"
-        )
-    return array.astype(np.int64)
-
-
-class BinaryCrossentropy(_CrossentropyBase):
-    """Binary cross-entropy, averaged over the last axis (Keras's ``mean(..., axis=-1)``).
-
-    probabilities: ``q = clip(y_pred, 1e-7, 1 - 1e-7)``, ``e = -(t log q + (1 - t) log(1 - q))``;
-    logits (as Keras's TensorFlow and PyTorch backends): ``e = max(z, 0) - z t + log(1 + exp(-|z|))``
-    with ``de/dz = sigmoid(z) - t``. The row loss is ``mean_k e_k``.
-
-    Args:
-        from_logits: ``y_pred`` holds logits rather than probabilities.
-        label_smoothing: ``t = t (1 - s) + 0.5 s``.
-
-    Shapes: ``y_true`` and ``y_pred`` alike, e.g. ``(batch, 1)``, ``(batch, time, 1)``;
-    ``(batch,)`` labels against ``(batch, 1)`` predictions are accepted (Keras's rank fix).
-    """
-
-    default_name = "binary_crossentropy"
-
-    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size", name=None):
-        super().__init__(from_logits, reduction, name)
-        self.label_smoothing = _label_smoothing(label_smoothing)
-
-    def _rows(self, y_true, y_pred):
-        if self.label_smoothing:
-            y_true = y_true * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
-        width = y_pred.shape[-1]
-        if self.from_logits:
-            z = y_pred
-            elements = np.maximum(z, 0.0) - z * y_true + np.log1p(np.exp(-np.abs(z)))
-            d_elements = _sigmoid(z) - y_true
-        else:
-            q = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
-            elements = -(y_true * np.log(q) + (1.0 - y_true) * np.log(1.0 - q))
-            inside = (y_pred >= EPSILON) & (y_pred <= 1.0 - EPSILON)
-            d_elements = np.where(inside, (1.0 - y_true) / (1.0 - q) - y_true / q, 0.0)
-        return elements.mean(axis=-1), d_elements / width
-
-    def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
-
-
-class MeanSquaredError(Loss):
-    """``l = mean_k (y_pred_k - y_true_k)^2`` over the last axis; ``dl/dy_pred = 2 (y_pred - y_true) / K``."""
-
-    default_name = "mean_squared_error"
-
-    def _rows(self, y_true, y_pred):
-        diff = y_pred - y_true
-        return np.mean(diff * diff, axis=-1), 2.0 * diff / y_pred.shape[-1]
-
-
-class MeanAbsoluteError(Loss):
-    """``l = mean_k |y_pred_k - y_true_k|``; ``dl/dy_pred = sign(y_pred - y_true) / K`` (0 where equal)."""
-
-    default_name = "mean_absolute_error"
-
-    def _rows(self, y_true, y_pred):
-        diff = y_pred - y_true
-        return np.mean(np.abs(diff), axis=-1), np.sign(diff) / y_pred.shape[-1]
-
-
-class Huber(Loss):
-    """Huber loss with Keras's branch rule, averaged over the last axis.
-
-    With ``x = y_pred - y_true``: ``e = 0.5 x^2`` where ``|x| <= delta``, else
-    ``delta |x| - 0.5 delta^2``; ``de/dx = x`` or ``delta sign(x)``.
-
-    Args:
-        delta: where the loss turns from quadratic to linear (> 0).
-    """
-
-    default_name = "huber_loss"
-
-    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name=None):
-        super().__init__(reduction, name)
-        if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not delta > 0:
-            raise RnnkitValueError(f"delta must be a positive number, got {describe(delta)}")
-        self.delta = float(delta)
-
-    def _rows(self, y_true, y_pred):
-        x = y_pred - y_true
-        small = np.abs(x) <= self.delta
-        elements = np.where(small, 0.5 * x * x, self.delta * np.abs(x) - 0.5 * self.delta ** 2)
-        d_elements = np.where(small, x, self.delta * np.sign(x))
-        return elements.mean(axis=-1), d_elements / y_pred.shape[-1]
-
-    def get_config(self):
-        return {**super().get_config(), "delta": self.delta}
-
+from .losses_base import (EPSILON, BinaryCrossentropy, CategoricalCrossentropy, ElementwiseLoss, Huber, Loss,
+                          MeanAbsoluteError, MeanSquaredError, SparseCategoricalCrossentropy, check_labels)
+from .losses_regression import (CosineSimilarity, LogCosh, MeanAbsolutePercentageError,
+                                MeanSquaredLogarithmicError)
+from .losses_hinge import CategoricalHinge, Hinge, SquaredHinge
+from .losses_probabilistic import (BinaryFocalCrossentropy, CategoricalFocalCrossentropy,
+                                   CategoricalGeneralizedCrossEntropy, KLDivergence, Poisson)
+from .losses_functional import (ALIASES, FUNCTION_CLASSES, binary_crossentropy,
+                                binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy,
+                                categorical_generalized_cross_entropy, categorical_hinge, check_loss_gradient,
+                                cosine_similarity, hinge, huber, kl_divergence, kld, kullback_leibler_divergence,
+                                log_cosh, logcosh, loss_from_function, mae, mape, mean_absolute_error,
+                                mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error,
+                                msle, mse, no_gradient_error, poisson, sparse_categorical_crossentropy, squared_hinge)
 
 _CLASSES = (
     SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
-    MeanSquaredError, MeanAbsoluteError, Huber,
+    MeanSquaredError, MeanAbsoluteError, Huber, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
+    CosineSimilarity, LogCosh, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
+    BinaryFocalCrossentropy, CategoricalFocalCrossentropy, CategoricalGeneralizedCrossEntropy,
 )
 _REGISTRY = {cls.__name__: cls for cls in _CLASSES}
 _REGISTRY.update({cls.default_name: cls for cls in _CLASSES})
-_REGISTRY.update({"mse": MeanSquaredError, "mae": MeanAbsoluteError, "huber": Huber})
+_REGISTRY.update({function.__name__: cls for function, cls in FUNCTION_CLASSES.items()})
+_REGISTRY.update({alias: FUNCTION_CLASSES[function] for alias, function in ALIASES.items()})
+# Keras 3's upper-case short names
+_REGISTRY.update({"huber": Huber, "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy, "MSE": MeanSquaredError,
+                  "MAE": MeanAbsoluteError, "MAPE": MeanAbsolutePercentageError, "MSLE": MeanSquaredLogarithmicError,
+                  "KLD": KLDivergence})
 
 
 def get(identifier):
     """Resolve a loss: an instance, a name (``"mse"``, ``"sparse_categorical_crossentropy"``,
-    ``"SparseCategoricalCrossentropy"``, ...) or a ``{"class_name", "config"}`` dict.
+    ``"SparseCategoricalCrossentropy"``, ...), a ``{"class_name", "config"}`` dict, a Loss class,
+    or one of this module's functional forms (``rnnkit.losses.sparse_categorical_crossentropy``;
+    a ``functools.partial`` of one keeps its arguments).
 
     A name gives the loss with Keras's default arguments and the name as given (so
-    ``get("mse").name == "mse"``, as Keras reports it).
+    ``get("mse").name == "mse"``, as Keras reports it). Any other function is refused with an
+    error saying how to give rnnkit a loss it can differentiate.
     """
     if isinstance(identifier, Loss):
         return identifier
@@ -436,6 +67,13 @@ def get(identifier):
     if isinstance(identifier, (str, dict)):
         raise RnnkitValueError(f"loss must be one of {sorted(_REGISTRY)} or a registered custom Loss "
                                f"(rnnkit.saving.register_keras_serializable), got {describe(identifier)}")
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier):
+        loss = loss_from_function(identifier)
+        if loss is None:
+            raise no_gradient_error(identifier)
+        return loss
     raise RnnkitTypeError(f"loss must be a name, a config dict or an rnnkit Loss, got {describe(identifier)}")
 
 
@@ -459,3 +97,16 @@ def _custom_loss(identifier):
             config = identifier.get("config") if isinstance(identifier, dict) else None
             return found.from_config(dict(config or {}))
     return None
+
+
+__all__ = ["EPSILON", "Loss", "ElementwiseLoss", "check_labels", "check_loss_gradient", "get", "serialize",
+           "SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy", "MeanSquaredError",
+           "MeanAbsoluteError", "Huber", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError",
+           "CosineSimilarity", "LogCosh", "Hinge", "SquaredHinge", "CategoricalHinge", "KLDivergence", "Poisson",
+           "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "CategoricalGeneralizedCrossEntropy",
+           "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+           "mean_squared_logarithmic_error", "cosine_similarity", "huber", "log_cosh", "hinge", "squared_hinge",
+           "categorical_hinge", "kl_divergence", "poisson", "categorical_crossentropy",
+           "sparse_categorical_crossentropy", "binary_crossentropy", "binary_focal_crossentropy",
+           "categorical_focal_crossentropy", "categorical_generalized_cross_entropy", "mse", "mae", "mape", "msle",
+           "kld", "kullback_leibler_divergence", "logcosh", "loss_from_function", "no_gradient_error"]

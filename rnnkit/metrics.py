@@ -24,6 +24,7 @@ keys after the identifier: ``"mae"`` stays ``"mae"``, ``"accuracy"`` stays ``"ac
 import numpy as np
 
 from . import losses as _losses
+from .losses_base import _same_rank as _same_rank_arrays
 from ._validate import describe
 from .errors import RnnkitTypeError, RnnkitValueError
 
@@ -175,7 +176,7 @@ class MeanMetricWrapper(Mean):
 
 
 def _same_rank(y_true, y_pred):
-    return _losses._same_rank(np.asarray(y_true), np.asarray(y_pred))
+    return _same_rank_arrays(np.asarray(y_true), np.asarray(y_pred))
 
 
 def accuracy(y_true, y_pred):
@@ -222,6 +223,19 @@ def mean_squared_error(y_true, y_pred):
 def mean_absolute_error(y_true, y_pred):
     """``mean(|y_true - y_pred|, axis=-1)``."""
     return _losses.MeanAbsoluteError().per_row(y_true, y_pred)
+
+
+# Keras's metrics module offers the losses' functional forms too (metrics=[keras.metrics.poisson]):
+# per-sample values, averaged by compile's running mean named after the function.
+binary_crossentropy = _losses.binary_crossentropy
+binary_focal_crossentropy = _losses.binary_focal_crossentropy
+categorical_crossentropy = _losses.categorical_crossentropy
+categorical_focal_crossentropy = _losses.categorical_focal_crossentropy
+sparse_categorical_crossentropy = _losses.sparse_categorical_crossentropy
+categorical_hinge, hinge, squared_hinge = _losses.categorical_hinge, _losses.hinge, _losses.squared_hinge
+huber, log_cosh, poisson, kl_divergence = _losses.huber, _losses.log_cosh, _losses.poisson, _losses.kl_divergence
+mean_absolute_percentage_error = _losses.mean_absolute_percentage_error
+mean_squared_logarithmic_error = _losses.mean_squared_logarithmic_error
 
 
 # -- metric classes ---------------------------------------------------------------------------
@@ -318,26 +332,33 @@ _REGISTRY.update({
     "sparse_categorical_accuracy": SparseCategoricalAccuracy, "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError, "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError, "mean": Mean,
 })
+# Keras metrics with a loss's formula (not "cosine_similarity": Keras's metric is +cos, the loss -cos)
 _LOSS_METRIC_NAMES = ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
-                      "huber_loss")
+                      "huber_loss", "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error", "msle",
+                      "kl_divergence", "kld", "poisson", "hinge", "squared_hinge", "categorical_hinge", "log_cosh",
+                      "logcosh", "binary_focal_crossentropy", "categorical_focal_crossentropy")
 
 
 def get(identifier):
     """Resolve a metric by instance, name (``"sparse_categorical_accuracy"``, ``"mae"``, class
-    names) or config dict, with its default name. Loss names (e.g. ``"binary_crossentropy"``)
-    give the running mean of that loss. Use :func:`resolve_metric` for compile's behaviour."""
+    names), Metric class (made with its defaults, as Keras) or config dict, with its default name.
+    Loss names (e.g. ``"binary_crossentropy"``) give the running mean of that loss. Use
+    :func:`resolve_metric` for compile's behaviour."""
     if isinstance(identifier, Metric):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
     if isinstance(identifier, str) and identifier in _REGISTRY:
         return _REGISTRY[identifier]()
     if isinstance(identifier, str) and identifier in _LOSS_METRIC_NAMES:
-        return MeanMetricWrapper(_losses.get(identifier).per_row, name=identifier)
+        return MeanMetricWrapper(_losses.get(identifier).call, name=identifier)
     if isinstance(identifier, dict) and identifier.get("class_name") in _REGISTRY:
         return _REGISTRY[identifier["class_name"]].from_config(dict(identifier.get("config", {})))
     if isinstance(identifier, (str, dict)):
         allowed = sorted(set(_REGISTRY) | set(_LOSS_METRIC_NAMES) | {"acc"})
         raise RnnkitValueError(f"metric must be one of {allowed}, got {describe(identifier)}")
-    raise RnnkitTypeError(f"metric must be a name, a config dict or an rnnkit Metric, got {describe(identifier)}")
+    raise RnnkitTypeError(f"metric must be a name, a config dict, an rnnkit Metric or Metric class, got "
+                          f"{describe(identifier)}")
 
 
 def resolve_metric(identifier, loss=None, y_true=None, y_pred=None):

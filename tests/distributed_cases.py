@@ -290,6 +290,57 @@ def case_refused(out):
     _save(out, "refused", message=message)
 
 
+def weights_for(count, seed=4):
+    return np.random.default_rng(seed).uniform(0.1, 2.0, size=count).astype(np.float32)
+
+
+def fit_weighted(model, x, y):
+    """Sample weights in the loss and in weighted_metrics, weighted validation arrays, both shuffles."""
+    rnnkit.set_random_seed(6)
+    xv, yv = data(count=9, seed=7)
+    first = model.fit(x, y, sample_weight=weights_for(len(x)), batch_size=GLOBAL_BATCH, epochs=2, verbose=0,
+                      validation_data=(xv, yv, weights_for(len(xv), seed=8)))
+    second = model.fit(x, y, sample_weight=weights_for(len(x), seed=5), batch_size=GLOBAL_BATCH, epochs=1, verbose=0,
+                       shuffle="batch")
+    return first, second
+
+
+def compiled_weighted(model):
+    model.compile(optimizer=optimizers.Adam(0.01), loss="mse", metrics=["mae"], weighted_metrics=["mae"])
+    return model
+
+
+def case_weighted(out):
+    x, y = data()
+    with DataParallel().scope():
+        model = compiled_weighted(build(seed=10 + rank()))
+    first, second = fit_weighted(model, x, y)
+    _save(out, "weighted", model.get_weights(), history=_history(first), history_second=_history(second))
+
+
+def case_streams(out):
+    """A stream under DataParallel: refused on every rank with a named error, before any batch is read."""
+    x, y = data()
+    with DataParallel().scope():
+        model = compiled(build(seed=10))
+    read = []
+
+    def batches():
+        read.append(1)
+        yield x[:7], y[:7]
+
+    messages = {}
+    for name, arguments in (("x", {"x": batches()}),
+                            ("validation_data", {"x": x, "y": y, "validation_data": batches()}),
+                            ("steps_per_epoch", {"x": x, "y": y, "steps_per_epoch": 2})):
+        try:
+            model.fit(batch_size=GLOBAL_BATCH, epochs=1, verbose=0, **arguments)
+            messages[name] = ""
+        except ValueError as error:
+            messages[name] = f"{type(error).__name__}: {error}"
+    _save(out, "streams", messages=messages, read=len(read), iterations=int(model.optimizer.iterations))
+
+
 class _FailAt(callbacks.Callback):
     """On rank 1, at the start of epoch ``epoch`` (0-based): raise, or kill the process."""
 

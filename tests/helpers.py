@@ -95,11 +95,11 @@ def step_loop_errors(cell, x, state0, seed=0):
     return errors
 
 
-def fit_gradient_errors(model, x, y):
+def fit_gradient_errors(model, x, y, sample_weight=None):
     """Relative errors (variable name -> error) between the gradient a compiled model's fit applies
     and float64 central differences of its compiled loss, for every trainable variable."""
-    _, grads, _ = model.compute_loss_and_gradients(x, y)
+    _, grads, _ = model.compute_loss_and_gradients(x, y, sample_weight=sample_weight)
     variables = model.trainable_variables
     assert len(grads) == len(variables) > 0
-    return {v.name: rel_error(g, numeric_grad(lambda: model.compute_loss(x, y), v.value))
+    return {v.name: rel_error(g, numeric_grad(lambda: model.compute_loss(x, y, sample_weight=sample_weight), v.value))
             for v, g in zip(variables, grads)}

@@ -76,7 +76,7 @@ def assert_history_close(history, reference, rel=1e-6):
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("two_ranks")
     launch(2, out, "equal", "buffer", "mixed", "tbptt_stateful", "dropout", "sharded", "nan", "stop", "files",
-           "refused", "on_batch")
+           "refused", "on_batch", "weighted", "streams")
     return out
 
 
@@ -243,6 +243,30 @@ def test_data_refused_on_one_rank_raises_on_every_rank_before_training(two_ranks
     theirs = result(two_ranks, "refused", 0)[1]["message"]
     assert "non-finite value" in mine
     assert theirs.startswith("fit did not start: rank 1 of 2 refused") and "non-finite value" in theirs
+
+
+def test_sample_weights_and_weighted_metrics_equal_one_process(two_ranks):
+    saved = [result(two_ranks, "weighted", r) for r in range(2)]
+    assert_same_bits([arrays for arrays, _ in saved])
+    x, y = cases.data()
+    model = cases.compiled_weighted(cases.build(seed=10))
+    first, second = cases.fit_weighted(model, x, y)
+    assert_close(saved[0][0], model.get_weights())
+    values = saved[0][1]
+    assert "weighted_mae" in values["history"] and "val_weighted_mae" in values["history"]
+    assert_history_close(values["history"], first)
+    assert_history_close(values["history_second"], second)
+
+
+def test_a_stream_under_data_parallel_is_refused_on_every_rank_before_it_is_read(two_ranks):
+    for r in range(2):
+        values = result(two_ranks, "streams", r)[1]
+        messages = values["messages"]
+        for name in ("x", "validation_data"):
+            assert messages[name].startswith("ReplicaStreamError: fit under DataParallel with 2 ranks takes arrays")
+            assert f"got {name} as a generator" in messages[name] and "sharded=True" in messages[name]
+        assert "steps_per_epoch is not supported" in messages["steps_per_epoch"]
+        assert values["read"] == 0 and values["iterations"] == 0
 
 
 def _resumable_reference(epochs):

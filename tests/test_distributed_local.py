@@ -90,6 +90,36 @@ def test_part_bounds_cut_contiguous_parts_that_differ_by_at_most_one():
             assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
 
 
+@pytest.mark.parametrize("sharded", [False, True])
+def test_a_ranks_batches_under_shuffle_batch_are_its_slices_of_one_processs_batches(sharded):
+    """fit's pass under DataParallel (rank 1 of 2), shuffle="batch": full arrays give this rank its slice
+    of each of one process's batches (global batches of 6, each shuffled within itself); sharded data
+    is cut into this rank's own batches of 3, each shuffled within itself only."""
+    import types
+
+    from rnnkit.models import data_streams
+    from rnnkit.models.training import Trainer
+
+    def data():
+        return data_streams.ArrayData([np.arange(13.0)[:, None]], [np.zeros(13)], [np.arange(13.0)], 6, "batch",
+                                      np.random.default_rng(0))
+
+    model = Trainer()
+    model._replicas = replicas.Replicas(types.SimpleNamespace(comm=None, rank=1, size=2, sharded=sharded), model)
+    plan = types.SimpleNamespace(data=data(), batch_size=6, local_batch=3, used=12)
+    got = [batch.xs[0][:, 0].astype(int).tolist() for batch in model._replica_pass(plan)]
+    if sharded:
+        expected = [part.tolist() for part in data().index_batches(3)][:4]  # 4 steps of 3: sample 12 left out
+        assert [sorted(part) for part in expected] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]
+    else:
+        expected = [part[slice(*replicas.part_bounds(len(part), 2, 1))].tolist() for part in data().index_batches()]
+        assert [len(part) for part in expected] == [3, 3, 0]
+    assert got == expected
+    assert any(part != sorted(part) for part in got)  # shuffled within the batches
+    for batch in model._replica_pass(plan):  # each sample keeps its own weight
+        assert np.array_equal(batch.weights[0], batch.xs[0][:, 0])
+
+
 def test_file_and_progress_callbacks_run_on_rank_zero_only():
     kept = [callbacks.EarlyStopping(), callbacks.History(), callbacks.TerminateOnNaN()]
     dropped = [callbacks.ModelCheckpoint("w"), callbacks.CSVLogger("l.csv"), callbacks.BackupAndRestore("b"),

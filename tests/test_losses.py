@@ -233,7 +233,7 @@ def test_get_names_configs_and_errors():
     loss = losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
     config = loss.get_config()
     assert config == {"name": "categorical_crossentropy", "reduction": "sum_over_batch_size",
-                      "from_logits": True, "label_smoothing": 0.1}
+                      "from_logits": True, "label_smoothing": 0.1, "axis": -1}
     again = losses.get(losses.serialize(loss))
     assert again.get_config() == config and again is not loss
     assert losses.get(loss) is loss

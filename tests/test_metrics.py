@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from rnnkit import losses, metrics
-from rnnkit.errors import RnnkitValueError
+from rnnkit.errors import RnnkitTypeError, RnnkitValueError
 
 
 def _value(metric, *batches):
@@ -118,6 +118,13 @@ def test_resolve_other_names_and_functions():
     assert custom.name == "max_error" and custom.result() == 3.0
     same = metrics.SparseCategoricalAccuracy()
     assert metrics.resolve_metric(same) is same
+    poisson = metrics.resolve_metric(metrics.poisson)  # Keras's metrics module has the losses' functions
+    poisson.update_state(np.array([[1.0, 2.0]]), np.array([[2.0, 1.0]]))
+    assert poisson.name == "poisson" and poisson.result() == pytest.approx(np.mean([2 - np.log(2), 1 - 2 * np.log(1)]))
+    made = metrics.resolve_metric(metrics.SparseCategoricalAccuracy)  # a class, made with its defaults (Keras)
+    assert type(made) is metrics.SparseCategoricalAccuracy and made.name == "sparse_categorical_accuracy"
+    with pytest.raises(RnnkitTypeError, match="Metric class, got"):
+        metrics.get(dict)
     with pytest.raises(RnnkitValueError, match=r"'acc'.*'sparse_categorical_accuracy'"):
         metrics.resolve_metric("accuracyy")
 

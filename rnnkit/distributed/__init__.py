@@ -14,8 +14,8 @@ mpi4py is imported on first use only: ``pip install "rnnkit[mpi]"`` (or ``"rnnki
 get an MPI library as well). See docs/distributed.md.
 """
 from .collectives import allreduce_mean, broadcast_weights
-from .strategy import DataParallel, current_strategy
+from .strategy import DataParallel, ReplicaStreamError, current_strategy
 from .world import is_chief, launched_size, rank, size
 
-__all__ = ["DataParallel", "allreduce_mean", "broadcast_weights", "current_strategy", "is_chief", "launched_size",
-           "rank", "size"]
+__all__ = ["DataParallel", "ReplicaStreamError", "allreduce_mean", "broadcast_weights", "current_strategy", "is_chief",
+           "launched_size", "rank", "size"]

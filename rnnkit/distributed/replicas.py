@@ -28,6 +28,7 @@ import numpy as np
 
 from ..data_checks import batch_slices
 from ..errors import RnnkitTypeError, RnnkitValueError
+from ..models.data_adapter import take
 from .collectives import (FlatLayout, allreduce_mean, allreduce_sum, any_rank, broadcast_object, broadcast_weights,
                           min_over_ranks)
 from .world import abort
@@ -148,15 +149,15 @@ class Replicas:
         (so a stateful model sees the same rows in the same place as in training)."""
         if plan.validation is None:
             return None
-        xs, ys = plan.validation
+        xs, ys, weights = plan.validation
         if self.sharded:
-            return xs, ys
+            return xs, ys, weights
         index = np.concatenate([np.arange(part.start, part.stop)[slice(*part_bounds(part.stop - part.start,
                                                                                   self.size, self.rank))]
                                 for part in batch_slices(len(xs[0]), plan.batch_size)])
         if len(index) == 0:
             return None
-        return [x[index] for x in xs], [y[index] for y in ys]
+        return take(xs, index), take(ys, index), None if weights is None else take(weights, index)
 
     # ------------------------------------------------------------------ start of fit
     def begin(self):
@@ -301,7 +302,7 @@ class Replicas:
         part = plan.validation_local
         if part is not None:
             count = len(part[0][0])
-            logs = model.evaluate(*part, batch_size=max(1, plan.local_batch), verbose=0, return_dict=True)
+            logs = model._evaluate_arrays(*part, batch_size=max(1, plan.local_batch))
             values = [logs[name] * count for name in names]
         else:
             count = 0

@@ -23,8 +23,14 @@ import contextlib
 import sys
 
 from .._validate import describe
-from ..errors import RnnkitTypeError
+from ..errors import RnnkitTypeError, RnnkitValueError
 from . import world
+
+
+class ReplicaStreamError(RnnkitValueError):
+    """fit under DataParallel with several ranks was given a stream of batches (a generator, a dataset)
+    instead of arrays."""
+
 
 _scopes = []
 _trial_depth = [0]  # > 0 while a sweep trial runs: a DataParallel made inside it covers this process only

@@ -122,6 +122,30 @@ def _shape_tuple(name, shape):
     return tuple(None if d is None else int(d) for d in shape)
 
 
+def _first_layer_shape(input_shape, batch_input_shape, batch_size, input_dim):
+    """(shape of one sample, fixed batch size) from the ways Keras 2 and 3 let a first layer declare them."""
+    given = [name for name, value in (("input_shape", input_shape), ("batch_input_shape", batch_input_shape),
+                                      ("input_dim", input_dim)) if value is not None]
+    if len(given) > 1:
+        raise RnnkitValueError(f"give one of input_shape, batch_input_shape and input_dim, got {' and '.join(given)}")
+    if input_dim is not None:
+        input_shape = (input_dim,)
+    if batch_input_shape is not None:
+        full = _shape_tuple("batch_input_shape", batch_input_shape)
+        if not full:
+            raise RnnkitValueError(f"batch_input_shape must have a batch axis, got {describe(batch_input_shape)}")
+        if batch_size is not None and batch_size != full[0]:
+            raise RnnkitValueError(f"batch_size={batch_size!r} disagrees with batch_input_shape={batch_input_shape!r}")
+        return full[1:], full[0]
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
+            raise RnnkitValueError(f"batch_size must be a positive integer or None, got {describe(batch_size)}")
+        if input_shape is None:
+            raise RnnkitValueError(f"batch_size={batch_size!r} needs input_shape (the shape of one sample)")
+        batch_size = int(batch_size)
+    return _shape_tuple("input_shape", input_shape), batch_size
+
+
 class Layer:
     """Base of every Keras-face layer.
 
@@ -130,6 +154,10 @@ class Layer:
         dtype: "float32" (default) or "float64": the dtype of the weights and of the computation.
         input_shape: optional shape of one sample without the batch axis, e.g. ``(5, 126)``,
             as Keras's first layer of a ``Sequential`` takes it.
+        batch_input_shape: tf.keras 2's form with the batch axis first, e.g. ``(32, 5, 126)``: a
+            fixed batch size (what stateful recurrent layers need), instead of ``input_shape``.
+        batch_size: tf.keras 2's fixed batch size beside ``input_shape``.
+        input_dim: Keras's ``input_shape=(input_dim,)`` (e.g. ``Dense(8, input_dim=4)``).
         trainable: False hides the weights from ``trainable_weights`` (optimizers skip them).
 
     Subclasses set ``input_ndim`` (exact rank) or ``min_ndim``, implement ``build(input_shape)``
@@ -167,14 +195,16 @@ class Layer:
             _refuse_missing_weight_options(cls, options, kwargs)
         return super().__new__(cls)
 
-    def __init__(self, name=None, dtype="float32", input_shape=None, trainable=True, activity_regularizer=None):
+    def __init__(self, name=None, dtype="float32", input_shape=None, trainable=True, activity_regularizer=None,
+                 batch_input_shape=None, batch_size=None, input_dim=None):
         if name is None:
             name = unique_name(to_snake_case(type(self).__name__))
         elif not isinstance(name, str) or not name:
             raise RnnkitTypeError(f"name must be a non-empty string or None, got {describe(name)}")
         self.name = name
         self.dtype = float_dtype("dtype", dtype)
-        self.input_shape_arg = _shape_tuple("input_shape", input_shape)
+        self.input_shape_arg, self.batch_size_arg = _first_layer_shape(input_shape, batch_input_shape, batch_size,
+                                                                       input_dim)
         self.trainable = bool(trainable)
         self.built = False
         self.input_features = None  # last-axis size the built weights expect
@@ -484,7 +514,9 @@ class Layer:
     # ------------------------------------------------------------------ config
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
-        if self.input_shape_arg is not None:
+        if self.input_shape_arg is not None and self.batch_size_arg is not None:
+            config["batch_input_shape"] = (self.batch_size_arg, *self.input_shape_arg)
+        elif self.input_shape_arg is not None:
             config["input_shape"] = self.input_shape_arg
         if getattr(self, "activity_regularizer", None) is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)

@@ -5,9 +5,11 @@
 * :func:`load_model` — a file written by ``model.save`` back to a model.
 
 Where things are: ``graph.py`` (forward/backward through the nodes), ``model.py`` (the base),
-``sequential.py``, ``training.py`` (the training loop), ``compile_utils.py`` (per-output losses and
-metrics, log names), ``data_adapter.py`` (checking x and y), ``stateful.py`` and ``tbptt.py``
-(their rules), ``functional_config.py`` (configs), ``loading.py``.
+``sequential.py``, ``training.py`` (compile, fit, train_on_batch), ``evaluation.py`` (evaluate,
+predict), ``compile_utils.py`` (per-output losses and metrics, log names), ``data_adapter.py``
+(checking and casting x, y and sample weights), ``data_streams.py`` (arrays and streams of batches,
+epochs), ``class_weights.py``, ``stateful.py`` and ``tbptt.py`` (their rules),
+``functional_config.py`` (configs), ``loading.py``.
 """
 from .loading import load_model
 from .model import Model

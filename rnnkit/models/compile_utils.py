@@ -74,10 +74,14 @@ class CompiledLoss:
         return ["loss"]
 
     def value_and_gradients(self, ys, preds, masks, sample_weight=None, need_gradient=True):
-        """(L, [loss_i for each active output], [dL/do_i or None per output])."""
+        """(L, [loss_i for each active output], [dL/do_i or None per output]).
+
+        ``sample_weight``: None, one array for every output, or a list with one array (or None) per
+        output (what :func:`rnnkit.models.data_adapter.check_sample_weight` returns)."""
+        weights = sample_weight if isinstance(sample_weight, list) else [sample_weight] * len(self.output_names)
         total, parts, grads = 0.0, [], [None] * len(self.output_names)
         for i in self.active:
-            value, grad = self.losses[i].value_and_gradient(ys[i], preds[i], sample_weight=sample_weight,
+            value, grad = self.losses[i].value_and_gradient(ys[i], preds[i], sample_weight=weights[i],
                                                             mask=masks[i], need_gradient=need_gradient)
             total += self.weights[i] * value
             parts.append(value)
@@ -97,39 +101,48 @@ class CompiledLoss:
 
 
 class CompiledMetrics:
-    """Per-output metric objects, updated after every batch, reported under Keras's names."""
+    """Per-output metric objects, updated after every batch, reported under Keras's names.
 
-    def __init__(self, metrics, output_names, compiled_loss):
+    ``metrics`` ignore sample weights (they still honour masks); ``weighted_metrics`` take them
+    (Keras's two compile arguments). A weighted metric is logged under its own name unless an
+    unweighted one has it already; then as ``weighted_<name>`` (Keras 3's rule).
+    """
+
+    def __init__(self, metrics, output_names, compiled_loss, weighted_metrics=None):
         self.output_names = list(output_names)
-        per_output = self._spread(metrics)
-        self.metrics = []
-        for index, identifiers in enumerate(per_output):
+        self.metrics = self._resolve(metrics, compiled_loss, "metrics")
+        self.weighted = self._resolve(weighted_metrics, compiled_loss, "weighted_metrics")
+
+    def _resolve(self, metrics, compiled_loss, argument):
+        groups = []
+        for index, identifiers in enumerate(self._spread(metrics, argument)):
             loss = compiled_loss.losses[index]
             resolved = []
             for identifier in identifiers:
                 if isinstance(identifier, metrics_module.Metric) and len(self.output_names) > 1:
                     identifier = copy.deepcopy(identifier)  # one running state per output
                 resolved.append(metrics_module.resolve_metric(identifier, loss))
-            self.metrics.append(resolved)
+            groups.append(resolved)
+        return groups
 
-    def _spread(self, metrics):
+    def _spread(self, metrics, argument="metrics"):
         count = len(self.output_names)
         if metrics is None:
             return [[] for _ in range(count)]
         if isinstance(metrics, str) or not (isinstance(metrics, (list, tuple, dict))):
-            raise RnnkitValueError(f"metrics must be a list such as ['accuracy'], got {describe(metrics)}")
+            raise RnnkitValueError(f"{argument} must be a list such as ['accuracy'], got {describe(metrics)}")
         if isinstance(metrics, dict):
             if count == 1 and set(metrics) - set(self.output_names):
-                raise RnnkitValueError(f"metrics must be a list such as ['accuracy'] (or a dict by output name "
+                raise RnnkitValueError(f"{argument} must be a list such as ['accuracy'] (or a dict by output name "
                                        f"{self.output_names}), got {describe(metrics)}")
-            entries = _per_output("metrics", metrics, self.output_names, allow_single=False)
+            entries = _per_output(argument, metrics, self.output_names, allow_single=False)
             return [self._as_list(e) for e in entries]
         nested = any(isinstance(m, (list, tuple)) for m in metrics)
         if count == 1:
             return [self._as_list(metrics[0]) if nested and len(metrics) == 1 else list(metrics)]
         if nested or len(metrics) == count:
             # Keras 3: a list as long as the outputs gives each output its entry
-            return [self._as_list(e) for e in _per_output("metrics", list(metrics), self.output_names, False)]
+            return [self._as_list(e) for e in _per_output(argument, list(metrics), self.output_names, False)]
         # tf.keras 2: a flat list of another length applies to every output
         return [list(metrics) for _ in range(count)]
 
@@ -141,18 +154,34 @@ class CompiledMetrics:
 
     @property
     def flat(self):
-        return [m for group in self.metrics for m in group]
+        """Every metric object: the unweighted ones, then the weighted ones (log order)."""
+        return [m for group in self.metrics + self.weighted for m in group]
+
+    def _prefixed(self, out, name):
+        return name if len(self.output_names) == 1 else f"{out}_{name}"
 
     @property
     def log_names(self):
-        if len(self.output_names) == 1:
-            return [m.name for m in self.metrics[0]]
-        return [f"{out}_{m.name}" for out, group in zip(self.output_names, self.metrics) for m in group]
+        names = [self._prefixed(out, m.name) for out, group in zip(self.output_names, self.metrics) for m in group]
+        taken = set(names)
+        for out, group in zip(self.output_names, self.weighted):
+            for metric in group:
+                name = self._prefixed(out, metric.name)
+                if name in taken:
+                    name = self._prefixed(out, f"weighted_{metric.name}")
+                taken.add(name)
+                names.append(name)
+        return names
 
-    def update(self, ys, preds, masks):
+    def update(self, ys, preds, masks, sample_weight=None):
+        """``sample_weight``: None, or one array (or None) per output, for the weighted metrics."""
+        weights = sample_weight if sample_weight is not None else [None] * len(ys)
         for y, pred, mask, group in zip(ys, preds, masks, self.metrics):
             for metric in group:
                 metric.update_state(y, pred, mask=mask)
+        for y, pred, mask, weight, group in zip(ys, preds, masks, weights, self.weighted):
+            for metric in group:
+                metric.update_state(y, pred, sample_weight=weight, mask=mask)
 
     def reset(self):
         for metric in self.flat:
@@ -163,3 +192,6 @@ class CompiledMetrics:
 
     def get_config(self):
         return [[m.name for m in group] for group in self.metrics]
+
+    def get_weighted_config(self):
+        return [[m.name for m in group] for group in self.weighted]

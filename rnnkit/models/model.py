@@ -339,7 +339,8 @@ class Model(Trainer, Layer):
         if kwargs:
             raise RnnkitTypeError(f"model {self.name!r} got unexpected arguments {sorted(kwargs)}")
         training = check_training(training)
-        xs = self._prepare_data(data_adapter.flat_arrays("inputs", inputs, self.input_names, "input"))
+        xs = [data_adapter.to_numpy(x) for x in data_adapter.flat_arrays("inputs", inputs, self.input_names, "input")]
+        xs = data_adapter.cast_inputs(self, self._prepare_data(xs))  # as Keras: to the Input's dtype
         outputs, _ = self._run(xs, training, self._flat_masks(mask))
         return self._pack_outputs(outputs)
 

@@ -106,8 +106,9 @@ class Sequential(Model):
             return self._input_layer.batch_shape
         if self._input_shape is not None:
             return self._input_shape
-        first_shape = self._stack[0].input_shape_arg if self._stack else None
-        return None if first_shape is None else (None, *first_shape)
+        first = self._stack[0] if self._stack else None
+        first_shape = first.input_shape_arg if first is not None else None
+        return None if first_shape is None else (getattr(first, "batch_size_arg", None), *first_shape)
 
     def _unbuild(self):
         self.built = False

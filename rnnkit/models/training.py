@@ -14,11 +14,17 @@ provides this protocol (flat lists: one entry per input or output, in ``model.in
 
 One training step:
     outputs = model(xs, training=True)
-    L       = sum_i w_i loss_i(y_i, outputs_i)   (Keras "sum_over_batch_size": mean over batch and time)
+    L       = sum_i w_i loss_i(y_i, outputs_i; sample weights)   (Keras "sum_over_batch_size": the
+              weighted sum over batch and time divided by the number of values)
     dL/doutputs_i -> backward through the graph -> gradients of every weight (BPTT inside recurrent layers)
     optimizer.apply_gradients(zip(gradients, trainable_variables))
+
+Where the batches come from (arrays, generators, datasets; epochs and ``steps_per_epoch``) is
+:mod:`rnnkit.models.data_streams`'s; checking and casting the arrays is
+:mod:`rnnkit.models.data_adapter`'s; ``evaluate`` and ``predict`` are in :mod:`.evaluation`.
 """
 import contextlib
+import math
 import numbers
 import warnings
 
@@ -29,27 +35,18 @@ from .. import losses as losses_module
 from .. import optimizers as optimizers_module
 from .. import weight_options
 from .._validate import describe
-from ..data_checks import batch_slices
-from ..distributed.strategy import current_strategy
+from ..distributed.strategy import ReplicaStreamError, current_strategy
 from ..errors import RnnkitError, RnnkitTypeError, RnnkitValueError
 from ..ops import grad_sinks
-from ..ops.grad_mode import no_grad
 from ..random import make_rng
-from . import data_adapter, stateful, tbptt
+from . import class_weights, data_adapter, data_streams, stateful, tbptt
 from .compile_utils import CompiledLoss, CompiledMetrics
+from .evaluation import Evaluation, check_verbose
 from .step_buffers import StepBuffers
 
 
 class NonFiniteError(RnnkitError, FloatingPointError):
     """The loss or a gradient became NaN or Inf during training."""
-
-
-def _check_verbose(verbose):
-    if isinstance(verbose, str) and verbose == "auto":
-        return 1
-    if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
-        raise RnnkitValueError(f"verbose must be 'auto', 0, 1 or 2, got {describe(verbose)}")
-    return int(verbose)
 
 
 class _FitPlan:
@@ -59,8 +56,30 @@ class _FitPlan:
         self.__dict__.update(fields)
 
 
-class Trainer:
-    """Keras's training API: ``compile``, ``fit``, ``evaluate``, ``predict`` and the ``*_on_batch`` forms."""
+def _check_validation_freq(validation_freq):
+    """Keras: an int n (validate every n-th epoch) or a list of epochs (1-based) to validate after."""
+    if isinstance(validation_freq, numbers.Integral) and not isinstance(validation_freq, bool):
+        if validation_freq < 1:
+            raise RnnkitValueError(f"validation_freq must be a positive integer or a list of epochs, got "
+                                   f"{describe(validation_freq)}")
+        return int(validation_freq)
+    if isinstance(validation_freq, (list, tuple, set, range)) and all(
+            isinstance(e, numbers.Integral) and not isinstance(e, bool) and e >= 1 for e in validation_freq):
+        return frozenset(int(e) for e in validation_freq)
+    raise RnnkitValueError(f"validation_freq must be a positive integer or a list of epochs (1-based), got "
+                           f"{describe(validation_freq)}")
+
+
+def _validates_after(validation_freq, epoch):
+    """Whether ``fit`` validates after ``epoch`` (0-based), as Keras's ``_should_eval``."""
+    if isinstance(validation_freq, int):
+        return (epoch + 1) % validation_freq == 0
+    return epoch + 1 in validation_freq
+
+
+class Trainer(Evaluation):
+    """Keras's training API: ``compile``, ``fit``, ``train_on_batch`` (and, from :class:`Evaluation`,
+    ``evaluate``, ``predict``, ``test_on_batch``, ``predict_on_batch``)."""
 
     optimizer = None
     loss = None
@@ -74,18 +93,27 @@ class Trainer:
     _replicas = None  # rnnkit.distributed's helper when compiled under a DataParallel scope with several ranks
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, terminate_on_nan=True):
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                terminate_on_nan=True):
         """Choose the optimizer, the loss(es) and the metrics (objects or Keras's string names).
 
         Args:
             optimizer: name or Optimizer.
             loss: one loss for every output, a list with one per output (None: no loss on that
-                output) or a dict by output name (outputs left out get no loss).
+                output) or a dict by output name (outputs left out get no loss). A loss is a name
+                (``"mse"``), an object, a class, or one of ``rnnkit.losses``' functions
+                (``rnnkit.losses.sparse_categorical_crossentropy``); rnnkit refuses other functions,
+                which it cannot differentiate (subclass ``rnnkit.losses.Loss`` with ``call`` and
+                ``call_gradient`` instead).
             loss_weights: None (all 1), a list or a dict by output name: the training loss is
                 ``sum_i loss_weights[i] * loss_i``.
             metrics: a list (one-output models; ``[[...]]`` too), or for several outputs a dict by
                 output name, a list of lists, a list as long as the outputs (one entry each, as
                 Keras 3), or a list of another length (every metric on every output, as tf.keras 2).
+                A metric is a name, an object or any function ``fn(y_true, y_pred) -> values``.
+                These metrics ignore sample weights.
+            weighted_metrics: metrics (same forms) weighted by ``sample_weight`` / ``class_weight``;
+                logged as ``weighted_<name>`` where ``metrics`` has the same name.
             terminate_on_nan: (default True) stop ``fit`` at the first non-finite loss or gradient
                 and keep the last finite weights; False lets training run on (a step whose gradients
                 are not finite is then skipped with a warning, and History shows the non-finite loss).
@@ -95,7 +123,7 @@ class Trainer:
         # everything resolved before anything is assigned: a bad metric leaves the model as it was
         resolved_optimizer = optimizers_module.get(optimizer)
         compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
-        compiled_metrics = CompiledMetrics(metrics, self.output_names, compiled_loss)
+        compiled_metrics = CompiledMetrics(metrics, self.output_names, compiled_loss, weighted_metrics)
         self.optimizer, self._compiled_loss, self._compiled_metrics = resolved_optimizer, compiled_loss, compiled_metrics
         losses = compiled_loss.losses
         self.loss = losses[0] if len(losses) == 1 else losses
@@ -127,6 +155,9 @@ class Trainer:
                   "metrics": metrics[0] if single else metrics}
         if any(weight != 1.0 for weight in losses["loss_weights"]):
             config["loss_weights"] = losses["loss_weights"]
+        weighted = self._compiled_metrics.get_weighted_config()
+        if any(weighted):
+            config["weighted_metrics"] = weighted[0] if single else weighted
         return config
 
     def compile_from_config(self, config):
@@ -144,7 +175,8 @@ class Trainer:
         loss = config["loss"]
         self.compile(optimizer=optimizers_module.get({"class_name": optimizer.pop("class_name"), "config": optimizer}),
                      loss=[loss_of(item) for item in loss] if isinstance(loss, list) else loss_of(loss),
-                     loss_weights=config.get("loss_weights"), metrics=config.get("metrics"))
+                     loss_weights=config.get("loss_weights"), metrics=config.get("metrics"),
+                     weighted_metrics=config.get("weighted_metrics"))
 
     @property
     def shuffle_rng(self):
@@ -199,30 +231,28 @@ class Trainer:
     def compute_loss_and_gradients(self, x, y, sample_weight=None):
         """Forward, loss and BPTT on one batch: returns (loss, gradients in trainable_variables order, y_pred)."""
         self._require_compiled("compute_loss_and_gradients")
-        xs = self._prepare_data(data_adapter.flat_arrays("x", x, self.input_names, "input"))
-        ys = data_adapter.flat_arrays("y", y, self.output_names, "output")
-        loss, _, grads, outputs, _ = self._loss_and_gradients(xs, ys, sample_weight)
+        xs, ys, weights = self._checked(x, y, sample_weight)
+        loss, _, grads, outputs, _ = self._loss_and_gradients(xs, ys, weights)
         return loss, grads, self._pack_outputs(outputs)
 
     def compute_loss(self, x, y, sample_weight=None, training=False):
         """The compiled loss of the model on (x, y), without gradients."""
         self._require_compiled("compute_loss")
-        xs = self._prepare_data(data_adapter.flat_arrays("x", x, self.input_names, "input"))
-        ys = data_adapter.flat_arrays("y", y, self.output_names, "output")
+        xs, ys, weights = self._checked(x, y, sample_weight)
         outputs, masks = self._forward(xs, training=training)
-        loss, _, _ = self._compiled_loss.value_and_gradients(ys, outputs, masks, sample_weight, need_gradient=False)
+        loss, _, _ = self._compiled_loss.value_and_gradients(ys, outputs, masks, weights, need_gradient=False)
         return self._with_penalties(loss)
 
-    def _train_step(self, xs, ys, where):
+    def _train_step(self, xs, ys, where, sample_weights=None):
         """One optimizer step: returns (loss, per-output losses, global gradient norm)."""
         # Overflow is detected below and reported with the epoch and batch; NumPy's own warnings would only repeat it.
         variables = self.trainable_variables
         buffers = StepBuffers(self.optimizer, variables)  # gradients go straight into its flat buffer
         with np.errstate(over="ignore", invalid="ignore"), grad_sinks.writing_gradients_into(buffers.sinks):
-            loss, parts, grads, outputs, masks = self._loss_and_gradients(xs, ys, variables=variables)
+            loss, parts, grads, outputs, masks = self._loss_and_gradients(xs, ys, sample_weights, variables=variables)
 
         def update_metrics():
-            self._compiled_metrics.update(ys, outputs, masks)
+            self._compiled_metrics.update(ys, outputs, masks, sample_weights)
 
         if self._replicas is not None:  # summed over the ranks: every value below is the same on every rank
             loss, parts, grads = self._replicas.combine(len(ys[0]), loss, parts, grads, update_metrics)
@@ -256,28 +286,15 @@ class Trainer:
             raise NonFiniteError(f"the optimizer step at {where} made weights non-finite (global gradient norm "
                                  f"{norm:.3g}); weights kept from the last finite step")
 
-    def train_on_batch(self, x, y, return_dict=False):
-        """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; returns the loss (and metrics) of that batch.
+
+        ``sample_weight`` / ``class_weight`` as for :meth:`fit`."""
         self._require_compiled("train_on_batch")
-        xs, ys = self._checked_xy(x, y)
+        xs, ys, weights = self._checked(x, y, sample_weight, class_weight)
         self._compiled_metrics.reset()
-        loss, parts, _ = self._train_step(xs, ys, "train_on_batch")
+        loss, parts, _ = self._train_step(xs, ys, "train_on_batch", weights)
         return self._results(loss, parts, return_dict)
-
-    @no_grad()
-    def test_on_batch(self, x, y, return_dict=False):
-        self._require_compiled("test_on_batch")
-        xs, ys = self._checked_xy(x, y)
-        self._compiled_metrics.reset()
-        outputs, masks = self._forward(xs, training=False)
-        loss, parts, _ = self._compiled_loss.value_and_gradients(ys, outputs, masks, need_gradient=False)
-        self._compiled_metrics.update(ys, outputs, masks)
-        return self._results(self._with_penalties(loss), parts, return_dict)
-
-    @no_grad()
-    def predict_on_batch(self, x):
-        outputs, _ = self._forward(self._prepare_data(data_adapter.check_x(self, x)), training=False)
-        return self._pack_outputs(outputs)
 
     def _results(self, loss, parts, return_dict):
         logs = {**self._compiled_loss.logs(loss, parts), **self._compiled_metrics.results()}
@@ -285,35 +302,103 @@ class Trainer:
             return logs
         return loss if len(logs) == 1 else list(logs.values())
 
-    # ------------------------------------------------------------------ data checks
-    def _checked_xy(self, x, y, x_name="x", y_name="y"):
-        xs, ys = data_adapter.check_xy(self, x, y, x_name, y_name)
-        return self._prepare_data(xs), ys
+    # ------------------------------------------------------------------ data
+    def _prepared(self, xs):
+        """Inputs checked against the model (which a Sequential builds from) and cast as Keras casts them."""
+        return data_adapter.cast_inputs(self, self._prepare_data(xs))
+
+    def _checked(self, x, y, sample_weight=None, class_weight=None, names=("x", "y", "sample_weight")):
+        """Flat checked ``(xs, ys, sample_weights)`` of one set of arrays."""
+        x_name, y_name, sw_name = names
+        xs = self._prepared(data_adapter.check_x(self, x, x_name))
+        ys, weights = data_adapter.check_targets(self, xs, y, sample_weight, class_weight, x_name, y_name, sw_name)
+        return xs, ys, weights
 
     def _check_labels(self, ys, name):
         """Refuse out-of-range class ids for a sparse loss before the first epoch, indexing the whole array."""
         for index, (loss, y) in enumerate(zip(self._compiled_loss.losses, ys)):
-            if isinstance(loss, losses_module.SparseCategoricalCrossentropy):
+            if isinstance(loss, losses_module.SparseCategoricalCrossentropy) and loss.ignore_class is None:
                 label = name if len(ys) == 1 else f"{name}[{self.output_names[index]!r}]"
                 losses_module.check_labels(label, y, self.outputs[index].shape[-1])
 
+    def _batch_checker(self, need_y, class_weight, where_from):
+        """What checks each batch of a stream: convert, check, cast; targets' labels; stateful batch size."""
+        def check(raw, where):
+            xs, ys, weights = data_adapter.check_batch(self, raw, where, self._prepared, need_y, class_weight)
+            if need_y:
+                self._check_labels(ys, f"{where}: y")
+            stateful.check_batches(self, len(xs[0]), len(xs[0]), f"{where_from}, {where}")
+            return xs, ys, weights
+        return check
+
+    def _data(self, x, y=None, sample_weight=None, class_weight=None, batch_size=None, shuffle=False, steps=None,
+              need_y=True, names=("x", "y", "sample_weight"), where_from="fit"):
+        """``x`` (with y and weights) as :class:`~.data_streams.ArrayData` (checked now) or
+        :class:`~.data_streams.StreamData` (each batch checked when it comes)."""
+        x_name, y_name, sw_name = names
+        data_streams.check_source(x_name, x)
+        if self._shuffle_rng is None:
+            self._shuffle_rng = make_rng(None)
+        if data_streams.is_stream(x):
+            data_streams.refuse_with_stream(data_streams.kind_of(x), **{y_name: y, sw_name: sample_weight})
+            # checked now, and again with the number of classes on each batch (a Sequential builds on the first)
+            checked = class_weights.check(self, class_weight)
+            return data_streams.StreamData(x, x_name, self._batch_checker(need_y, checked, where_from), shuffle,
+                                           self._shuffle_rng)
+        if need_y:
+            xs, ys, weights = self._checked(x, y, sample_weight, class_weight, names)
+            self._check_labels(ys, y_name)
+        else:
+            xs, ys, weights = self._prepared(data_adapter.check_x(self, x, x_name)), None, None
+            if len(xs[0]) == 0:
+                raise RnnkitValueError(f"{x_name} must hold at least one sample, got {describe(xs[0])}")
+        if batch_size is None:  # Keras: the steps decide the batch size when only they are given
+            batch_size = math.ceil(len(xs[0]) / steps) if steps else 32
+        self._stateful_check(where_from)(self, len(xs[0]), batch_size, where_from)
+        return data_streams.ArrayData(xs, ys, weights, batch_size, shuffle, self._shuffle_rng)
+
+    def built_for_data(self):
+        """Whether the model knows its output shapes (a Sequential builds from its first data)."""
+        return getattr(self, "outputs", None) is not None
+
     # ------------------------------------------------------------------ fit
-    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, tbptt_steps=None):
-        """Train for ``epochs`` passes over (x, y) and return a ``History``.
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
+            tbptt_steps=None):
+        """Train for ``epochs`` passes over the data and return a ``History`` (Keras 3's signature).
 
         Args:
-            x: (N, T, F) floats (or (N, T) integer ids for an Embedding first layer); for a model with
-                several inputs a list (``model.inputs`` order) or a dict by input name.
-            y: targets, N first; for several outputs a list or a dict by output name.
-            batch_size: samples per gradient step (default 32).
+            x: the inputs: (N, T, F) floats (booleans and integers are cast; (N, T) integer ids for
+                an Embedding stay integers), a Python list, or for several inputs a list
+                (``model.inputs`` order) or a dict by input name. Or a stream of batches: a
+                generator or iterator, an iterable, an ``rnnkit.utils.PyDataset``, a dataset of
+                ``rnnkit.utils.timeseries_dataset_from_array``, a torch ``DataLoader`` or a
+                ``tf.data.Dataset``, each batch ``(x, y)`` or ``(x, y, sample_weight)``; streams are
+                read batch by batch, never loaded whole (see :mod:`rnnkit.models.data_streams`).
+            y: targets, N first; for several outputs a list or a dict by output name. Not given
+                with a stream (its batches carry them).
+            batch_size: samples per gradient step for arrays (default 32; ignored for streams).
             epochs: index of the last epoch (as Keras: training runs from ``initial_epoch`` to ``epochs``).
             verbose: "auto" or 1 (progress bar), 2 (one line per epoch), 0 (silent).
             callbacks: list of ``rnnkit.callbacks.Callback``.
-            validation_split: fraction of the data, taken from the end, held out for validation.
-            validation_data: ``(x_val, y_val)``; overrides validation_split.
-            shuffle: shuffle the training samples every epoch.
+            validation_split: fraction of the arrays, taken from the end, held out for validation.
+            validation_data: ``(x_val, y_val)``, ``(x_val, y_val, val_sample_weight)`` or a stream;
+                overrides validation_split.
+            shuffle: True reshuffles the samples of arrays every pass, "batch" shuffles within each
+                batch, False keeps the order; a PyDataset's batch order is shuffled; other streams
+                are taken as they come.
+            class_weight: ``{class index: weight}``: each sample weighs its class's weight (one-output
+                models; per time step for sequence outputs).
+            sample_weight: weights per sample ``(N,)``, or per time step ``(N, T)`` for sequence
+                outputs; for several outputs a list/dict per output. The loss is Keras's weighted
+                sum divided by the number of values; ``weighted_metrics`` use them too.
             initial_epoch: epoch to start from (for resuming).
+            steps_per_epoch: batches per epoch (default: one pass over the data); needed for an
+                endless stream. A pass that runs out early ends the epoch early (Keras's warning).
+            validation_steps: batches per validation (default: one pass over validation_data).
+            validation_batch_size: batch size of array validation data (default ``batch_size``).
+            validation_freq: validate every n-th epoch (int) or after the epochs listed (1-based).
             tbptt_steps: truncated BPTT: split each sequence into chunks of this many steps, carry the
                 recurrent states across chunks and backpropagate (and update) within each chunk.
 
@@ -327,8 +412,16 @@ class Trainer:
         replicas = self._replicas
 
         def fit_plan():
-            return self._fit_plan(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-                                  shuffle, initial_epoch, tbptt_steps)
+            plan = self._fit_plan(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+                                  shuffle, initial_epoch, tbptt_steps, class_weight=class_weight,
+                                  sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
+                                  validation_steps=validation_steps, validation_batch_size=validation_batch_size,
+                                  validation_freq=validation_freq)
+            return plan if replicas is None else self._replica_plan(plan)
+
+        if replicas is not None:  # before anything reads a stream
+            self._refuse_for_replicas(x, validation_data, steps_per_epoch=steps_per_epoch,
+                                      validation_steps=validation_steps, validation_batch_size=validation_batch_size)
 
         # DataParallel (rnnkit/distributed/replicas.py): checked on every rank; a failure past the checks ends the job
         plan = fit_plan() if replicas is None else replicas.plan(replicas.checked(fit_plan))
@@ -344,34 +437,121 @@ class Trainer:
         return history
 
     def _fit_plan(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-                  shuffle, initial_epoch, tbptt_steps):
+                  shuffle, initial_epoch, tbptt_steps, class_weight=None, sample_weight=None, steps_per_epoch=None,
+                  validation_steps=None, validation_batch_size=None, validation_freq=1):
         """Validate every argument and the data, and build the model, before the first batch."""
-        xs, ys = self._checked_xy(x, y)
         batch_size = data_adapter.check_batch_size(batch_size)
+        validation_batch_size = data_adapter.check_batch_size(validation_batch_size, "validation_batch_size")
+        steps_per_epoch = data_streams.check_steps("steps_per_epoch", steps_per_epoch)
+        validation_steps = data_streams.check_steps("validation_steps", validation_steps)
+        validation_freq = _check_validation_freq(validation_freq)
+        shuffle = data_adapter.check_shuffle(shuffle)
         for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise RnnkitValueError(f"{name} must be a non-negative integer, got {describe(value)}")
-        verbose = _check_verbose(verbose)
+        verbose = check_verbose(verbose)
         if callbacks is not None and (not isinstance(callbacks, (list, tuple)) or not all(
                 isinstance(c, callbacks_module.Callback) for c in callbacks)):
             raise RnnkitTypeError(f"callbacks must be a list of rnnkit.callbacks.Callback objects, "
                                   f"got {describe(callbacks)}")
+        if tbptt_steps is not None and (sample_weight is not None or class_weight is not None):
+            raise RnnkitValueError("tbptt_steps cannot be combined with sample_weight or class_weight")
+        train = self._data(x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch)
+        epochs, initial_epoch = int(epochs), int(initial_epoch)
+        validations = sum(_validates_after(validation_freq, e) for e in range(initial_epoch, epochs))
+        train, validation = self._validation_plan(train, validation_split, validation_data,
+                                                  validation_batch_size or batch_size, validation_steps, validations)
         if tbptt_steps is not None:
-            tbptt_steps = tbptt.check(self, tbptt_steps, xs, ys)
-        xs, ys, validation = data_adapter.validation_arrays(self, xs, ys, validation_split, validation_data)
-        if validation is not None:
-            validation = (self._prepare_data(validation[0]), validation[1])
-        self._check_labels(ys, "y")
-        if validation is not None:
-            self._check_labels(validation[1], "validation y")
-        check_batches = stateful.check_batches if self._replicas is None else self._replicas.check_stateful
-        check_batches(self, len(xs[0]), batch_size, "fit")
-        if validation is not None:
-            check_batches(self, len(validation[0][0]), batch_size, "fit's validation")
-        return _FitPlan(xs=xs, ys=ys, validation=validation, batch_size=batch_size, epochs=int(epochs),
-                        initial_epoch=int(initial_epoch), verbose=verbose, callbacks=list(callbacks or []),
-                        shuffle=bool(shuffle), tbptt_steps=tbptt_steps,
-                        steps=len(batch_slices(len(xs[0]), batch_size)))
+            arrays = isinstance(train, data_streams.ArrayData)
+            tbptt_steps = tbptt.check(self, tbptt_steps, train.xs, train.ys) if arrays else \
+                self._tbptt_for_stream(tbptt_steps)
+        arrays = isinstance(train, data_streams.ArrayData)
+        return _FitPlan(train=data_streams.EpochIterator(train, steps_per_epoch), data=train,
+                        xs=train.xs if arrays else None, ys=train.ys if arrays else None, validation=validation,
+                        validation_freq=validation_freq, batch_size=train.batch_size if arrays else batch_size,
+                        epochs=epochs, initial_epoch=initial_epoch, verbose=verbose,
+                        callbacks=list(callbacks or []), shuffle=shuffle, tbptt_steps=tbptt_steps)
+
+    def _validation_plan(self, train, validation_split, validation_data, batch_size, steps, validations):
+        """(training data, validation EpochIterator or None): ``validation_data``, else the last
+        ``validation_split`` of the training arrays (Keras's rules for both)."""
+        if validation_data is not None:
+            if isinstance(validation_data, (tuple, list)):
+                if len(validation_data) not in (2, 3):
+                    raise RnnkitValueError(f"validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                                           f"val_sample_weight), or a stream of batches, got {describe(validation_data)}")
+                vx, vy, vw = tuple(validation_data) + (None,) * (3 - len(validation_data))
+                data = self._data(vx, vy, vw, batch_size=batch_size, steps=steps, where_from="fit's validation",
+                                  names=("validation_data[0]", "validation_data[1]", "validation_data[2]"))
+            else:
+                data = self._data(validation_data, batch_size=batch_size, steps=steps,
+                                  names=("validation_data", "y", "sample_weight"), where_from="fit's validation")
+            if data.one_shot and steps is None and validations > 1:
+                raise RnnkitValueError(
+                    f"validation_data is a generator, which can be read once, and fit validates {validations} "
+                    f"times: give validation_steps (batches per validation) or a dataset that can be re-read")
+            return train, data_streams.EpochIterator(data, steps, "validation_steps")
+        if not isinstance(train, data_streams.ArrayData):
+            if validation_split:
+                raise RnnkitValueError(f"validation_split is only supported for arrays (as Keras), got it with x "
+                                       f"{train.describe()}: give validation_data instead")
+            return train, None
+        part, held_out = data_adapter.split_validation(train.xs, train.ys, train.weights, validation_split)
+        if held_out is None:
+            return train, None
+        batch_size = batch_size or train.batch_size
+        rest = data_streams.ArrayData(*part, train.batch_size, train.shuffle, train.rng)
+        self._stateful_check("fit")(self, rest.num_samples, rest.batch_size, "fit")
+        self._stateful_check("fit")(self, len(held_out[0][0]), batch_size, "fit's validation")
+        return rest, data_streams.EpochIterator(data_streams.ArrayData(*held_out, batch_size), steps,
+                                                "validation_steps")
+
+    def _stateful_check(self, where_from):
+        """What checks the batch size of a stateful model: under DataParallel, fit's arrays follow the
+        per-rank rules (each rank's layers carry the rows of its slice); everything else Keras's."""
+        if self._replicas is not None and where_from in ("fit", "fit's validation"):
+            return self._replicas.check_stateful
+        return stateful.check_batches
+
+    def _refuse_for_replicas(self, x, validation_data, **per_pass_options):
+        """DataParallel with several ranks trains on arrays in whole passes: every rank must know the
+        global batches (or its own shard) before the first step, which a stream cannot tell."""
+        size = self._replicas.size
+        for name, data in (("x", x), ("validation_data", validation_data)):
+            if data_streams.is_stream(data):
+                raise ReplicaStreamError(
+                    f"fit under DataParallel with {size} ranks takes arrays, got {name} as a "
+                    f"{data_streams.kind_of(data)}: pass arrays (the same on every rank), or each rank's own part "
+                    f"as arrays with DataParallel(sharded=True)")
+        for name, value in per_pass_options.items():
+            if value is not None:
+                raise RnnkitValueError(f"fit under DataParallel with {size} ranks runs whole passes over the arrays: "
+                                       f"{name} is not supported there, got {name}={describe(value)}")
+
+    def _replica_plan(self, plan):
+        """The plan as rnnkit.distributed's Replicas reads it: the training arrays (``plan.xs``, ``plan.ys``)
+        and the validation arrays ``(xs, ys, sample_weights)`` (the rank's part is cut from them)."""
+        if plan.validation is not None:
+            data = plan.validation.data
+            plan.validation = (data.xs, data.ys, data.weights)
+        return plan
+
+    def _replica_pass(self, plan):
+        """This rank's batches of one epoch: the pass's order (shuffled as one process shuffles it), cut
+        into the global batches and each to this rank's slice (or, sharded, into this rank's batches)."""
+        data, replicas = plan.data, self._replicas
+        order = np.concatenate(data.index_batches(plan.local_batch if replicas.sharded else None))
+        for index in replicas.epoch_batches(plan, order):
+            yield data.batch(index)
+
+    def _tbptt_for_stream(self, tbptt_steps):
+        """tbptt_steps checked against the model alone (a stream's batches are checked when they come):
+        tbptt.check looks at the numbers of inputs and outputs and the inputs' rank only."""
+        if not self.built_for_data():
+            raise RnnkitValueError("tbptt_steps with a stream needs a built model (an Input or input_shape=)")
+        def stand_in(tensor):
+            return np.empty((1,) * len(tensor.shape))
+        return tbptt.check(self, tbptt_steps, [stand_in(t) for t in self.inputs], [stand_in(t) for t in self.outputs])
 
     def _fit_callbacks(self, plan):
         """The CallbackList of a fit (user callbacks, progress bar when verbose, History last)."""
@@ -382,14 +562,13 @@ class Trainer:
         callback_list.append(history)
         if self._replicas is not None:  # files and progress on rank 0 only
             callback_list = self._replicas.callbacks_for_rank(callback_list)
+        steps = plan.train.num_batches if self._replicas is None else plan.steps
         cbs = callbacks_module.CallbackList(callback_list, model=self, params={
-            "epochs": plan.epochs, "steps": plan.steps, "verbose": plan.verbose})
+            "epochs": plan.epochs, "steps": steps, "verbose": plan.verbose})
         return cbs, history
 
     def _fit_epochs(self, plan, cbs):
         """on_train_begin (which may resume: :meth:`resume_at_epoch`), then the epochs."""
-        if self._shuffle_rng is None:
-            self._shuffle_rng = make_rng(None)
         self.stop_training = False
         self._resume_epoch = None
         cbs.on_train_begin()
@@ -404,11 +583,11 @@ class Trainer:
             logs = self._run_epoch(plan, epoch, cbs)
             if self._replicas is not None:  # moving statistics (BatchNormalization): the mean over the ranks
                 self._replicas.end_epoch()
-            if logs is None:  # stopped on a non-finite value
+            if logs is None:  # stopped on a non-finite value, or the data ran out
                 break
-            if plan.validation is not None:
-                val = self.evaluate(*plan.validation, batch_size=plan.batch_size, verbose=0, return_dict=True) \
-                    if self._replicas is None else self._replicas.evaluate(plan)
+            if plan.validation is not None and _validates_after(plan.validation_freq, epoch):
+                val = self._evaluate_epoch(plan.validation, "validation_data") if self._replicas is None else \
+                    self._replicas.evaluate(plan)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             cbs.on_epoch_end(epoch, logs)
             if self._replicas is not None:
@@ -424,42 +603,51 @@ class Trainer:
         self._resume_epoch = int(epoch)
 
     def _run_epoch(self, plan, epoch, cbs):
-        count = len(plan.xs[0])
-        order = self._shuffle_rng.permutation(count) if plan.shuffle else np.arange(count)
+        """One epoch's batches; returns its logs, or None when training must stop (a non-finite value,
+        or a stream that had no batch left for this epoch)."""
         self._compiled_metrics.reset()
         total, part_totals, seen, norms = 0.0, None, 0, []
         clips_before = getattr(self.optimizer, "clip_events", 0)
         batch_logs = cbs.calls("on_train_batch_end", "on_batch_end")  # else the logs are made once, at the end
         replicas = self._replicas
-        batches = [order[part] for part in batch_slices(count, plan.batch_size)] if replicas is None else \
-            replicas.epoch_batches(plan, order)  # this rank's slice of each global batch
-        for step, index in enumerate(batches):
-            cbs.on_train_batch_begin(step)
-            where = f"epoch {epoch + 1}, batch {step + 1}"
-            xs, ys = data_adapter.take(plan.xs, index), data_adapter.take(plan.ys, index)
-            try:
-                if plan.tbptt_steps is None:
-                    loss, parts, norm = self._train_step(xs, ys, where)
-                else:
-                    loss, parts, norm = tbptt.train_step(self, xs, ys, plan.tbptt_steps, where)
-            except NonFiniteError as error:
-                warnings.warn(f"fit stopped: {error}", RuntimeWarning, stacklevel=4)
-                self.stop_training = True
-                self.stop_reason = str(error)
-                return None
-            size = len(index) if replicas is None else replicas.last_count  # samples in the global batch
-            total += loss * size
-            part_totals = [p * size for p in parts] if part_totals is None else [
-                a + p * size for a, p in zip(part_totals, parts)]
-            seen += size
-            norms.append(norm)
-            if batch_logs:
-                logs = self._running_logs(total, part_totals, seen)
-                cbs.on_train_batch_end(step, logs)
-            if replicas is not None:
-                self.stop_training = replicas.stop_anywhere(self.stop_training)
-            if self.stop_training:
-                break
+        batches = plan.train.epoch() if replicas is None else self._replica_pass(plan)
+        try:
+            for step, batch in enumerate(batches):
+                cbs.on_train_batch_begin(step)
+                where = f"epoch {epoch + 1}, batch {step + 1}"
+                if plan.tbptt_steps is not None and any(w is not None for w in batch.weights):
+                    raise RnnkitValueError(f"{where}: tbptt_steps cannot use the sample weights the batch carries")
+                try:
+                    if plan.tbptt_steps is None:
+                        loss, parts, norm = self._train_step(batch.xs, batch.ys, where, batch.weights)
+                    else:
+                        loss, parts, norm = tbptt.train_step(self, batch.xs, batch.ys, plan.tbptt_steps, where)
+                except NonFiniteError as error:
+                    warnings.warn(f"fit stopped: {error}", RuntimeWarning, stacklevel=4)
+                    self.stop_training = True
+                    self.stop_reason = str(error)
+                    return None
+                # Keras weighs each batch's loss by its number of samples (under DataParallel: the global batch's)
+                size = len(batch) if replicas is None else replicas.last_count
+                total += loss * size
+                part_totals = [p * size for p in parts] if part_totals is None else [
+                    a + p * size for a, p in zip(part_totals, parts)]
+                seen += size
+                norms.append(norm)
+                if batch_logs:
+                    logs = self._running_logs(total, part_totals, seen)
+                    cbs.on_train_batch_end(step, logs)
+                if replicas is not None:
+                    self.stop_training = replicas.stop_anywhere(self.stop_training)
+                if self.stop_training:
+                    break
+        finally:
+            batches.close()
+        if not seen:  # a one-shot generator read out by an earlier epoch (tf.keras 2 stops here too)
+            warnings.warn(data_streams.RAN_OUT, UserWarning, stacklevel=4)
+            self.stop_training = True
+            self.stop_reason = f"{plan.data.describe()} had no batch left for epoch {epoch + 1}"
+            return None
         if not batch_logs:
             logs = self._running_logs(total, part_totals, seen)
         logs["grad_norm"] = float(np.mean(norms))
@@ -476,79 +664,3 @@ class Trainer:
         """Whether the optimizer clips gradients (then History records how many steps it clipped)."""
         opt = self.optimizer
         return any(getattr(opt, name, None) is not None for name in ("clipvalue", "clipnorm", "global_clipnorm"))
-
-    # ------------------------------------------------------------------ evaluate / predict
-    def _loop_callbacks(self, callbacks, verbose, steps):
-        """The CallbackList of an evaluate or predict call: the user's callbacks, and a progress bar
-        when verbose (Keras: "auto" means 1)."""
-        verbose = _check_verbose(verbose)
-        callback_list = list(callbacks or [])
-        if verbose:
-            callback_list.append(callbacks_module.ProgbarLogger())
-        return callbacks_module.CallbackList(callback_list, model=self,
-                                             params={"epochs": 1, "steps": steps, "verbose": verbose})
-
-    @no_grad()
-    def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", return_dict=False, callbacks=None):
-        """Loss (and metrics) over (x, y), averaged over samples as Keras does.
-
-        Returns the loss alone, or the list ``[loss, <output>_loss..., metrics...]`` (Keras's order,
-        :attr:`metrics_names`), or with ``return_dict`` a dict by log name. Callbacks get Keras's test
-        hooks: ``on_test_begin``, ``on_test_batch_begin/end`` (logs: the running loss and metrics so
-        far) and ``on_test_end`` (logs: the results)."""
-        self._require_compiled("evaluate")
-        xs, ys = self._checked_xy(x, y)
-        batch_size = data_adapter.check_batch_size(batch_size)
-        count = len(xs[0])
-        stateful.check_batches(self, count, batch_size, "evaluate")
-        parts = batch_slices(count, batch_size)
-        cbs = self._loop_callbacks(callbacks, verbose, len(parts))
-        self._compiled_metrics.reset()
-        cbs.on_test_begin()
-        total, part_totals, seen = 0.0, None, 0
-        batch_logs = cbs.calls("on_test_batch_end")  # else no running results are made
-        for step, part in enumerate(parts):
-            cbs.on_test_batch_begin(step)
-            batch_ys = data_adapter.take(ys, part)
-            outputs, masks = self._forward(data_adapter.take(xs, part), training=False)
-            loss, losses, _ = self._compiled_loss.value_and_gradients(batch_ys, outputs, masks, need_gradient=False)
-            size = len(batch_ys[0])
-            total += self._with_penalties(loss) * size
-            part_totals = [p * size for p in losses] if part_totals is None else [
-                a + p * size for a, p in zip(part_totals, losses)]
-            seen += size
-            self._compiled_metrics.update(batch_ys, outputs, masks)
-            if batch_logs:
-                cbs.on_test_batch_end(step, self._results(total / seen, [p / seen for p in part_totals], True))
-        mean_parts = [p / count for p in part_totals]
-        logs = self._results(total / count, mean_parts, True)
-        cbs.on_test_end(logs)
-        return logs if return_dict else self._results(total / count, mean_parts, False)
-
-    @no_grad()
-    def predict(self, x, batch_size=32, verbose=0, callbacks=None):
-        """Outputs for every sample of x, computed ``batch_size`` samples at a time.
-
-        Returns one array (also for outputs given as a list of one tensor, as Keras 3), or for several
-        outputs a list (or dict) shaped like ``model.outputs``.
-        Callbacks get Keras's predict hooks: ``on_predict_begin``, ``on_predict_batch_begin/end``
-        (logs: ``{"outputs": that batch's outputs}``) and ``on_predict_end``."""
-        xs = self._prepare_data(data_adapter.check_x(self, x))
-        batch_size = data_adapter.check_batch_size(batch_size)
-        count = len(xs[0])
-        if count == 0:
-            raise RnnkitValueError(f"x must hold at least one sample, got {describe(xs[0])}")
-        stateful.check_batches(self, count, batch_size, "predict")
-        parts = batch_slices(count, batch_size)
-        cbs = self._loop_callbacks(callbacks, verbose, len(parts))
-        cbs.on_predict_begin()
-        batches = []
-        for step, part in enumerate(parts):
-            cbs.on_predict_batch_begin(step)
-            outputs, _ = self._forward(data_adapter.take(xs, part), training=False)
-            batches.append(outputs)
-            cbs.on_predict_batch_end(step, {"outputs": self._pack_outputs(outputs)})
-        cbs.on_predict_end()
-        outputs = self._pack_outputs([np.concatenate([b[i] for b in batches]) for i in range(len(batches[0]))])
-        # Keras 3: a model whose outputs are a list of one tensor predicts that one array
-        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs

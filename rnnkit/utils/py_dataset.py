@@ -115,8 +115,15 @@ class PyDataset:
         """Called by the training loop at the end of every epoch."""
 
     def __iter__(self):
-        count = self.num_batches
-        indices = itertools.count() if count is None else range(count)
+        return self.batches()
+
+    def batches(self, indices=None):
+        """Yield ``self[index]`` for each of ``indices`` (default: every batch in order; forever when
+        ``num_batches`` is None), fetched by the ``workers`` threads when there are several. The
+        training loop passes its own order when it shuffles the batches."""
+        if indices is None:
+            count = self.num_batches
+            indices = itertools.count() if count is None else range(count)
         if self.workers == 1:
             return (self[index] for index in indices)
         return self._threaded(indices)
