@@ -268,3 +268,16 @@ def test_hostile_values_are_echoed_briefly():
     with pytest.raises(KerasConfigError) as info:
         deserialize_layer(keras_lstm(frobnicate="a" * 100_000))
     assert len(str(info.value)) < 400 and "100,002 characters" in str(info.value)
+
+
+def test_keras2_fixed_batch_stays_fixed_and_rnnkits_own_batch_input_shape_is_not_taken_for_keras():
+    keras2 = {"class_name": "LSTM", "config": {"name": "lstm", "trainable": True, "batch_input_shape": [2, 5, 3],
+                                               "dtype": "float32", "units": 4, "stateful": True, "implementation": 2}}
+    layer = layer_from_keras(keras2)
+    assert layer.stateful and layer.get_config()["batch_input_shape"] == (2, 5, 3)
+    keras2["config"]["batch_input_shape"] = [None, 5, 3]
+    assert layer_from_keras(keras2).get_config()["input_shape"] == (5, 3)
+    own = rnnkit.Sequential([rnnkit.layers.LSTM(4, batch_input_shape=(2, 5, 3), stateful=True, seed=0),
+                             rnnkit.layers.Dense(1, seed=0)])
+    again = rnnkit.Sequential.from_config(own.get_config())
+    assert again.input_shape == (2, 5, 3) and again.get_config() == own.get_config()

@@ -56,10 +56,10 @@ RNNKIT_ONLY = {
 _CELL_CLASSES = ("SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells")
 
 
-# Keys only Keras writes; rnnkit's own configs never hold them.
 # Keys only Keras writes. Not "registered_name" (rnnkit writes it for a user's registered class; Keras 3
-# pairs it with "module") nor regularizer/constraint keys (rnnkit's configs hold them too).
-_KERAS_MARKERS = ("module", "build_config", "batch_input_shape", "batch_shape", "time_major",
+# pairs it with "module"), regularizer/constraint keys nor "batch_input_shape" (a first layer's fixed
+# batch): rnnkit's configs hold them too.
+_KERAS_MARKERS = ("module", "build_config", "batch_shape", "time_major",
                   "implementation", "use_cudnn", "quantization_config", "input_length", "shared_object_id")
 
 
@@ -136,7 +136,9 @@ def _translate_arguments(class_name, config, accepted, where):
         if key == "dtype":
             kwargs["dtype"] = dtype_from_keras(value, where)
         elif key in ("batch_input_shape", "batch_shape"):
-            if value is not None:
+            if value is not None and value[0] is not None:  # a fixed batch (stateful models) stays fixed
+                kwargs["batch_input_shape"] = tuple(value)
+            elif value is not None:
                 kwargs["input_shape"] = tuple(value)[1:]
         elif key.endswith("_initializer"):
             kwargs[key] = initializer_from_keras(value, f"{where}, {key}")
