@@ -58,6 +58,7 @@ def load():
     """Load the library and bind the functions; returns a description (path, variant, how it was found)."""
     global _lib
     lib, path = build.load_library()
+    _functions.clear()  # pack_width's cached panel width belongs to the library it was read from
     for name, argtypes in _SIGNATURES.items():
         for dtype, suffix in _SUFFIX.items():
             fn = getattr(lib, f"{name}_{suffix}")
