@@ -64,6 +64,21 @@ static void SUFFIX(route_output_grad)(const REAL *go, REAL *carry, int m, int ze
     }
 }
 
+/* The gradient reaching the output of row (b, t) for a gated cell's row backward, which always reads
+ * one: routed through the mask's carry (route_output_grad) in a masked run, else dout's row, else
+ * zeros; work's row b is the scratch it may be written to. */
+static const REAL *SUFFIX(row_output_grad)(const REAL *go, const uint8_t *mask, int m, REAL *carry, int zero_out,
+                                           REAL *work, int64_t b, int64_t H) {
+    REAL *row = work + b * H;
+    if (mask) {
+        SUFFIX(route_output_grad)(go, carry + b * H, m, zero_out, row, H);
+        return row;
+    }
+    if (go) return go;
+    memset(row, 0, (size_t)H * sizeof(REAL));
+    return row;
+}
+
 /* dh += work (times the recurrent mask) over rows [b0, b1): the recurrent GEMM's share of dh_{t-1}. */
 static void SUFFIX(add_recurrent_grad)(int64_t H, const REAL *work, const REAL *rmask, REAL *dh, int64_t b0,
                                        int64_t b1) {
@@ -266,17 +281,10 @@ int SUFFIX(rk_lstm_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, con
             const REAL *gout = dout ? dout + (b * T + t) * H : 0;
             REAL *dz = dZ + (t * B + b) * G, *dhb = dh + b * H, *dcb = dc + b * H;
             int m = !mask || mask[b * T + t];
-            if (mask) {
-                SUFFIX(route_output_grad)(gout, carry + b * H, m, zero_out, work + b * H, H);
-                gout = work + b * H;
-            }
+            gout = SUFFIX(row_output_grad)(gout, mask, m, carry, zero_out, work, b, H);
             if (!m) {
                 memset(dz, 0, (size_t)G * sizeof(REAL));
                 continue;
-            }
-            if (!gout) {
-                memset(work + b * H, 0, (size_t)H * sizeof(REAL));
-                gout = work + b * H;
             }
             RK_DISPATCH(act, ract, SUFFIX(lstm_backward_row)(H, g, tc, cp, gout, dhb, dcb, dz, A_, R_));
         }
@@ -354,18 +362,11 @@ int SUFFIX(rk_gru_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, cons
             const REAL *gout = dout ? dout + (b * T + t) * H : 0;
             REAL *dx = dX + (t * B + b) * G, *dr = dR + (t * B + b) * G, *dhb = dh + b * H;
             int m = !mask || mask[b * T + t];
-            if (mask) {
-                SUFFIX(route_output_grad)(gout, carry + b * H, m, zero_out, work + b * H, H);
-                gout = work + b * H;
-            }
+            gout = SUFFIX(row_output_grad)(gout, mask, m, carry, zero_out, work, b, H);
             if (!m) {
                 memset(dx, 0, (size_t)G * sizeof(REAL));
                 memset(dr, 0, (size_t)G * sizeof(REAL));
                 continue;
-            }
-            if (!gout) {
-                memset(work + b * H, 0, (size_t)H * sizeof(REAL));
-                gout = work + b * H;
             }
             RK_DISPATCH(act, ract, SUFFIX(gru_backward_row)(H, g, hz, hp, gout, dhb, dx, dr, A_, R_));
         }
