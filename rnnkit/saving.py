@@ -256,12 +256,17 @@ def _restore_optimizer(model, filepath, saved_state, arrays):
     if not isinstance(saved_state, dict):
         raise RnnkitFileError(filepath, f"its metadata field optimizer must be a mapping, got "
                                         f"{type(saved_state).__name__}")
-    state = _join_state(saved_state, arrays, filepath, "optimizer")
+    model.optimizer.set_state(_checked_optimizer_state(model, filepath, saved_state, arrays, "optimizer"))
+
+
+def _checked_optimizer_state(model, filepath, saved_state, arrays, where):
+    """The optimizer state a file's metadata field ``where`` describes, checked (nothing set) against the
+    variables the model's optimizer will update; a misfit is a file error."""
+    state = _join_state(saved_state, arrays, filepath, where)
     try:
-        state = model.optimizer.check_state(state, model.trainable_variables)
+        return model.optimizer.check_state(state, model.trainable_variables)
     except RnnkitError as err:
         raise RnnkitFileError(filepath, f"its optimizer state does not fit {model.optimizer.name}: {err}") from None
-    model.optimizer.set_state(state)
 
 
 def _split_state(prefix, state, arrays):
@@ -282,7 +287,7 @@ def _split_state(prefix, state, arrays):
     return rest
 
 
-def _join_state(rest, arrays, filepath, where="state.optimizer"):
+def _join_state(rest, arrays, filepath, where):
     """Inverse of :func:`_split_state`; a reference to an array the file lacks is a file error."""
     def array(name):
         if not isinstance(name, str) or name not in arrays:
@@ -390,11 +395,7 @@ def load_training_state(model, filepath, callbacks=None):
     if not model.built:
         _build_for_layout(model, filepath, metadata)
     _check_layout(model, filepath, metadata["layers"])
-    optimizer_state = _join_state(extra["optimizer"], arrays, filepath)
-    try:
-        optimizer_state = model.optimizer.check_state(optimizer_state, model.trainable_variables)
-    except RnnkitError as err:
-        raise RnnkitFileError(filepath, f"its optimizer state does not fit {model.optimizer.name}: {err}") from None
+    optimizer_state = _checked_optimizer_state(model, filepath, extra["optimizer"], arrays, "state.optimizer")
     _restore_callbacks(filepath, extra.get("callbacks", []), callbacks, arrays)  # undone if refused
 
     _assign_weights(model, filepath, arrays, metadata)
