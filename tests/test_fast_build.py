@@ -58,8 +58,12 @@ def test_two_part_build_holds_every_loop_and_matches_the_reference(compiled, cac
             for name in (f"rk_{cell}_forward_{dtype}", f"rk_{cell}_backward_{dtype}", f"rk_gemm_{dtype}"):
                 assert hasattr(library, name)
     monkeypatch.setattr(build, "load_library", lambda: (library, path))
+    fast_kernels.pack_width(np.dtype(np.float32))  # cached from the library loaded before
     try:
         fast_kernels.load()
+        library.rk_packed_b_size_f32.restype = ctypes.c_int64
+        library.rk_packed_b_size_f32.argtypes = [ctypes.c_int64, ctypes.c_int64]
+        assert fast_kernels.pack_width(np.dtype(np.float32)) == library.rk_packed_b_size_f32(1, 1)
         rng = np.random.default_rng(0)
         for cell in GATES:
             for dtype in (np.float32, np.float64):
@@ -71,6 +75,10 @@ def test_two_part_build_holds_every_loop_and_matches_the_reference(compiled, cac
     finally:
         monkeypatch.undo()
         fast_kernels.load()  # back to the library the session loaded
+    session_library = build.load_library()[0]
+    session_library.rk_packed_b_size_f32.restype = ctypes.c_int64
+    session_library.rk_packed_b_size_f32.argtypes = [ctypes.c_int64, ctypes.c_int64]
+    assert fast_kernels.pack_width(np.dtype(np.float32)) == session_library.rk_packed_b_size_f32(1, 1)
 
 
 def test_a_library_from_other_sources_is_not_loaded(cache):
