@@ -50,8 +50,9 @@ def overrides():
     each call spreads its batch rows over threads itself (threads.py)."""
     if not available():
         return {}
-    from ..ops import gru, lstm, simple_rnn
+    from ..ops import gru, lstm, products, simple_rnn
     from .kernels import COMPILED_OPS as twins
+    from .kernels import matmul
 
     return {
         simple_rnn.simple_rnn_forward: twins["simple_rnn"][0],
@@ -60,6 +61,7 @@ def overrides():
         lstm.lstm_backward: twins["lstm"][1],
         gru.gru_forward: twins["gru"][0],
         gru.gru_backward: twins["gru"][1],
+        products.matmul2d: matmul,
     }
 
 

@@ -46,8 +46,9 @@ _SIGNATURES = {  # argument types after the dtype-specific REAL scalars are fill
     "rk_gru_backward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _int] + [_ptr] * 6 + _ROWS,
     "rk_pack_b": [_i64, _i64, _ptr, _i64, _i64, _ptr],
     "rk_gemm": [_i64] * 3 + [_ptr, _i64, _i64, _ptr, _i64, _i64, _ptr, _i64],
+    "rk_gemm_blocked": [_i64] * 3 + [_ptr, _i64, _i64, _ptr, _i64, _i64, _ptr, _i64, _int],
 }
-_RESTYPES = {"rk_pack_b": None, "rk_gemm": _int}
+_RESTYPES = {"rk_pack_b": None}
 
 _lib = None
 _functions = {}
@@ -129,21 +130,57 @@ def pack_width(dtype):
     return width
 
 
-def _matmul(a, b, out=None):
-    """a @ b for 2-D float arrays of one dtype: rnnkit's own GEMM on this thread when small (threads.py),
-    else NumPy's BLAS with the user's thread setting. ``out``: a C-contiguous (m, n) array of their
-    dtype to write the product into (a weight's gradient buffer), or None."""
+def matmul(a, b, out=None):
+    """a @ b for 2-D arrays, on rnnkit's own GEMM and rnnkit's threads (threads.py's rule), never on BLAS's.
+
+    Why not NumPy's BLAS: its worker threads spin for about 0.1 s after every call (OpenBLAS's
+    default), so a BLAS product inside a training step leaves a thread busy-waiting on the core that
+    rnnkit's next time loop wants for its second range of rows (measured: the GRU(256) loop got no
+    faster from a second thread), and beside another process they fight it for a core.
+
+    Small products run unblocked on this thread (``rk_gemm``); larger ones blocked (``rk_gemm_blocked``),
+    C split into disjoint row or column blocks over the threads (each element is the same sum in the
+    same order in any block: the result does not depend on the thread count). Other dtypes, mixed
+    dtypes and empty products go to NumPy. ``out``: a C-contiguous (m, n) array of their dtype to write
+    the product into (a weight's gradient buffer), or None.
+    """
     (m, k), n = a.shape, b.shape[1]
-    if not threads.small_product(m, n, k) or a.dtype != b.dtype or a.dtype not in _SUFFIX:
+    if a.dtype != b.dtype or a.dtype not in _SUFFIX or 0 in (m, n, k):
         return np.matmul(a, b, out=out)
-    if out is None:
+    if out is None or not _writable_rows(out, (m, n), a.dtype):
         out = np.empty((m, n), a.dtype)
     size = a.dtype.itemsize
-    code = _fn("rk_gemm", a.dtype)(m, n, k, _addr(a), a.strides[0] // size, a.strides[1] // size, _addr(b),
-                                  b.strides[0] // size, b.strides[1] // size, _addr(out), n)
-    if code:
+    ars, acs, brs, bcs = a.strides[0] // size, a.strides[1] // size, b.strides[0] // size, b.strides[1] // size
+    at, bt, ct = _addr(a), _addr(b), _addr(out)
+    if threads.small_product(m, n, k) and k <= _UNBLOCKED_DEPTH:
+        failed = _fn("rk_gemm", a.dtype)(m, n, k, at, ars, acs, bt, brs, bcs, ct, n)
+    else:
+        blocked = _fn("rk_gemm_blocked", a.dtype)
+        parts, by_rows = threads.product_split(m, n, k, pack_width(a.dtype))
+        if by_rows:
+            def block(lo, hi):
+                return blocked(hi - lo, n, k, at + lo * ars * size, ars, acs, bt, brs, bcs, ct + lo * n * size, n, 0)
+            extent, multiple = m, threads.MIN_ROWS
+        else:
+            def block(lo, hi):
+                return blocked(m, hi - lo, k, at, ars, acs, bt + lo * bcs * size, brs, bcs, ct + lo * size, n, 0)
+            extent, multiple = n, pack_width(a.dtype)
+        failed = any(threads.run_rows(block, extent, parts, multiple))
+    if failed:
         raise MemoryError("rnnkit's own GEMM could not allocate its packing buffers")
     return out
+
+
+#: deepest product (k) that runs on the unpacked rk_gemm: beyond it the rows of B leave L1 between tiles
+_UNBLOCKED_DEPTH = 512
+
+
+def _writable_rows(out, shape, dtype):
+    return (type(out) is np.ndarray and out.shape == shape and out.dtype == dtype and out.flags.c_contiguous
+            and out.flags.aligned and out.flags.writeable)
+
+
+_matmul = matmul
 
 
 def _pooled(name, shape, dtype, always=False):

@@ -56,6 +56,11 @@ static void SUFFIX(pack_a)(int64_t M, int64_t K, const REAL *A, int64_t rs, int6
     for (int64_t m0 = 0; m0 < M; m0 += RK_MR) {
         int64_t h = M - m0 < RK_MR ? M - m0 : RK_MR;
         REAL *dst = Ap + m0 * K;
+        if (rs == 1 && h == RK_MR) { /* A transposed in memory (a column of a row-major matrix per row of A):
+                                      * the MR values of each k lie side by side */
+            for (int64_t k = 0; k < K; k++) memcpy(dst + k * RK_MR, A + m0 + k * cs, RK_MR * sizeof(REAL));
+            continue;
+        }
         for (int64_t r = 0; r < RK_MR; r++) {
             const REAL *src = A + (m0 + r) * rs;
             if (r < h)
@@ -67,16 +72,16 @@ static void SUFFIX(pack_a)(int64_t M, int64_t K, const REAL *A, int64_t rs, int6
 }
 
 /* MR rows x the w (<= NR) columns of one panel: C = [C +] Ap Bp. MR is a literal after inlining. */
-RK_VINLINE void SUFFIX(tile)(const int MR, int64_t K, const REAL *Ap, const REAL *Bp, REAL *C, int64_t ldc,
-                             int64_t w, int accumulate) {
+RK_VINLINE void SUFFIX(tile)(const int MR, int64_t K, const REAL *Ap, int64_t ars, int64_t acs, const REAL *Bp,
+                             int64_t bks, REAL *C, int64_t ldc, int64_t w, int accumulate) {
     VREAL acc[RK_MR][2];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (VREAL){0};
     for (int64_t k = 0; k < K; k++) {
-        VREAL w0 = SUFFIX(vld)(Bp + k * RK_NR), w1 = SUFFIX(vld)(Bp + k * RK_NR + VN);
+        VREAL w0 = SUFFIX(vld)(Bp + k * bks), w1 = SUFFIX(vld)(Bp + k * bks + VN);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {
-            VREAL a = VSPLAT(Ap[k * RK_MR + r]);
+            VREAL a = VSPLAT(Ap[k * acs + r * ars]);
             acc[r][0] = a * w0 + acc[r][0];
             acc[r][1] = a * w1 + acc[r][1];
         }
@@ -113,9 +118,9 @@ static void SUFFIX(gemm_packed_groups)(int64_t groups, int64_t M, int64_t N, int
             const REAL *A = Ap + g * ap_stride;
             REAL *Cg = C + g * c_stride + n0;
             int64_t m0 = 0;
-            for (; m0 + RK_MR <= M; m0 += RK_MR) SUFFIX(tile)(RK_MR, K, A + m0 * K, panel, Cg + m0 * ldc, ldc, w, accumulate);
+            for (; m0 + RK_MR <= M; m0 += RK_MR) SUFFIX(tile)(RK_MR, K, A + m0 * K, 1, RK_MR, panel, RK_NR, Cg + m0 * ldc, ldc, w, accumulate);
             switch (M - m0) {
-#define RK_REST(n) case n: SUFFIX(tile)(n, K, A + m0 * K, panel, Cg + m0 * ldc, ldc, w, accumulate); break;
+#define RK_REST(n) case n: SUFFIX(tile)(n, K, A + m0 * K, 1, RK_MR, panel, RK_NR, Cg + m0 * ldc, ldc, w, accumulate); break;
             RK_REST(1) RK_REST(2) RK_REST(3) RK_REST(4) RK_REST(5)
 #undef RK_REST
             default: break;
@@ -202,5 +207,78 @@ int SUFFIX(rk_gemm)(int64_t M, int64_t N, int64_t K, const REAL *A, int64_t rsa,
         }
     }
     free(Bp);
+    return 0;
+}
+
+/* Blocking of rk_gemm_blocked: a KC x NC block of packed B stays in L2 (KC NC REALs: 256 KiB of float32),
+ * each of its KC x NR panels in L1 while an MC x KC block of packed A (L2) passes over it. */
+#define RK_KC 256
+#define RK_NC 256
+#define RK_MC 96
+
+/* Exported: C (M x N, ldc) = [C +] A B on this thread, A[m rsa + k csa], B[k rsb + n csb], blocked and
+ * packed for the whole-sequence products (dW, dU, dx, x W) of any size, which threads.py splits into
+ * disjoint blocks of C over rnnkit's threads. Each element of C is the same sum in the same order
+ * whichever block of C it lies in (K runs in KC blocks, each an FMA chain in k order), so the result
+ * does not depend on the split. Returns -1 when out of memory (nothing written). */
+int SUFFIX(rk_gemm_blocked)(int64_t M, int64_t N, int64_t K, const REAL *A, int64_t rsa, int64_t csa,
+                            const REAL *B, int64_t rsb, int64_t csb, REAL *C, int64_t ldc, int accumulate) {
+    int64_t kc_max = K < RK_KC ? K : RK_KC, nc_max = N < RK_NC ? N : RK_NC, mc_max = M < RK_MC ? M : RK_MC;
+    /* With few rows of C (one block of A), packing B would cost about as much memory traffic as the
+     * product: B with contiguous rows is then read in place, a panel of NR columns at a time (only a
+     * partial last panel is packed). With more rows, the packed panel's contiguous lines win (a panel
+     * read in place spans a page per few rows of B: a TLB miss per step of k). */
+    int direct = csb == 1 && M <= RK_MC;
+    REAL *Bp = malloc((size_t)(SUFFIX(packed_b_size)(kc_max, direct ? 1 : nc_max) + 1) * sizeof(REAL));
+    REAL *Ap = malloc((size_t)(SUFFIX(packed_a_size)(mc_max, kc_max) + 1) * sizeof(REAL));
+    if (!Bp || !Ap) {
+        free(Bp);
+        free(Ap);
+        return -1;
+    }
+    if (K == 0 && !accumulate)
+        for (int64_t m = 0; m < M; m++) memset(C + m * ldc, 0, (size_t)N * sizeof(REAL));
+    for (int64_t n0 = 0; n0 < N; n0 += RK_NC) {
+        int64_t nc = N - n0 < RK_NC ? N - n0 : RK_NC;
+        for (int64_t k0 = 0; k0 < K; k0 += RK_KC) {
+            int64_t kc = K - k0 < RK_KC ? K - k0 : RK_KC;
+            int acc = accumulate || k0 > 0;
+            if (!direct) SUFFIX(pack_b)(kc, nc, B + k0 * rsb + n0 * csb, rsb, csb, Bp);
+            for (int64_t m0 = 0; m0 < M; m0 += RK_MC) {
+                int64_t mc = M - m0 < RK_MC ? M - m0 : RK_MC;
+                /* A with contiguous rows is read in place too (six rows streamed at a time) */
+                const REAL *Am = A + m0 * rsa + k0 * csa;
+                int64_t ars = rsa, acs = 1, ablock = RK_MR * rsa;
+                if (csa != 1) {
+                    SUFFIX(pack_a)(mc, kc, Am, rsa, csa, Ap);
+                    Am = Ap, ars = 1, acs = RK_MR, ablock = RK_MR * kc;
+                }
+                for (int64_t n = 0; n < nc; n += RK_NR) {
+                    int64_t w = nc - n < RK_NR ? nc - n : RK_NR;
+                    const REAL *panel = Bp + n * kc;
+                    int64_t bks = RK_NR;
+                    if (direct && w == RK_NR) {
+                        panel = B + k0 * rsb + n0 + n;
+                        bks = rsb;
+                    } else if (direct) {
+                        SUFFIX(pack_b)(kc, w, B + k0 * rsb + n0 + n, rsb, 1, Bp);
+                        panel = Bp;
+                    }
+                    REAL *Cn = C + m0 * ldc + n0 + n;
+                    int64_t m = 0;
+                    for (; m + RK_MR <= mc; m += RK_MR)
+                        SUFFIX(tile)(RK_MR, kc, Am + m / RK_MR * ablock, ars, acs, panel, bks, Cn + m * ldc, ldc, w, acc);
+                    switch (mc - m) {
+#define RK_REST(r) case r: SUFFIX(tile)(r, kc, Am + m / RK_MR * ablock, ars, acs, panel, bks, Cn + m * ldc, ldc, w, acc); break;
+                    RK_REST(1) RK_REST(2) RK_REST(3) RK_REST(4) RK_REST(5)
+#undef RK_REST
+                    default: break;
+                    }
+                }
+            }
+        }
+    }
+    free(Bp);
+    free(Ap);
     return 0;
 }

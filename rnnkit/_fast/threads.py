@@ -9,8 +9,10 @@ included). Instead:
 * a call with enough work runs disjoint ranges of batch rows on several threads at once
   (rows never meet in a recurrent layer; the C loops take a row range), and since each row is
   computed the same way in any range, the results are bit for bit those of one thread;
-* the whole-sequence products (x W for every step, dW, dU, dx) of a small call also run on the
-  own GEMM on the calling thread; large ones go to NumPy's BLAS with the user's thread setting.
+* the whole-sequence products (x W for every step, dW, dU, dx; Dense layers' products) run on the
+  own GEMM too (kernels.matmul), large ones split into disjoint blocks of the output over rnnkit's
+  threads: NumPy's BLAS is not called inside a training step, because OpenBLAS's worker threads
+  spin for about 0.1 s after each call and would take the core rnnkit's next loop runs on.
 
 The rule (measurements in BENCHMARKS.md, "Thread policy"):
 
@@ -18,9 +20,8 @@ The rule (measurements in BENCHMARKS.md, "Thread policy"):
   products hold at least :data:`SPLIT_MACS` multiply-adds (B·T·H·G), else on the calling thread
   alone: below that, handing rows to another thread costs more than it saves, and a second
   thread that has to wait for a busy core (another process) costs far more;
-* a whole-sequence product of fewer than :data:`SMALL_GEMM_MACS` multiply-adds runs on the own
-  GEMM on the calling thread: OpenBLAS would wake its threads for anything over 2^18, and on a
-  loaded machine each such call then waits milliseconds for a core.
+* a whole-sequence product of fewer than :data:`SPLIT_PRODUCT_MACS` multiply-adds runs on the
+  calling thread; a larger one on ``min(get_num_threads(), blocks)`` threads (product_split).
 
 ``rnnkit.set_num_threads(n)`` / ``RNNKIT_NUM_THREADS=n`` set the most threads a call may use
 (rnnkit/num_threads.py; default: the cores this process may run on, and no more than BLAS's own
@@ -37,8 +38,10 @@ from ..ops.grad_mode import is_grad_enabled, no_grad
 SPLIT_MACS = 1 << 25
 #: fewest batch rows a thread gets (a register tile of step_gemm.h is 6 rows)
 MIN_ROWS = 6
-#: a whole-sequence product (M·N·K) below this runs on the own GEMM, on the calling thread
+#: a whole-sequence product (M·N·K) below this may run on the own unblocked GEMM (kernels.matmul)
 SMALL_GEMM_MACS = 1 << 24
+#: M·N·K of a whole-sequence product from which its output is split over threads
+SPLIT_PRODUCT_MACS = 1 << 23
 
 _pool = None
 _pool_size = 0
@@ -53,15 +56,26 @@ def parts_for(batch, time, units, gates):
 
 
 def small_product(m, n, k):
-    """Whether an (m x k) (k x n) product runs on the own GEMM on the calling thread."""
+    """Whether an (m x k) (k x n) product is small enough for the own unblocked GEMM (one thread)."""
     return m * n * k < SMALL_GEMM_MACS
 
 
-def row_ranges(batch, parts):
-    """``parts`` contiguous row ranges covering [0, batch), cut at multiples of MIN_ROWS where possible."""
+def product_split(m, n, k, panel):
+    """``(parts, by_rows)``: how many threads an (m x k) (k x n) product runs on, and whether its output
+    is cut into row blocks (else column blocks of ``panel`` columns). Cutting rows makes every thread
+    pack all of B (k x n), cutting columns all of A (m x k): the cheaper of the two is cut."""
+    by_rows = n < m
+    if m * n * k < SPLIT_PRODUCT_MACS:
+        return 1, by_rows
+    blocks = m // MIN_ROWS if by_rows else n // panel
+    return max(1, min(get_num_threads(), blocks)), by_rows
+
+
+def row_ranges(batch, parts, multiple=MIN_ROWS):
+    """``parts`` contiguous row ranges covering [0, batch), cut at multiples of ``multiple`` where possible."""
     cuts = [0]
     for k in range(1, parts):
-        cut = round(batch * k / parts / MIN_ROWS) * MIN_ROWS
+        cut = round(batch * k / parts / multiple) * multiple
         cuts.append(min(max(cut, cuts[-1] + 1), batch - (parts - k)))
     cuts.append(batch)
     return list(zip(cuts[:-1], cuts[1:]))
@@ -89,11 +103,11 @@ def _with_grad_mode(fn, enabled):
     return run
 
 
-def run_rows(fn, batch, parts):
-    """``fn(b0, b1)`` for ``parts`` row ranges of [0, batch): the first on this thread, the others on
-    worker threads, all at once; returns their results in row order. An exception in any range is
-    raised here once all ranges have finished."""
-    ranges = row_ranges(batch, parts)
+def run_rows(fn, batch, parts, multiple=MIN_ROWS):
+    """``fn(b0, b1)`` for ``parts`` row ranges of [0, batch) (row_ranges): the first on this thread, the
+    others on worker threads, all at once; returns their results in row order. An exception in any
+    range is raised here once all ranges have finished."""
+    ranges = row_ranges(batch, parts, multiple)
     if len(ranges) == 1:
         return [fn(0, batch)]
     call = _with_grad_mode(fn, is_grad_enabled())

@@ -33,6 +33,20 @@ def active(reference_ops):
     return pair
 
 
+def active_function(reference):
+    """The function that runs in place of the reference function ``reference`` (its compiled twin, or
+    itself), as :func:`active` for one function (rnnkit.ops.products.matmul2d)."""
+    if getattr(_local, "reference_only", False):
+        return reference
+    function = _active_functions.get(reference)
+    if function is None:
+        function = _active_functions[reference] = _compiled_overrides().get(reference, reference)
+    return function
+
+
+_active_functions = {}
+
+
 def _compiled_overrides():
     global _overrides
     if _overrides is None:
