@@ -55,7 +55,8 @@ def test_two_part_build_holds_every_loop_and_matches_the_reference(compiled, cac
     assert library.rk_variant().decode() == BASELINE.name
     for cell in ("simple", "lstm", "gru"):
         for dtype in ("f32", "f64"):
-            for name in (f"rk_{cell}_forward_{dtype}", f"rk_{cell}_backward_{dtype}", f"rk_gemm_{dtype}"):
+            for name in (f"rk_{cell}_forward_{dtype}", f"rk_{cell}_backward_{dtype}", f"rk_gemm_blocked_{dtype}",
+                         f"rk_adam_{dtype}", f"rk_sum_squares_{dtype}", f"rk_scatter_add_rows_{dtype}"):
                 assert hasattr(library, name)
     monkeypatch.setattr(build, "load_library", lambda: (library, path))
     fast_kernels.pack_width(np.dtype(np.float32))  # cached from the library loaded before

@@ -76,7 +76,8 @@ def test_policy_small_calls_stay_on_one_thread(monkeypatch):
     assert threads.parts_for(32, 8, 64, 4) == 1  # LSTM(64) on 8x8 digits, batch 32
     assert threads.parts_for(64, 100, 256, 4) == 8 and threads.parts_for(16, 50, 64, 1) == 1
     assert threads.parts_for(11, 10 ** 6, 512, 4) == 1  # too few rows to give two threads a tile each
-    assert threads.small_product(64, 256, 256) and not threads.small_product(6400, 2048, 512)
+    assert threads.product_split(64, 256, 256, 16)[0] == 1  # 4M multiply-adds: one thread
+    assert threads.product_split(6400, 2048, 512, 16) == (8, True)  # rows: each thread packs B (512 x 2048)
 
 
 def test_set_num_threads_and_environment(monkeypatch):

@@ -53,6 +53,7 @@ def overrides():
     from ..ops import gru, lstm, products, simple_rnn
     from .kernels import COMPILED_OPS as twins
     from .kernels import matmul
+    from .vector import TWINS
 
     return {
         simple_rnn.simple_rnn_forward: twins["simple_rnn"][0],
@@ -62,6 +63,7 @@ def overrides():
         gru.gru_forward: twins["gru"][0],
         gru.gru_backward: twins["gru"][1],
         products.matmul2d: matmul,
+        **TWINS,
     }
 
 

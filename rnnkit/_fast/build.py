@@ -40,7 +40,7 @@ except ImportError:  # loaded by path from setup.py
     _spec.loader.exec_module(cpu)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCES = ("loops.c", "loops_impl.h", "simd.h", "step_gemm.h")
+SOURCES = ("loops.c", "loops_impl.h", "simd.h", "step_gemm.h", "vector_ops.h")
 LIBRARY_PREFIX = "_loops"
 #: -O1 plus the vectoriser, and the pass that fuses a * b + c into FMAs, compiles in about half the time
 #: of -O2 and the loops run as fast (measured). It keeps the first-use pause of a source checkout short.

@@ -182,6 +182,7 @@ static void row_act_f32(int code, float *y, const float *z, int64_t n) {
 #define LSTM_GATES_TANH_SIGMOID lstm_gates_tanh_sigmoid_f32
 #include "step_gemm.h"
 #include "loops_impl.h"
+#include "vector_ops.h"
 #undef LSTM_GATES_TANH_SIGMOID
 #undef REAL
 #undef VREAL
@@ -202,6 +203,7 @@ static void row_act_f32(int code, float *y, const float *z, int64_t n) {
 #define ROW_ACT row_act_f64
 #include "step_gemm.h"
 #include "loops_impl.h"
+#include "vector_ops.h"
 #undef REAL
 #undef VREAL
 #undef VN

@@ -149,67 +149,6 @@ void SUFFIX(rk_pack_b)(int64_t K, int64_t N, const REAL *B, int64_t rsb, int64_t
 
 int64_t SUFFIX(rk_packed_b_size)(int64_t K, int64_t N) { return SUFFIX(packed_b_size)(K, N); }
 
-/* MR rows x one panel for rk_gemm, without packing: A(r, k) = A[r ars + k acs], panel row k at B + k bks
- * (NR wide, so B is either a full panel of a row-major matrix or a packed partial one). */
-RK_VINLINE void SUFFIX(tile_strided)(const int MR, int64_t K, const REAL *A, int64_t ars, int64_t acs,
-                                     const REAL *B, int64_t bks, REAL *C, int64_t ldc, int64_t w) {
-    VREAL acc[RK_MR][2];
-#pragma GCC unroll 6
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (VREAL){0};
-    for (int64_t k = 0; k < K; k++) {
-        VREAL w0 = SUFFIX(vld)(B + k * bks), w1 = SUFFIX(vld)(B + k * bks + VN);
-        const REAL *a = A + k * acs;
-#pragma GCC unroll 6
-        for (int r = 0; r < MR; r++) {
-            VREAL v = VSPLAT(a[r * ars]);
-            acc[r][0] = v * w0 + acc[r][0];
-            acc[r][1] = v * w1 + acc[r][1];
-        }
-    }
-    for (int r = 0; r < MR; r++) {
-        REAL t[RK_NR];
-        SUFFIX(vst)(t, acc[r][0]);
-        SUFFIX(vst)(t + VN, acc[r][1]);
-        memcpy(C + r * ldc, t, (size_t)w * sizeof(REAL));
-    }
-}
-
-/* Exported: C (M x N, ldc) = A B on this thread, A[m rsa + k csa], B[k rsb + n csb], for the whole-sequence
- * products of calls small enough to run on one thread (threads.py). Nothing is packed but a partial last
- * panel (and B when its rows are not contiguous): at these sizes packing cost as much as it saved.
- * Returns -1 when out of memory (nothing written). */
-int SUFFIX(rk_gemm)(int64_t M, int64_t N, int64_t K, const REAL *A, int64_t rsa, int64_t csa, const REAL *B,
-                    int64_t rsb, int64_t csb, REAL *C, int64_t ldc) {
-    int pack_all = csb != 1;
-    REAL *Bp = malloc((size_t)(pack_all ? SUFFIX(packed_b_size)(K, N) : K * RK_NR + 1) * sizeof(REAL));
-    if (!Bp) return -1;
-    if (pack_all) SUFFIX(pack_b)(K, N, B, rsb, csb, Bp);
-    for (int64_t n0 = 0; n0 < N; n0 += RK_NR) {
-        int64_t w = N - n0 < RK_NR ? N - n0 : RK_NR;
-        const REAL *panel = B + n0;
-        int64_t bks = rsb;
-        if (pack_all) {
-            panel = Bp + n0 * K;
-            bks = RK_NR;
-        } else if (w < RK_NR) {
-            SUFFIX(pack_b)(K, w, B + n0, rsb, 1, Bp);
-            panel = Bp;
-            bks = RK_NR;
-        }
-        int64_t m0 = 0;
-        for (; m0 + RK_MR <= M; m0 += RK_MR)
-            SUFFIX(tile_strided)(RK_MR, K, A + m0 * rsa, rsa, csa, panel, bks, C + m0 * ldc + n0, ldc, w);
-        switch (M - m0) {
-#define RK_REST(n) case n: SUFFIX(tile_strided)(n, K, A + m0 * rsa, rsa, csa, panel, bks, C + m0 * ldc + n0, ldc, w); break;
-        RK_REST(1) RK_REST(2) RK_REST(3) RK_REST(4) RK_REST(5)
-#undef RK_REST
-        default: break;
-        }
-    }
-    free(Bp);
-    return 0;
-}
-
 /* Blocking of rk_gemm_blocked: a KC x NC block of packed B stays in L2 (KC NC REALs: 256 KiB of float32),
  * each of its KC x NR panels in L1 while an MC x KC block of packed A (L2) passes over it. */
 #define RK_KC 256

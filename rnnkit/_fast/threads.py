@@ -38,8 +38,6 @@ from ..ops.grad_mode import is_grad_enabled, no_grad
 SPLIT_MACS = 1 << 25
 #: fewest batch rows a thread gets (a register tile of step_gemm.h is 6 rows)
 MIN_ROWS = 6
-#: a whole-sequence product (M·N·K) below this may run on the own unblocked GEMM (kernels.matmul)
-SMALL_GEMM_MACS = 1 << 24
 #: M·N·K of a whole-sequence product from which its output is split over threads
 SPLIT_PRODUCT_MACS = 1 << 23
 
@@ -53,11 +51,6 @@ def parts_for(batch, time, units, gates):
     if batch < 2 * MIN_ROWS or batch * time * units * gates * units < SPLIT_MACS:
         return 1
     return max(1, min(get_num_threads(), batch // MIN_ROWS))
-
-
-def small_product(m, n, k):
-    """Whether an (m x k) (k x n) product is small enough for the own unblocked GEMM (one thread)."""
-    return m * n * k < SMALL_GEMM_MACS
 
 
 def product_split(m, n, k, panel):

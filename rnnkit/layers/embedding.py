@@ -4,6 +4,7 @@ import numpy as np
 from .. import initializers, weight_options
 from .._validate import describe, positive_int, rectangular
 from ..errors import RnnkitTypeError, RnnkitValueError
+from ..ops import grad_sinks, vector_ops
 from ..random import make_rng
 from .base import Layer
 
@@ -67,8 +68,15 @@ class Embedding(Layer):
 
     def backward(self, d_outputs):
         """Scatter-adds ``d_outputs`` (B, T, output_dim) into the rows used; ids have no gradient (returns None)."""
-        grad = np.zeros_like(self.embeddings.value)
-        np.add.at(grad, self._cache.reshape(-1), np.asarray(d_outputs).reshape(-1, self.output_dim))
+        table = self.embeddings.value
+        grad = grad_sinks.take(table, table.shape, table.dtype)  # the training loop's buffer, when it keeps one
+        if grad is None:
+            grad = np.zeros_like(table)
+        else:
+            grad[...] = 0
+        ids = np.ascontiguousarray(self._cache.reshape(-1), dtype=np.int64)
+        rows = np.ascontiguousarray(np.asarray(d_outputs, table.dtype).reshape(-1, self.output_dim))
+        vector_ops.active(vector_ops.scatter_add_rows)(grad, ids, rows)
         self._gradients = [grad]
         return None
 

@@ -8,8 +8,8 @@ the same layout). From then on a step
   buffer (:attr:`StepBuffers.sinks`, read through :mod:`rnnkit.ops.grad_sinks`), so no gradient
   array is allocated and the optimizer has nothing to copy;
 * takes the global gradient norm, which also tells whether every gradient is finite, from one
-  float64 squaring pass over that buffer (:meth:`StepBuffers.global_norm`; the per-variable sums
-  are those of ``np.sum(np.square(g, dtype=float64))``, added in the same order: the same value);
+  pass over that buffer summing float64 squares (:meth:`StepBuffers.global_norm`,
+  rnnkit.ops.vector_ops.sum_of_squares per variable, added in the variables' order);
 * backs the weights up into one kept array per group before the update
   (:meth:`StepBuffers.backup`), to put them back if the update made one non-finite.
 
@@ -21,7 +21,9 @@ import weakref
 
 import numpy as np
 
-_kept = weakref.WeakKeyDictionary()  # FlatGroup -> {"squares": float64 array, "backup": array}
+from ..ops import vector_ops
+
+_kept = weakref.WeakKeyDictionary()  # FlatGroup -> {"backup": array}
 
 
 def _kept_array(group, name, dtype):
@@ -60,16 +62,11 @@ class StepBuffers:
     def global_norm(self, grads):
         """``(norm, finite)``: sqrt(sum over the gradients (``variables`` order) of their float64 sums of
         squares), and whether every gradient is finite."""
-        if self._in_buffers(grads):
-            squares = {}
-            for group in self.groups:
-                squares[group] = np.square(group.grads, out=_kept_array(group, "squares", np.float64),
-                                           dtype=np.float64)
-            total = 0.0
-            for group, k, _ in self.where:
-                total += float(squares[group][group.offsets[k]:group.offsets[k + 1]].sum())
+        squares = vector_ops.active(vector_ops.sum_of_squares)
+        if self._in_buffers(grads):  # each variable's run of its group's flat buffer
+            total = sum(squares(group.grads[group.offsets[k]:group.offsets[k + 1]]) for group, k, _ in self.where)
         else:
-            total = sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)
+            total = sum(squares(np.ascontiguousarray(g).reshape(-1)) for g in grads)
         norm = float(np.sqrt(total))
         # float64 squares of float32 never overflow, so a finite norm means finite gradients; float64
         # gradients over ~1e154 can overflow it, hence the elementwise check then

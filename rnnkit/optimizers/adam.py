@@ -5,6 +5,7 @@ In every formula ``t = iterations + 1`` (the number of this update) and the mome
 import numpy as np
 
 from ..errors import RnnkitValueError
+from ..ops import vector_ops
 from .base import Optimizer, _number
 
 
@@ -62,16 +63,9 @@ class Adam(_Moments):
         f = w.dtype.type
         step = f(self.iterations + 1)
         alpha = lr * np.sqrt(1 - np.power(f(self.beta_2), step)) / (1 - np.power(f(self.beta_1), step))
-        m, v = slots["momentum"], slots["velocity"]
-        self._first_moment(g, m, scratch[0])
-        self._second_moment(g, v, scratch[0])
-        if self.amsgrad:
-            v = np.maximum(slots["velocity_hat"], v, out=slots["velocity_hat"])
-        denominator = np.sqrt(v, out=scratch[0])
-        denominator += f(self.epsilon)
-        change = np.multiply(m, alpha, out=scratch[1])
-        change /= denominator
-        w -= change
+        vector_ops.active(vector_ops.adam_update)(
+            g, w, slots["momentum"], slots["velocity"], slots["velocity_hat"] if self.amsgrad else None, f(alpha),
+            f(1 - self.beta_1), f(1 - self.beta_2), f(self.epsilon), scratch)
 
     def get_config(self):
         return {**super().get_config(), "amsgrad": self.amsgrad}

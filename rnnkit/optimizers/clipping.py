@@ -10,6 +10,8 @@ group) and returns how many gradient arrays it changed.
 """
 import numpy as np
 
+from ..ops import vector_ops
+
 
 class Work:
     """The variables of one step within one :class:`~rnnkit.optimizers.flat.FlatGroup`.
@@ -27,20 +29,12 @@ class Work:
 
 
 def checked_norm(work, report_non_finite):
-    """The global L2 norm of the step's gradients. When it is not finite, ``report_non_finite(work)``
-    raises if a gradient is NaN or Inf; otherwise (squares overflowing the dtype) the norm is
-    recomputed in float64."""
-    total = 0.0
-    for item in work:
-        grads = item.group.grads
-        for a, b in item.runs:
-            segment = grads[a:b]
-            total += float(np.dot(segment, segment))
-    if np.isfinite(total):
-        return float(np.sqrt(total))
-    report_non_finite(work)
-    total = sum(float(np.sum(np.square(item.group.grads[a:b], dtype=np.float64)))
-                for item in work for a, b in item.runs)
+    """The global L2 norm of the step's gradients, squares summed in float64 (so they never overflow).
+    When it is not finite, ``report_non_finite(work)`` raises (a gradient is NaN or Inf)."""
+    squares = vector_ops.active(vector_ops.sum_of_squares)
+    total = sum(squares(item.group.grads[a:b]) for item in work for a, b in item.runs)
+    if not np.isfinite(total):
+        report_non_finite(work)
     return float(np.sqrt(total))
 
 
@@ -68,7 +62,7 @@ def clip_each_norm(work, clip):
         f = group.dtype.type
         for k in item.positions:
             segment = group.grads[group.offsets[k]:group.offsets[k + 1]]
-            norm = np.sqrt(float(np.dot(segment, segment)))
+            norm = np.sqrt(vector_ops.active(vector_ops.sum_of_squares)(segment))
             if norm > clip:
                 segment *= f(clip)
                 segment /= f(norm)
