@@ -2,6 +2,7 @@
 import numpy as np
 
 from .._validate import positive_int
+from ..cells.dispatch import active_function
 from ..ops import grad_sinks, products
 from ..random import make_rng
 from .base import Layer
@@ -59,7 +60,7 @@ class Dense(Layer):
         self.built = True
 
     def call(self, inputs, training=False, mask=None):
-        z = products.matmul(inputs, self.kernel.value)
+        z = products.matmul(inputs, self.kernel.value, product=active_function(products.matmul2d))
         if self.use_bias:
             z = z + self.bias.value
         y = apply_activation(self.activation, z)
@@ -73,12 +74,12 @@ class Dense(Layer):
         flat_dz = dz.reshape(-1, self.units)
         # into the training loop's gradient buffers where it keeps them (rnnkit.ops.grad_sinks)
         kernel = self.kernel.value
-        grads = [products.matmul(x.reshape(-1, x.shape[-1]).T, flat_dz,
-                                 out=grad_sinks.take(kernel, kernel.shape, dz.dtype))]
+        product = active_function(products.matmul2d)
+        grads = [product(x.reshape(-1, x.shape[-1]).T, flat_dz, grad_sinks.take(kernel, kernel.shape, dz.dtype))]
         if self.use_bias:
             grads.append(flat_dz.sum(axis=0, out=grad_sinks.take(self.bias.value, (self.units,), dz.dtype)))
         self._gradients = grads
-        return products.matmul(dz, self.kernel.value.T)
+        return products.matmul(dz, self.kernel.value.T, product=product)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

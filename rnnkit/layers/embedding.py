@@ -5,6 +5,7 @@ from .. import initializers, weight_options
 from .._validate import describe, positive_int, rectangular
 from ..errors import RnnkitTypeError, RnnkitValueError
 from ..ops import grad_sinks, vector_ops
+from ..cells.dispatch import active_function
 from ..random import make_rng
 from .base import Layer
 
@@ -76,7 +77,7 @@ class Embedding(Layer):
             grad[...] = 0
         ids = np.ascontiguousarray(self._cache.reshape(-1), dtype=np.int64)
         rows = np.ascontiguousarray(np.asarray(d_outputs, table.dtype).reshape(-1, self.output_dim))
-        vector_ops.active(vector_ops.scatter_add_rows)(grad, ids, rows)
+        active_function(vector_ops.scatter_add_rows)(grad, ids, rows)
         self._gradients = [grad]
         return None
 

@@ -22,6 +22,7 @@ import weakref
 import numpy as np
 
 from ..ops import vector_ops
+from ..cells.dispatch import active_function
 
 _kept = weakref.WeakKeyDictionary()  # FlatGroup -> {"backup": array}
 
@@ -62,7 +63,7 @@ class StepBuffers:
     def global_norm(self, grads):
         """``(norm, finite)``: sqrt(sum over the gradients (``variables`` order) of their float64 sums of
         squares), and whether every gradient is finite."""
-        squares = vector_ops.active(vector_ops.sum_of_squares)
+        squares = active_function(vector_ops.sum_of_squares)
         if self._in_buffers(grads):  # each variable's run of its group's flat buffer
             total = sum(squares(group.grads[group.offsets[k]:group.offsets[k + 1]]) for group, k, _ in self.where)
         else:

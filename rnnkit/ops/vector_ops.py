@@ -5,22 +5,10 @@
     scatter_add_rows(dst, ids, r)   dst[ids[i]] += r[i] for every i, repeated ids adding up (np.add.at)
 
 The compiled twins (rnnkit/_fast/vector.py, C in vector_ops.h) do the same arithmetic operation
-for operation and split long buffers over rnnkit's threads; a caller takes whichever runs through
-:func:`active`, as cells take their ops (rnnkit.cells.dispatch).
+for operation and split long buffers over rnnkit's threads; a caller takes whichever runs from
+:func:`rnnkit.cells.dispatch.active_function`, as cells take their ops (this package never imports it).
 """
 import numpy as np
-
-_active_function = None
-
-
-def active(reference):
-    """The function that runs for ``reference`` (one of this module's): its compiled twin or itself."""
-    global _active_function
-    if _active_function is None:
-        from ..cells.dispatch import active_function  # cells import ops: imported on first use
-        _active_function = active_function
-    return _active_function(reference)
-
 
 def sum_of_squares(x):
     """Σ x_i² of the 1-D float array ``x`` as a Python float, the squares and sum in float64

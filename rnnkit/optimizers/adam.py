@@ -6,6 +6,7 @@ import numpy as np
 
 from ..errors import RnnkitValueError
 from ..ops import vector_ops
+from ..cells.dispatch import active_function
 from .base import Optimizer, _number
 
 
@@ -63,7 +64,7 @@ class Adam(_Moments):
         f = w.dtype.type
         step = f(self.iterations + 1)
         alpha = lr * np.sqrt(1 - np.power(f(self.beta_2), step)) / (1 - np.power(f(self.beta_1), step))
-        vector_ops.active(vector_ops.adam_update)(
+        active_function(vector_ops.adam_update)(
             g, w, slots["momentum"], slots["velocity"], slots["velocity_hat"] if self.amsgrad else None, f(alpha),
             f(1 - self.beta_1), f(1 - self.beta_2), f(self.epsilon), scratch)
 

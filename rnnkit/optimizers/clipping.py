@@ -11,6 +11,7 @@ group) and returns how many gradient arrays it changed.
 import numpy as np
 
 from ..ops import vector_ops
+from ..cells.dispatch import active_function
 
 
 class Work:
@@ -31,7 +32,7 @@ class Work:
 def checked_norm(work, report_non_finite):
     """The global L2 norm of the step's gradients, squares summed in float64 (so they never overflow).
     When it is not finite, ``report_non_finite(work)`` raises (a gradient is NaN or Inf)."""
-    squares = vector_ops.active(vector_ops.sum_of_squares)
+    squares = active_function(vector_ops.sum_of_squares)
     total = sum(squares(item.group.grads[a:b]) for item in work for a, b in item.runs)
     if not np.isfinite(total):
         report_non_finite(work)
@@ -62,7 +63,7 @@ def clip_each_norm(work, clip):
         f = group.dtype.type
         for k in item.positions:
             segment = group.grads[group.offsets[k]:group.offsets[k + 1]]
-            norm = np.sqrt(vector_ops.active(vector_ops.sum_of_squares)(segment))
+            norm = np.sqrt(active_function(vector_ops.sum_of_squares)(segment))
             if norm > clip:
                 segment *= f(clip)
                 segment /= f(norm)
