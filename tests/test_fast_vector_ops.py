@@ -394,10 +394,6 @@ def test_compiled_scatter_add_rows_refuses_negative_ids():
     assert np.array_equal(dst, before)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the reference (np.add.at) wraps a negative id to row V-1 like Python indexing instead of raising, so the "
-    "twins disagree: vector.scatter_add_rows raises IndexError for int64 ids but reference_only() and the twin's "
-    "own fallback (e.g. int32 ids) silently add the row into the last row"))
 @pytest.mark.parametrize("function, ids_dtype", [
     ("reference", np.int64), ("reference", np.int32),
     pytest.param("compiled", np.int32, marks=needs_fast)])  # int32 ids: the twin hands them to the reference

@@ -7,6 +7,7 @@ lengths) goes to the reference. A long Adam update runs in disjoint ranges on rn
 import numpy as np
 
 from ..ops import vector_ops as reference
+from ..ops.vector_ops import check_row_ids
 from . import threads
 from .kernels import _SUFFIX, _addr, _fn
 
@@ -55,8 +56,7 @@ def scatter_add_rows(dst, ids, rows):
             or type(rows) is not np.ndarray or rows.dtype != dtype or rows.shape != (ids.size, dst.shape[1])
             or not rows.flags.c_contiguous):
         return reference.scatter_add_rows(dst, ids, rows)
-    if ids.size and (ids.min() < 0 or ids.max() >= dst.shape[0]):  # C indexes without checking
-        raise IndexError(f"scatter_add_rows: ids must lie in [0, {dst.shape[0]}), got {ids.min()}..{ids.max()}")
+    check_row_ids(ids, dst.shape[0])  # C indexes without checking
     _fn("rk_scatter_add_rows", dtype)(ids.size, dst.shape[1], _addr(ids), _addr(rows), _addr(dst))
 
 

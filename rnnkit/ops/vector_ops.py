@@ -41,5 +41,13 @@ def adam_update(g, w, m, v, v_hat, alpha, c1, c2, epsilon, work):
 
 
 def scatter_add_rows(dst, ids, rows):
-    """dst (V, D) += the rows (N, D) at ``ids`` (N,) int64 in [0, V), in order (np.add.at)."""
+    """dst (V, D) += the rows (N, D) at ``ids`` (N,) integers in [0, V), in order (np.add.at); an id
+    outside [0, V) raises IndexError (a negative one too, which NumPy would count from the end)."""
+    check_row_ids(ids, dst.shape[0])
     np.add.at(dst, ids, rows)
+
+
+def check_row_ids(ids, rows):
+    """Raise IndexError unless every id lies in [0, rows)."""
+    if np.size(ids) and (np.min(ids) < 0 or np.max(ids) >= rows):
+        raise IndexError(f"scatter_add_rows: ids must lie in [0, {rows}), got {np.min(ids)}..{np.max(ids)}")
