@@ -56,7 +56,7 @@ def status_text(state):
         lines.append(f"kernels: NumPy reference, because {info['fallback']}")
     lines.append(f"cpu: {info['cpu']}")
     lines.append(f"threads: at most {info['threads']} per call of the loops (rnnkit.set_num_threads, "
-                 f"RNNKIT_NUM_THREADS)")
+                 f"RNNKIT_NUM_THREADS), fewer while other processes keep cores busy (RNNKIT_ADAPT_THREADS=0: off)")
     blas_name = blas_info["config"] or "unknown"
     lines.append(f"blas: {blas_name}" + (f", core {blas_info['core']}" if blas_info["core"] else "")
                  + (f", {blas_info['threads']} threads" if blas_info["threads"] else "")

@@ -16,12 +16,17 @@ included). Instead:
 
 The rule (measurements in BENCHMARKS.md, "Thread policy"):
 
-* a call's loops run on ``min(get_num_threads(), batch // MIN_ROWS)`` threads when their step
+* ``usable_threads()`` is get_num_threads(), but no more than the cores other processes leave
+  free now (load.py: measured over the last ~0.1 s; two threads beside a process that keeps a
+  core busy were slower than one);
+* a call's loops run on ``min(usable_threads(), batch // MIN_ROWS)`` threads when their step
   products hold at least :data:`SPLIT_MACS` multiply-adds (B·T·H·G), else on the calling thread
   alone: below that, handing rows to another thread costs more than it saves, and a second
   thread that has to wait for a busy core (another process) costs far more;
 * a whole-sequence product of fewer than :data:`SPLIT_PRODUCT_MACS` multiply-adds runs on the
-  calling thread; a larger one on ``min(get_num_threads(), blocks)`` threads (product_split).
+  calling thread; a larger one on ``min(usable_threads(), blocks)`` threads (product_split);
+* the threads of a call take its ranges (CHUNKS_PER_THREAD per thread) one at a time until none is
+  left (run_rows), so a thread that gets no time slice holds no one up.
 
 ``rnnkit.set_num_threads(n)`` / ``RNNKIT_NUM_THREADS=n`` set the most threads a call may use
 (rnnkit/num_threads.py; default: the cores this process may run on, and no more than BLAS's own
@@ -29,9 +34,11 @@ thread count, so a user who limits BLAS, e.g. with threadpoolctl or ``OPENBLAS_N
 limits rnnkit too).
 """
 import concurrent.futures
+import itertools
 import threading
 
-from ..num_threads import get_num_threads
+from ..num_threads import available_cores, get_num_threads
+from . import load
 from ..ops.grad_mode import is_grad_enabled, no_grad
 
 #: B·T·H·G multiply-adds of a call's step products from which its rows are split over threads
@@ -50,7 +57,7 @@ def parts_for(batch, time, units, gates):
     """How many threads a call of the loops runs on: see the module docstring."""
     if batch < 2 * MIN_ROWS or batch * time * units * gates * units < SPLIT_MACS:
         return 1
-    return max(1, min(get_num_threads(), batch // MIN_ROWS))
+    return max(1, min(usable_threads(), batch // MIN_ROWS))
 
 
 def product_split(m, n, k, panel):
@@ -61,7 +68,16 @@ def product_split(m, n, k, panel):
     if m * n * k < SPLIT_PRODUCT_MACS:
         return 1, by_rows
     blocks = m // MIN_ROWS if by_rows else n // panel
-    return max(1, min(get_num_threads(), blocks)), by_rows
+    return max(1, min(usable_threads(), blocks)), by_rows
+
+
+def usable_threads():
+    """get_num_threads(), but no more than the cores other processes leave free now (load.py)."""
+    wanted = get_num_threads()
+    if wanted == 1:
+        return 1
+    free = load.free_cores(available_cores())
+    return wanted if free is None else max(1, min(wanted, int(free + 0.5)))
 
 
 def row_ranges(batch, parts, multiple=MIN_ROWS):
@@ -97,19 +113,66 @@ def _with_grad_mode(fn, enabled):
 
 
 def run_rows(fn, batch, parts, multiple=MIN_ROWS):
-    """``fn(b0, b1)`` for ``parts`` row ranges of [0, batch) (row_ranges): the first on this thread, the
-    others on worker threads, all at once; returns their results in row order. An exception in any
-    range is raised here once all ranges have finished."""
-    ranges = row_ranges(batch, parts, multiple)
+    """``fn(b0, b1)`` over row ranges covering [0, batch) (row_ranges, cut at multiples of ``multiple``),
+    on ``parts`` threads: this one and ``parts - 1`` workers; returns the results in row order. An
+    exception in any range is raised here once every range that started has finished.
+
+    The work is cut into :data:`CHUNKS_PER_THREAD` ranges per thread, and each thread takes the next
+    range not yet taken until none is left (dynamic, not one fixed share per thread): when another
+    process holds a core, a worker that gets no time slice leaves its ranges to this thread, so a
+    call never waits for a thread the scheduler has parked (with fixed halves it waited a whole time
+    slice, and two threads beside a busy process were slower than one). This thread only waits for
+    ranges already running elsewhere; a worker that starts after all ranges are taken does nothing.
+    """
+    if parts <= 1:
+        return [fn(0, batch)]
+    ranges = row_ranges(batch, max(parts, min(parts * CHUNKS_PER_THREAD, batch // multiple)), multiple)
     if len(ranges) == 1:
         return [fn(0, batch)]
-    call = _with_grad_mode(fn, is_grad_enabled())
-    futures = [_workers(len(ranges) - 1).submit(call, lo, hi) for lo, hi in ranges[1:]]
-    try:
-        first = fn(*ranges[0])
-    finally:
-        others = [f.exception() or f.result() for f in futures]  # wait for all before anything is raised
-    for result in others:
-        if isinstance(result, BaseException):
-            raise result
-    return [first, *others]
+    claims = _Claims(ranges)
+    call = _with_grad_mode(claims.take_all, is_grad_enabled())
+    pool = _workers(parts - 1)
+    for _ in range(min(parts, len(ranges)) - 1):
+        pool.submit(call, fn)
+    claims.take_all(fn)
+    return claims.results()
+
+
+#: ranges per thread in run_rows (more: finer balance when a core is shared, but more calls into C
+#: and smaller per-step products)
+CHUNKS_PER_THREAD = 2
+
+
+class _Claims:
+    """The ranges of one run_rows call, taken one at a time by whichever thread asks next."""
+
+    def __init__(self, ranges):
+        self.ranges = ranges
+        self.next = itertools.count().__next__  # atomic under the GIL: each index goes to one thread
+        self.outcomes = [None] * len(ranges)
+        self.pending = len(ranges)
+        self.lock = threading.Lock()
+        self.finished = threading.Event()
+
+    def take_all(self, fn):
+        """Run ranges until none is left untaken."""
+        while True:
+            index = self.next()
+            if index >= len(self.ranges):
+                return
+            try:
+                self.outcomes[index] = (True, fn(*self.ranges[index]))
+            except BaseException as exc:  # noqa: BLE001 - re-raised by results() on the calling thread
+                self.outcomes[index] = (False, exc)
+            with self.lock:
+                self.pending -= 1
+                if not self.pending:
+                    self.finished.set()
+
+    def results(self):
+        """Every range's result in order, once all have finished (raising the first exception)."""
+        self.finished.wait()
+        for ok, value in self.outcomes:
+            if not ok:
+                raise value
+        return [value for _, value in self.outcomes]

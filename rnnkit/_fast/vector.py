@@ -44,7 +44,7 @@ def adam_update(g, w, m, v, v_hat, alpha, c1, c2, epsilon, work):
     def run(lo, hi):
         adam(hi - lo, *[None if a is None else a + lo * size for a in at], *scalars)
 
-    parts = 1 if w.size < SPLIT_VALUES else min(threads.get_num_threads(), w.size // SPLIT_VALUES + 1)
+    parts = 1 if w.size < SPLIT_VALUES else min(threads.usable_threads(), w.size // SPLIT_VALUES + 1)
     threads.run_rows(run, w.size, parts, _ALIGN)
 
 
