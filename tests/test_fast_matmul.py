@@ -118,8 +118,8 @@ PATHS = {
     "blocked_direct_b": (50, 600, 37),  # k > 512: blocked; 3 K blocks; M <= 96 reads B in place
     "blocked_m_over_96": (197, 520, 19),  # 3 row blocks of RK_MC, B packed
     "blocked_n_over_256": (11, 513, 300),  # 2 column blocks of RK_NC
-    "split_columns": (64, 1024, 130),  # >= SPLIT_PRODUCT_MACS, n >= m: ragged column blocks
-    "split_rows": (301, 1024, 40),  # n < m: row blocks, the last one ragged
+    "split_columns": (64, 4096, 130),  # >= SPLIT_PRODUCT_MACS, n >= m: ragged column blocks
+    "split_rows": (301, 4096, 40),  # n < m: row blocks, the last one ragged
 }
 LAYOUT_PAIRS = ([(kind, "C") for kind in ("F", "T", "rows_step", "cols_step", "padded", "rows_reversed",
                                           "cols_reversed", "both_reversed", "T_reversed", "read_only", "unaligned")]
@@ -168,10 +168,10 @@ def test_the_paths_and_thresholds_are_where_the_shapes_say(monkeypatch, num_thre
     monkeypatch.setattr(kernels, "_fn", lambda name, dtype: ran.append(name) or real_fn(name, dtype))
     num_threads(2)
     split = threads.SPLIT_PRODUCT_MACS
-    cases = [((7, 512, 5), 1), ((255, 256, 257), 2), ((63, 1024, 130), 1),  # just below SPLIT_PRODUCT_MACS
-             ((64, 1024, 128), 2)]  # = SPLIT_PRODUCT_MACS
-    assert 63 * 1024 * 130 < split <= 64 * 1024 * 128
-    a = np.zeros((256, 1024), np.float32)
+    cases = [((7, 512, 5), 1), ((255, 512, 257), 1), ((256, 512, 256), 2),  # just below / = SPLIT_PRODUCT_MACS
+             ((63, 4096, 130), 1), ((64, 4096, 128), 2)]
+    assert 63 * 4096 * 130 < split <= 64 * 4096 * 128 and 255 * 512 * 257 < split <= 256 * 512 * 256
+    a = np.zeros((256, 4096), np.float32)
     for (m, k, n), parts in cases:
         ran.clear()
         kernels.matmul(a[:m, :k], np.zeros((k, n), np.float32))
@@ -181,7 +181,7 @@ def test_the_paths_and_thresholds_are_where_the_shapes_say(monkeypatch, num_thre
 
 SHAPES = [(1, 1, 1), (1, 5, 1), (2, 3, 1), (1, 1, 9), (6, 16, 32), (7, 17, 33), (12, 32, 64), (5, 256, 17),
           (6, 257, 31), (97, 300, 257), (7, 512, 5), (7, 513, 5), (1, 700, 300), (300, 700, 1), (1, 2000, 1),
-          (96, 600, 16), (97, 600, 16), (255, 256, 257), (256, 256, 256), (63, 1024, 130), (64, 1024, 128)]
+          (96, 600, 16), (97, 600, 16), (255, 256, 257), (256, 256, 256), (63, 4096, 130), (64, 4096, 128)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -255,7 +255,7 @@ def test_an_unsuitable_out_is_left_alone_and_a_new_array_returned(num_threads, d
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("path,by_rows", [("split_rows", True), ("split_columns", False), ("split_cube", False)])
 def test_results_do_not_depend_on_the_thread_count(num_threads, dtype, path, by_rows):
-    m, k, n = PATHS.get(path, (256, 256, 256))
+    m, k, n = PATHS.get(path, (256, 512, 256))
     rng = np.random.default_rng(6)
     a, b = random(rng, (m, k), dtype), random(rng, (k, n), dtype)
     panel = kernels.pack_width(np.dtype(dtype))

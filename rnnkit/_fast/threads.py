@@ -46,7 +46,7 @@ SPLIT_MACS = 1 << 25
 #: fewest batch rows a thread gets (a register tile of step_gemm.h is 6 rows)
 MIN_ROWS = 6
 #: M·N·K of a whole-sequence product from which its output is split over threads
-SPLIT_PRODUCT_MACS = 1 << 23
+SPLIT_PRODUCT_MACS = 1 << 25
 
 _pool = None
 _pool_size = 0
