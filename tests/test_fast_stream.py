@@ -27,12 +27,15 @@ def run(cell, case, options, general=False):
 @pytest.mark.parametrize("cell", list(GATES))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("batch,time", [(1, 1), (2, 5), (1, 64)])
-def test_plan_equals_general_call_bit_for_bit(cell, dtype, batch, time):
+@pytest.mark.parametrize("units", [6, 16])  # 16: whole panels, U and W read in place (RK_LDB); 6: packed
+def test_plan_equals_general_call_bit_for_bit(cell, dtype, batch, time, units):
     stream.forget()
-    case = make_case(cell, dtype, np.random.default_rng(batch * time), batch, time, 5, 6)
+    case = make_case(cell, dtype, np.random.default_rng(batch * time), batch, time, 5, units)
     options = default_options(cell)
     first = run(cell, case, options)  # builds the plan
     assert len(stream._local.plans) == 1
+    in_place = GATES[cell] * units % fast_kernels.pack_width(np.dtype(dtype)) == 0
+    assert (stream._local.plans[0].packs == ()) == in_place
     again = run(cell, case, options)  # runs it
     want = run(cell, case, options, general=True)
     for a, b, c in zip(first, again, want):
@@ -41,9 +44,10 @@ def test_plan_equals_general_call_bit_for_bit(cell, dtype, batch, time):
 
 
 @pytest.mark.parametrize("cell", list(GATES))
-def test_weights_changed_in_place_are_used_at_the_next_call(cell):
+@pytest.mark.parametrize("units", [6, 16])
+def test_weights_changed_in_place_are_used_at_the_next_call(cell, units):
     stream.forget()
-    case = make_case(cell, np.float32, np.random.default_rng(0), 1, 1, 5, 6)
+    case = make_case(cell, np.float32, np.random.default_rng(0), 1, 1, 5, units)
     options = default_options(cell)
     run(cell, case, options)
     case[2]["recurrent_kernel"] *= 0.5  # as an optimizer step writes them

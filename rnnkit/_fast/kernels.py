@@ -35,7 +35,7 @@ _STATES = {"simple_rnn": 1, "lstm": 2, "gru": 1}  # arrays in a state
 _COVERED_PARAMS = frozenset({"kernel", "recurrent_kernel", "bias"})
 
 _i64, _int, _ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
-_RING = [_i64, _i64, _ptr, _ptr]  # ring, I, X, Wp of the forwards (loops_impl.h, step_rows)
+_RING = [_i64, _i64, _ptr, _ptr, _i64]  # ring, I, X, Wp, ldb of the forwards (loops_impl.h, step_rows, RK_LDB)
 _ROWS = [_i64, _i64]  # b0, b1: the batch rows one call of a loop runs (threads.run_rows)
 _SIGNATURES = {  # argument types after the dtype-specific REAL scalars are filled in; all return int
     "rk_simple_forward": [_i64] * 3 + [_ptr] * 6 + [_int, _int, _ptr, _ptr] + _RING + _ROWS,
@@ -335,7 +335,7 @@ class _Call:
     def ring(self, gates):
         """Buffers of an inference run (no cache kept; see step_rows in loops_impl.h).
 
-        Returns the address of P and the C arguments ``(ring, I, X, Wp)``: P holds the input projection
+        Returns the address of P and the C arguments ``(ring, I, X, Wp, ldb)``: P holds the input projection
         of ``ring`` steps at a time (at least 512 rows, at most T steps), made in C from x and the packed
         kernel Wp. Both are scratch reused across calls, so an inference run allocates nothing of size T
         but its outputs.
@@ -343,7 +343,7 @@ class _Call:
         batch, time, features, units = self.shape
         ring = max(1, min(time, -(-512 // batch)))
         return _scratch_address("ring", (ring, batch, gates * units), self.dtype), (
-            ring, features, _addr(self.x), _packed("packed_w", self.kernel)[1])
+            ring, features, _addr(self.x), _packed("packed_w", self.kernel)[1], 0)
 
     def step_arrays(self, gates, names):
         """``(P, ring, arrays, addresses)`` for a C forward: the address of P and the ring arguments (see
@@ -394,8 +394,8 @@ def _into(out, result):
     return (out, *result[1:])
 
 
-#: the ring arguments of a training run: every step projected by the caller, every step cached
-_NO_RING = (0, 0, None, None)
+#: the ring arguments of a training run: every step projected by the caller, every step cached, U packed
+_NO_RING = (0, 0, None, None, 0)
 
 
 def _upstream_grads(call, d_outputs, d_final_state):

@@ -31,18 +31,22 @@ static void SUFFIX(fill_hin)(int64_t B, int64_t H, int64_t t, const REAL *h, con
     }
 }
 
+/* RK_LDB: the forwards' ldb is 0 when Up and Wp are packed (rk_pack_b), else the row length (G) of both
+ * given as the row-major U and W themselves, read in place (G a multiple of the panel width NR): a
+ * streaming call then packs nothing. */
+
 /* Inference runs (ring > 0) project the inputs `ring` steps at a time into P, which then holds only
  * those steps, straight from the batch-major X (B, T, I) with the packed Wp; their cache pointers (hin,
  * TC, ...) are (B, ·) scratch overwritten every step. The working set stays in cache and nothing of size
  * T is allocated. Training runs (ring == 0) get P with every step projected and caches with every step.
  * Returns the rows of step t in P (the whole batch's; the caller takes its rows). */
 static REAL *SUFFIX(step_rows)(int64_t B, int64_t T, int64_t I, int64_t G, int64_t t, int64_t ring, const REAL *X,
-                               const REAL *Wp, REAL *Ap, REAL *P, int64_t b0, int64_t b1) {
+                               const REAL *Wp, int64_t ldb, REAL *Ap, REAL *P, int64_t b0, int64_t b1) {
     if (!ring) return P + t * B * G;
     if (t % ring == 0) {
         int64_t n = T - t < ring ? T - t : ring, rows = b1 - b0, stride = SUFFIX(packed_a_size)(rows, I);
         for (int64_t s = 0; s < n; s++) SUFFIX(pack_a)(rows, I, X + (b0 * T + t + s) * I, T * I, 1, Ap + s * stride);
-        SUFFIX(gemm_packed_groups)(n, rows, G, I, Ap, stride, Wp, P + b0 * G, B * G, G, 0);
+        SUFFIX(gemm_packed_groups)(n, rows, G, I, Ap, stride, Wp, ldb, P + b0 * G, B * G, G, 0);
     }
     return P + (t % ring) * B * G;
 }
@@ -154,18 +158,18 @@ static inline __attribute__((always_inline)) void SUFFIX(gru_backward_row)(
 
 /* ------------------------------------------------------------------------------------------ SimpleRNN */
 
-/* ring, I, X, Wp: see step_rows (ring = 0 for a training run). */
+/* ring, I, X, Wp, ldb: see step_rows (ring = 0 for a training run) and RK_LDB. */
 int SUFFIX(rk_simple_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *Up, const REAL *bias, REAL *h,
                               const uint8_t *mask, const REAL *rmask, int act, int zero_out, REAL *out,
-                              REAL *hin, int64_t ring, int64_t I, const REAL *X, const REAL *Wp, int64_t b0,
-                              int64_t b1) {
+                              REAL *hin, int64_t ring, int64_t I, const REAL *X, const REAL *Wp, int64_t ldb,
+                              int64_t b0, int64_t b1) {
     REAL *Ap = SUFFIX(scratch_a)(b1 - b0, H, ring, I);
     if (!Ap) return -1;
     for (int64_t t = 0; t < T; t++) {
         int64_t kt = ring ? 0 : t; /* the cache's step */
-        REAL *Pt = SUFFIX(step_rows)(B, T, I, H, t, ring, X, Wp, Ap, P, b0, b1);
+        REAL *Pt = SUFFIX(step_rows)(B, T, I, H, t, ring, X, Wp, ldb, Ap, P, b0, b1);
         SUFFIX(fill_hin)(B, H, kt, h, rmask, hin, b0, b1);
-        SUFFIX(step_gemm)(b1 - b0, H, H, hin + (kt * B + b0) * H, H, Up, Ap, Pt + b0 * H, H, 1);
+        SUFFIX(step_gemm)(b1 - b0, H, H, hin + (kt * B + b0) * H, H, Up, ldb, Ap, Pt + b0 * H, H, 1);
         for (int64_t b = b0; b < b1; b++) {
             REAL *z = Pt + b * H, *o = out + (b * T + t) * H;
             if (bias)
@@ -208,7 +212,7 @@ int SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, c
                 for (int64_t j = 0; j < H; j++) dz[j] = dhb[j] * RK_DERIV(act, y[j], (REAL)1, (REAL)0);
             memset(dhb, 0, (size_t)H * sizeof(REAL));
         }
-        SUFFIX(step_gemm)(b1 - b0, H, H, dZ + (t * B + b0) * H, H, UTp, Ap, work + b0 * H, H, 0);
+        SUFFIX(step_gemm)(b1 - b0, H, H, dZ + (t * B + b0) * H, H, UTp, 0, Ap, work + b0 * H, H, 0);
         SUFFIX(add_recurrent_grad)(H, work, rmask, dh, b0, b1);
     }
     free(Ap);
@@ -218,21 +222,22 @@ int SUFFIX(rk_simple_backward)(int64_t B, int64_t T, int64_t H, const REAL *Y, c
 /* ------------------------------------------------------------------------------------------ LSTM */
 
 /* Gates in P rows are [i, f, c~, o] (Keras order); TC keeps act(c_t), CP keeps c_{t-1}. work: (B, H),
- * S: (B, 4H) scratch. ring, I, X, Wp: see step_rows (ring = 0 for a training run). */
+ * S: (B, 4H) scratch. ring, I, X, Wp, ldb: see step_rows (ring = 0 for a training run) and RK_LDB. */
 int SUFFIX(rk_lstm_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *Up, const REAL *bias, REAL *h,
                             REAL *c, const uint8_t *mask, const REAL *rmask, REAL forget_bias, int act, int ract,
                             int zero_out, REAL *out, REAL *hin, REAL *TC, REAL *CP, REAL *work, REAL *S,
-                            int64_t ring, int64_t I, const REAL *X, const REAL *Wp, int64_t b0, int64_t b1) {
+                            int64_t ring, int64_t I, const REAL *X, const REAL *Wp,
+                              int64_t ldb, int64_t b0, int64_t b1) {
     const int64_t G = 4 * H;
     REAL *Ap = SUFFIX(scratch_a)(b1 - b0, H, ring, I);
     if (!Ap) return -1;
     for (int64_t t = 0; t < T; t++) {
         int64_t kt = ring ? 0 : t; /* the cache's step */
-        REAL *Pt = SUFFIX(step_rows)(B, T, I, G, t, ring, X, Wp, Ap, P, b0, b1);
+        REAL *Pt = SUFFIX(step_rows)(B, T, I, G, t, ring, X, Wp, ldb, Ap, P, b0, b1);
         SUFFIX(fill_hin)(B, H, kt, h, rmask, hin, b0, b1);
         /* into the cache-hot S rather than accumulating onto P: P was written long before (one GEMM for
          * all steps) and is cold (measured with BLAS: 1% slower onto P) */
-        SUFFIX(step_gemm)(b1 - b0, G, H, hin + (kt * B + b0) * H, H, Up, Ap, S + b0 * G, G, 0);
+        SUFFIX(step_gemm)(b1 - b0, G, H, hin + (kt * B + b0) * H, H, Up, ldb, Ap, S + b0 * G, G, 0);
         for (int64_t b = b0; b < b1; b++) {
             REAL *g = Pt + b * G;
             const REAL *go = g + 3 * H;
@@ -288,7 +293,7 @@ int SUFFIX(rk_lstm_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, con
             }
             RK_DISPATCH(act, ract, SUFFIX(lstm_backward_row)(H, g, tc, cp, gout, dhb, dcb, dz, A_, R_));
         }
-        SUFFIX(step_gemm)(b1 - b0, H, G, dZ + (t * B + b0) * G, G, UTp, Ap, work + b0 * H, H, 0);
+        SUFFIX(step_gemm)(b1 - b0, H, G, dZ + (t * B + b0) * G, G, UTp, 0, Ap, work + b0 * H, H, 0);
         SUFFIX(add_recurrent_grad)(H, work, rmask, dh, b0, b1);
     }
     free(Ap);
@@ -299,19 +304,20 @@ int SUFFIX(rk_lstm_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, con
 
 /* Keras reset_after=True. Gate rows of P are [z, r, h~] holding x W on entry; ibias and rbias (3H,)
  * or NULL are the input and recurrent biases. HZ keeps (h_in U_h + b_rh), HP keeps h_{t-1}. work: (B, 3H). */
-/* ring, I, X, Wp: see step_rows (ring = 0 for a training run). */
+/* ring, I, X, Wp, ldb: see step_rows (ring = 0 for a training run) and RK_LDB. */
 int SUFFIX(rk_gru_forward)(int64_t B, int64_t T, int64_t H, REAL *P, const REAL *Up, const REAL *ibias,
                            const REAL *rbias, REAL *h, const uint8_t *mask, const REAL *rmask, int act, int ract,
                            int zero_out, REAL *out, REAL *hin, REAL *HZ, REAL *HP, REAL *work, int64_t ring,
-                           int64_t I, const REAL *X, const REAL *Wp, int64_t b0, int64_t b1) {
+                           int64_t I, const REAL *X, const REAL *Wp,
+                              int64_t ldb, int64_t b0, int64_t b1) {
     const int64_t G = 3 * H;
     REAL *Ap = SUFFIX(scratch_a)(b1 - b0, H, ring, I);
     if (!Ap) return -1;
     for (int64_t t = 0; t < T; t++) {
         int64_t kt = ring ? 0 : t; /* the cache's step */
-        REAL *Pt = SUFFIX(step_rows)(B, T, I, G, t, ring, X, Wp, Ap, P, b0, b1);
+        REAL *Pt = SUFFIX(step_rows)(B, T, I, G, t, ring, X, Wp, ldb, Ap, P, b0, b1);
         SUFFIX(fill_hin)(B, H, kt, h, rmask, hin, b0, b1);
-        SUFFIX(step_gemm)(b1 - b0, G, H, hin + (kt * B + b0) * H, H, Up, Ap, work + b0 * G, G, 0);
+        SUFFIX(step_gemm)(b1 - b0, G, H, hin + (kt * B + b0) * H, H, Up, ldb, Ap, work + b0 * G, G, 0);
         for (int64_t b = b0; b < b1; b++) {
             REAL *g = Pt + b * G, *w = work + b * G;
             REAL *gz = g, *gr = g + H, *gh = g + 2 * H;
@@ -370,7 +376,7 @@ int SUFFIX(rk_gru_backward)(int64_t B, int64_t T, int64_t H, const REAL *A, cons
             }
             RK_DISPATCH(act, ract, SUFFIX(gru_backward_row)(H, g, hz, hp, gout, dhb, dx, dr, A_, R_));
         }
-        SUFFIX(step_gemm)(b1 - b0, H, G, dR + (t * B + b0) * G, G, UTp, Ap, work + b0 * H, H, 0);
+        SUFFIX(step_gemm)(b1 - b0, H, G, dR + (t * B + b0) * G, G, UTp, 0, Ap, work + b0 * H, H, 0);
         SUFFIX(add_recurrent_grad)(H, work, rmask, dh, b0, b1);
     }
     free(Ap);

@@ -104,23 +104,25 @@ RK_VINLINE void SUFFIX(tile)(const int MR, int64_t K, const REAL *Ap, int64_t ar
     }
 }
 
-/* `groups` products at once, sharing the packed B: C_g (M x N, row stride ldc) = [C_g +] A_g B, where
- * A_g = Ap + g ap_stride (pack_a of M rows) and C_g = C + g c_stride. Panels outer, so a panel of B stays
- * in L1 while every row block of every group passes over it (an inference run projects `ring` steps
- * of inputs this way: B = W is read once per ring, not once per step). */
+/* `groups` products at once, sharing B: C_g (M x N, row stride ldc) = [C_g +] A_g B, where A_g = Ap +
+ * g ap_stride (pack_a of M rows) and C_g = C + g c_stride. Panels outer, so a panel of B stays in L1
+ * while every row block of every group passes over it (an inference run projects `ring` steps of inputs
+ * this way: B = W is read once per ring, not once per step). B is packed (pack_b) when ldb is 0, else
+ * row-major with rows of ldb values read in place, which needs N a multiple of NR (whole panels). */
 static void SUFFIX(gemm_packed_groups)(int64_t groups, int64_t M, int64_t N, int64_t K, const REAL *Ap,
-                                       int64_t ap_stride, const REAL *Bp, REAL *C, int64_t c_stride, int64_t ldc,
-                                       int accumulate) {
+                                       int64_t ap_stride, const REAL *Bp, int64_t ldb, REAL *C, int64_t c_stride,
+                                       int64_t ldc, int accumulate) {
+    int64_t bks = ldb ? ldb : RK_NR;
     for (int64_t n0 = 0; n0 < N; n0 += RK_NR) {
         int64_t w = N - n0 < RK_NR ? N - n0 : RK_NR;
-        const REAL *panel = Bp + n0 * K;
+        const REAL *panel = ldb ? Bp + n0 : Bp + n0 * K;
         for (int64_t g = 0; g < groups; g++) {
             const REAL *A = Ap + g * ap_stride;
             REAL *Cg = C + g * c_stride + n0;
             int64_t m0 = 0;
-            for (; m0 + RK_MR <= M; m0 += RK_MR) SUFFIX(tile)(RK_MR, K, A + m0 * K, 1, RK_MR, panel, RK_NR, Cg + m0 * ldc, ldc, w, accumulate);
+            for (; m0 + RK_MR <= M; m0 += RK_MR) SUFFIX(tile)(RK_MR, K, A + m0 * K, 1, RK_MR, panel, bks, Cg + m0 * ldc, ldc, w, accumulate);
             switch (M - m0) {
-#define RK_REST(n) case n: SUFFIX(tile)(n, K, A + m0 * K, 1, RK_MR, panel, RK_NR, Cg + m0 * ldc, ldc, w, accumulate); break;
+#define RK_REST(n) case n: SUFFIX(tile)(n, K, A + m0 * K, 1, RK_MR, panel, bks, Cg + m0 * ldc, ldc, w, accumulate); break;
             RK_REST(1) RK_REST(2) RK_REST(3) RK_REST(4) RK_REST(5)
 #undef RK_REST
             default: break;
@@ -129,17 +131,12 @@ static void SUFFIX(gemm_packed_groups)(int64_t groups, int64_t M, int64_t N, int
     }
 }
 
-/* C (M x N, row stride ldc) = [C +] A B from the packed Ap (pack_a) and Bp (pack_b). */
-static void SUFFIX(gemm_packed)(int64_t M, int64_t N, int64_t K, const REAL *Ap, const REAL *Bp, REAL *C,
-                                int64_t ldc, int accumulate) {
-    SUFFIX(gemm_packed_groups)(1, M, N, K, Ap, 0, Bp, C, 0, ldc, accumulate);
-}
-
-/* One product of a time loop: C (M x N, ldc) = [C +] A (M x K: A[m rs + k]) Bp, packing A into Ap. */
-static void SUFFIX(step_gemm)(int64_t M, int64_t N, int64_t K, const REAL *A, int64_t rs, const REAL *Bp, REAL *Ap,
-                              REAL *C, int64_t ldc, int accumulate) {
+/* One product of a time loop: C (M x N, ldc) = [C +] A (M x K: A[m rs + k]) B, packing A into Ap; B as
+ * for gemm_packed_groups (packed when ldb is 0). */
+static void SUFFIX(step_gemm)(int64_t M, int64_t N, int64_t K, const REAL *A, int64_t rs, const REAL *Bp,
+                              int64_t ldb, REAL *Ap, REAL *C, int64_t ldc, int accumulate) {
     SUFFIX(pack_a)(M, K, A, rs, 1, Ap);
-    SUFFIX(gemm_packed)(M, N, K, Ap, Bp, C, ldc, accumulate);
+    SUFFIX(gemm_packed_groups)(1, M, N, K, Ap, 0, Bp, ldb, C, 0, ldc, accumulate);
 }
 
 /* Exported: B (K x N, B[k rsb + n csb]) packed into Bp (packed_b_size REALs), for the loops' U and W. */

@@ -5,9 +5,10 @@ A general compiled call checks its arguments, makes each array C-ready, finds sc
 addresses of everything, packs the weights and hands some thirty arguments to C: for a one-step
 call at batch 1 that is many times the arithmetic. A :class:`Plan` does all of it but the packing
 once per (cell weights, input shape, options) and per thread: it owns the input, state, output and
-scratch arrays C reads and writes, so every address is known, and a call is two copies in, two
-packing calls (the weights may have changed in place since the last call, so they are packed
-again every time), the loop, and copies out (the caller owns its results). The C functions and
+scratch arrays C reads and writes, so every address is known, and a call is two copies in, the
+loop, and copies out (the caller owns its results). C reads the weights U and W in place where
+their gate columns fill whole panels of its GEMM (4H or 3H a multiple of 16 floats with AVX2);
+otherwise a call packs them first (they may have changed in place since the last call). The C functions and
 their arguments are those of the general path, so results are bit for bit the same.
 
 Plans serve calls without mask, recurrent mask or ``out`` array and of at most
@@ -96,7 +97,7 @@ def build(kind, x, state0, params, options, gates, weights, make_args, address, 
 
     ``weights``: ``[(name, expected shape)]`` of the arrays passed to C by address (the bias);
     ``make_args(plan, P, Up, ring, scratch)`` returns the loop's arguments but the row range from the
-    addresses of P and of the packed U, the ring's four arguments and ``scratch(shape)``, which
+    addresses of P and of U (packed, or U itself: RK_LDB), the ring's five arguments and ``scratch(shape)``, which
     gives the address of a new plan-owned array. ``address(array)``, ``function(name, dtype)`` and
     ``width`` (columns of a packed panel) come from rnnkit._fast.kernels, which calls this.
     """
@@ -133,17 +134,29 @@ def build(kind, x, state0, params, options, gates, weights, make_args, address, 
         return target, (rows, cols, address(matrix), rs, cs, target)
 
     ring = max(1, min(time, -(-512 // batch)))
-    u_at, pack_u = packed(recurrent)
-    w_at, pack_w = packed(kernel)
-    plan.packs = (pack_u, pack_w)
     plan.pack = function("rk_pack_b", dtype)
+    if (gates * units) % width == 0 and all(_row_major(m, dtype) for m in (kernel, recurrent)):
+        # whole panels: C reads U and W in place (loops_impl.h, RK_LDB), so nothing is packed per call
+        # and the weights' current values are always the ones used
+        u_at, w_at, ldb = address(recurrent), address(kernel), gates * units
+        plan.packs = ()
+    else:
+        u_at, pack_u = packed(recurrent)
+        w_at, pack_w = packed(kernel)
+        ldb = 0
+        plan.packs = tuple(_converted(plan.pack, a) for a in (pack_u, pack_w))
     P = scratch((ring, batch, gates * units))
     plan.loop = function(f"rk_{kind}_forward", dtype)
-    args = (*make_args(plan, P, u_at, (ring, features, address(plan.x), w_at), scratch), 0, batch)
+    args = (*make_args(plan, P, u_at, (ring, features, address(plan.x), w_at, ldb), scratch), 0, batch)
     plan.args = _converted(plan.loop, args)
-    plan.packs = tuple(_converted(plan.pack, a) for a in plan.packs)
     remember(plan)
     return plan
+
+
+def _row_major(matrix, dtype):
+    """Whether ``matrix`` is a C-contiguous, aligned array of ``dtype`` (C may read it in place)."""
+    return (type(matrix) is np.ndarray and matrix.dtype == dtype and matrix.flags.c_contiguous
+            and matrix.flags.aligned)
 
 
 def _converted(function, args):

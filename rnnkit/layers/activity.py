@@ -37,7 +37,7 @@ def model_call(model):
     """Around a model's forward: the outermost one first clears every layer's activity penalties, then
     the calls inside add theirs."""
     depth = getattr(_calls, "depth", 0)
-    if depth == 0:
+    if depth == 0 and _stored_any:  # else every layer's list is still the empty one it was made with
         for layer in [model] + keras_order(model):
             layer._activity_losses = []
     _calls.depth = depth + 1
@@ -47,8 +47,14 @@ def model_call(model):
         _calls.depth = depth
 
 
+#: whether any layer has stored activity penalties in this process (until then none needs clearing)
+_stored_any = False
+
+
 def store(layer, losses):
     """Keep one call's penalties on ``layer`` (added to its others inside a model's forward)."""
+    global _stored_any
+    _stored_any = True
     if getattr(_calls, "depth", 0):
         layer._activity_losses = list(getattr(layer, "_activity_losses", [])) + losses
     else:

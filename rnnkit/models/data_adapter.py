@@ -106,6 +106,8 @@ def check_x(model, x, name="x"):
     Keras casts them (:func:`cast_input`)."""
     if x is None:
         raise RnnkitValueError(f"{name} must be given, got None")
+    if type(x) is np.ndarray and x.dtype.kind == "f" and x.ndim and len(model.inputs or ()) == 1:
+        return [check_finite(name, x)]  # one float array: all the checks below come to this
     names = model.input_names
     arrays = [check_finite(_label(name, names, i), as_array(_label(name, names, i), to_numpy(value)))
               for i, value in enumerate(flat_arrays(name, x, names, "input"))]
@@ -115,6 +117,8 @@ def check_x(model, x, name="x"):
 
 
 def cast_inputs(model, xs):
+    if len(xs) == 1 and xs[0].dtype.kind == "f":
+        return xs  # floats stay as they are (cast_input)
     return [cast_input(model, i, array) for i, array in enumerate(xs)]
 
 

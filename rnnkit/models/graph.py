@@ -91,6 +91,20 @@ class Graph:
         for key, i in last_use.items():
             if key not in keep:
                 self._free_after[i].append(key)
+        self._chain = self._as_chain()
+
+    def _as_chain(self):
+        """The layers in order when the graph is a plain chain: one input, each node calling its layer
+        on the previous node's single output without keyword arguments, one output; else None."""
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            return None
+        previous, chain = self.inputs[0], []
+        for node in self.nodes:
+            if node.call_inputs is not previous or node.call_kwargs or not node.single_output:
+                return None
+            chain.append(node.layer)
+            previous = node.outputs[0]
+        return chain if previous is self.outputs[0] else None
 
     # ------------------------------------------------------------------ forward
     def run(self, flat_inputs, training, input_masks=None, keep_caches=True):
@@ -98,6 +112,15 @@ class Graph:
 
         Returns (outputs, output masks, caches) with caches a list, one per node in
         :attr:`nodes` (None when ``keep_caches`` is False)."""
+        if self._chain is not None and not keep_caches:
+            # inference on a plain chain (what streaming predict_on_batch runs): the layers in turn, as
+            # the general loop below runs them (Layer._graph_call without a cache)
+            value, mask = flat_inputs[0], input_masks[0] if input_masks else None
+            for layer in self._chain:
+                out_mask = layer.compute_mask(value, mask)
+                value = layer(value, training=training, mask=mask)
+                mask = out_mask
+            return [value], [mask], [None] * len(self._chain)
         values, masks = {}, {}
         input_masks = input_masks or [None] * len(self.inputs)
         for tensor, value, mask in zip(self.inputs, flat_inputs, input_masks):
