@@ -109,7 +109,7 @@ def test_an_error_in_one_range_propagates_after_all_ranges_finished():
 
     with pytest.raises(RuntimeError, match="second range failed"):
         threads.run_rows(rows, 24, 2)
-    assert finished == [(0, 6)]  # the other ranges of the four (two per thread) raised
+    assert finished == [(0, 12)]  # the other range raised
 
 
 def test_grad_mode_reaches_the_worker_threads():

@@ -25,8 +25,8 @@ The rule (measurements in BENCHMARKS.md, "Thread policy"):
   thread that has to wait for a busy core (another process) costs far more;
 * a whole-sequence product of fewer than :data:`SPLIT_PRODUCT_MACS` multiply-adds runs on the
   calling thread; a larger one on ``min(usable_threads(), blocks)`` threads (product_split);
-* the threads of a call take its ranges (CHUNKS_PER_THREAD per thread) one at a time until none is
-  left (run_rows), so a thread that gets no time slice holds no one up.
+* the threads of a call take its ranges one at a time until none is left (run_rows), so a thread
+  that has not started holds no one up.
 
 ``rnnkit.set_num_threads(n)`` / ``RNNKIT_NUM_THREADS=n`` set the most threads a call may use
 (rnnkit/num_threads.py; default: the cores this process may run on, and no more than BLAS's own
@@ -118,10 +118,9 @@ def run_rows(fn, batch, parts, multiple=MIN_ROWS):
     exception in any range is raised here once every range that started has finished.
 
     The work is cut into :data:`CHUNKS_PER_THREAD` ranges per thread, and each thread takes the next
-    range not yet taken until none is left (dynamic, not one fixed share per thread): when another
-    process holds a core, a worker that gets no time slice leaves its ranges to this thread, so a
-    call never waits for a thread the scheduler has parked (with fixed halves it waited a whole time
-    slice, and two threads beside a busy process were slower than one). This thread only waits for
+    range not yet taken until none is left (not one fixed share per thread): a worker that has not
+    started (its wake-up is late, or the scheduler parked it beside another process) leaves its range
+    to this thread, so a call never waits for a thread that has not begun. This thread only waits for
     ranges already running elsewhere; a worker that starts after all ranges are taken does nothing.
     """
     if parts <= 1:
@@ -138,9 +137,10 @@ def run_rows(fn, batch, parts, multiple=MIN_ROWS):
     return claims.results()
 
 
-#: ranges per thread in run_rows (more: finer balance when a core is shared, but more calls into C
-#: and smaller per-step products)
-CHUNKS_PER_THREAD = 2
+#: ranges per thread in run_rows: one (measured: two made the IMDB and char-GRU models 6-10% slower on a
+#: quiet machine: smaller per-step products; a busy machine is met by usable_threads instead). A range
+#: whose thread has not started yet is still taken by a thread that has finished its own.
+CHUNKS_PER_THREAD = 1
 
 
 class _Claims:
