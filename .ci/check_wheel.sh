@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 WORK=${WORK:-$(mktemp -d)}
 QEMU_CPU=${QEMU_CPU:-Westmere}
-TESTS="test_fast_kernels.py test_fast_threads.py test_fast_build.py test_lstm_cell.py test_gru_cell.py
+TESTS="test_fast_kernels.py test_fast_threads.py test_fast_build.py test_fast_matmul.py test_fast_vector_ops.py
+       test_fast_stream.py test_fast_layouts.py test_fast_load.py test_lstm_cell.py test_gru_cell.py
        test_simple_rnn_cell.py test_no_grad.py test_layers_recurrent.py"
 echo "work directory: $WORK"
 
