@@ -50,7 +50,7 @@ for path in libraries:
 PY
 
 python3 -m venv "$WORK/venv"
-"$WORK/venv/bin/python" -m pip install -q "$REPAIRED" pytest threadpoolctl
+"$WORK/venv/bin/python" -m pip install -q "$REPAIRED" pytest threadpoolctl hypothesis
 cp -r tests "$WORK/tests"
 export RNNKIT_CACHE_DIR="$WORK/empty-cache" RNNKIT_NO_COMPILE=1   # the wheel's own libraries, nothing else
 run_tests() {  # $1: command prefix (empty or qemu)
