@@ -14,7 +14,7 @@ included). Instead:
   threads: NumPy's BLAS is not called inside a training step, because OpenBLAS's worker threads
   spin for about 0.1 s after each call and would take the core rnnkit's next loop runs on.
 
-The rule (measurements in BENCHMARKS.md, "Thread policy"):
+The rule (measurements in BENCHMARKS.md, "Session 5" and "Thread policy"):
 
 * ``usable_threads()`` is get_num_threads(), but no more than the cores other processes leave
   free now (load.py: measured over the last ~0.1 s; two threads beside a process that keeps a
