@@ -115,9 +115,9 @@ def view(values, kind):
 PATHS = {
     "gemm_tiny": (5, 7, 3),
     "gemm_partial_tiles": (13, 40, 37),
-    "blocked_direct_b": (50, 600, 37),  # k > 512: blocked; 3 K blocks; M <= 96 reads B in place
+    "blocked_direct_b": (50, 600, 37),  # 3 K blocks of RK_KC; M <= 96 reads B in place
     "blocked_m_over_96": (197, 520, 19),  # 3 row blocks of RK_MC, B packed
-    "blocked_n_over_256": (11, 513, 300),  # 2 column blocks of RK_NC
+    "blocked_n_over_1024": (11, 513, 1030),  # 2 column blocks of RK_NC (1024)
     "split_columns": (64, 4096, 130),  # >= SPLIT_PRODUCT_MACS, n >= m: ragged column blocks
     "split_rows": (301, 4096, 40),  # n < m: row blocks, the last one ragged
 }
@@ -181,7 +181,8 @@ def test_the_paths_and_thresholds_are_where_the_shapes_say(monkeypatch, num_thre
 
 SHAPES = [(1, 1, 1), (1, 5, 1), (2, 3, 1), (1, 1, 9), (6, 16, 32), (7, 17, 33), (12, 32, 64), (5, 256, 17),
           (6, 257, 31), (97, 300, 257), (7, 512, 5), (7, 513, 5), (1, 700, 300), (300, 700, 1), (1, 2000, 1),
-          (96, 600, 16), (97, 600, 16), (255, 256, 257), (256, 256, 256), (63, 4096, 130), (64, 4096, 128)]
+          (96, 600, 16), (97, 600, 16), (255, 256, 257), (256, 256, 256), (63, 4096, 130), (64, 4096, 128),
+          (13, 300, 1100), (100, 520, 2100)]  # several NC (1024) blocks of columns
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
