@@ -312,7 +312,7 @@ def test_run_rows_runs_every_range_once_in_order(num_threads):
     num_threads(3)
     seen = []
     results = threads.run_rows(lambda lo, hi: seen.append((lo, hi)) or (lo, hi), 50, 3, 6)
-    assert results == threads.row_ranges(50, 3 * threads.CHUNKS_PER_THREAD, 6) and sorted(seen) == results
+    assert results == threads.row_ranges(50, 3, 6) and sorted(seen) == results
 
 
 def test_a_field_of_a_structured_array():

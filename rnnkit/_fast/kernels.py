@@ -189,9 +189,6 @@ def _writable_rows(out, shape, dtype):
             and out.flags.aligned and out.flags.writeable)
 
 
-_matmul = matmul
-
-
 def _pooled(name, shape, dtype, always=False):
     """``(array, address)`` of the scratch array ``name`` of this thread, made anew when its shape or
     dtype changes; the address is kept with it, so reusing a buffer costs a dict lookup. Arrays over
@@ -374,7 +371,7 @@ class _Call:
     def input_product(self):
         """x W for every step at once: time-major (T, B, G), C-contiguous and owned (C adds the bias)."""
         batch, time, _, _ = self.shape
-        return _matmul(self.x2, self.kernel).reshape(time, batch, -1)
+        return matmul(self.x2, self.kernel).reshape(time, batch, -1)
 
 
 def _output_array(out, shape, dtype):
@@ -430,12 +427,12 @@ def _input_grads(cache, dxw, grads, bias_out=None):
     call, params = cache["call"], cache["params"]
     batch, time, features, _ = call.shape
     flat = dxw.reshape(batch * time, -1)
-    grads["kernel"] = _matmul(call.x2.T, flat, out=_gradient_buffer(params["kernel"], (features, flat.shape[1])))
+    grads["kernel"] = matmul(call.x2.T, flat, out=_gradient_buffer(params["kernel"], (features, flat.shape[1])))
     if "bias" in params:
         if bias_out is None:
             bias_out = _gradient_buffer(params["bias"], (flat.shape[1],))
         grads["bias"] = flat.sum(axis=0, out=bias_out)
-    return np.ascontiguousarray(_matmul(flat, call.kernel.T).reshape(time, batch, features).transpose(1, 0, 2))
+    return np.ascontiguousarray(matmul(flat, call.kernel.T).reshape(time, batch, features).transpose(1, 0, 2))
 
 
 def _recurrent_grad(cache, d_products):
@@ -443,7 +440,7 @@ def _recurrent_grad(cache, d_products):
     batch, time, _, units = cache["call"].shape
     rows = batch * time
     recurrent = cache["params"]["recurrent_kernel"]
-    return _matmul(cache["h_in"].reshape(rows, units).T, d_products.reshape(rows, -1),
+    return matmul(cache["h_in"].reshape(rows, units).T, d_products.reshape(rows, -1),
                    out=_gradient_buffer(recurrent, recurrent.shape))
 
 

@@ -117,30 +117,22 @@ def run_rows(fn, batch, parts, multiple=MIN_ROWS):
     on ``parts`` threads: this one and ``parts - 1`` workers; returns the results in row order. An
     exception in any range is raised here once every range that started has finished.
 
-    The work is cut into :data:`CHUNKS_PER_THREAD` ranges per thread, and each thread takes the next
-    range not yet taken until none is left (not one fixed share per thread): a worker that has not
-    started (its wake-up is late, or the scheduler parked it beside another process) leaves its range
-    to this thread, so a call never waits for a thread that has not begun. This thread only waits for
-    ranges already running elsewhere; a worker that starts after all ranges are taken does nothing.
+    One range per thread (two per thread cost the IMDB and char-GRU models 6-10% on a quiet machine:
+    smaller per-step products; a busy machine is met by usable_threads instead), each taken by the
+    next thread that asks (not one fixed share per thread): a worker that has not started (its
+    wake-up is late, or the scheduler parked it beside another process) leaves its range to this
+    thread, so a call never waits for a thread that has not begun. This thread only waits for ranges
+    already running elsewhere; a worker that starts after all ranges are taken does nothing.
     """
     if parts <= 1:
         return [fn(0, batch)]
-    ranges = row_ranges(batch, max(parts, min(parts * CHUNKS_PER_THREAD, batch // multiple)), multiple)
-    if len(ranges) == 1:
-        return [fn(0, batch)]
-    claims = _Claims(ranges)
+    claims = _Claims(row_ranges(batch, parts, multiple))
     call = _with_grad_mode(claims.take_all, is_grad_enabled())
     pool = _workers(parts - 1)
-    for _ in range(min(parts, len(ranges)) - 1):
+    for _ in range(parts - 1):
         pool.submit(call, fn)
     claims.take_all(fn)
     return claims.results()
-
-
-#: ranges per thread in run_rows: one (measured: two made the IMDB and char-GRU models 6-10% slower on a
-#: quiet machine: smaller per-step products; a busy machine is met by usable_threads instead). A range
-#: whose thread has not started yet is still taken by a thread that has finished its own.
-CHUNKS_PER_THREAD = 1
 
 
 class _Claims:
